@@ -1,0 +1,126 @@
+"""The application factory and the runner that serves it.
+
+``create_app(settings)`` registers the operations endpoints, then (``v6_mode = "translate"``) lets the
+engine install its ``/v6/...`` routes via ``proxy.v6.install(app)``, then the catch-all streaming forwarder.
+
+:class:`ProxyRunner` replaces aiohttp's handling of requests it cannot parse: aiohttp's own 400 echoes the
+raw request bytes (a bearer token included) in the response body and in its error log. Ours answers a
+fixed API-style message and logs only the error class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web, web_protocol, web_server
+from aiohttp.http_exceptions import HttpProcessingError
+
+from .errors import UpstreamError, api_error
+from .forward import forward
+from .logs import get_logger
+from .middlewares import request_context
+from .settings import Settings
+from .upstream import UPSTREAM, Upstream, upstream_ctx
+
+log = get_logger("proxy.app")
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+READY_PATH = "/ping"
+READY_TIMEOUT = 5.0
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """The process is up and serving."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """The upstream answers its ``/ping`` (any non-5xx status counts as an answer)."""
+    upstream = request.app[UPSTREAM]
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            reply = await upstream.fetch("GET", READY_PATH, {"X-Request-Id": request["request_id"]})
+    except (UpstreamError, TimeoutError) as exc:
+        message = exc.client_message() if isinstance(exc, UpstreamError) else "Upstream timeout"
+        return api_error(503, message)
+    if reply.status >= 500:
+        return api_error(503, f"Upstream unhealthy: status {reply.status}")
+    return web.json_response({"status": "ready", "upstream_status": reply.status})
+
+
+def install_v6(app: web.Application) -> None:
+    """Let the engine add its ``/v6/...`` routes; without an engine, fall back to forwarding."""
+    try:
+        from . import v6  # noqa: PLC0415 - optional until the engine lands
+    except ModuleNotFoundError as exc:
+        if exc.name != "proxy.v6":
+            raise
+        log.warning("v6_translation_unavailable", message="proxy.v6 is missing: /v6/ requests are forwarded")
+        return
+    v6.install(app)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The proxy application for ``settings`` (call once per worker process)."""
+    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[UPSTREAM] = Upstream(settings)
+    app.cleanup_ctx.append(upstream_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    if settings.v6_mode == "translate":
+        install_v6(app)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    return app
+
+
+class SafeRequestHandler(web_protocol.RequestHandler):
+    """aiohttp's connection handler with error responses that never echo the request."""
+
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if isinstance(exc, HttpProcessingError):
+            log.info("bad_http_request", status=status, error=exc.__class__.__name__, client=_peer(request))
+            text = "Bad request"
+        else:
+            log.error("request_failed", status=status, error=exc.__class__.__name__ if exc else None)
+            text = "Internal proxy error" if status >= 500 else "Bad request"
+        if request.writer.output_size > 0:
+            raise ConnectionError("Response is sent already, cannot send another response")
+        response = api_error(status, text if status != 504 else "Gateway timeout")
+        response.force_close()
+        return response
+
+
+def _peer(request: Any) -> str | None:
+    try:
+        return request.remote
+    except Exception:  # pragma: no cover - a half-parsed request may lack a transport
+        return None
+
+
+class _SafeServer(web_server.Server):
+    def __call__(self) -> web_protocol.RequestHandler:
+        return SafeRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class ProxyRunner(web.AppRunner):
+    """An AppRunner whose connections use :class:`SafeRequestHandler` and cancel handlers on disconnect."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs.setdefault("access_log", None)  # replaced by the "request" event of the middleware
+        kwargs.setdefault("handler_cancellation", True)  # a client that leaves frees its upstream stream
+        settings = app[SETTINGS]
+        kwargs.setdefault("shutdown_timeout", settings.shutdown_timeout)
+        super().__init__(app, **kwargs)
+
+    async def _make_server(self) -> web_server.Server:
+        server = await super()._make_server()
+        server.__class__ = _SafeServer
+        return server

@@ -1,0 +1,56 @@
+"""Error responses in the balena API's own style, and the upstream failures that lead to them.
+
+The API answers errors with a JSON *string* body (``"Unauthorized"``), so clients that print the body show
+a sentence, not an object. Nothing here ever includes a traceback or a credential.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from aiohttp import web
+
+# apikey=<value> in a query string or a logged URL; the value ends at &, #, whitespace or a quote.
+_APIKEY = re.compile(r"(?i)(apikey=)[^&#\s'\"]*")
+# "Bearer <token>" wherever it shows up in free text (for example in an echoed header).
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",;]+")
+
+
+class UpstreamError(Exception):
+    """The upstream could not give an answer; ``str()`` is safe to show to a client."""
+
+    status = 502
+    prefix = "Upstream unavailable"
+
+    def client_message(self) -> str:
+        detail = mask_secrets(str(self)) if str(self) else ""
+        return f"{self.prefix}: {detail}" if detail else self.prefix
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Connection refused, reset, DNS failure, TLS failure: answered with 502."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer in time: answered with 504."""
+
+    status = 504
+    prefix = "Upstream timeout"
+
+
+def mask_secrets(text: str) -> str:
+    """Replace ``apikey=`` values and bearer tokens in ``text`` by ``***``."""
+    return _BEARER.sub(r"\1***", _APIKEY.sub(r"\1***", text))
+
+
+def api_error(status: int, message: str | None) -> web.Response:
+    """A response whose body is the JSON string ``message`` (or empty when ``message`` is None)."""
+    if message is None:
+        return web.Response(status=status)
+    return web.Response(
+        status=status,
+        body=orjson.dumps(message),
+        content_type="application/json",
+        charset="utf-8",
+    )

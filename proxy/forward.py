@@ -1,0 +1,58 @@
+"""The catch-all handler: send the request upstream as it came and stream the answer back.
+
+Nothing is parsed or re-encoded: the raw request target goes upstream byte-exact, the request body is
+streamed, and the response body is written to the client chunk by chunk as it arrives, still compressed
+if the upstream compressed it. This is the fast path and the rollback path (``v6_mode = "forward"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+from aiohttp import web
+
+from .errors import mask_secrets
+from .headers import REQUEST_ID, request_headers_for_upstream, response_headers_for_client
+from .logs import get_logger
+from .upstream import UPSTREAM
+
+log = get_logger("proxy.forward")
+
+
+def request_body(request: web.BaseRequest) -> aiohttp.StreamReader | None:
+    """The request body as a stream, or None when there is none (so no body framing is invented)."""
+    return request.content if request.body_exists else None
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    """Forward ``request`` to the upstream and stream the response back."""
+    upstream = request.app[UPSTREAM]
+    started = time.perf_counter()
+    headers = request_headers_for_upstream(request)
+    async with upstream.open(request.method, request.raw_path, headers, request_body(request)) as reply:
+        request["upstream_status"] = reply.status
+        request["upstream_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        response = web.StreamResponse(status=reply.status, reason=reply.reason)
+        response.headers.extend(response_headers_for_client(reply.headers))
+        response.headers[REQUEST_ID] = request["request_id"]
+        await response.prepare(request)
+        try:
+            async for chunk in reply.content.iter_any():
+                await response.write(chunk)
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            # The status line is gone already: all we can do is cut the connection so the client sees a
+            # truncated response instead of a clean end.
+            log.warning(
+                "upstream_stream_broken",
+                request_id=request["request_id"],
+                path=mask_secrets(request.raw_path),
+                error=exc.__class__.__name__,
+            )
+            request["log_extra"]["stream_broken"] = exc.__class__.__name__
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+    return response

@@ -1,0 +1,70 @@
+"""Which headers cross the proxy, in each direction.
+
+Hop-by-hop headers describe one connection, not the message, so they are dropped both ways (RFC 9110
+§7.6.1): ``Connection`` and every header it names, ``Keep-Alive``, ``TE``, ``Trailer``,
+``Transfer-Encoding``, ``Upgrade`` and all ``Proxy-*``. Everything else (``Authorization``,
+``Content-Encoding``, ``Accept-Encoding``, cookies, ...) passes untouched. ``Host`` is dropped so the
+client session sets the upstream's own host.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
+REQUEST_ID = "X-Request-Id"
+_MAX_REQUEST_ID = 200
+
+
+def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
+    tokens: set[str] = set()
+    for value in headers.getall("Connection", ()):
+        tokens.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return tokens
+
+
+def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str], *, drop: frozenset[str] = frozenset()) -> CIMultiDict[str]:
+    """A copy of ``headers`` without hop-by-hop headers (and without the lower-case names in ``drop``)."""
+    named = _connection_tokens(headers)
+    kept: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower in named or lower in drop or lower.startswith("proxy-"):
+            continue
+        kept.add(name, value)
+    return kept
+
+
+def request_id(request: web.BaseRequest) -> str:
+    """The client's X-Request-Id when it is a sane token, otherwise a new one."""
+    given = request.headers.get(REQUEST_ID, "")
+    if given and len(given) <= _MAX_REQUEST_ID and given.isprintable() and given.isascii():
+        return given
+    return uuid.uuid4().hex
+
+
+def request_headers_for_upstream(request: web.BaseRequest) -> CIMultiDict[str]:
+    """The client's end-to-end headers plus X-Forwarded-For/-Proto/-Host and X-Request-Id.
+
+    Existing X-Forwarded-Proto/-Host (set by a TLS terminator in front of the proxy) are kept; the
+    client address is appended to X-Forwarded-For.
+    """
+    headers = end_to_end(request.headers, drop=frozenset({"host"}))
+    peer = request.remote
+    if peer:
+        previous = headers.get("X-Forwarded-For")
+        headers["X-Forwarded-For"] = f"{previous}, {peer}" if previous else peer
+    if "X-Forwarded-Proto" not in headers:
+        headers["X-Forwarded-Proto"] = request.scheme
+    if "X-Forwarded-Host" not in headers and request.host:
+        headers["X-Forwarded-Host"] = request.host
+    headers[REQUEST_ID] = request.get("request_id") or request_id(request)
+    return headers
+
+
+def response_headers_for_client(upstream_headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
+    """The upstream's end-to-end response headers (Content-Encoding and Content-Length kept as they are)."""
+    return end_to_end(upstream_headers)

@@ -1,0 +1,109 @@
+"""Structured logging: one JSON line per event (or console rendering for people), secrets masked.
+
+Every module logs through :func:`get_logger`. aiohttp's own stdlib loggers are routed into the same
+output so that nothing bypasses the masking step. Tokens (``Authorization``, ``apikey=``, cookies) must
+never be logged: the access event logs a short hash of the credential instead (:func:`client_identity`),
+and a last processor masks ``apikey=`` values and bearer tokens in every string field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from typing import Any, TextIO
+
+import orjson
+import structlog
+from aiohttp import web
+
+from .errors import mask_secrets
+from .settings import Settings
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def get_logger(name: str | None = None) -> Any:
+    """A structlog logger; ``name`` becomes the ``component`` field."""
+    # Lazy proxy: module-level loggers pick up the configuration made later by configure_logging().
+    return structlog.get_logger() if name is None else structlog.get_logger(component=name)
+
+
+def _mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = mask_secrets(value)
+    return event
+
+
+def _orjson_dumps(value: Any, **_kw: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def use_console(settings: Settings, stream: TextIO) -> bool:
+    """Console rendering when asked for, or when ``auto`` and the output is a terminal."""
+    if settings.log_format == "auto":
+        return hasattr(stream, "isatty") and stream.isatty()
+    return settings.log_format == "console"
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    """Configure structlog (and the stdlib loggers aiohttp uses) to write to ``stream`` (stdout)."""
+    stream = sys.stdout if stream is None else stream
+    level = _LEVELS[settings.log_level]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if use_console(settings, stream)
+        else structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _mask_event,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _ToStructlog):
+            root.removeHandler(handler)
+    root.addHandler(_ToStructlog())
+    root.setLevel(level)
+    # aiohttp's own access log is replaced by our "request" event.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class _ToStructlog(logging.Handler):
+    """Send stdlib records (aiohttp, asyncio) through structlog so they are rendered and masked alike."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"component": record.name}
+            if record.exc_info:
+                fields["exc_info"] = record.exc_info
+            structlog.get_logger().log(record.levelno, record.getMessage(), **fields)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def credential_hash(request: web.BaseRequest) -> str | None:
+    """A short sha256 of the request's credential (bearer token, apikey, or session cookie)."""
+    credential = request.headers.get("Authorization") or request.query.get("apikey") or request.headers.get("Cookie")
+    if not credential:
+        return None
+    return hashlib.sha256(credential.encode()).hexdigest()[:12]
+
+
+def client_identity(request: web.BaseRequest) -> dict[str, Any]:
+    """Who is calling, without the credential itself: user agent, X-Balena-Client and a credential hash."""
+    return {
+        "user_agent": request.headers.get("User-Agent"),
+        "balena_client": request.headers.get("X-Balena-Client"),
+        "credential": credential_hash(request),
+    }

@@ -1,0 +1,84 @@
+"""The middleware around every request: request id, error mapping and the one access-log event.
+
+Handlers (the forwarder, the v6 engine) may add fields to the access event by updating
+``request["log_extra"]`` and record upstream facts in ``request["upstream_status"]`` /
+``request["upstream_ms"]``. Upstream failures raised as :class:`UpstreamError` become the API-style 502/504;
+any other exception becomes a 500 with a fixed message, logged without credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .errors import UpstreamError, api_error, mask_secrets
+from .headers import REQUEST_ID, request_id
+from .logs import client_identity, get_logger
+
+log = get_logger("proxy.access")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Requests that would flood the access log from health checks.
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Set ``request["request_id"]``/``["log_extra"]``, map errors, write the access event."""
+    started = time.perf_counter()
+    request["request_id"] = rid = request_id(request)
+    request["log_extra"] = {}
+    status: int | None = None
+    response: web.StreamResponse | None = None
+    try:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            response = exc
+        except UpstreamError as exc:
+            log.warning("upstream_error", request_id=rid, status=exc.status, error=exc.client_message())
+            response = api_error(exc.status, exc.client_message())
+        except (asyncio.CancelledError, ConnectionResetError):
+            status = 499  # the client went away (nginx's convention)
+            raise
+        except Exception:
+            log.exception("unhandled_error", request_id=rid, path=mask_secrets(request.raw_path))
+            response = api_error(500, "Internal proxy error")
+        if not response.prepared:
+            response.headers[REQUEST_ID] = rid
+        status = response.status
+        return response
+    finally:
+        if request.path not in QUIET_PATHS or (status or 500) >= 400:
+            _access_event(request, response, status, started)
+
+
+def _access_event(request: web.Request, response: web.StreamResponse | None, status: int | None, started: float) -> None:
+    fields: dict[str, Any] = {
+        "request_id": request["request_id"],
+        "method": request.method,
+        "path": mask_secrets(request.raw_path),
+        "status": status,
+        "upstream_status": request.get("upstream_status"),
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        "upstream_ms": request.get("upstream_ms"),
+        "bytes_in": request.content.total_bytes,
+        "bytes_out": _bytes_out(response),
+        "client": request.remote,
+        **client_identity(request),
+    }
+    fields.update(request["log_extra"])
+    log.info("request", **fields)
+
+
+def _bytes_out(response: web.StreamResponse | None) -> int | None:
+    if response is None:
+        return None
+    if response.prepared:
+        return response.body_length
+    body = getattr(response, "body", None)
+    return len(body) if isinstance(body, (bytes, bytearray)) else None

@@ -1,0 +1,254 @@
+"""Settings: one frozen dataclass, layered defaults < TOML file < environment < command line.
+
+Every field is one setting. Its TOML key is the field name, its environment variable is
+``PROXY_<FIELD NAME IN UPPER CASE>`` and its command-line flag is ``--field-name``. The packaged
+``proxy/default_settings.toml`` holds the defaults an installed proxy starts from (a test keeps it equal
+to the dataclass defaults below), so a wheel or an image needs nothing from the source tree.
+
+A bad value raises :class:`SettingsError` whose message is one line naming the setting; the CLI prints
+that line and exits non-zero instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yarl
+
+ENV_PREFIX = "PROXY_"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; ``str()`` is one line that names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the proxy can be configured with (see README "Configuration")."""
+
+    upstream: str = "https://api.balena-cloud.com"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    log_format: str = "auto"  # "json" | "console" | "auto" (console on a terminal, else json)
+    log_level: str = "info"
+    v6_mode: str = "forward"  # "forward" | "translate"
+    upstream_flavour: str = "balena-cloud"  # "balena-cloud" | "open-balena"
+    unknown_names: str = "drop"  # "drop" | "reject"
+    max_local_sort_rows: int = 10000
+    max_body_bytes: int = 1048576
+    default_organization: str | None = None
+    upstream_api_key: str | None = None
+    ca_bundle: str | None = None
+    insecure: bool = False
+    connect_timeout: float = 10.0
+    first_byte_timeout: float = 60.0
+    stream_idle_timeout: float = 300.0
+    shutdown_timeout: float = 10.0
+    device_type_cache_ttl: float = 60.0
+    plan_cache_size: int = 1024
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as a dict that is safe to log (the API key is masked)."""
+        values = dataclasses.asdict(self)
+        if values["upstream_api_key"]:
+            values["upstream_api_key"] = "***"
+        return values
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
+_TYPES = typing.get_type_hints(Settings)
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "log_format": ("json", "console", "auto"),
+    "log_level": ("debug", "info", "warning", "error"),
+    "v6_mode": ("forward", "translate"),
+    "upstream_flavour": ("balena-cloud", "open-balena"),
+    "unknown_names": ("drop", "reject"),
+}
+# Lower bounds for numbers; port 0 means "any free port" (handy for tests).
+MINIMUM: dict[str, float] = {
+    "port": 0,
+    "workers": 1,
+    "max_local_sort_rows": 0,
+    "max_body_bytes": 1,
+    "plan_cache_size": 0,
+    "device_type_cache_ttl": 0,
+}
+POSITIVE = ("connect_timeout", "first_byte_timeout", "stream_idle_timeout", "shutdown_timeout")
+
+
+def env_var(name: str) -> str:
+    """The environment variable for setting ``name``."""
+    return ENV_PREFIX + name.upper()
+
+
+def cli_flag(name: str) -> str:
+    """The command-line flag for setting ``name``."""
+    return "--" + name.replace("_", "-")
+
+
+def base_type(name: str) -> type:
+    """The value type of a setting with ``Optional`` unwrapped (str, int, float or bool)."""
+    hint = _TYPES[name]
+    if isinstance(hint, types.UnionType):
+        return next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def is_optional(name: str) -> bool:
+    return isinstance(_TYPES[name], types.UnionType)
+
+
+def _problem(name: str, message: str) -> SettingsError:
+    return SettingsError(f"setting '{name}' ({env_var(name)}, {cli_flag(name)}): {message}")
+
+
+def _bad(name: str, value: Any, expected: str) -> SettingsError:
+    return _problem(name, f"expected {expected}, got {value!r}")
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert a raw value (a string from the environment or the CLI, or a TOML value) to the setting's type."""
+    if name not in FIELDS:
+        raise SettingsError(f"unknown setting '{name}'")
+    kind = base_type(name)
+    if value is None or (isinstance(value, str) and value == "" and is_optional(name)):
+        if is_optional(name):
+            return None
+        raise _bad(name, value, f"a {kind.__name__}")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise _bad(name, value, "true or false")
+    if kind is int:
+        if isinstance(value, bool):
+            raise _bad(name, value, "an integer")
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise _bad(name, value, "an integer") from None
+    if kind is float:
+        if isinstance(value, bool):
+            raise _bad(name, value, "a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return float(str(value).strip())
+        except ValueError:
+            raise _bad(name, value, "a number (seconds)") from None
+    if not isinstance(value, str):
+        raise _bad(name, value, "a string")
+    return value
+
+
+def _validate(settings: Settings) -> None:
+    for name in FIELDS:
+        value = getattr(settings, name)
+        kind = base_type(name)
+        if value is None and is_optional(name):
+            continue
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            if not (kind is float and isinstance(value, int) and not isinstance(value, bool)):
+                raise _bad(name, value, f"a {kind.__name__}")
+    for name, allowed in CHOICES.items():
+        if getattr(settings, name) not in allowed:
+            raise _bad(name, getattr(settings, name), "one of " + ", ".join(allowed))
+    for name, low in MINIMUM.items():
+        if getattr(settings, name) < low:
+            raise _bad(name, getattr(settings, name), f"a number >= {low:g}")
+    for name in POSITIVE:
+        if getattr(settings, name) <= 0:
+            raise _bad(name, getattr(settings, name), "a number of seconds > 0")
+    if settings.port > 65535:
+        raise _bad("port", settings.port, "a port number (0-65535)")
+    _validate_upstream(settings.upstream)
+    if settings.ca_bundle is not None and not Path(settings.ca_bundle).is_file():
+        raise _problem("ca_bundle", f"file not found: {settings.ca_bundle!r}")
+    if not settings.host:
+        raise _bad("host", settings.host, "a host name or address")
+
+
+def _validate_upstream(upstream: str) -> None:
+    try:
+        url = yarl.URL(upstream)
+    except (ValueError, TypeError):
+        raise _bad("upstream", upstream, "an http:// or https:// URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _bad("upstream", upstream, "an http:// or https:// URL")
+    if url.query_string or url.fragment:
+        raise _bad("upstream", upstream, "a URL without query or fragment")
+
+
+def packaged_defaults() -> dict[str, Any]:
+    """The values in the packaged ``proxy/default_settings.toml``."""
+    text = resources.files("proxy").joinpath("default_settings.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a settings file; keys may be flat or under a ``[proxy]`` table."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {os.fspath(path)}") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {os.fspath(path)}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {os.fspath(path)} is not valid TOML: {exc}") from None
+    if isinstance(data.get("proxy"), dict):
+        nested = data.pop("proxy")
+        data = {**data, **nested}
+    for key in data:
+        if key not in FIELDS:
+            raise SettingsError(f"unknown setting '{key}' in config file {os.fspath(path)}")
+    return data
+
+
+def from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``PROXY_*`` variables that name a setting (others are ignored)."""
+    return {name: env[env_var(name)] for name in FIELDS if env_var(name) in env}
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings: packaged defaults < ``config_file`` < ``env`` (``PROXY_*``) < ``overrides``.
+
+    ``env`` defaults to ``os.environ``; pass ``{}`` in tests for isolation. ``overrides`` values may be
+    typed values or strings (as they come from the command line); ``None`` values are ignored.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    layers: list[Mapping[str, Any]] = [packaged_defaults()]
+    if config_file is None and env.get("PROXY_CONFIG"):
+        config_file = env["PROXY_CONFIG"]
+    if config_file is not None:
+        layers.append(read_toml(config_file))
+    layers.append(from_env(env))
+    layers.append({k: v for k, v in (overrides or {}).items() if v is not None})
+    for layer in layers:
+        for name, raw in layer.items():
+            values[name] = coerce(name, raw)
+    return Settings(**values)

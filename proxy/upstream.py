@@ -1,0 +1,194 @@
+"""The one pooled client session to the upstream API, and the two ways to use it.
+
+* :meth:`Upstream.open` streams: the response body is not decompressed and is read by the caller chunk by
+  chunk (pass-through, log streams).
+* :meth:`Upstream.fetch` buffers: the body is read whole and decompressed, for responses that will be
+  translated.
+
+Paths and query strings are sent byte-exact (``yarl.URL(..., encoded=True)``): re-encoding changes what the
+server parses (``%2F``, ``%27``, ``+`` and aliases, see the OData dialect notes). Failures become
+:class:`UpstreamUnavailable` (502) or :class:`UpstreamTimeout` (504).
+
+Timeouts: ``connect_timeout`` for the TCP/TLS connection, ``first_byte_timeout`` until the response
+headers arrive, then ``stream_idle_timeout`` between two body reads; there is no total timeout, so a log
+stream may run for as long as the upstream keeps sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import yarl
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .errors import UpstreamTimeout, UpstreamUnavailable
+from .logs import get_logger
+from .settings import Settings
+
+log = get_logger("proxy.upstream")
+
+# Methods we may safely re-send once when a pooled keep-alive connection turned out to be closed.
+_RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+# Headers aiohttp would otherwise invent; a faithful proxy sends only what the client sent.
+_SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
+
+
+@dataclass(frozen=True)
+class UpstreamReply:
+    """A buffered upstream response; ``body`` is decompressed and the headers say so."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | bool:
+    """System trust store, plus ``ca_bundle`` when set; ``False`` (no verification) when ``insecure``."""
+    if settings.insecure:
+        return False
+    context = ssl.create_default_context()
+    if settings.ca_bundle:
+        context.load_verify_locations(cafile=settings.ca_bundle)
+    return context
+
+
+class Upstream:
+    """Wraps the pooled :class:`aiohttp.ClientSession`; create it in ``cleanup_ctx`` (see ``proxy.app``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        base = yarl.URL(settings.upstream)
+        self.base_url = str(base.origin())
+        self.base_path = base.raw_path.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._first_byte = settings.first_byte_timeout
+
+    async def start(self) -> None:
+        if self.settings.insecure:
+            log.warning(
+                "upstream_tls_verification_disabled",
+                upstream=self.settings.upstream,
+                message="insecure=true: upstream TLS certificates are NOT verified",
+            )
+        connector = aiohttp.TCPConnector(ssl=ssl_context(self.settings), limit=0, ttl_dns_cache=60)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=self.settings.connect_timeout,
+                sock_read=self.settings.stream_idle_timeout,
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("Upstream session is not started (is the app running?)")
+        return self._session
+
+    def url(self, path_qs: str) -> yarl.URL:
+        """The upstream URL for a raw request target, without any re-encoding."""
+        return yarl.URL(self.base_url + self.base_path + path_qs, encoded=True)
+
+    async def _request(
+        self, method: str, path_qs: str, headers: Mapping[str, str], body: Any, *, decompress: bool
+    ) -> aiohttp.ClientResponse:
+        url = self.url(path_qs)
+        attempts = 2 if method in _RETRYABLE and body is None else 1
+        for attempt in range(attempts):
+            try:
+                async with asyncio.timeout(self._first_byte):
+                    return await self.session.request(
+                        method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=decompress
+                    )
+            except aiohttp.ServerDisconnectedError as exc:
+                if attempt + 1 < attempts:
+                    continue  # a pooled connection closed by the upstream while idle: try a fresh one
+                raise UpstreamUnavailable(f"connection closed by upstream ({exc.__class__.__name__})") from exc
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise UpstreamTimeout(_timeout_message(exc, self.settings)) from exc
+            except aiohttp.ClientConnectorError as exc:
+                raise UpstreamUnavailable(f"cannot connect to {exc.host}:{exc.port} ({_reason(exc)})") from exc
+            except aiohttp.ClientError as exc:
+                raise UpstreamUnavailable(_reason(exc)) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @asynccontextmanager
+    async def open(
+        self, method: str, path_qs: str, headers: Mapping[str, str], body: Any = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send a request and yield the streaming response (body still compressed as sent).
+
+        ``body`` may be None, bytes, or a stream such as ``request.content``. Reading the body may raise
+        ``aiohttp.ClientPayloadError`` / ``asyncio.TimeoutError`` (idle stream); the caller decides what to do
+        once the response has started.
+        """
+        response = await self._request(method, path_qs, headers, body, decompress=False)
+        try:
+            yield response
+        finally:
+            response.release()
+
+    async def fetch(
+        self, method: str, path_qs: str, headers: Mapping[str, str], body: bytes | None = None
+    ) -> UpstreamReply:
+        """Send a request and read the whole response, decompressed."""
+        response = await self._request(method, path_qs, headers, body, decompress=True)
+        try:
+            data = await response.read()
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout(_timeout_message(exc, self.settings)) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(_reason(exc)) from exc
+        finally:
+            response.release()
+        reply_headers = CIMultiDict(response.headers)
+        reply_headers.popall(hdrs.CONTENT_ENCODING, None)
+        reply_headers.popall(hdrs.CONTENT_LENGTH, None)
+        return UpstreamReply(status=response.status, headers=CIMultiDictProxy(reply_headers), body=data)
+
+
+UPSTREAM: web.AppKey[Upstream] = web.AppKey("upstream", Upstream)
+
+
+async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: open the pooled session at start-up, close it at shutdown."""
+    upstream = app[UPSTREAM]
+    await upstream.start()
+    yield
+    await upstream.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error is not None:
+        text = exc.os_error.strerror or str(exc.os_error) or text
+    return text
+
+
+def _timeout_message(exc: BaseException, settings: Settings) -> str:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"no connection within {settings.connect_timeout:g} s"
+    return f"no response within {settings.first_byte_timeout:g} s"
+
+
+def monotonic_ms(start: float) -> float:
+    """Milliseconds since ``start`` (a ``time.perf_counter()`` value), rounded for logs."""
+    return round((time.perf_counter() - start) * 1000, 3)
