@@ -68,6 +68,31 @@ class Settings:
         return values
 
 
+# One line per setting: shown by ``--help`` and mirrored in the README's configuration reference.
+HELP: dict[str, str] = {
+    "upstream": "base URL of the v7 API the proxy forwards to",
+    "host": "address to listen on (0.0.0.0 in the container)",
+    "port": "TCP port to listen on (0 = any free port)",
+    "workers": "number of processes sharing the port via SO_REUSEPORT, each with its own caches",
+    "log_format": "json, console, or auto (console on a terminal, json otherwise)",
+    "log_level": "debug, info, warning or error",
+    "v6_mode": "translate /v6/ requests, or forward them untouched (the rollback switch)",
+    "upstream_flavour": "balena-cloud or open-balena (which v7 model the upstream serves)",
+    "unknown_names": "what to do with v6 names that have no v7 counterpart: drop them or reject the request",
+    "max_local_sort_rows": "most rows the proxy will sort/page itself when the upstream cannot",
+    "max_body_bytes": "largest request body the translator reads into memory (pass-through bodies stream)",
+    "default_organization": "organization handle used when a v6 application create names none",
+    "upstream_api_key": "API key used only to read /v7/$metadata at start-up",
+    "ca_bundle": "PEM file of extra CA certificates trusted for the upstream (added to the system store)",
+    "insecure": "do not verify the upstream's TLS certificate (logged loudly; testing only)",
+    "connect_timeout": "seconds to open a connection to the upstream",
+    "first_byte_timeout": "seconds to wait for the upstream's response headers",
+    "stream_idle_timeout": "seconds a response body may stay silent before the stream is cut (no total limit)",
+    "shutdown_timeout": "seconds requests in flight get to finish after SIGTERM; open streams are closed then",
+    "device_type_cache_ttl": "seconds device-type look-ups are cached",
+    "plan_cache_size": "number of translated query plans cached per worker",
+}
+
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
 _TYPES = typing.get_type_hints(Settings)
 

@@ -178,7 +178,9 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
-    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error is not None:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused"
         text = exc.os_error.strerror or str(exc.os_error) or text
     return text
 

@@ -1,0 +1,142 @@
+"""Command line: ``balena-v6-proxy serve [options]`` (the default) and ``balena-v6-proxy demo``.
+
+Every setting has a flag (``--upstream``, ``--port``, ...; see :mod:`proxy.settings`). A bad setting
+prints one line naming it and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from . import __version__
+from .app import ProxyRunner, create_app
+from .logs import configure_logging, get_logger
+from .settings import FIELDS, HELP, Settings, SettingsError, base_type, cli_flag, env_var, load_settings
+
+PROG = "balena-v6-proxy"
+log = get_logger("proxy.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Translating reverse proxy: balena API v6 clients -> v7 API.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,demo}")
+    serve = commands.add_parser("serve", help="run the proxy (the default command)")
+    serve.add_argument("--config", metavar="FILE", help="TOML settings file (also PROXY_CONFIG)")
+    for name in FIELDS:
+        help_text = f"{HELP[name]} [{env_var(name)}]"
+        if base_type(name) is bool:
+            serve.add_argument(cli_flag(name), dest=name, action="store_const", const=True, default=None, help=help_text)
+        else:
+            serve.add_argument(cli_flag(name), dest=name, metavar=name.upper(), default=None, help=help_text)
+    demo = commands.add_parser("demo", help="run the local demo (simulated v7 API + proxy)")
+    demo.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the demo")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``balena-v6-proxy`` console script and ``python -m proxy``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "serve")
+    parsed = build_parser().parse_args(args)
+    if parsed.command == "demo":
+        from .simulator.demo import main as demo_main  # noqa: PLC0415 - optional, owned by the simulator
+
+        return int(demo_main(parsed.args) or 0)
+    overrides = {name: getattr(parsed, name) for name in FIELDS}
+    try:
+        settings = load_settings(parsed.config, os.environ, overrides)
+        if settings.workers > 1 and settings.port == 0:
+            raise SettingsError("setting 'workers': more than one worker needs a fixed port (not 0)")
+    except SettingsError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    if settings.workers == 1:
+        return run_worker(settings, reuse_port=False)
+    return run_workers(settings)
+
+
+def run_worker(settings: Settings, *, reuse_port: bool, worker: int = 0) -> int:
+    """Serve in this process until SIGTERM/SIGINT; the exit status."""
+    try:
+        asyncio.run(serve(settings, reuse_port=reuse_port, worker=worker))
+    except OSError as exc:
+        log.error("startup_failed", error=f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover - only outside the loop
+        pass
+    return 0
+
+
+async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0) -> None:
+    """Start the app, listen, and shut down gracefully (``shutdown_timeout``) on SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = ProxyRunner(create_app(settings))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+        await site.start()
+        address = runner.addresses[0]
+        log.info(
+            "listening",
+            host=address[0],
+            port=address[1],
+            upstream=settings.upstream,
+            v6_mode=settings.v6_mode,
+            worker=worker,
+            pid=os.getpid(),
+        )
+        await stop.wait()
+        log.info("shutting_down", worker=worker, timeout_s=settings.shutdown_timeout)
+    finally:
+        await runner.cleanup()
+        log.info("stopped", worker=worker)
+
+
+def _worker_main(settings: Settings, worker: int) -> None:
+    configure_logging(settings)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM per worker
+    sys.exit(run_worker(settings, reuse_port=True, worker=worker))
+
+
+def run_workers(settings: Settings) -> int:
+    """Run ``settings.workers`` processes sharing the port (SO_REUSEPORT); stop them all on SIGTERM/SIGINT."""
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_worker_main, args=(settings, n), name=f"worker-{n}") for n in range(settings.workers)]
+    stopping = False
+
+    def stop_all(_signum: int = signal.SIGTERM, _frame: Any = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive() and process.pid:
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for process in processes:
+        process.start()
+    log.info("workers_started", workers=settings.workers, pids=[p.pid for p in processes])
+    status = 0
+    while any(p.is_alive() for p in processes):
+        for process in processes:
+            process.join(timeout=0.2)
+            if not process.is_alive() and process.exitcode and not stopping:
+                log.error("worker_exited", worker=process.name, exitcode=process.exitcode)
+                status = 1
+                stop_all()
+    return status
