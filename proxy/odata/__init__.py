@@ -1,0 +1,34 @@
+"""Lossless parser, tree and serializer for the pinejs OData URL dialect (balena API).
+
+Public API (stable names; extend, don't rename):
+- `parse_target(target) -> ODataUrl`: parse a raw request target after the version root
+  (e.g. "/device(uuid='x')?$select=id"); raises `ODataSyntaxError` exactly where the server rejects.
+- `parse_expression(text) -> Expr`: parse a `$filter` expression (decoded text such as
+  "is_final eq true") into new nodes that serialize canonically (spaces `%20`).
+- `ODataUrl.serialize()`: identical bytes for an unchanged tree.
+- node classes (tree.py), `walk_names` (scope.py), `to_server_tree` (server_tree.py),
+  `malformed_url_message(full_url)`.
+"""
+
+from .errors import ODataSyntaxError, malformed_url_message, mask_apikey
+from .tree import (
+    BUILTIN_ARITY, OPERATOR_PRECEDENCE, SP, AliasOption, AliasRef, BinOp, Call, CountOption, CountSpec,
+    CustomOption, ExpandItem, ExpandOption, Expr, FilterOption, FormatOption, Group, In, InlineCountOption,
+    Key, Lambda, Literal, MethodCall, Name, NamedKey, Node, Not, ODataUrl, OptionList, OrderByOption,
+    OrderItem, Path, PathSeg, PathSegment, QueryOption, SelectOption, SkipOption, TopOption, and_filter,
+    iter_nodes, quote_text, replace_child,
+)
+from .parser import parse_expression, parse_target
+from .scope import Schema, Site, walk_names
+
+__all__ = [
+    "parse_target", "parse_expression", "ODataSyntaxError", "malformed_url_message", "mask_apikey",
+    "walk_names", "Schema", "Site",
+    "Node", "Expr", "Name", "Key", "NamedKey", "PathSegment", "ODataUrl",
+    "OptionList", "QueryOption", "SelectOption", "FilterOption", "ExpandOption", "ExpandItem",
+    "OrderByOption", "OrderItem", "TopOption", "SkipOption", "CountOption", "InlineCountOption",
+    "FormatOption", "CustomOption", "AliasOption",
+    "Literal", "AliasRef", "Path", "PathSeg", "CountSpec", "Lambda", "MethodCall", "Call", "Not", "Group",
+    "BinOp", "In", "OPERATOR_PRECEDENCE", "BUILTIN_ARITY", "SP", "replace_child", "iter_nodes",
+    "and_filter", "quote_text",
+]

@@ -1,0 +1,31 @@
+"""The parser's one error type and the proxy's answer text for it."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ODataSyntaxError", "malformed_url_message", "mask_apikey"]
+
+
+class ODataSyntaxError(ValueError):
+    """The server would reject this URL: a grammar failure (400) or a bad percent-escape (500 there,
+    400 from the proxy).  `position` is the offset in the parsed target where parsing stopped."""
+
+    def __init__(self, message: str, target: str = "", position: int = -1) -> None:
+        super().__init__(message)
+        self.target = target
+        self.position = position
+
+
+_APIKEY = re.compile(r"((?:^|[?&;(])apikey=)[^&;)#]*", re.IGNORECASE)
+
+
+def mask_apikey(url: str) -> str:
+    """Replace every `apikey=` value by `***` (keys must never reach error bodies or logs)."""
+    return _APIKEY.sub(r"\1***", url)
+
+
+def malformed_url_message(full_url: str) -> str:
+    """The server's 400 message for an unparsable URL, with apikey values masked:
+    `Malformed url: '<url>'` where url is the request target as received (e.g. `/v6/device?...`)."""
+    return f"Malformed url: '{mask_apikey(full_url)}'"
