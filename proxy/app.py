@@ -18,7 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .errors import UpstreamError, api_error
 from .forward import forward
-from .logs import get_logger
+from .logs import REQUEST_ID, get_logger
 from .middlewares import request_context
 from .settings import Settings
 from .upstream import UPSTREAM, Upstream, upstream_ctx
@@ -40,7 +40,7 @@ async def readyz(request: web.Request) -> web.Response:
     upstream = request.app[UPSTREAM]
     try:
         async with asyncio.timeout(READY_TIMEOUT):
-            reply = await upstream.fetch("GET", READY_PATH, {"X-Request-Id": request["request_id"]})
+            reply = await upstream.fetch("GET", READY_PATH, {"X-Request-Id": request[REQUEST_ID]})
     except (UpstreamError, TimeoutError) as exc:
         message = exc.client_message() if isinstance(exc, UpstreamError) else "Upstream timeout"
         return api_error(503, message)

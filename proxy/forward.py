@@ -14,8 +14,8 @@ import aiohttp
 from aiohttp import web
 
 from .errors import mask_secrets
-from .headers import REQUEST_ID, request_headers_for_upstream, response_headers_for_client
-from .logs import get_logger
+from .headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
+from .logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
 from .upstream import UPSTREAM
 
 log = get_logger("proxy.forward")
@@ -32,11 +32,11 @@ async def forward(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     headers = request_headers_for_upstream(request)
     async with upstream.open(request.method, request.raw_path, headers, request_body(request)) as reply:
-        request["upstream_status"] = reply.status
-        request["upstream_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        request[UPSTREAM_STATUS] = reply.status
+        request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)
         response = web.StreamResponse(status=reply.status, reason=reply.reason)
         response.headers.extend(response_headers_for_client(reply.headers))
-        response.headers[REQUEST_ID] = request["request_id"]
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         await response.prepare(request)
         try:
             async for chunk in reply.content.iter_any():
@@ -46,11 +46,11 @@ async def forward(request: web.Request) -> web.StreamResponse:
             # truncated response instead of a clean end.
             log.warning(
                 "upstream_stream_broken",
-                request_id=request["request_id"],
+                request_id=request[REQUEST_ID],
                 path=mask_secrets(request.raw_path),
                 error=exc.__class__.__name__,
             )
-            request["log_extra"]["stream_broken"] = exc.__class__.__name__
+            request[LOG_EXTRA]["stream_broken"] = exc.__class__.__name__
             if request.transport is not None:
                 request.transport.close()
             return response

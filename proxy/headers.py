@@ -14,8 +14,10 @@ import uuid
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .logs import REQUEST_ID
+
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
-REQUEST_ID = "X-Request-Id"
+REQUEST_ID_HEADER = "X-Request-Id"
 _MAX_REQUEST_ID = 200
 
 
@@ -40,7 +42,7 @@ def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str], *, drop: froze
 
 def request_id(request: web.BaseRequest) -> str:
     """The client's X-Request-Id when it is a sane token, otherwise a new one."""
-    given = request.headers.get(REQUEST_ID, "")
+    given = request.headers.get(REQUEST_ID_HEADER, "")
     if given and len(given) <= _MAX_REQUEST_ID and given.isprintable() and given.isascii():
         return given
     return uuid.uuid4().hex
@@ -61,7 +63,7 @@ def request_headers_for_upstream(request: web.BaseRequest) -> CIMultiDict[str]:
         headers["X-Forwarded-Proto"] = request.scheme
     if "X-Forwarded-Host" not in headers and request.host:
         headers["X-Forwarded-Host"] = request.host
-    headers[REQUEST_ID] = request.get("request_id") or request_id(request)
+    headers[REQUEST_ID_HEADER] = request.get(REQUEST_ID) or request_id(request)
     return headers
 
 

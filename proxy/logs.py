@@ -20,6 +20,13 @@ from aiohttp import web
 from .errors import mask_secrets
 from .settings import Settings
 
+# Per-request values shared by the middleware, the handlers and the access event (typed request keys,
+# as aiohttp >= 3.14 recommends). Handlers add access-log fields with ``request[LOG_EXTRA].update(...)``.
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+LOG_EXTRA: web.RequestKey[dict[str, Any]] = web.RequestKey("log_extra", dict)
+UPSTREAM_STATUS: web.RequestKey[int] = web.RequestKey("upstream_status", int)
+UPSTREAM_MS: web.RequestKey[float] = web.RequestKey("upstream_ms", float)
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 

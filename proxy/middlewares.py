@@ -1,8 +1,8 @@
 """The middleware around every request: request id, error mapping and the one access-log event.
 
-Handlers (the forwarder, the v6 engine) may add fields to the access event by updating
-``request["log_extra"]`` and record upstream facts in ``request["upstream_status"]`` /
-``request["upstream_ms"]``. Upstream failures raised as :class:`UpstreamError` become the API-style 502/504;
+Handlers (the forwarder, the v6 engine) add fields to the access event by updating ``request[LOG_EXTRA]``
+(a dict; a plain ``request["log_extra"]`` dict set by a handler is merged too) and record upstream facts in
+``request[UPSTREAM_STATUS]`` / ``request[UPSTREAM_MS]`` (keys in :mod:`proxy.logs`). Upstream failures raised as :class:`UpstreamError` become the API-style 502/504;
 any other exception becomes a 500 with a fixed message, logged without credentials.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from .errors import UpstreamError, api_error, mask_secrets
-from .headers import REQUEST_ID, request_id
-from .logs import client_identity, get_logger
+from .headers import REQUEST_ID_HEADER, request_id
+from .logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, get_logger
 
 log = get_logger("proxy.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,10 +28,10 @@ QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Set ``request["request_id"]``/``["log_extra"]``, map errors, write the access event."""
+    """Set ``request[REQUEST_ID]``/``[LOG_EXTRA]``, map errors, write the access event."""
     started = time.perf_counter()
-    request["request_id"] = rid = request_id(request)
-    request["log_extra"] = {}
+    request[REQUEST_ID] = rid = request_id(request)
+    request[LOG_EXTRA] = {}
     status: int | None = None
     response: web.StreamResponse | None = None
     try:
@@ -49,7 +49,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             log.exception("unhandled_error", request_id=rid, path=mask_secrets(request.raw_path))
             response = api_error(500, "Internal proxy error")
         if not response.prepared:
-            response.headers[REQUEST_ID] = rid
+            response.headers[REQUEST_ID_HEADER] = rid
         status = response.status
         return response
     finally:
@@ -59,19 +59,22 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 def _access_event(request: web.Request, response: web.StreamResponse | None, status: int | None, started: float) -> None:
     fields: dict[str, Any] = {
-        "request_id": request["request_id"],
+        "request_id": request[REQUEST_ID],
         "method": request.method,
         "path": mask_secrets(request.raw_path),
         "status": status,
-        "upstream_status": request.get("upstream_status"),
+        "upstream_status": request.get(UPSTREAM_STATUS),
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        "upstream_ms": request.get("upstream_ms"),
+        "upstream_ms": request.get(UPSTREAM_MS),
         "bytes_in": request.content.total_bytes,
         "bytes_out": _bytes_out(response),
         "client": request.remote,
         **client_identity(request),
     }
-    fields.update(request["log_extra"])
+    fields.update(request[LOG_EXTRA])
+    legacy = request.get("log_extra")
+    if isinstance(legacy, dict):
+        fields.update(legacy)
     log.info("request", **fields)
 
 

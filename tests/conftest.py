@@ -1,0 +1,123 @@
+"""Shared test helpers: real servers on loopback ports, captured log output, raw HTTP.
+
+Fixtures (all function-scoped, cleaned up after the test):
+
+* ``serve_app``   — ``await serve_app(app)`` starts any aiohttp app (a fake upstream, the simulator) on
+  127.0.0.1 and returns its base URL, e.g. ``"http://127.0.0.1:41234"``.
+* ``start_proxy`` — ``await start_proxy(upstream_url, v6_mode="translate", ...)`` builds settings with
+  ``load_settings(env={}, overrides=...)`` (the real environment is ignored), starts ``create_app(settings)``
+  with the production runner and returns a :class:`RunningProxy` (``.url``, ``.app``, ``.settings``).
+* ``log_output``  — routes structlog (and aiohttp's stdlib loggers) to a buffer as JSON lines; use
+  ``log_output.text`` for "never appears" checks and ``log_output.events("request")`` for parsed events.
+
+Module helpers: :func:`raw_request` sends bytes over a plain socket and returns the raw answer (for
+byte-exact targets and malformed requests); :func:`free_port` picks a loopback port for subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from proxy.app import ProxyRunner, create_app
+from proxy.logs import configure_logging
+from proxy.settings import Settings, load_settings
+
+
+@dataclass
+class RunningProxy:
+    url: str
+    app: web.Application
+    settings: Settings
+
+
+class LogOutput(io.StringIO):
+    """A text buffer holding one JSON log line per event."""
+
+    @property
+    def text(self) -> str:
+        return self.getvalue()
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self.getvalue().splitlines() if line.strip()]
+        return [event for event in lines if name is None or event.get("event") == name]
+
+
+def test_settings(**overrides: Any) -> Settings:
+    """Settings for tests: packaged defaults + ``overrides``, environment ignored, JSON logs, any port."""
+    return load_settings(env={}, overrides={"port": 0, "log_format": "json", **overrides})
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # not a test despite the name
+
+
+async def _start(runner: web.BaseRunner) -> str:
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return f"http://{host}:{port}"
+
+
+@pytest.fixture
+async def serve_app() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        runners.append(runner)
+        return await _start(runner)
+
+    yield start
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def start_proxy() -> AsyncIterator[Callable[..., Awaitable[RunningProxy]]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(upstream: str, **overrides: Any) -> RunningProxy:
+        settings = test_settings(upstream=upstream, **overrides)
+        app = create_app(settings)
+        runner = ProxyRunner(app, shutdown_timeout=0.5)
+        runners.append(runner)
+        return RunningProxy(url=await _start(runner), app=app, settings=settings)
+
+    yield start
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
+@pytest.fixture
+def log_output() -> LogOutput:
+    buffer = LogOutput()
+    configure_logging(test_settings(log_level="debug"), stream=buffer)
+    return buffer
+
+
+async def raw_request(url: str, data: bytes, *, timeout: float = 5.0) -> bytes:
+    """Send ``data`` as-is to the host:port of ``url`` and read until the server closes (or ``timeout``)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (for subprocesses that need a fixed port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
