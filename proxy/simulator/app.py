@@ -1,0 +1,204 @@
+"""The aiohttp application that plays the v7 balena API (plus the few non-OData endpoints clients call).
+
+Envelopes and errors follow pinejs (spec §4): ``{"d": [...]}`` for reads (also by key), ``{"d": n}`` for
+``$count``, 201 + the entity + ``Location`` for POST, an empty 200 for PATCH/PUT/DELETE, 401 empty for an
+unknown resource or a missing/unknown token, 400 ``"Malformed url: '...'"`` for a URL the parser rejects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from proxy.odata import ODataSyntaxError, malformed_url_message, parse_target
+
+from . import ir, writes
+from .evaluator import Evaluator, ODataError
+from .identity import Caller, authenticate, whoami_body
+from .model import load_model
+from .query import Options, Request
+from .store import Store, load_dataset
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    flavour: str = "balena-cloud"
+    unknown_name_status: int = 500
+    log_interval: float = 1.0
+
+
+SIM_STORE: web.AppKey[Store] = web.AppKey("sim_store", Store)
+SIM_CONFIG: web.AppKey[SimulatorConfig] = web.AppKey("sim_config", SimulatorConfig)
+JSON_TYPE = "application/json"
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    response = web.Response(body=orjson.dumps(body), status=status, content_type=JSON_TYPE, charset="utf-8",
+                            headers=headers)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def empty(status: int = 200) -> web.Response:
+    return web.Response(status=status)
+
+
+def error_response(err: ODataError) -> web.Response:
+    if err.message is None:
+        return empty(err.status)
+    return json_response(err.message, status=err.status)
+
+
+def _caller(request: web.Request) -> Caller | None:
+    return authenticate(request.app[SIM_STORE], request)
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
+async def whoami(request: web.Request) -> web.Response:
+    caller = _caller(request)
+    if caller is None:
+        return empty(401)
+    kind = "actor" if request.path.startswith("/actor/") else "user"
+    return json_response(whoami_body(request.app[SIM_STORE], caller, kind))
+
+
+async def metadata(request: web.Request) -> web.Response:
+    """pinejs sends the XML through ``res.json``: a JSON string, with ``content-type: xml``."""
+    xml = resources.files("proxy.simulator.data").joinpath("v7-metadata.xml").read_text()
+    return web.Response(body=json.dumps(xml).encode(), headers={"Content-Type": "xml"})
+
+
+async def device_logs(request: web.Request) -> web.StreamResponse:
+    """``/device/v2/<uuid>/logs``: JSON history, or with ``stream=1`` newline-delimited JSON, streamed.
+
+    The stream sends the stored lines, then one synthetic line per ``log_interval`` seconds until the client
+    goes away or ``count`` lines (a query parameter, for bounded tests) have been sent."""
+    store = request.app[SIM_STORE]
+    caller = _caller(request)
+    if caller is None:
+        return empty(401)
+    uuid = request.match_info["uuid"]
+    devices = [d for d in store.where("device", "uuid", uuid) if caller.access(store, "device", d)]
+    if not devices:
+        return empty(404)
+    history = list(store.logs.get(uuid, []))
+    if request.rel_url.query.get("stream") not in ("1", "true"):
+        return json_response(history)
+    limit = request.rel_url.query.get("count")
+    remaining = int(limit) if limit and limit.isdigit() else None
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    sent = 0
+    for line in history:
+        if remaining is not None and sent >= remaining:
+            return response
+        await response.write(orjson.dumps(line) + b"\n")
+        sent += 1
+    tick = 0
+    while remaining is None or sent < remaining:
+        await asyncio.sleep(request.app[SIM_CONFIG].log_interval)
+        tick += 1
+        line = {"message": f"heartbeat {tick}", "timestamp": 1767607300000 + tick, "isStdErr": False,
+                "isSystem": True, "serviceId": None}
+        await response.write(orjson.dumps(line) + b"\n")
+        sent += 1
+    await response.write_eof()
+    return response
+
+
+async def odata(request: web.Request) -> web.StreamResponse:
+    if request.method == "OPTIONS":
+        return empty(200)
+    store = request.app[SIM_STORE]
+    config = request.app[SIM_CONFIG]
+    raw = request.raw_path
+    target = raw[len("/v7"):]
+    if target.split("?")[0] in ("/$metadata", "/"):
+        return await metadata(request)
+    caller = _caller(request)
+    if caller is None:
+        return empty(401)
+    try:
+        url = parse_target(target)
+    except ODataSyntaxError:
+        return json_response(malformed_url_message(raw), status=400)
+    req = ir.request(url)
+    ev = Evaluator(store, caller, config.unknown_name_status, req.aliases)
+    try:
+        if request.method == "GET":
+            return read(ev, req)
+        body = await _body(request)
+        if request.method == "POST":
+            return create(ev, req, body)
+        if request.method in ("PATCH", "PUT", "MERGE"):
+            res, rows = ev.target_rows(req)
+            ev.check_options(res, Options(filter=req.options.filter))
+            rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
+            writes.patch(ev, res, rows, body)
+            return empty(200)
+        if request.method == "DELETE":
+            res, rows = ev.target_rows(req)
+            ev.check_options(res, Options(filter=req.options.filter))
+            rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
+            writes.delete(ev, res, rows)
+            return empty(200)
+        return empty(405)
+    except ODataError as err:
+        return error_response(err)
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ODataError(400) from None
+
+
+def read(ev: Evaluator, req: Request) -> web.Response:
+    ev.check_options(ev.path_resource(req), req.options)
+    res, rows = ev.target_rows(req)
+    if req.count:
+        rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
+        return json_response({"d": len(rows)})
+    rows = ev.apply_options(res, rows, req.options)
+    return json_response({"d": [ev.render(res, row, req.options) for row in rows]})
+
+
+def create(ev: Evaluator, req: Request, body: Any) -> web.Response:
+    res = ev.resource(req.resource)
+    if req.key is not None or req.navs:
+        raise ODataError(405)
+    row = writes.post(ev, res, body)
+    location = f"/v7/{req.resource}(@id)?@id={row['id']}"
+    if req.options.custom.get("returnResource") in ("0", "false"):
+        return json_response({"id": row["id"]}, status=201, headers={"Location": location})
+    entity = ev.render(res, row, Options())
+    return json_response(entity, status=201, headers={"Location": location})
+
+
+def create_simulator_app(dataset: dict | None = None, *, flavour: str = "balena-cloud",
+                         unknown_name_status: int = 500, log_interval: float = 1.0) -> web.Application:
+    """A v7 API over ``dataset`` (default: the bundled fleet) in the given flavour."""
+    model = load_model(flavour)
+    app = web.Application()
+    app[SIM_STORE] = Store(model, dataset if dataset is not None else load_dataset("fleet"))
+    app[SIM_CONFIG] = SimulatorConfig(flavour, unknown_name_status, log_interval)
+    app.router.add_get("/ping", ping)
+    for path in ("/whoami", "/user/v1/whoami", "/actor/v1/whoami"):
+        app.router.add_get(path, whoami)
+    app.router.add_get("/device/v2/{uuid}/logs", device_logs)
+    app.router.add_route("*", "/v7/{tail:.*}", odata)
+    return app

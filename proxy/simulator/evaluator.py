@@ -1,0 +1,546 @@
+"""Evaluates an OData read against the store the way pinejs + PostgreSQL would.
+
+Semantics kept from the real server (odata-to-abstract-sql compiled to PostgreSQL):
+- ``x eq v`` is ``x IS NOT NULL AND x = v`` (so never NULL), ``eq null`` is ``IS NULL``, ``ne`` its negation;
+  ordering comparisons and functions on NULL yield NULL, which filters a row out, and ``not(NULL)`` stays NULL;
+- a quoted number compared with a number column is cast to a number (balena-sdk 12.x sends ``id eq '1'``);
+- ``$orderby`` without a direction sorts descending; NULLs sort last ascending and first descending; text sorts
+  by code point (the C collation); ties keep table order;
+- lambdas and navigation paths see only rows the caller may read, as permissions apply to every join;
+- names are resolved against the resource in scope (odata-dialect.md §6): lambda variables first, and inside a
+  lambda a bare name means the lambda's resource.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Iterable
+
+from .identity import READ, SECRETS, Caller
+from .model import UNREADABLE, Model, Resource
+from .query import Alias, Bin, Call, ExpandItem, In, Lambda, Lit, Not, Options, Path, Request, Seg
+from .store import Row, Store
+
+
+class ODataError(Exception):
+    """An API error: ``status`` and the JSON string body (``None``: empty body)."""
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+
+class Many(list):
+    """Values reached through a collection navigation inside a path (compared with "any" semantics)."""
+
+
+@dataclass
+class Scope:
+    resource: str
+    row: Row
+    vars: dict[str, tuple[str, Row]]
+
+
+class Evaluator:
+    """One request's evaluation context: the store, the caller, and how unknown names are answered."""
+
+    def __init__(self, store: Store, caller: Caller, unknown_name_status: int = 500,
+                 aliases: dict[str, Any] | None = None) -> None:
+        self.store = store
+        self.model: Model = store.model
+        self.caller = caller
+        self.unknown_name_status = unknown_name_status
+        self.aliases = aliases or {}
+        self._access: dict[tuple[str, int], int] = {}
+
+    # -- errors and names ----------------------------------------------------------------------------------
+    def unknown(self, name: str) -> ODataError:
+        if self.unknown_name_status == 500:
+            return ODataError(500)
+        return ODataError(self.unknown_name_status, f"Unknown property '{name}'")
+
+    def resource(self, name: str) -> Resource:
+        res = self.model.resolve(name)
+        if res is None or res.name in UNREADABLE:
+            raise ODataError(401)
+        return res
+
+    def nav_target(self, res: Resource, name: str) -> Resource:
+        if name not in res.navigation:
+            raise self.unknown(name)
+        target = self.model.resolve(res.navigation[name])
+        if target is None or target.name in UNREADABLE:
+            raise ODataError(401)
+        return target
+
+    # -- visibility ----------------------------------------------------------------------------------------
+    def can(self, resource: str, row: Row, level: int = READ) -> bool:
+        key = (resource, id(row))
+        got = self._access.get(key)
+        if got is None:
+            got = self.caller.access(self.store, resource, row)
+            self._access[key] = got
+        return got >= level
+
+    def visible(self, resource: str, rows: Iterable[Row], level: int = READ) -> list[Row]:
+        return [r for r in rows if self.can(resource, r, level)]
+
+    def follow(self, res: Resource, row: Row, nav: str) -> tuple[Resource, list[Row]]:
+        """Rows reached from ``row`` through navigation ``nav`` (only those the caller may read)."""
+        target = self.nav_target(res, nav)
+        if nav in res.many:
+            back = res.back_column.get(nav)
+            if back is None:
+                return target, []
+            rows = self.store.where(target.name, back, row.get("id"))
+            return target, self.visible(target.name, rows)
+        column = res.fk_column.get(nav)
+        if column is None:
+            return target, []
+        fk = self.store.value(res.name, row, column)
+        if fk is None:
+            return target, []
+        found = self.store.get(target.name, fk)
+        return target, ([found] if found is not None and self.can(target.name, found) else [])
+
+    # -- validation of names (before any row is read, so an empty table still fails) ----------------------
+    def check_options(self, res: Resource, opts: Options) -> None:
+        if opts.select is not None:
+            for name in opts.select:
+                if name in res.fields or (name in res.navigation and name not in res.many):
+                    continue
+                raise self.unknown(name)
+        for item in opts.expand:
+            target = self.nav_target(res, item.nav)
+            self.check_options(target, item.options)
+        if opts.filter is not None:
+            self.check_expr(res, opts.filter, {})
+        for expr, _direction in opts.orderby:
+            self.check_expr(res, expr, {})
+
+    def check_expr(self, res: Resource, expr: Any, vars_: dict[str, Resource]) -> None:
+        if isinstance(expr, Path):
+            self.check_path(res, expr.segs, vars_)
+        elif isinstance(expr, Bin):
+            for arg in expr.args:
+                self.check_expr(res, arg, vars_)
+        elif isinstance(expr, (Not,)):
+            self.check_expr(res, expr.arg, vars_)
+        elif isinstance(expr, Call):
+            for arg in expr.args:
+                self.check_expr(res, arg, vars_)
+        elif isinstance(expr, In):
+            self.check_expr(res, expr.arg, vars_)
+
+    def check_path(self, res: Resource, segs: list[Seg], vars_: dict[str, Resource]) -> None:
+        current = res
+        first = True
+        for i, seg in enumerate(segs):
+            last = i == len(segs) - 1
+            if first and seg.name in vars_ and not last:
+                current = vars_[seg.name]
+                first = False
+                continue
+            if first and seg.name in vars_ and last and seg.lam is None and not seg.count:
+                return  # a bare lambda variable
+            first = False
+            if seg.name in current.navigation:
+                target = self.nav_target(current, seg.name)
+                if seg.lam is not None:
+                    self.check_expr(target, seg.lam.body, {**vars_, seg.lam.var: target})
+                    return
+                if seg.count:
+                    if seg.count_filter is not None:
+                        self.check_expr(target, seg.count_filter, vars_)
+                    return
+                if last:
+                    return  # an FK compared as a value
+                current = target
+                continue
+            if seg.name in current.fields and last and seg.lam is None and not seg.count:
+                return
+            raise self.unknown(seg.name)
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def target_rows(self, req: Request) -> tuple[Resource, list[Row]]:
+        """Rows addressed by the resource path (key and navigation segments), before options."""
+        res = self.resource(req.resource)
+        if req.key is not None:
+            rows = self.by_key(res, req.key)
+        else:
+            rows = self.visible(res.name, self.store.rows(res.name))
+        for seg in req.navs:
+            if seg.name not in res.navigation:
+                raise self.unknown(seg.name)
+            collected: list[Row] = []
+            target = self.nav_target(res, seg.name)
+            for row in rows:
+                _, reached = self.follow(res, row, seg.name)
+                collected.extend(reached)
+            res, rows = target, collected
+            if seg.key is not None:
+                wanted = {id(r) for r in self.by_key(res, seg.key)}
+                rows = [r for r in rows if id(r) in wanted]
+        return res, rows
+
+    def path_resource(self, req: Request) -> Resource:
+        """The resource the options apply to: the last segment of the resource path."""
+        res = self.resource(req.resource)
+        for seg in req.navs:
+            res = self.nav_target(res, seg.name)
+        return res
+
+    def by_key(self, res: Resource, key: Any) -> list[Row]:
+        if not isinstance(key, dict):
+            key = {"id": key}
+        for name in key:
+            if name not in res.fields:
+                raise self.unknown(name)
+        rows = self.store.rows(res.name)
+        out = []
+        for row in rows:
+            if all(compare("eq", self.store.value(res.name, row, name), self.literal(value)) for name, value in
+                   key.items()):
+                out.append(row)
+        return self.visible(res.name, out)
+
+    def literal(self, value: Any) -> Any:
+        if isinstance(value, Lit):
+            return value.value
+        if isinstance(value, Alias):
+            return self.alias(value.name)
+        return value
+
+    def alias(self, name: str) -> Any:
+        if name not in self.aliases:
+            raise ODataError(500)
+        value = self.aliases[name]
+        return value.value if isinstance(value, Lit) else value
+
+    def apply_options(self, res: Resource, rows: list[Row], opts: Options,
+                      outer: dict[str, tuple[str, Row]] | None = None) -> list[Row]:
+        if opts.filter is not None:
+            rows = [r for r in rows if self.eval(opts.filter, Scope(res.name, r, dict(outer or {}))) is True]
+        if opts.orderby:
+            rows = self.sort(res, rows, opts.orderby)
+        if opts.skip:
+            rows = rows[opts.skip:]
+        if opts.top is not None:
+            rows = rows[:opts.top]
+        return rows
+
+    def sort(self, res: Resource, rows: list[Row], orderby: list[tuple[Any, str]]) -> list[Row]:
+        for expr, direction in reversed(orderby):
+            keyed = [(sort_key(self.eval(expr, Scope(res.name, r, {})), direction), r) for r in rows]
+            keyed.sort(key=lambda kv: kv[0], reverse=(direction != "asc"))
+            rows = [r for _, r in keyed]
+        return rows
+
+    def render(self, res: Resource, row: Row, opts: Options) -> dict[str, Any]:
+        """One entity as v7 answers it: expanded navigations first, then the selected (or all) fields."""
+        out: dict[str, Any] = {}
+        for item in opts.expand:
+            out[item.nav] = self.render_expand(res, row, item)
+        names = opts.select if opts.select is not None else self.default_columns(res)
+        for name in names:
+            if name in out:
+                continue
+            out[name] = self.output_value(res, row, name)
+        return out
+
+    def default_columns(self, res: Resource) -> list[str]:
+        hidden = set() if self.caller.superuser else SECRETS.get(res.name, set())
+        return [c for c in res.key_order if c not in hidden]
+
+    def output_value(self, res: Resource, row: Row, name: str) -> Any:
+        column = res.fk_column.get(name, name)
+        value = self.store.value(res.name, row, column)
+        if name in res.navigation and name not in res.many:
+            return None if value is None else {"__id": value}
+        return value
+
+    def render_expand(self, res: Resource, row: Row, item: ExpandItem) -> Any:
+        target, rows = self.follow(res, row, item.nav)
+        if item.count:
+            if item.options.filter is not None:
+                rows = [r for r in rows if self.eval(item.options.filter, Scope(target.name, r, {})) is True]
+            return len(rows)
+        rows = self.apply_options(target, rows, item.options)
+        return [self.render(target, r, item.options) for r in rows]
+
+    # -- expressions ---------------------------------------------------------------------------------------
+    def eval(self, expr: Any, scope: Scope) -> Any:
+        if isinstance(expr, Lit):
+            return expr.value
+        if isinstance(expr, Alias):
+            return self.alias(expr.name)
+        if isinstance(expr, Path):
+            return self.eval_path(expr.segs, scope)
+        if isinstance(expr, Bin):
+            return self.eval_bin(expr, scope)
+        if isinstance(expr, Not):
+            value = self.eval(expr.arg, scope)
+            return None if value is None else not truthy(value)
+        if isinstance(expr, In):
+            value = self.eval(expr.arg, scope)
+            candidates = [self.eval(v, scope) for v in expr.values]
+            if isinstance(value, Many):
+                return any(compare("eq", v, c) for v in value for c in candidates)
+            if value is None:
+                return None
+            return any(compare("eq", value, c) for c in candidates if c is not None)
+        if isinstance(expr, Call):
+            return call(expr.name, [self.eval(a, scope) for a in expr.args])
+        raise ODataError(500)
+
+    def eval_bin(self, expr: Bin, scope: Scope) -> Any:
+        op = expr.op
+        if op in ("and", "or"):
+            result: Any = op == "and"
+            for arg in expr.args:
+                value = self.eval(arg, scope)
+                value = any_true(value) if isinstance(value, Many) else value
+                if value is None:
+                    if result is not None and ((op == "and") == bool(result)):
+                        result = None
+                    continue
+                value = truthy(value)
+                if op == "and" and not value:
+                    return False
+                if op == "or" and value:
+                    return True
+            return result
+        left = self.eval(expr.args[0], scope)
+        right = self.eval(expr.args[1], scope)  # the server reads only the first two operands
+        if op in ("add", "sub", "mul", "div", "mod"):
+            return arithmetic(op, left, right)
+        if isinstance(left, Many) or isinstance(right, Many):
+            lefts = left if isinstance(left, Many) else [left]
+            rights = right if isinstance(right, Many) else [right]
+            return any(compare(op, a, b) is True for a in lefts for b in rights)
+        return compare(op, left, right)
+
+    def eval_path(self, segs: list[Seg], scope: Scope) -> Any:
+        resource, row = scope.resource, scope.row
+        index = 0
+        if segs[0].name in scope.vars:
+            resource, row = scope.vars[segs[0].name]
+            index = 1
+            if len(segs) == 1:
+                return row.get("id")
+        res = self.model.resolve(resource)
+        assert res is not None
+        return self._walk(res, [row], segs[index:], scope, many=False)
+
+    def _walk(self, res: Resource, rows: list[Row], segs: list[Seg], scope: Scope, many: bool) -> Any:
+        seg = segs[0]
+        last = len(segs) == 1
+        if seg.name in res.navigation and (not last or seg.lam is not None or seg.count):
+            results: list[Any] = []
+            for row in rows:
+                target, reached = self.follow(res, row, seg.name)
+                if seg.lam is not None:
+                    results.append(self.lambda_(target, reached, seg.lam, scope))
+                elif seg.count:
+                    if seg.count_filter is not None:
+                        reached = [r for r in reached if self.eval(
+                            seg.count_filter, Scope(target.name, r, scope.vars)) is True]
+                    results.append(len(reached))
+                else:
+                    sub = self._walk(target, reached, segs[1:], scope, many or seg.name in res.many)
+                    if isinstance(sub, Many):
+                        results.extend(sub)
+                    else:
+                        results.append(sub)
+            if seg.lam is not None or seg.count:
+                return results[0] if len(results) == 1 and not many else Many(results)
+            if many or seg.name in res.many or len(results) != 1:
+                return Many(results)
+            return results[0]
+        # a field (or an FK used as a value) of the rows reached so far
+        column = res.fk_column.get(seg.name, seg.name)
+        values = [self.store.value(res.name, r, column) for r in rows]
+        if many or len(values) != 1:
+            return Many(values)
+        return values[0]
+
+    def lambda_(self, target: Resource, rows: list[Row], lam: Lambda, scope: Scope) -> bool:
+        outcomes = (self.eval(lam.body, Scope(target.name, r, {**scope.vars, lam.var: (target.name, r)}))
+                    for r in rows)
+        if lam.kind == "any":
+            return any(truthy(o) if o is not None else False for o in outcomes)
+        return all(truthy(o) if o is not None else False for o in outcomes)
+
+
+# -- PostgreSQL-like value semantics ------------------------------------------------------------------------
+def truthy(value: Any) -> bool:
+    if isinstance(value, Many):
+        return any_true(value)
+    return bool(value)
+
+
+def any_true(values: Many) -> bool:
+    return any(v is True for v in values)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return value
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise ODataError(500) from None  # PostgreSQL: invalid input syntax for type integer
+        return int(number) if number == number.to_integral_value() else number
+    return value
+
+
+def parse_datetime(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _align(a: Any, b: Any) -> tuple[Any, Any]:
+    """Cast the two sides of a comparison to a common type, as PostgreSQL casts an untyped literal."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        def to_bool(v: Any) -> Any:
+            if isinstance(v, str) and v.lower() in ("true", "false"):
+                return v.lower() == "true"
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return bool(v)
+            return v
+        return to_bool(a), to_bool(b)
+    if isinstance(a, (int, float, Decimal)) and isinstance(b, str):
+        return a, _number(b)
+    if isinstance(b, (int, float, Decimal)) and isinstance(a, str):
+        return _number(a), b
+    if isinstance(a, datetime) and isinstance(b, str):
+        return a, parse_datetime(b)
+    if isinstance(b, datetime) and isinstance(a, str):
+        return parse_datetime(a), b
+    return a, b
+
+
+def compare(op: str, a: Any, b: Any) -> Any:
+    """``eq``/``ne`` as pinejs compiles them (never NULL); ordering comparisons NULL on a NULL side."""
+    if op == "eq":
+        if b is None:
+            return a is None
+        if a is None:
+            return False
+        a, b = _align(a, b)
+        return a == b
+    if op == "ne":
+        return not compare("eq", a, b)
+    if a is None or b is None:
+        return None
+    a, b = _align(a, b)
+    try:
+        if op == "gt":
+            return a > b
+        if op == "ge":
+            return a >= b
+        if op == "lt":
+            return a < b
+        if op == "le":
+            return a <= b
+    except TypeError:
+        raise ODataError(500) from None
+    raise ODataError(500)
+
+
+def sort_key(value: Any, direction: str) -> tuple:
+    if isinstance(value, Many):
+        value = value[0] if value else None
+    if isinstance(value, (dict, list)):
+        value = str(value)
+    if isinstance(value, Decimal):
+        value = float(value)
+    return (value is None, 0 if value is None else value)
+
+
+def arithmetic(op: str, a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return None
+    if op == "mod":
+        raise ODataError(500)  # odata-to-abstract-sql has no 'mod'
+    if isinstance(a, datetime) and isinstance(b, timedelta):
+        return a + b if op == "add" else a - b
+    if isinstance(a, str) and isinstance(b, timedelta):
+        moment = parse_datetime(a)
+        if moment is None:
+            raise ODataError(500)
+        return moment + b if op == "add" else moment - b
+    a, b = _number(a), _number(b)
+    if op == "add":
+        return a + b
+    if op == "sub":
+        return a - b
+    if op == "mul":
+        return a * b
+    if b == 0:
+        raise ODataError(500)
+    return Decimal(a) / Decimal(b) if not (isinstance(a, int) and isinstance(b, int)) else Decimal(a) / Decimal(b)
+
+
+def _date_part(value: Any, part: str) -> Any:
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if moment is None:
+        raise ODataError(500)
+    if part == "fractionalseconds":
+        return moment.microsecond / 1_000_000
+    return getattr(moment, part)
+
+
+def _text(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(*args: Any) -> Any:
+        if any(a is None for a in args):
+            return None
+        return fn(*args)
+    return wrapped
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "contains": _text(lambda s, sub: str(sub) in str(s)),
+    "substringof": _text(lambda sub, s: str(sub) in str(s)),
+    "startswith": _text(lambda s, p: str(s).startswith(str(p))),
+    "endswith": _text(lambda s, p: str(s).endswith(str(p))),
+    "indexof": _text(lambda s, sub: str(s).find(str(sub))),
+    "length": _text(lambda s: len(str(s))),
+    "substring": _text(lambda s, start, length=None: str(s)[int(start):] if length is None
+                       else str(s)[int(start):int(start) + int(length)]),
+    "tolower": _text(lambda s: str(s).lower()),
+    "toupper": _text(lambda s: str(s).upper()),
+    "trim": _text(lambda s: str(s).strip(" ")),
+    "concat": _text(lambda a, b: f"{a}{b}"),
+    "replace": _text(lambda s, old, new: str(s).replace(str(old), str(new))),
+    "round": _text(lambda n: int(Decimal(str(n)).quantize(Decimal(1), rounding="ROUND_HALF_UP"))),
+    "floor": _text(lambda n: math.floor(n)),
+    "ceiling": _text(lambda n: math.ceil(n)),
+    "now": lambda: datetime.now(timezone.utc),
+    "totalseconds": _text(lambda d: d.total_seconds()),
+    "date": _text(lambda v: (v if isinstance(v, datetime) else parse_datetime(str(v))).date().isoformat()),
+    "time": _text(lambda v: (v if isinstance(v, datetime) else parse_datetime(str(v))).time().isoformat()),
+}
+for _part in ("year", "month", "day", "hour", "minute", "second", "fractionalseconds"):
+    FUNCTIONS[_part] = (lambda p: lambda v: _date_part(v, p))(_part)
+
+
+def call(name: str, args: list[Any]) -> Any:
+    fn = FUNCTIONS.get(name)
+    if fn is None:
+        raise ODataError(500)  # parsed, but the translator has no node for it
+    if any(isinstance(a, Many) for a in args):
+        results = [fn(*[(x[0] if isinstance(x, Many) and x else x) for x in args])]
+        return results[0]
+    return fn(*args)

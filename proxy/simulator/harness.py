@@ -1,0 +1,72 @@
+"""Runs the simulator and the proxy in front of it on loopback (for the demo and the end-to-end tests)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+from aiohttp import web
+
+from .app import create_simulator_app
+from .fixtures import ADMIN_TOKEN
+from .store import Store
+from .app import SIM_STORE
+
+
+@dataclass
+class Pair:
+    """A running simulator and proxy: their base URLs (no trailing slash) and the simulator's store."""
+
+    simulator_url: str
+    proxy_url: str
+    simulator: web.Application
+    proxy: web.Application
+
+    @property
+    def store(self) -> Store:
+        return self.simulator[SIM_STORE]
+
+
+async def _serve(app: web.Application, host: str, port: int, runner_cls: type = web.AppRunner
+                 ) -> tuple[web.AppRunner, str]:
+    runner = runner_cls(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    return runner, f"http://{host}:{bound}"
+
+
+@asynccontextmanager
+async def running_simulator(dataset: dict | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                            **options: Any) -> AsyncIterator[tuple[web.Application, str]]:
+    app = create_simulator_app(dataset, **options)
+    runner, url = await _serve(app, host, port)
+    try:
+        yield app, url
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def running_pair(dataset: dict | None = None, *, flavour: str = "balena-cloud", host: str = "127.0.0.1",
+                       simulator_port: int = 0, proxy_port: int = 0, proxy_overrides: dict | None = None,
+                       **sim_options: Any) -> AsyncIterator[Pair]:
+    """Simulator on one loopback port, the proxy (``v6_mode="translate"``) on another, pointed at it."""
+    from proxy.app import ProxyRunner, create_app  # noqa: PLC0415 - keep the simulator importable alone
+    from proxy.settings import load_settings  # noqa: PLC0415
+
+    async with running_simulator(dataset, host=host, port=simulator_port, flavour=flavour,
+                                 **sim_options) as (sim_app, sim_url):
+        overrides = {"upstream": sim_url, "v6_mode": "translate", "upstream_flavour": flavour,
+                     "upstream_api_key": ADMIN_TOKEN, "host": host, "port": proxy_port,
+                     "log_level": "warning"}
+        overrides.update(proxy_overrides or {})
+        settings = load_settings(env={}, overrides=overrides)
+        proxy_app = create_app(settings)
+        runner, proxy_url = await _serve(proxy_app, host, proxy_port, ProxyRunner)
+        try:
+            yield Pair(sim_url, proxy_url, sim_app, proxy_app)
+        finally:
+            await runner.cleanup()
