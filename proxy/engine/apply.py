@@ -1,0 +1,143 @@
+"""The first, simple applier of a response plan: orjson in, walk the objects, orjson out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, UNWRAP, ObjectPlan, ResponsePlan, SortKey
+
+_MISSING = object()
+_URI = re.compile(r"^/v7/([A-Za-z0-9_]+)")
+
+
+class LocalSortOverflow(Exception):
+    """More rows than the local sort may hold."""
+
+
+def _rewrite_uri(uri: Any, names: dict[str, str]) -> Any:
+    if not isinstance(uri, str):
+        return uri
+    m = _URI.match(uri)
+    if not m:
+        return uri
+    return "/v6/" + names.get(m.group(1), m.group(1)) + uri[m.end() :]
+
+
+def _null_last_key(value: Any, descending: bool) -> tuple:
+    # PostgreSQL: NULLs last ascending, first descending; text by code point (C collation).
+    if value is None:
+        return (1,) if not descending else (1,)
+    if isinstance(value, bool):
+        return (0, 0, int(value))
+    if isinstance(value, (int, float)):
+        return (0, 0, value)
+    return (0, 1, str(value))
+
+
+def sort_rows(rows: list, keys: tuple[SortKey, ...]) -> list:
+    """Stable multi-key sort, last key first."""
+    for sk in reversed(keys):
+
+        def key(row: dict, sk: SortKey = sk) -> tuple:
+            value = sk.compute(row) if sk.compute else row.get(sk.src) if isinstance(row, dict) else None
+            return _null_last_key(value, sk.descending)
+
+        rows.sort(key=key, reverse=sk.descending)
+    return rows
+
+
+def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
+    if not isinstance(row, dict):
+        return row
+    out: dict[str, Any] = {}
+    for op in plan.ops:
+        kind = op.kind
+        if kind == COPY:
+            value = row.get(op.src, _MISSING)
+            if value is not _MISSING:
+                if names and isinstance(value, dict) and "__deferred" in value:
+                    value = {"__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)}}
+                out[op.key] = value
+        elif kind == CONST:
+            out[op.key] = op.arg
+        elif kind == DERIVE:
+            out[op.key] = op.arg(row)
+        elif kind == UNWRAP:
+            value = row.get(op.src, _MISSING)
+            if value is not _MISSING:
+                out[op.key] = value.get("__id") if isinstance(value, dict) and "__id" in value else value
+        elif kind == COERCE:
+            value = row.get(op.src, _MISSING)
+            if value is not _MISSING:
+                out[op.key] = op.arg(value)
+        elif kind == CHILD:
+            value = row.get(op.src, _MISSING)
+            if value is _MISSING:
+                continue
+            if isinstance(value, list) and op.arg is not None:
+                out[op.key] = apply_rows(op.arg, value, names)
+            else:
+                out[op.key] = value
+    if plan.open_ended and len(row) > 0:
+        extra = [k for k in row if k not in plan.known]
+        if extra:
+            out = _place_extra(plan, row, out, extra)
+    if "__metadata" in row:
+        meta = dict(row["__metadata"]) if isinstance(row["__metadata"], dict) else row["__metadata"]
+        if isinstance(meta, dict) and "uri" in meta:
+            meta["uri"] = _rewrite_uri(meta["uri"], names)
+        out = {"__metadata": meta, **out}
+    return out
+
+
+def _place_extra(plan: ObjectPlan, row: dict, out: dict, extra: list[str]) -> dict:
+    """Keys the graph does not name (balenaCloud-only fields) keep their place after the known key
+    that precedes them upstream (decision 11)."""
+    extra_set = set(extra)
+    after: dict[str | None, list[str]] = {}
+    previous: str | None = None
+    for k in row:
+        if k in extra_set:
+            if k != "__metadata":
+                after.setdefault(previous, []).append(k)
+        elif k in plan.known:
+            previous = next((op.key for op in plan.ops if op.src == k), previous)
+    result: dict[str, Any] = {}
+    for k in after.get(None, []):
+        result[k] = row[k]
+    for k, v in out.items():
+        result[k] = v
+        for e in after.get(k, []):
+            result[e] = row[e]
+    return result
+
+
+def apply_rows(plan: ObjectPlan, rows: list, names: dict[str, str]) -> list:
+    if plan.sort:
+        sort_rows(rows, plan.sort)
+        if plan.skip:
+            rows = rows[plan.skip :]
+        if plan.top is not None:
+            rows = rows[: plan.top]
+    if plan.trivial and not names:
+        return rows
+    return [apply_object(plan, r, names) for r in rows]
+
+
+def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
+    """The v6 body for the v7 ``body`` (a 2xx JSON answer)."""
+    if plan.kind == "raw" or not body:
+        return body
+    data = orjson.loads(body)
+    names = plan.resource_names
+    if plan.kind == "rows" and isinstance(data, dict) and isinstance(data.get("d"), list):
+        rows = data["d"]
+        if plan.max_local_rows is not None and len(rows) > plan.max_local_rows:
+            raise LocalSortOverflow(plan.max_local_rows)
+        data["d"] = apply_rows(plan.objects, rows, names) if plan.objects else rows
+    elif plan.kind == "entity" and isinstance(data, dict) and plan.objects is not None:
+        data = apply_object(plan.objects, data, names)
+    return orjson.dumps(data)

@@ -1,0 +1,846 @@
+"""The request walk: one pass over the parsed v6 URL that renames it into v7 and builds the response plan.
+
+At every name the walk knows the v6 resource it stands in (odata-dialect.md §6: ``$select``/``$expand``/
+``$orderby`` items and bare ``$filter`` paths belong to the resource of their option list, lambda variables
+to their navigation's target, ``$count($filter)`` to the counted collection) and asks the schema — built from
+the translators — what that name is in v7. The walk itself knows no field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, UNWRAP, ObjectPlan, Op, ResponsePlan, SortKey
+from proxy.odata import (
+    BinOp,
+    Call,
+    ExpandItem,
+    Expr,
+    FilterOption,
+    Group,
+    In,
+    Lambda,
+    Literal,
+    Not,
+    ODataUrl,
+    OptionList,
+    OrderByOption,
+    Path,
+    SelectOption,
+    SkipOption,
+    TopOption,
+    parse_expression,
+    parse_target,
+)
+from proxy.schema import v6schema as S
+from proxy.schema.v6schema import Name, ResourceInfo, V6Schema
+
+COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+BOOLEAN_CALLS = {"startswith", "endswith", "contains", "substringof", "isof"}
+
+
+class WalkError(Exception):
+    """The v6 request cannot be translated: answer ``status`` with ``message`` (None = empty body)."""
+
+    def __init__(self, status: int, message: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Unknown:
+    """A name the v6 graph does not have, dropped from ``$select``/``$expand`` (decision 1)."""
+
+    name: str
+    resource: str
+    option: str
+
+
+@dataclass
+class Translation:
+    """The cached outcome of walking one v6 (method, target)."""
+
+    v7_target: str | None = None  # None: answered locally
+    plan: ResponsePlan | None = None
+    local_status: int | None = None
+    local_body: Any = None  # JSON value or None (empty body)
+    local_kind: str | None = None  # "metadata" for the $metadata document
+    unknown: list[Unknown] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    resource: ResourceInfo | None = None
+    v6_spelling: str | None = None
+    v7_spelling: str | None = None
+
+
+@lru_cache(maxsize=256)
+def _expression_text(text: str) -> str:
+    parse_expression(text)  # validates once; nodes are re-parsed per use (they are mutable)
+    return text
+
+
+def expression(text: str) -> Expr:
+    """New v7 nodes for a translator's OData text."""
+    return parse_expression(_expression_text(text))
+
+
+def _expand_item(nav: str, tail: str) -> ExpandItem:
+    """An ExpandItem for ``nav`` + a translator's text (``$count($filter=…)`` or ``$select=…``)."""
+    if tail.startswith("$count"):
+        text = f"/x?$expand={nav}/{tail}"
+    else:
+        text = f"/x?$expand={nav}({tail})"
+    url = parse_target(text.replace(" ", "%20"))
+    return url.query.expand.items[0]  # type: ignore[union-attr]
+
+
+class Walker:
+    def __init__(self, schema: V6Schema, *, unknown_names: str = "drop", max_local_sort_rows: int = 10000) -> None:
+        self.schema = schema
+        self.unknown_names = unknown_names
+        self.max_local_sort_rows = max_local_sort_rows
+        self.unknown: list[Unknown] = []
+        self.features: list[str] = []
+        self.helper_aliases: dict[int, dict[str, str]] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def feature(self, text: str) -> None:
+        if text not in self.features:
+            self.features.append(text)
+
+    def unknown_name(self, name: str, resource: ResourceInfo, option: str) -> None:
+        if option in ("$filter", "$orderby") or self.unknown_names == "reject":
+            raise WalkError(400, f"Unknown field '{name}' on '{resource.name}' in {option}")
+        self.unknown.append(Unknown(name, resource.name, option))
+
+    def lookup(self, resource: ResourceInfo, name: str) -> Name | None:
+        return resource.names.get(name)
+
+    def res(self, v6name: str) -> ResourceInfo:
+        return self.schema.resources[v6name]
+
+    # ------------------------------------------------------------------ entry
+    def walk(self, url: ODataUrl, method: str) -> Translation:
+        if url.kind == "metadata":
+            return Translation(local_status=200, local_kind="metadata")
+        if url.kind != "resource" or url.root is None:
+            return Translation(v7_target=url.serialize(), plan=ResponsePlan(kind="raw"))
+        root = url.root
+        found = self.schema.resource(root.name.text)
+        if found is None:
+            raise WalkError(401, None)
+        info, v7_spelling = found
+        v6_spelling = root.name.text
+        if info.local:
+            if method != "GET":
+                raise WalkError(401, None)
+            self.feature(f"{info.name}.local_empty")
+            segs = url.segments
+            body: Any = {"d": 0} if segs[-1].count else {"d": []}
+            return Translation(local_status=200, local_body=body, features=self.features)
+        if info.read_only and method not in ("GET", "HEAD"):
+            raise WalkError(401, None)
+        if v7_spelling != v6_spelling:
+            root.name.rename(v7_spelling)
+            self.feature(f"{info.name}.resource_name")
+        # navigation segments after the root (e.g. /device(1)/belongs_to__application); an unknown
+        # segment is an action such as canAccess and keeps the resource
+        current = info
+        seg = root.child
+        last = root
+        while seg is not None:
+            n = self.lookup(current, seg.name.text)
+            if n is not None and n.kind == S.NAV and n.target:
+                seg.name.rename(n.v7)
+                current = self.res(n.target)
+            elif n is not None and n.kind in (S.EMPTY, S.CONST):
+                return Translation(local_status=200, local_body={"d": 0} if seg.count else {"d": []})
+            last = seg
+            seg = seg.child
+        is_count = last.count
+        if method in ("GET", "HEAD") and not is_count:
+            kind = "rows"
+        elif method == "POST" and not is_count and last is root:
+            kind = "entity"
+        elif is_count:
+            kind = "count"
+        else:
+            kind = "raw"
+        plan = ObjectPlan(resource=current.name, v7_resource=current.v7)
+        created = last.query is None
+        options = last.query if last.query is not None else OptionList()
+        if kind == "rows" or last.query is not None:
+            self.walk_options(options, current, plan, top=True, helpers_allowed=kind == "rows")
+        if kind in ("rows", "entity"):
+            if options.select is None or options.select.star or kind == "entity":
+                self.full_ops(current, plan)
+            self.finish_plan(options, plan, current)
+        if created and options.options:
+            last.query = options
+        filters = list(current.extra_filters) if last is root else []
+        if filters and method != "POST":
+            opts = url.ensure_query()
+            for text in filters:
+                opts.and_filter(expression(text))
+            self.feature(f"{current.name}.extra_filter")
+        response = ResponsePlan(
+            kind=kind,
+            objects=plan if kind in ("rows", "entity") else None,
+            v6_resource=current.name,
+            v7_resource=current.v7,
+            max_local_rows=plan.local_limit,
+            features=tuple(self.features),
+            resource_names=dict(self.schema.v7_to_v6_resource) if _wants_metadata(options) else {},
+        )
+        return Translation(
+            v7_target=url.serialize(),
+            plan=response,
+            unknown=self.unknown,
+            features=self.features,
+            resource=info,
+            v6_spelling=v6_spelling,
+            v7_spelling=v7_spelling,
+        )
+
+    # ------------------------------------------------------------------ options of one resource
+    def finish_plan(self, options: OptionList | None, plan: ObjectPlan, resource: ResourceInfo) -> None:
+        aliases = self.helper_aliases.get(id(options), {}) if options is not None else {}
+        self.rename_helper_ops(options, plan)
+        plan.finish(resource.hidden_v7 | frozenset(aliases))
+
+    def walk_options(
+        self, options: OptionList, resource: ResourceInfo, plan: ObjectPlan, *, top: bool, helpers_allowed: bool = True
+    ) -> None:
+        expand_ops: list[Op] = []
+        select_ops: list[Op] = []
+        helpers: set[str] = set()
+        expand = options.expand
+        if expand is not None:
+            for item in list(expand.items):
+                op = self.walk_expand_item(item, resource, expand)
+                if op is not None:
+                    expand_ops.append(op)
+            if not expand.items:
+                options.remove(expand)
+        select = options.select
+        if select is not None and not select.star:
+            for path in list(select.items):
+                op = self.walk_select_item(path, resource, select, helpers)
+                if op is not None:
+                    select_ops.append(op)
+        filt = options.filter
+        if filt is not None:
+            filt.expr = self.walk_expr(filt.expr, resource, {})
+        orderby = options.orderby
+        if orderby is not None:
+            self.walk_orderby(orderby, options, resource, plan, helpers, top=top)
+        # derived values need their helpers: fields into $select, navigations into $expand
+        derived = [op for op in select_ops if op.kind == DERIVE]
+        needs_expands = derived if select is not None and not select.star else None
+        if needs_expands is None:
+            needs_expands = [
+                Op(k, DERIVE, None, n.rule) for k, n in resource.names.items() if n.kind == S.DERIVED
+            ]
+        for op in needs_expands if helpers_allowed else []:
+            rule = resource.names[op.key].rule if op.key in resource.names else None
+            if rule is None:
+                continue
+            for helper_key, (navs, text) in rule.helper_expands.items():
+                self.add_helper_expand(options, resource, helper_key, navs, text)
+        if select is not None and not select.star:
+            present = {p.serialize() for p in select.items}
+            for h in sorted(helpers):
+                if h not in present:
+                    select.add(h)
+                    present.add(h)
+            if not select.items:
+                select.add("id")
+        plan.ops = expand_ops + select_ops
+        plan.expand_count = len(expand_ops)
+        plan.trivial = False
+
+    def add_helper_expand(self, options: OptionList, resource: ResourceInfo, key: str, navs: tuple, text: str) -> None:
+        """Expand a helper navigation under a spelling the client did not use; the response plan
+        renames it to the helper key the translator's compute function reads."""
+        expand = options.expand
+        used = {i.name.text for i in expand.items} if expand is not None else set()
+        v7 = self.schema.v7graph.get(resource.v7, {}).get("navigation", {})
+        for nav in navs:
+            if nav in v7 and nav not in used:
+                break
+        else:
+            raise WalkError(400, f"{key} cannot be computed with this $expand through the v6 proxy")
+        item = _expand_item(nav, text)
+        if expand is None:
+            from proxy.odata import ExpandOption
+
+            expand = options.add(ExpandOption([item]))  # type: ignore[assignment]
+        else:
+            expand.items.append(item)
+        self.helper_aliases.setdefault(id(options), {})[nav] = key
+
+    def walk_select_item(self, path: Path, resource: ResourceInfo, select: SelectOption, helpers: set[str]) -> Op | None:
+        name = path.names[0] if path.segments else ""
+        n = self.lookup(resource, name)
+        if n is None or len(path.segments) != 1:
+            select.remove(path)
+            self.unknown_name(name, resource, "$select")
+            return None
+        return self.name_op(n, resource, select=select, path=path, helpers=helpers)
+
+    def name_op(
+        self,
+        n: Name,
+        resource: ResourceInfo,
+        *,
+        select: SelectOption | None = None,
+        path: Path | None = None,
+        helpers: set[str] | None = None,
+    ) -> Op:
+        """The response op for a selected (or, without $select, listed) v6 name; edits $select."""
+        kind = n.kind
+        if kind in (S.FIELD, S.NAV):
+            if path is not None and n.v7 != n.v6:
+                path.segments[0].name.rename(n.v7)
+                self.feature(f"{resource.name}.{n.v6}.rename")
+            return Op(n.v6, COPY, n.v7)
+        if kind == S.UNWRAP:
+            self.feature(f"{resource.name}.{n.v6}.unwrap")
+            return Op(n.v6, UNWRAP, n.v7)
+        if kind == S.COERCE:
+            if path is not None and n.v7 != n.v6:
+                path.segments[0].name.rename(n.v7)
+            self.feature(f"{resource.name}.{n.v6}.coerce")
+            return Op(n.v6, COERCE, n.v7, n.rule.to_v6)
+        if kind == S.CONST:
+            if select is not None and path is not None:
+                select.remove(path)
+            self.feature(f"{resource.name}.{n.v6}.constant")
+            return Op(n.v6, CONST, None, n.rule.value if n.rule is not None else None)
+        if kind == S.EMPTY:
+            if select is not None and path is not None:
+                select.remove(path)
+            return Op(n.v6, CONST, None, [])
+        if kind == S.DERIVED:
+            rule = n.rule
+            if select is not None and path is not None:
+                select.remove(path)
+            if helpers is not None:
+                helpers.update(rule.helpers)
+            self.feature(f"{resource.name}.{n.v6}.derived")
+            return Op(n.v6, DERIVE, None, rule.compute)
+        raise AssertionError(kind)
+
+    def full_ops(self, resource: ResourceInfo, plan: ObjectPlan) -> None:
+        """No $select: every v6 key in v6 key order (decision 11); unknown upstream keys keep their place."""
+        expanded = plan.ops[: plan.expand_count]
+        taken = {op.key for op in expanded}
+        ops = list(expanded)
+        for key in resource.key_order:
+            if key in taken:
+                continue
+            n = resource.names.get(key)
+            if n is None:
+                continue
+            ops.append(self.name_op(n, resource))
+        plan.ops = ops
+        plan.open_ended = True
+
+    # ------------------------------------------------------------------ $expand
+    def walk_expand_item(self, item: ExpandItem, resource: ResourceInfo, expand) -> Op | None:
+        name = item.name.text
+        n = self.lookup(resource, name)
+        if n is None:
+            expand.remove(item)
+            self.unknown_name(name, resource, "$expand")
+            return None
+        if n.kind in (S.EMPTY, S.CONST) and n.target:
+            expand.remove(item)
+            self.feature(f"{resource.name}.{name}.empty")
+            return Op(name, CONST, None, 0 if item.count else [])
+        if n.kind == S.NAV and n.target:
+            if n.v7 != name:
+                item.name.rename(n.v7)
+                self.feature(f"{resource.name}.{name}.rename")
+            if item.count:
+                if item.options is not None and item.options.filter is not None:
+                    f = item.options.filter
+                    f.expr = self.walk_expr(f.expr, self.res(n.target), {})
+                return Op(name, COPY, n.v7)
+            target = self.res(n.target)
+            child = ObjectPlan(resource=target.name, v7_resource=target.v7)
+            options = item.ensure_options()
+            self.walk_options(options, target, child, top=False)
+            if options.select is None or options.select.star:
+                self.full_ops(target, child)
+            self.finish_plan(options, child, target)
+            if not options.options:
+                item.options = None
+            return Op(name, CHILD, n.v7, child)
+        if n.kind == S.DERIVED and n.target:
+            raise WalkError(400, f"{name} cannot be used with $expand through the v6 proxy")
+        # a field (e.g. v6's integer actor): pass through, the upstream answers as it does
+        return Op(name, COPY, n.v7 or name)
+
+    def helper_keys(self, options: OptionList | None) -> list[str]:
+        if options is None:
+            return []
+        return list(self.helper_aliases.get(id(options), {}))
+
+    def rename_helper_ops(self, options: OptionList | None, plan: ObjectPlan) -> None:
+        """Derived values read their helper navigation under the translator's key: wrap compute."""
+        aliases = self.helper_aliases.get(id(options), {}) if options is not None else {}
+        if not aliases:
+            return
+        ops = []
+        for op in plan.ops:
+            if op.kind == DERIVE:
+                fn = op.arg
+
+                def compute(row: dict, fn=fn, aliases=aliases) -> Any:
+                    view = dict(row)
+                    for nav, key in aliases.items():
+                        if nav in row:
+                            view[key] = row[nav]
+                    return fn(view)
+
+                ops.append(Op(op.key, DERIVE, None, compute))
+            else:
+                ops.append(op)
+        plan.ops = ops
+        keys = []
+        for sk in plan.sort:
+            if sk.compute is not None:
+                fn = sk.compute
+
+                def compute(row: dict, fn=fn, aliases=aliases) -> Any:
+                    view = dict(row)
+                    for nav, key in aliases.items():
+                        if nav in row:
+                            view[key] = row[nav]
+                    return fn(view)
+
+                keys.append(SortKey(None, compute, sk.descending))
+            else:
+                keys.append(sk)
+        plan.sort = tuple(keys)
+
+    # ------------------------------------------------------------------ $orderby
+    def walk_orderby(
+        self, orderby: OrderByOption, options: OptionList, resource: ResourceInfo, plan: ObjectPlan,
+        helpers: set[str], *, top: bool,
+    ) -> None:
+        local: list[tuple[OrderItem_, Name | None]] = []
+        for item in list(orderby.items):
+            names = item.path.names
+            if item.path.count is not None or item.path.lambda_ is not None:
+                self.walk_path(item.path, resource, {}, "$orderby")
+                continue
+            if len(names) == 1:
+                n = self.lookup(resource, names[0])
+                if n is None:
+                    self.unknown_name(names[0], resource, "$orderby")
+                if n.kind == S.CONST or n.kind == S.EMPTY:
+                    orderby.remove(item)
+                    self.feature(f"{resource.name}.{n.v6}.orderby_constant")
+                    continue
+                if n.kind == S.DERIVED:
+                    if n.rule.order_by:
+                        item.path.segments[0].name.rename(n.rule.order_by)
+                        self.feature(f"{resource.name}.{n.v6}.orderby")
+                        continue
+                    local.append((item, n))
+                    continue
+            self.walk_path(item.path, resource, {}, "$orderby")
+        if not local:
+            if not orderby.items:
+                options.remove(orderby)
+            return
+        # ordering the proxy must do itself (decision 2): all items sort locally, in order
+        label = local[0][1].v6
+        top_opt = options.get("$top")
+        skip_opt = options.get("$skip")
+        if not top and (top_opt is not None or skip_opt is not None):
+            raise WalkError(400, f"{label} cannot be used with $orderby and $top/$skip inside $expand through the v6 proxy")
+        keys: list[SortKey] = []
+        for item in orderby.items:
+            desc = item.effective_direction == "desc"
+            n = next((nm for it, nm in local if it is item), None)
+            if n is not None:
+                keys.append(SortKey(None, n.rule.compute, desc))
+                helpers.update(n.rule.helpers)
+                continue
+            if len(item.path.segments) != 1:
+                raise WalkError(400, f"{label} cannot be used with $orderby on a navigation path through the v6 proxy")
+            field_name = item.path.names[0]
+            keys.append(SortKey(field_name, None, desc))
+            helpers.add(field_name)
+        options.remove(orderby)
+        plan.sort = tuple(keys)
+        self.feature(f"{resource.name}.{label}.local_sort")
+        if top:
+            plan.top = top_opt.value if top_opt is not None else None  # type: ignore[union-attr]
+            plan.skip = skip_opt.value if skip_opt is not None else None  # type: ignore[union-attr]
+            if skip_opt is not None:
+                options.remove(skip_opt)
+            limit = self.max_local_sort_rows
+            if top_opt is not None:
+                options.remove(top_opt)
+            options.add(TopOption(limit + 1))
+            plan.local_limit = limit
+            for opt in options.all("$top")[:-1]:
+                options.remove(opt)
+            for opt in options.all("$skip"):
+                options.remove(opt)
+
+    # ------------------------------------------------------------------ $filter
+    def walk_path(self, path: Path, resource: ResourceInfo, scope: dict[str, ResourceInfo], option: str) -> Any:
+        """Rename a member path in place; returns the final Name (or a resource for lambda roots),
+        or a marker tuple for names that are constants/derived."""
+        current = resource
+        segs = path.segments
+        start = 0
+        if segs and segs[0].name.text in scope and segs[0].key is None:
+            current = scope[segs[0].name.text]
+            start = 1
+            if len(segs) == 1:
+                self._walk_tail(path, current, scope, option)
+                return ("var", current)
+        last: Name | None = None
+        for i in range(start, len(segs)):
+            name = segs[i].name.text
+            n = self.lookup(current, name)
+            if n is None:
+                self.unknown_name(name, current, option)
+            if n.kind in (S.CONST, S.EMPTY):
+                return ("const", n, i == len(segs) - 1)
+            if n.kind == S.DERIVED:
+                if i != len(segs) - 1:
+                    raise WalkError(400, f"{name} cannot be used with a path through the v6 proxy")
+                return ("derived", n, current)
+            if n.v7 and n.v7 != name:
+                segs[i].name.rename(n.v7)
+                self.feature(f"{current.name}.{name}.rename")
+            last = n
+            if n.kind == S.NAV and n.target:
+                current = self.res(n.target)
+            elif i != len(segs) - 1:
+                # a path through a field: leave it for the server to judge
+                return ("field", n)
+        if last is not None and last.kind == S.NAV:
+            self._walk_tail(path, current, scope, option)
+        return ("name", last, current)
+
+    def _walk_tail(self, path: Path, target: ResourceInfo, scope: dict[str, ResourceInfo], option: str) -> None:
+        if path.count is not None and path.count.filter is not None:
+            path.count.filter = self.walk_expr(path.count.filter, target, scope)
+        if path.lambda_ is not None:
+            lam: Lambda = path.lambda_
+            inner = dict(scope)
+            inner[lam.var.text] = target
+            lam.body = self.walk_expr(lam.body, target, inner)
+
+    def walk_expr(self, expr: Expr, resource: ResourceInfo, scope: dict[str, ResourceInfo]) -> Expr:
+        result = self._expr(expr, resource, scope)
+        if isinstance(result, _Tri):
+            return Literal.boolean(bool(result.value))
+        return result
+
+    def _expr(self, expr: Expr, resource: ResourceInfo, scope: dict[str, ResourceInfo]) -> Any:
+        if isinstance(expr, Group):
+            inner = self._expr(expr.inner, resource, scope)
+            if isinstance(inner, _Tri):
+                return inner
+            expr.inner = inner
+            return expr
+        if isinstance(expr, Not):
+            inner = self._expr(expr.operand, resource, scope)
+            if isinstance(inner, _Tri):
+                return _Tri(None if inner.value is None else not inner.value)
+            expr.operand = inner
+            return expr
+        if isinstance(expr, BinOp):
+            if expr.op in ("and", "or"):
+                return self._logic(expr, resource, scope)
+            if expr.op in COMPARISONS and len(expr.operands) == 2:
+                return self._comparison(expr, resource, scope)
+            expr.operands = [self._value(o, resource, scope, expr.op) for o in expr.operands]
+            return expr
+        if isinstance(expr, In):
+            return self._in(expr, resource, scope)
+        if isinstance(expr, Path):
+            return self._bool_path(expr, resource, scope)
+        if isinstance(expr, Call):
+            return self._call(expr, resource, scope)
+        return expr
+
+    def _logic(self, expr: BinOp, resource: ResourceInfo, scope: dict) -> Any:
+        operands = [self._expr(o, resource, scope) for o in expr.operands]
+        consts = [o for o in operands if isinstance(o, _Tri)]
+        if len(consts) == len(operands):
+            values = [c.value for c in consts]
+            if expr.op == "and":
+                if any(v is False for v in values):
+                    return _Tri(False)
+                return _Tri(None if any(v is None for v in values) else True)
+            if any(v is True for v in values):
+                return _Tri(True)
+            return _Tri(None if any(v is None for v in values) else False)
+        expr.operands = [Literal.boolean(bool(o.value)) if isinstance(o, _Tri) else o for o in operands]
+        return expr
+
+    def _value(self, operand: Expr, resource: ResourceInfo, scope: dict, context: str) -> Expr:
+        """An operand that must stay a value (arithmetic, function argument)."""
+        if isinstance(operand, Path):
+            found = self.walk_path(operand, resource, scope, "$filter")
+            if found[0] == "const":
+                n = found[1]
+                return _null_or(n.rule.value if n.rule is not None else None)
+            if found[0] == "derived":
+                raise WalkError(400, f"{found[1].v6} cannot be used with {context} through the v6 proxy")
+            return operand
+        if isinstance(operand, Group):
+            operand.inner = self._value(operand.inner, resource, scope, context)
+            return operand
+        if isinstance(operand, BinOp):
+            operand.operands = [self._value(o, resource, scope, operand.op) for o in operand.operands]
+            return operand
+        if isinstance(operand, Call):
+            r = self._call(operand, resource, scope)
+            if isinstance(r, _Tri):
+                return _null_or(r.value)
+            return r
+        return operand
+
+    def _call(self, call: Call, resource: ResourceInfo, scope: dict) -> Any:
+        args = []
+        for a in call.args:
+            if isinstance(a, Path):
+                found = self.walk_path(a, resource, scope, "$filter")
+                if found[0] == "const":
+                    # a function of a NULL constant is NULL (false in a WHERE)
+                    self.feature(f"{resource.name}.{found[1].v6}.filter_constant")
+                    return _Tri(None)
+                if found[0] == "derived":
+                    raise WalkError(400, f"{found[1].v6} cannot be used with {call.name}() through the v6 proxy")
+                args.append(a)
+            else:
+                args.append(self._value(a, resource, scope, call.name + "()"))
+        call.args = args
+        return call
+
+    def _bool_path(self, path: Path, resource: ResourceInfo, scope: dict) -> Any:
+        # lambdas on renamed or always-empty navigations, filter hooks of views
+        segs = path.segments
+        if path.lambda_ is not None and segs:
+            owner = resource
+            names = path.names
+            start = 0
+            if names[0] in scope:
+                owner = scope[names[0]]
+                start = 1
+            # walk to the last navigation's owner to see if it is special
+            cur = owner
+            for i in range(start, len(segs)):
+                n = self.lookup(cur, names[i])
+                if n is None:
+                    self.unknown_name(names[i], cur, "$filter")
+                if n.kind in (S.EMPTY, S.CONST):
+                    self.feature(f"{cur.name}.{n.v6}.empty_lambda")
+                    return _Tri(path.lambda_.kind == "all")
+                if n.kind == S.DERIVED:
+                    hook = cur.merged.filter_hooks.get(n.v6) if cur.merged else None
+                    if hook is None or i != len(segs) - 1 or n.target is None:
+                        raise WalkError(400, f"{n.v6} cannot be used with a lambda through the v6 proxy")
+                    lam = path.lambda_
+                    target = self.res(n.target)
+                    inner = dict(scope)
+                    inner[lam.var.text] = target
+                    body = self.walk_expr(lam.body, target, inner)
+                    self.feature(f"{cur.name}.{n.v6}.filter_hook")
+                    return expression(hook(lam.var.text, _decoded(body.serialize())))
+                if n.kind == S.NAV and n.target:
+                    cur = self.res(n.target)
+        found = self.walk_path(path, resource, scope, "$filter")
+        if found[0] == "const":
+            return _Tri(None)
+        if found[0] == "derived":
+            raise WalkError(400, f"{found[1].v6} cannot be used as a condition through the v6 proxy")
+        return path
+
+    def _comparison(self, expr: BinOp, resource: ResourceInfo, scope: dict) -> Any:
+        left, right = expr.operands
+        for this, other, flipped in ((left, right, False), (right, left, True)):
+            if isinstance(this, Path):
+                found = self._peek(this, resource, scope)
+                if found is None:
+                    continue
+                kind, n, owner, prefix = found
+                if kind == "const":
+                    if isinstance(other, Literal):
+                        self.feature(f"{owner.name}.{n.v6}.filter_constant")
+                        return _Tri(_compare_constant(n.rule.value if n.rule else None, expr.op, other))
+                    if isinstance(other, Path):
+                        self._value(other, resource, scope, expr.op)
+                    return _Tri(None)
+                if kind == "derived":
+                    rule = n.rule
+                    if expr.op not in ("eq", "ne") or not isinstance(other, Literal):
+                        raise WalkError(400, f"{n.v6} cannot be used with {expr.op} through the v6 proxy")
+                    self.feature(f"{owner.name}.{n.v6}.filter")
+                    text = _derived_filter(rule, other)
+                    if text in ("true", "false"):
+                        value = text == "true"
+                        return _Tri(value if expr.op == "eq" else not value)
+                    node = _prefixed(text, prefix)
+                    if expr.op == "ne":
+                        return Not(Group(node))
+                    return Group(node)
+        expr.operands = [self._value(o, resource, scope, expr.op) for o in expr.operands]
+        return expr
+
+    def _peek(self, path: Path, resource: ResourceInfo, scope: dict) -> tuple | None:
+        """If the path ends on a constant or derived name: (kind, Name, owner resource, prefix); else None."""
+        names = path.names
+        if path.lambda_ is not None or path.count is not None:
+            return None
+        cur = resource
+        start = 0
+        prefix: list[str] = []
+        if names and names[0] in scope:
+            cur = scope[names[0]]
+            start = 1
+            prefix.append(names[0])
+        for i in range(start, len(names)):
+            n = self.lookup(cur, names[i])
+            if n is None:
+                return None
+            if n.kind in (S.CONST, S.EMPTY):
+                return ("const", n, cur, prefix)
+            if n.kind == S.DERIVED:
+                return ("derived", n, cur, prefix) if i == len(names) - 1 else None
+            if n.kind == S.NAV and n.target:
+                cur = self.res(n.target)
+                prefix.append(n.v7 or names[i])
+            else:
+                return None
+        return None
+
+    def _in(self, expr: In, resource: ResourceInfo, scope: dict) -> Any:
+        if isinstance(expr.operand, Path):
+            found = self._peek(expr.operand, resource, scope)
+            if found is not None:
+                kind, n, owner, prefix = found
+                if kind == "const":
+                    value = n.rule.value if n.rule else None
+                    hits = [_compare_constant(value, "eq", i) for i in expr.items if isinstance(i, Literal)]
+                    return _Tri(True if any(h is True for h in hits) else False)
+                if kind == "derived":
+                    self.feature(f"{owner.name}.{n.v6}.filter")
+                    parts = []
+                    for item in expr.items:
+                        if not isinstance(item, Literal):
+                            raise WalkError(400, f"{n.v6} cannot be used with in through the v6 proxy")
+                        parts.append(_derived_filter(n.rule, item))
+                    parts = [p for p in parts if p != "false"]
+                    if not parts:
+                        return _Tri(False)
+                    if "true" in parts:
+                        return _Tri(True)
+                    return Group(_prefixed(" or ".join(f"({p})" for p in parts), prefix))
+        expr.operand = self._value(expr.operand, resource, scope, "in")
+        return expr
+
+
+OrderItem_ = Any
+
+
+class _Tri:
+    """A filter sub-expression with a known constant value: True, False or None (SQL NULL)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool | None) -> None:
+        self.value = value
+
+
+def _null_or(value: Any) -> Literal:
+    if value is None:
+        return Literal.null()
+    if isinstance(value, bool):
+        return Literal.boolean(value)
+    if isinstance(value, (int, float)):
+        return Literal.number(value)
+    return Literal.text_(str(value))
+
+
+def _compare_constant(value: Any, op: str, literal: Literal) -> bool | None:
+    """pinejs: ``x eq v`` is ``x IS NOT NULL AND x = v``; ``eq null`` is ``IS NULL`` (spec §2.5)."""
+    other = literal.value if literal.kind != "Null" else None
+    if op == "eq":
+        if other is None:
+            return value is None
+        return value is not None and value == other
+    if op == "ne":
+        if other is None:
+            return value is not None
+        return not (value is not None and value == other)
+    if value is None or other is None:
+        return None
+    try:
+        return {"gt": value > other, "ge": value >= other, "lt": value < other, "le": value <= other}[op]
+    except TypeError:
+        return None
+
+
+def _derived_filter(rule: Any, literal: Literal) -> str:
+    if literal.kind == "Null":
+        return rule.filter_null[0]
+    fv = rule.filter_values
+    if callable(fv):
+        return fv(literal.value)
+    if fv is None:
+        raise WalkError(400, f"{rule.name} cannot be used in $filter through the v6 proxy")
+    return fv.get(literal.value, "false")
+
+
+def _prefixed(text: str, prefix: list[str]) -> Expr:
+    """Translator text is written for the resource itself; under a lambda variable or a navigation
+    path, every name in it is prefixed with that (v7) path (``d/overall_status``)."""
+    node = expression(text)
+    if prefix:
+        from proxy.odata import iter_nodes
+
+        lambda_vars = {n.var.text for n in iter_nodes(node) if isinstance(n, Lambda)}
+        for sub in list(iter_nodes(node)):
+            if isinstance(sub, Path) and sub.segments and sub.segments[0].name.text not in lambda_vars:
+                from proxy.odata import Name as TName
+                from proxy.odata import PathSeg
+
+                sub.segments[:0] = [PathSeg(TName(p)) for p in prefix]
+    return node
+
+
+def _decoded(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text)
+
+
+def _wants_metadata(options: OptionList | None) -> bool:
+    if options is None:
+        return False
+    fmt = options.get("$format")
+    return fmt is not None and "metadata" in fmt.serialize()
+
+
+def translate_target(
+    schema: V6Schema, method: str, target: str, *, unknown_names: str = "drop", max_local_sort_rows: int = 10000
+) -> Translation:
+    """Parse and walk one v6 target (raises ODataSyntaxError, WalkError)."""
+    url = parse_target(target)
+    walker = Walker(schema, unknown_names=unknown_names, max_local_sort_rows=max_local_sort_rows)
+    walker.helper_aliases = {}
+    return walker.walk(url, method)

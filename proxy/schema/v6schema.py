@@ -1,0 +1,129 @@
+"""The v6 schema the engine walks with: for every v6 resource and name, what it is in v7."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from translators import AliasRename, Coerce, Constant, Derived, EmptyNavigation, Hide, Rename, Translator, Unwrap
+
+from proxy.schema.derive import Merged, derive_v6_graph
+from proxy.schema.graph import Graph
+
+FIELD, NAV, CONST, EMPTY, UNWRAP, COERCE, DERIVED = "field", "nav", "const", "empty", "unwrap", "coerce", "derived"
+
+
+@dataclass(frozen=True)
+class Name:
+    """One v6 name of a resource and how it maps to v7."""
+
+    kind: str
+    v6: str
+    v7: str | None = None
+    target: str | None = None  # v6 resource a navigation leads to
+    many: bool = False
+    rule: Any = None
+
+
+@dataclass
+class ResourceInfo:
+    name: str
+    v7: str
+    names: dict[str, Name]
+    key_order: list[str]
+    merged: Merged | None
+    hidden_v7: frozenset[str] = frozenset()  # v7 keys never shown in v6
+    body_renames: dict[str, str] = field(default_factory=dict)  # v6 key → v7 key
+    alias_v6_to_v7: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def local(self) -> bool:
+        return self.merged is not None and self.merged.local is not None
+
+    @property
+    def read_only(self) -> bool:
+        return self.merged is not None and self.merged.read_only
+
+    @property
+    def extra_filters(self) -> list[str]:
+        return self.merged.extra_filters if self.merged else []
+
+
+class V6Schema:
+    """Built once at start-up from the v7 graph and the translators (validated there)."""
+
+    def __init__(self, v7graph: Graph, translators: list[Translator], flavour: str) -> None:
+        self.flavour = flavour
+        self.v7graph = v7graph
+        self.graph, self.merged = derive_v6_graph(v7graph, translators)
+        self.resources: dict[str, ResourceInfo] = {}
+        self.path_names: dict[str, tuple[str, str]] = {}  # v6 spelling → (v6 resource, v7 spelling)
+        self.v7_to_v6_resource: dict[str, str] = {}
+        for name, res in self.graph.items():
+            self.resources[name] = self._info(name, res)
+        for name, info in self.resources.items():
+            self.path_names[name] = (name, info.v7)
+            for alias in self.graph[name].get("aliases", []):
+                self.path_names[alias] = (name, info.alias_v6_to_v7.get(alias, alias))
+            if info.v7 == name:
+                self.v7_to_v6_resource[name] = name
+                for v6a, v7a in info.alias_v6_to_v7.items():
+                    self.v7_to_v6_resource[v7a] = v6a
+
+    def _info(self, name: str, res: dict) -> ResourceInfo:
+        m = self.merged.get(name)
+        rules = m.rules if m else []
+        v7name = m.v7_resource if m else name
+        v7 = self.v7graph.get(v7name, {"fields": {}, "navigation": {}, "many": []})
+        renames = {r.v6: r.v7 for r in rules if isinstance(r, Rename)}
+        by_name: dict[str, Any] = {}
+        for r in rules:
+            if isinstance(r, (Constant, EmptyNavigation, Unwrap, Coerce, Derived)):
+                by_name[r.name] = r
+        names: dict[str, Name] = {}
+        many = set(res.get("many", []))
+        for f in res["fields"]:
+            r = by_name.get(f)
+            if isinstance(r, Constant):
+                names[f] = Name(CONST, f, None, rule=r)
+            elif isinstance(r, Derived):
+                names[f] = Name(DERIVED, f, r.replaces, rule=r)
+            elif isinstance(r, Unwrap):
+                names[f] = Name(UNWRAP, f, f, target=None, rule=r)
+            elif isinstance(r, Coerce):
+                names[f] = Name(COERCE, f, renames.get(f, f), rule=r)
+            else:
+                names[f] = Name(FIELD, f, renames.get(f, f))
+        for n, target in res["navigation"].items():
+            r = by_name.get(n)
+            if isinstance(r, Constant):
+                names[n] = Name(CONST, n, None, target=target, rule=r)
+            elif isinstance(r, EmptyNavigation):
+                names[n] = Name(EMPTY, n, None, target=target, many=True, rule=r)
+            elif isinstance(r, Derived):
+                names[n] = Name(DERIVED, n, None, target=target, rule=r)
+            elif self.graph.get(name, {}).get("navigation") is not None and m is not None and m.local is not None:
+                names[n] = Name(EMPTY, n, None, target=target, many=n in many)
+            else:
+                names[n] = Name(NAV, n, renames.get(n, n), target=target, many=n in many)
+        shown_v7 = {nm.v7 for nm in names.values() if nm.v7}
+        hidden = frozenset(k for k in list(v7["fields"]) + list(v7["navigation"]) if k not in shown_v7)
+        body_renames = {v6: v7n for v6, v7n in renames.items()}
+        aliases = {r.v6: r.v7 for r in rules if isinstance(r, AliasRename)}
+        return ResourceInfo(name, v7name, names, list(res["key_order"]), m, hidden, body_renames, aliases)
+
+    # -- what the walker and the parser's scope walker ask --------------------------------------
+    def resource(self, path_name: str) -> tuple[ResourceInfo, str] | None:
+        """The v6 resource a path segment names (a resource or one of its aliases) and its v7 spelling."""
+        found = self.path_names.get(path_name)
+        if found is None:
+            return None
+        return self.resources[found[0]], found[1]
+
+    def name(self, resource: str, name: str) -> Name | None:
+        info = self.resources.get(resource)
+        return None if info is None else info.names.get(name)
+
+    def navigation_target(self, resource: str, name: str) -> str | None:
+        n = self.name(resource, name)
+        return n.target if n is not None and n.target else None

@@ -1,0 +1,240 @@
+"""The ``/v6/...`` routes: translate each request to v7, send it upstream, translate the answer back."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from typing import Any, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from translators import BodyError
+from proxy.engine import Engine, build_schema
+from proxy.engine.apply import LocalSortOverflow, apply_plan
+from proxy.engine.metadata import metadata_document
+from proxy.engine.walk import WalkError
+from proxy.errors import api_error, mask_secrets
+from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
+from proxy.logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, credential_hash, get_logger
+from proxy.odata import ODataSyntaxError, malformed_url_message
+from proxy.upstream import UPSTREAM
+
+log = get_logger("proxy.v6")
+
+ENGINE: web.AppKey[Engine] = web.AppKey("v6_engine", Engine)
+BODY_METHODS = frozenset({"POST", "PATCH", "PUT", "MERGE"})
+STATUS_TEXT = {200: "OK", 201: "Created"}
+GZIP_MIN_BYTES = 1024
+
+
+def _settings(app: web.Application) -> Any:
+    from proxy.app import SETTINGS
+
+    return app[SETTINGS]
+
+
+def install(app: web.Application) -> None:
+    """Add the ``/v6`` routes. The schema is built (and every translator validated) right here, so a
+    broken translator stops the proxy before it serves anything."""
+    settings = _settings(app)
+    schema = build_schema(settings.upstream_flavour)
+    app[ENGINE] = Engine(
+        schema,
+        plan_cache_size=settings.plan_cache_size,
+        unknown_names=settings.unknown_names,
+        max_local_sort_rows=settings.max_local_sort_rows,
+    )
+    app.on_startup.append(_merge_upstream_metadata)
+    app.router.add_route("*", "/v6", handle)
+    app.router.add_route("*", "/v6/{tail:.*}", handle)
+
+
+async def _merge_upstream_metadata(app: web.Application) -> None:
+    """Merge the upstream's own ``/v7/$metadata`` when it is readable (open-balena answers 401 to it)."""
+    settings = _settings(app)
+    headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
+    try:
+        reply = await app[UPSTREAM].fetch("GET", "/v7/$metadata", headers)
+    except Exception as exc:  # the bundled graph still serves
+        log.info("upstream_metadata_unavailable", error=exc.__class__.__name__)
+        return
+    if reply.status != 200:
+        log.info("upstream_metadata_unavailable", status=reply.status)
+        return
+    try:
+        text = orjson.loads(reply.body)
+        if not isinstance(text, str):
+            return
+        schema = build_schema(settings.upstream_flavour, metadata_xml=text)
+    except Exception as exc:
+        log.warning("upstream_metadata_unusable", error=exc.__class__.__name__)
+        return
+    engine = app[ENGINE]
+    engine.schema = schema
+    engine._cache.clear()
+    log.info("upstream_metadata_merged")
+
+
+class _BodyContext:
+    """What body hooks may use: look-ups upstream with the caller's own credentials."""
+
+    _cache: dict[tuple[str | None, str], tuple[float, Any]] = {}
+
+    def __init__(self, request: web.Request, method: str, resource: str, features: list[str]) -> None:
+        self.request = request
+        self.method = method
+        self.resource = resource
+        self.settings = _settings(request.app)
+        self.features = features
+
+    async def get_json(self, path_qs: str) -> Any:
+        headers = request_headers_for_upstream(self.request)
+        for name in ("Content-Length", "Content-Type", "Content-Encoding", "Accept-Encoding"):
+            headers.popall(name, None)
+        reply = await self.request.app[UPSTREAM].fetch("GET", path_qs, headers)
+        if reply.status >= 400:
+            raise BodyError(reply.status, _string_body(reply.body))
+        return orjson.loads(reply.body) if reply.body else None
+
+    async def cached(self, key: str, compute: Callable[[], Awaitable[Any]]) -> Any:
+        ttl = self.settings.device_type_cache_ttl
+        full = (credential_hash(self.request), key)
+        now = time.monotonic()
+        hit = self._cache.get(full)
+        if hit is not None and now - hit[0] < ttl:
+            return hit[1]
+        value = await compute()
+        if ttl > 0:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[full] = (now, value)
+        return value
+
+    def record(self, feature: str) -> None:
+        if feature not in self.features:
+            self.features.append(feature)
+
+
+def _string_body(body: bytes) -> str | None:
+    if not body:
+        return None
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _json_response(status: int, value: Any, request: web.Request) -> web.Response:
+    return _finish(request, web.Response(status=status, body=orjson.dumps(value), content_type="application/json",
+                                         charset="utf-8"))
+
+
+def _finish(request: web.Request, response: web.Response) -> web.Response:
+    """gzip a translated body when the client accepts it."""
+    body = response.body
+    if (
+        isinstance(body, (bytes, bytearray))
+        and len(body) >= GZIP_MIN_BYTES
+        and "gzip" in request.headers.get("Accept-Encoding", "")
+        and "Content-Encoding" not in response.headers
+    ):
+        response.body = gzip.compress(bytes(body), compresslevel=5)
+        response.headers["Content-Encoding"] = "gzip"
+        response.headers.add("Vary", "Accept-Encoding")
+    return response
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    settings = _settings(request.app)
+    engine = request.app[ENGINE]
+    method = request.method
+    log_extra = request.get(LOG_EXTRA)
+    if log_extra is None:
+        log_extra = request[LOG_EXTRA] = {}
+    if method == "OPTIONS":
+        return web.Response(status=200)
+    raw = request.raw_path
+    target = raw[3:] or "/"
+    if request.content_length is not None and request.content_length > settings.max_body_bytes:
+        return api_error(413, None)
+    try:
+        tr = engine.translate(method, target)
+    except ODataSyntaxError:
+        return api_error(400, malformed_url_message(raw))
+    except WalkError as exc:
+        log_extra.update(translated=True, v6_error=exc.status)
+        return api_error(exc.status, exc.message)
+    features = list(tr.features)
+    log_extra.update(translated=True, v6_features=features)
+    if tr.unknown:
+        who = client_identity(request)
+        for u in tr.unknown:
+            log.info("unknown_field", name=u.name, resource=u.resource, option=u.option,
+                     path=mask_secrets(raw), **who)
+        log_extra["unknown_fields"] = [f"{u.resource}.{u.name}" for u in tr.unknown]
+    if tr.local_kind == "metadata":
+        text = metadata_document(engine.schema)
+        return _finish(request, web.Response(status=200, body=orjson.dumps(text), headers={"Content-Type": "xml"}))
+    if tr.local_status is not None:
+        return _json_response(tr.local_status, tr.local_body, request)
+    body: bytes | None = None
+    if method in BODY_METHODS or request.body_exists:
+        try:
+            data = await request.content.read(settings.max_body_bytes + 1)
+        except ValueError:
+            return api_error(413, None)
+        if len(data) > settings.max_body_bytes:
+            return api_error(413, None)
+        body = data if data else None
+    if body is not None and tr.resource is not None and method in BODY_METHODS:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            ctx = _BodyContext(request, method, tr.resource.name, features)
+            try:
+                translated = await engine.translate_body(tr.resource, parsed, ctx)
+            except BodyError as exc:
+                return api_error(exc.status, exc.message)
+            body = orjson.dumps(translated)
+    headers = request_headers_for_upstream(request)
+    headers.popall("Content-Length", None)
+    if tr.plan is not None and tr.plan.kind in ("rows", "entity"):
+        headers.popall("Accept-Encoding", None)  # fetch decompresses anyway; ask for what we re-encode
+    started = time.perf_counter()
+    reply = await request.app[UPSTREAM].fetch(method, "/v7" + tr.v7_target, headers, body)
+    request[UPSTREAM_STATUS] = reply.status
+    request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)
+    out_headers = response_headers_for_client(reply.headers)
+    out_headers.popall("Content-Length", None)
+    out_headers.popall("Content-Encoding", None)
+    location = out_headers.get("Location")
+    if location and tr.v7_spelling is not None:
+        prefix = "/v7/" + tr.v7_spelling
+        if location.startswith(prefix):
+            out_headers["Location"] = "/v6/" + (tr.v6_spelling or tr.v7_spelling) + location[len(prefix):]
+        elif location.startswith("/v7/"):
+            out_headers["Location"] = "/v6/" + location[4:]
+    status = reply.status
+    payload = reply.body
+    if 200 <= status < 300:
+        if not payload and status in STATUS_TEXT:
+            payload = orjson.dumps(STATUS_TEXT[status])
+            out_headers["Content-Type"] = "application/json; charset=utf-8"
+        elif payload and tr.plan is not None:
+            try:
+                payload = apply_plan(tr.plan, payload)
+            except LocalSortOverflow as exc:
+                label = tr.plan.local_sort_label or "overall_status"
+                return api_error(
+                    400,
+                    f"Ordering by {label} is done by the proxy and is limited to {exc.args[0]} rows: narrow the $filter",
+                )
+            except orjson.JSONDecodeError:
+                pass
+    response = web.Response(status=status, body=payload, headers=out_headers)
+    response.headers[REQUEST_ID_HEADER] = request.get(REQUEST_ID, "")
+    return _finish(request, response)
