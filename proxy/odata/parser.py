@@ -1,16 +1,823 @@
-"""Recursive-descent parser mirroring `odata-parser.pegjs` (@balena/odata-parser 4.3.5) rule by rule."""
+"""Recursive-descent parser mirroring `odata-parser.pegjs` (@balena/odata-parser 4.3.5) rule by rule.
+
+Why hand-written: the grammar is a PEG (ordered choice that commits, prefix-matched keywords, literal
+fallbacks to names, arity checks, context-dependent whitespace) and the tree must keep every raw spelling.
+Each method below is named after the pegjs rule it mirrors and returns `(node, end)` or None (no match,
+position unchanged), exactly like a PEG rule; a choice commits to its first matching alternative.
+Tokens are matched with precompiled regexes (possessive where PEG does not backtrack).
+
+Values are decoded where the server decodes them (decodeURIComponent in the rule actions); a bad escape
+there throws in the server (answered 500) and raises ODataSyntaxError here.
+"""
 
 from __future__ import annotations
 
-from .errors import ODataSyntaxError
-from .tree import Expr, ODataUrl
+import re
+from datetime import datetime, timezone
 
-__all__ = ["parse_target", "parse_expression"]
+from .decode import URIDecodeError, decode_uri_component
+from .errors import ODataSyntaxError
+from .tree import (
+    BUILTIN_ARITY, OPERATOR_PRECEDENCE, AliasOption, AliasRef, BinOp, Call, CountOption, CountSpec,
+    CustomOption, ExpandItem, ExpandOption, Expr, FilterOption, FormatOption, Group, In, InlineCountOption,
+    Key, Lambda, Literal, MethodCall, Name, NamedKey, Node, Not, ODataUrl, OptionList, OrderByOption,
+    OrderItem, Path, PathSeg, PathSegment, QueryOption, SelectOption, SkipOption, TopOption,
+)
+
+__all__ = ["parse_target", "parse_expression", "js_date_parse"]
+
+_SP = r"(?:[ +]|%20)"
+_NAME = re.compile(r"[^:/?#\[\]@!$*&()+,;= %]+").match
+_TEXT = re.compile(r"[^:/?#\[\]@!$*&()+,;=]*").match
+_SPACES = re.compile(_SP + r"*").match
+_BOUNDARY = re.compile(r"(?=\()|" + _SP + r"+").match
+_OPERAND = re.compile(_SP + r"*(eq|ne|gt|ge|lt|le|and|or|sub|add|mod|div|mul)(?:(?=\()|" + _SP + r"+)").match
+_IN = re.compile(r"(?:(?=\()|" + _SP + r"+)in(?:(?=\()|" + _SP + r"+)").match
+_NOT = re.compile(_SP + r"*not((?=\()|" + _SP + r"+)").match
+_NUMBER = re.compile(r"(\+|%2B|-)?([0-9]+(?:\.[0-9]+)?)").match
+_UINT = re.compile(r"[0-9]+").match
+_APOS = r"(?:'|%27)"
+_QUOTED = re.compile(_APOS + r"((?:(?!" + _APOS + r").|" + _APOS + _APOS + r")*+)" + _APOS, re.S).match
+_APOS_PAIR = re.compile(_APOS + _APOS)
+_BUILTIN = re.compile(r"(" + "|".join(sorted(BUILTIN_ARITY, key=lambda n: (-len(n), n))) + r")\(").match
+_LAMBDA = re.compile(r"(any|all)\(").match
+_DOLLAR = re.compile(r"\$|%24").match
+_CONTENT_TYPE = re.compile(r"[A-Za-z]+/[A-Za-z]+(?:\+[A-Za-z]+)?|json|atom|xml").match
+_METADATA = re.compile(r";(?:odata\.)?metadata=(none|minimal|full)").match
+_DURATION = re.compile(
+    r"duration" + _APOS + r"(\+|%2B|-)?P(?:([0-9]+)D)?"
+    r"(?:T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+\.[0-9]+|[0-9]+)S)?)?" + _APOS
+).match
+_DURATION_HEAD = re.compile(r"duration" + _APOS + r"(\+|%2B|-)?P(?:([0-9]+)D)?").match
+_DURATION_TIME = re.compile(r"T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+\.[0-9]+|[0-9]+)S)?").match
+_APOS_AT = re.compile(_APOS).match
+
+_PREC = OPERATOR_PRECEDENCE
+
+
+def _decode(text: str) -> str:
+    try:
+        return decode_uri_component(text)
+    except URIDecodeError as exc:
+        raise _Fatal(str(exc)) from None
+
+
+class _Fatal(Exception):
+    """Stops the whole parse (the server's URIError from decodeURIComponent)."""
+
+
+# ---------------------------------------------------------------------------------- JS Date.parse
+
+_ISO_DATE = re.compile(
+    r"([+-][0-9]{6}|[0-9]{4})(?:[-/]([0-9]{1,2})(?:[-/]([0-9]{1,2}))?)?"
+    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?"
+    r" ?([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
+).fullmatch
+
+
+def js_date_parse(text: str) -> int | None:
+    """Epoch ms like V8's Date.parse for ISO-8601-like text (server in UTC), None where it gives NaN.
+    Covers the forms clients send; V8's legacy formats ("Jan 1 2024") are not reproduced."""
+    m = _ISO_DATE(text)
+    if m is None:
+        return None
+    year_s, mon_s, day_s, hh, mm, ss, frac, tz = m.groups()
+    year = int(year_s)
+    month = int(mon_s) if mon_s else 1
+    day = int(day_s) if day_s else 1
+    hour = int(hh) if hh else 0
+    minute = int(mm) if mm else 0
+    second = int(ss) if ss else 0
+    if not (1 <= month <= 12 and 1 <= day <= 31 and minute <= 59 and second <= 59):
+        return None
+    if hour > 24 or (hour == 24 and (minute or second or (frac and int(frac)))):
+        return None
+    ms = int((frac or "0")[:3].ljust(3, "0"))
+    try:
+        base = datetime(year, month, 1, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    epoch = int(base.timestamp() * 1000)
+    epoch += ((day - 1) * 86400 + hour * 3600 + minute * 60 + second) * 1000 + ms
+    if tz and tz not in ("Z", "z"):
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        epoch -= sign * (int(digits[:2]) * 60 + int(digits[2:])) * 60000
+    return epoch
+
+
+# ------------------------------------------------------------------------------------------ parser
+
+class _Parser:
+    __slots__ = ("s", "n", "aliases")
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+        self.n = len(s)
+        self.aliases: set[str] = set()
+
+    # -------------------------------------------------------------------------------- URL / paths
+
+    def odata(self) -> ODataUrl | None:
+        s = self.s
+        r = self.path_segment(0, top=True)
+        if r is not None and r[1] == self.n:
+            return ODataUrl("resource", r[0])
+        if s == "/$metadata":
+            return ODataUrl("metadata")
+        if s == "/":
+            return ODataUrl("serviceroot")
+        return None
+
+    def path_segment(self, pos: int, top: bool) -> tuple[PathSegment, int] | None:
+        """PathSegment (top) / SubPathSegment (not top)."""
+        s, n = self.s, self.n
+        content_ref = False
+        if pos < n and s[pos] == "/":
+            m = _NAME(s, pos + 1)
+            if m is None:
+                if not top:
+                    return None
+                return None
+        elif top and pos < n and s[pos] == "$":
+            m = _NAME(s, pos + 1)
+            if m is None:
+                return None
+            content_ref = True
+        else:
+            return None
+        seg = PathSegment(Name(m.group()), content_ref=content_ref)
+        pos = m.end()
+        if top and not content_ref:
+            key = self.key(pos)
+            if key is not None:
+                seg.key, pos = key
+                pos = self._child(seg, pos)
+            elif s.startswith("/$count", pos):
+                seg.count = True
+                pos += 7
+        elif top:  # ContentReference
+            pos = self._child(seg, pos)
+        else:
+            key = self.key(pos)
+            if key is not None:
+                seg.key, pos = key
+            pos = self._child(seg, pos)
+            if s.startswith("/$count", pos):
+                seg.count = True
+                pos += 7
+        if pos < n and s[pos] == "?":
+            pos += 1
+            r = self.query_options(pos, nested=False)
+            if r is not None:
+                seg.query, pos = r
+            else:
+                seg.query = OptionList()
+        return seg, pos
+
+    def _child(self, seg: PathSegment, pos: int) -> int:
+        """`( '/$links' SubPathSegment / SubPathSegment )?`"""
+        if self.s.startswith("/$links", pos):
+            r = self.path_segment(pos + 7, top=False)
+            if r is not None:
+                seg.child, pos = r
+                seg.link = True
+                return pos
+        r = self.path_segment(pos, top=False)
+        if r is not None:
+            seg.child, pos = r
+        return pos
+
+    def key(self, pos: int) -> tuple[Key, int] | None:
+        s, n = self.s, self.n
+        if pos >= n or s[pos] != "(":
+            return None
+        p = pos + 1
+        r = self.key_bind(p)
+        if r is not None:
+            value, p = r
+            if p < n and s[p] == ")":
+                return Key(value), p + 1
+            return None
+        r = self.named_key(p)
+        if r is None:
+            return None
+        named = [r[0]]
+        p = r[1]
+        while p < n and s[p] == ",":
+            r = self.named_key(p + 1)
+            if r is None:
+                break
+            named.append(r[0])
+            p = r[1]
+        if p < n and s[p] == ")":
+            return Key(None, named), p + 1
+        return None
+
+    def named_key(self, pos: int) -> tuple[NamedKey, int] | None:
+        s = self.s
+        m = _NAME(s, pos)
+        if m is None or m.end() >= self.n or s[m.end()] != "=":
+            return None
+        r = self.key_bind(m.end() + 1)
+        if r is None:
+            return None
+        return NamedKey(Name(m.group()), r[0]), r[1]
+
+    def key_bind(self, pos: int) -> tuple[Literal | AliasRef, int] | None:
+        r = self.number_bind(pos)
+        if r is not None:
+            return r
+        r = self.quoted_text_bind(pos)
+        if r is not None:
+            return r
+        return self.parameter_alias(pos)
+
+    # ------------------------------------------------------------------------------ query options
+
+    def query_options(self, pos: int, nested: bool) -> tuple[OptionList, int] | None:
+        s, n = self.s, self.n
+        r = self.query_option(pos)
+        if r is None:
+            return None
+        opts = OptionList([r[0]], [], nested)
+        pos = r[1]
+        while pos < n:
+            c = s[pos]
+            if c == "&" or (nested and c == ";"):
+                r = self.query_option(pos + 1)
+                if r is None:
+                    break
+                opts.seps.append(c)
+                opts.options.append(r[0])
+                pos = r[1]
+            else:
+                break
+        return opts, pos
+
+    def query_option(self, pos: int) -> tuple[QueryOption, int] | None:
+        s = self.s
+        m = _DOLLAR(s, pos)
+        if m is not None:
+            r = self.system_option(m.end(), m.group())
+            if r is not None:
+                return r
+        # OperationParam: Text '=' Text (decoded as they match)
+        m = _TEXT(s, pos)
+        name_raw = m.group()
+        _decode(name_raw)
+        p = m.end()
+        if p < self.n and s[p] == "=":
+            m2 = _TEXT(s, p + 1)
+            _decode(m2.group())
+            return CustomOption(name_raw, m2.group()), m2.end()
+        # ParameterAliasOption
+        if pos < self.n and s[pos] == "@":
+            m = _TEXT(s, pos + 1)
+            name = _decode(m.group())
+            p = m.end()
+            if p < self.n and s[p] == "=":
+                r = self.alias_value(p + 1)
+                if r is not None and name not in self.aliases:
+                    self.aliases.add(name)
+                    return AliasOption(m.group(), r[0]), r[1]
+        return None
+
+    def alias_value(self, pos: int) -> tuple[Literal, int] | None:
+        r = self.number_bind(pos)
+        if r is not None:
+            return r
+        r = self.boolean_bind(pos)
+        if r is not None:
+            return r
+        r = self.quoted_text_bind(pos)
+        if r is not None:
+            return r
+        return self.date_bind(pos)
+
+    def system_option(self, pos: int, dollar: str) -> tuple[QueryOption, int] | None:
+        s = self.s
+        if s.startswith("select=", pos):
+            p = pos + 7
+            if s.startswith("*", p):
+                return SelectOption([], True, dollar), p + 1
+            r = self.property_path_list(p)
+            if r is not None:
+                return SelectOption(r[0], False, dollar), r[1]
+        if s.startswith("filter=", pos):
+            r = self.filter_expression(pos + 7)
+            if r is not None:
+                return FilterOption(r[0], dollar), r[1]
+        if s.startswith("expand=", pos):
+            r = self.expand_list(pos + 7)
+            if r is not None:
+                return ExpandOption(r[0], dollar), r[1]
+        if s.startswith("orderby=", pos):
+            r = self.sort_list(pos + 8)
+            if r is not None:
+                return OrderByOption(r[0], dollar), r[1]
+        if s.startswith("top=", pos):
+            m = _UINT(s, pos + 4)
+            if m is not None:
+                return TopOption(int(m.group()), m.group(), dollar), m.end()
+        if s.startswith("skip=", pos):
+            m = _UINT(s, pos + 5)
+            if m is not None:
+                return SkipOption(int(m.group()), m.group(), dollar), m.end()
+        if s.startswith("count=", pos):
+            p = pos + 6
+            if s.startswith("true", p):
+                return CountOption(True, dollar), p + 4
+            if s.startswith("false", p):
+                return CountOption(False, dollar), p + 5
+        if s.startswith("inlinecount=", pos):
+            p = pos + 12
+            for word in ("allpages", "none"):
+                if s.startswith(word, p):
+                    return InlineCountOption(word, dollar), p + len(word)
+            m = _TEXT(s, p)
+            _decode(m.group())
+            return InlineCountOption(m.group(), dollar), m.end()
+        if s.startswith("format=", pos):
+            m = _CONTENT_TYPE(s, pos + 7)
+            if m is not None:
+                md = _METADATA(s, m.end())
+                if md is not None:
+                    return FormatOption(m.group(), md.group(1), md.group(), dollar), md.end()
+                return FormatOption(m.group(), None, "", dollar), m.end()
+        return None
+
+    def property_path_list(self, pos: int) -> tuple[list[Path], int] | None:
+        r = self.property_path(pos)
+        if r is None:
+            return None
+        items = [r[0]]
+        pos = r[1]
+        s, n = self.s, self.n
+        while pos < n and s[pos] == ",":
+            r = self.property_path(pos + 1)
+            if r is None:
+                break
+            items.append(r[0])
+            pos = r[1]
+        return items, pos
+
+    def property_path(self, pos: int) -> tuple[Path, int] | None:
+        s, n = self.s, self.n
+        m = _NAME(s, pos)
+        if m is None:
+            return None
+        segs = []
+        path = Path(segs)
+        while True:
+            seg = PathSeg(Name(m.group()))
+            segs.append(seg)
+            pos = m.end()
+            if pos < n and s[pos] == "/":
+                m = _NAME(s, pos + 1)
+                if m is not None:
+                    continue
+                if s.startswith("/$count", pos):
+                    pos += 7
+                    count = CountSpec()
+                    if pos < n and s[pos] == "(":
+                        d = _DOLLAR(s, pos + 1)
+                        if d is not None and s.startswith("filter=", d.end()):
+                            r = self.filter_expression(d.end() + 7)
+                            if r is not None and r[1] < n and s[r[1]] == ")":
+                                count.filter = r[0]
+                                count.dollar = d.group()
+                                pos = r[1] + 1
+                    path.count = count
+                return path, pos
+            key = self.key(pos)
+            if key is not None:
+                seg.key, pos = key
+                if pos < n and s[pos] == "/":
+                    m = _NAME(s, pos + 1)
+                    if m is not None:
+                        continue
+            return path, pos
+
+    def expand_list(self, pos: int) -> tuple[list[ExpandItem], int] | None:
+        r = self.expand_path(pos)
+        if r is None:
+            return None
+        items = [r[0]]
+        pos = r[1]
+        s, n = self.s, self.n
+        while pos < n and s[pos] == ",":
+            r = self.expand_path(pos + 1)
+            if r is None:
+                break
+            items.append(r[0])
+            pos = r[1]
+        return items, pos
+
+    def expand_path(self, pos: int) -> tuple[ExpandItem, int] | None:
+        s, n = self.s, self.n
+        m = _NAME(s, pos)
+        if m is None:
+            return None
+        item = ExpandItem(Name(m.group()))
+        pos = m.end()
+        if s.startswith("/$count", pos):
+            item.count = True
+            pos += 7
+        if pos < n and s[pos] == "(":
+            r = self.query_options(pos + 1, nested=True)
+            if r is not None:
+                if r[1] < n and s[r[1]] == ")":
+                    item.options = r[0]
+                    pos = r[1] + 1
+            elif pos + 1 < n and s[pos + 1] == ")":
+                item.options = OptionList(nested=True)
+                pos += 2
+        if pos < n and s[pos] == "/":
+            r = self.property_path(pos + 1)
+            if r is not None:
+                item.tail, pos = r
+        return item, pos
+
+    def sort_list(self, pos: int) -> tuple[list[OrderItem], int] | None:
+        r = self.sort_property(pos)
+        if r is None:
+            return None
+        items = [r[0]]
+        pos = r[1]
+        s, n = self.s, self.n
+        while pos < n and s[pos] == ",":
+            r = self.sort_property(pos + 1)
+            if r is None:
+                break
+            items.append(r[0])
+            pos = r[1]
+        return items, pos
+
+    def sort_property(self, pos: int) -> tuple[OrderItem, int] | None:
+        r = self.property_path(pos)
+        if r is None:
+            return None
+        path, pos = r
+        s = self.s
+        b = _BOUNDARY(s, pos)
+        if b is not None:
+            p = b.end()
+            if s.startswith("asc", p):
+                return OrderItem(path, s[pos:p + 3]), p + 3
+            if s.startswith("desc", p):
+                return OrderItem(path, s[pos:p + 4]), p + 4
+        return OrderItem(path, None), pos
+
+    # -------------------------------------------------------------------------------- $filter
+
+    def filter_expression(self, pos: int) -> tuple[Expr, int] | None:
+        return self.expr_loop(pos, 0)
+
+    def expr_loop(self, pos: int, min_prec: int) -> tuple[Expr, int] | None:
+        r = self.value(pos)
+        if r is None:
+            return None
+        lhs, pos = r
+        s = self.s
+        while True:
+            m = _OPERAND(s, pos)
+            if m is not None:
+                op = m.group(1)
+                prec = _PREC[op] + 1
+                if prec > min_prec:
+                    r = self.expr_loop(m.end(), prec)
+                    if r is not None:
+                        if type(lhs) is BinOp and lhs.op == op:
+                            lhs.operands.append(r[0])
+                            lhs.seps.append(m.group())
+                        else:
+                            lhs = BinOp(op, [lhs, r[0]], [m.group()])
+                        pos = r[1]
+                        continue
+            m = _IN(s, pos)
+            if m is not None:
+                r = self.grouped_primitive(m.end())
+                if r is not None:
+                    items, item_seps, open_ws, close_ws, pos = r
+                    lhs = In(lhs, items, m.group(), item_seps, open_ws, close_ws)
+                    continue
+            return lhs, pos
+
+    def value(self, pos: int) -> tuple[Expr, int] | None:
+        """FilterByValue."""
+        s, n = self.s, self.n
+        if pos >= n:
+            return None
+        c = s[pos]
+        if c == "(":
+            o = _SPACES(s, pos + 1)
+            r = self.expr_loop(o.end(), 0)
+            if r is not None:
+                cl = _SPACES(s, r[1])
+                if cl.end() < n and s[cl.end()] == ")":
+                    return Group(r[0], o.group(), cl.group()), cl.end() + 1
+        m = _BUILTIN(s, pos)
+        if m is not None:
+            r = self.builtin_call(m)
+            if r is not None:
+                return r
+        m = _NOT(s, pos)
+        if m is not None:
+            r = self.value(m.end())
+            if r is not None:
+                lead = s[pos:m.start(1) - 3]
+                return Not(r[0], m.group(1), lead), r[1]
+        if c == "@":
+            r = self.parameter_alias(pos)
+            if r is not None:
+                return r
+        return self.primitive(pos)
+
+    def builtin_call(self, m: re.Match[str]) -> tuple[Expr, int] | None:
+        s, n = self.s, self.n
+        name = m.group(1)
+        o = _SPACES(s, m.end())
+        args: list[Expr] = []
+        seps: list[str] = []
+        r = self.expr_loop(o.end(), 0)
+        pos = o.end()
+        if r is not None:
+            args.append(r[0])
+            pos = r[1]
+            while True:
+                sp = _SPACES(s, pos)
+                p = sp.end()
+                if p < n and s[p] == ",":
+                    sp2 = _SPACES(s, p + 1)
+                    r = self.expr_loop(sp2.end(), 0)
+                    if r is not None:
+                        seps.append(s[pos:sp2.end()])
+                        args.append(r[0])
+                        pos = r[1]
+                        continue
+                break
+        cl = _SPACES(s, pos)
+        if len(args) not in BUILTIN_ARITY[name]:
+            return None
+        p = cl.end()
+        if p < n and s[p] == ")":
+            return Call(name, args, seps, o.group(), cl.group()), p + 1
+        return None
+
+    def parameter_alias(self, pos: int) -> tuple[AliasRef, int] | None:
+        s = self.s
+        if pos < self.n and s[pos] == "@":
+            m = _NAME(s, pos + 1)
+            if m is not None:
+                return AliasRef(Name(m.group())), m.end()
+        return None
+
+    def primitive(self, pos: int) -> tuple[Expr, int] | None:
+        s, n = self.s, self.n
+        if pos >= n:
+            return None
+        c = s[pos]
+        if c == "(":
+            o = _SPACES(s, pos + 1)
+            r = self.primitive(o.end())
+            if r is not None:
+                cl = _SPACES(s, r[1])
+                if cl.end() < n and s[cl.end()] == ")":
+                    return Group(r[0], o.group(), cl.group()), cl.end() + 1
+        if c == "'" or c == "%":
+            r = self.quoted_text_bind(pos)
+            if r is not None:
+                return r
+        r = self.number_bind(pos)
+        if r is not None:
+            return r
+        if c == "t" or c == "f":
+            r = self.boolean_bind(pos)
+            if r is not None:
+                return r
+        if c == "n" and s.startswith("null", pos):
+            return Literal("Null", None, "null"), pos + 4
+        if c == "d":
+            r = self.date_bind(pos)
+            if r is not None:
+                return r
+            r = self.duration(pos)
+            if r is not None:
+                return r
+        r = self.lambda_property_path(pos)
+        if r is not None:
+            return r
+        return self.property_path(pos)
+
+    def quoted_text_bind(self, pos: int) -> tuple[Literal, int] | None:
+        m = _QUOTED(self.s, pos)
+        if m is None:
+            return None
+        body = m.group(1)
+        if "'" in body or "%27" in body:
+            body = _APOS_PAIR.sub("'", body)
+        return Literal("Text", _decode(body), m.group()), m.end()
+
+    def number_bind(self, pos: int) -> tuple[Literal, int] | None:
+        m = _NUMBER(self.s, pos)
+        if m is None:
+            return None
+        sign, digits = m.groups()
+        value: int | float = float(digits) if "." in digits else int(digits)
+        if sign == "-":
+            value = -value
+        return Literal("Real", value, m.group()), m.end()
+
+    def boolean_bind(self, pos: int) -> tuple[Literal, int] | None:
+        s = self.s
+        if s.startswith("true", pos):
+            return Literal("Boolean", True, "true"), pos + 4
+        if s.startswith("false", pos):
+            return Literal("Boolean", False, "false"), pos + 5
+        return None
+
+    def date_bind(self, pos: int) -> tuple[Literal, int] | None:
+        s = self.s
+        if s.startswith("datetime", pos):
+            kind, p = "DateTime", pos + 8
+        elif s.startswith("date", pos):
+            kind, p = "Date", pos + 4
+        else:
+            return None
+        m = _QUOTED(s, p)
+        if m is None:
+            return None
+        body = _APOS_PAIR.sub("'", m.group(1))
+        text = _decode(body)
+        ms = js_date_parse(text)
+        if ms is None:
+            return None
+        return Literal(kind, ms, s[pos:m.end()], text), m.end()
+
+    def duration(self, pos: int) -> tuple[Literal, int] | None:
+        s = self.s
+        m = _DURATION_HEAD(s, pos)
+        if m is None:
+            return None
+        sign, day_s = m.groups()
+        day = int(day_s) if day_s else None
+        p = m.end()
+        hour = minute = second = None
+        has_time = False
+        t = _DURATION_TIME(s, p)
+        if t is not None and t.end() > p:
+            h, mi, se = t.groups()
+            hour = int(h) if h else None
+            minute = int(mi) if mi else None
+            if se:
+                second = float(se) if "." in se else int(se)
+            if hour or minute or second:  # JS truthiness: zero parts do not count
+                has_time = True
+                p = t.end()
+            else:
+                hour = minute = second = None
+        if not (day or has_time):
+            return None
+        a = _APOS_AT(s, p)
+        if a is None:
+            return None
+        value = {"negative": sign == "-", "day": day or None, "hour": hour or None,
+                 "minute": minute or None, "second": second or None}
+        return Literal("Duration", value, s[pos:a.end()]), a.end()
+
+    def lambda_property_path(self, pos: int) -> tuple[Path, int] | None:
+        s, n = self.s, self.n
+        m = _NAME(s, pos)
+        if m is None:
+            return None
+        q = m.end()
+        if q >= n or s[q] != "/":
+            return None
+        q += 1
+        seg = PathSeg(Name(m.group()))
+        r = self.lambda_property_path(q)
+        if r is not None:
+            r[0].segments.insert(0, seg)
+            return r
+        lm = _LAMBDA(s, q)
+        if lm is not None:
+            o = _SPACES(s, lm.end())
+            v = _NAME(s, o.end())
+            if v is not None and v.end() < n and s[v.end()] == ":":
+                r = self.expr_loop(v.end() + 1, 0)
+                if r is not None:
+                    cl = _SPACES(s, r[1])
+                    if cl.end() < n and s[cl.end()] == ")":
+                        lam = Lambda(lm.group(1), Name(v.group()), r[0], o.group(), cl.group())
+                        return Path([seg], lambda_=lam), cl.end() + 1
+        r = self.resource_method_call(q)
+        if r is not None:
+            return Path([seg], method=r[0]), r[1]
+        return None
+
+    def resource_method_call(self, pos: int) -> tuple[MethodCall, int] | None:
+        s, n = self.s, self.n
+        m = _NAME(s, pos)
+        if m is None or m.end() >= n or s[m.end()] != "(":
+            return None
+        o = _SPACES(s, m.end() + 1)
+        call = MethodCall(Name(m.group()), [], [], o.group(), "")
+        r = self.expr_loop(o.end(), 0)
+        p = o.end()
+        if r is not None:
+            call.args.append(r[0])
+            p = r[1]
+            while True:
+                sp = _SPACES(s, p)
+                q = sp.end()
+                if q < n and s[q] == ",":
+                    sp2 = _SPACES(s, q + 1)
+                    r = self.expr_loop(sp2.end(), 0)
+                    if r is not None:
+                        call.seps.append(s[p:sp2.end()])
+                        call.args.append(r[0])
+                        p = r[1]
+                        continue
+                break
+            cl = _SPACES(s, p)
+            call.close_ws = cl.group()
+            p = cl.end()
+        if p < n and s[p] == ")":
+            return call, p + 1
+        return None
+
+    def grouped_primitive(self, pos: int) -> tuple[list[Expr], list[str], str, str, int] | None:
+        s, n = self.s, self.n
+        if pos >= n or s[pos] != "(":
+            return None
+        o = _SPACES(s, pos + 1)
+        r = self.primitive(o.end())
+        if r is None:
+            return None
+        items = [r[0]]
+        seps: list[str] = []
+        p = r[1]
+        while p < n and s[p] == ",":
+            sp = _SPACES(s, p + 1)
+            r = self.primitive(sp.end())
+            if r is None:
+                break
+            seps.append(s[p:sp.end()])
+            items.append(r[0])
+            p = r[1]
+        cl = _SPACES(s, p)
+        if cl.end() < n and s[cl.end()] == ")":
+            return items, seps, o.group(), cl.group(), cl.end() + 1
+        return None
 
 
 def parse_target(target: str) -> ODataUrl:
-    raise NotImplementedError
+    """Parse a raw request target (after the version root, e.g. "/device(1)?$select=id")."""
+    parser = _Parser(target)
+    try:
+        url = parser.odata()
+    except _Fatal as exc:
+        raise ODataSyntaxError(f"Malformed url: {exc}", target) from None
+    except RecursionError:
+        raise ODataSyntaxError("Malformed url: nesting too deep", target) from None
+    if url is None:
+        raise ODataSyntaxError("Malformed url", target)
+    return url
+
+
+_GLUE_FIELDS = frozenset({"seps", "sep", "open_ws", "close_ws", "boundary", "lead_ws", "dir_raw", "item_seps"})
+
+
+def _canonicalize(node: Node) -> None:
+    """New-node form: whitespace glue as %20, literals re-rendered from their values."""
+    from dataclasses import fields
+
+    from .tree import iter_nodes
+
+    for current in iter_nodes(node):
+        if isinstance(current, Literal):
+            current.raw = None
+            continue
+        for f in fields(current):  # type: ignore[arg-type]
+            if f.name not in _GLUE_FIELDS:
+                continue
+            value = getattr(current, f.name)
+            if isinstance(value, str):
+                setattr(current, f.name, value.replace("%20", " ").replace("+", " ").replace(" ", "%20"))
+            elif isinstance(value, list):
+                setattr(current, f.name,
+                        [v.replace("%20", " ").replace("+", " ").replace(" ", "%20") for v in value])
 
 
 def parse_expression(text: str) -> Expr:
-    raise NotImplementedError
+    """Parse a `$filter` expression (e.g. "is_final eq true") into NEW nodes in canonical form."""
+    parser = _Parser(text)
+    try:
+        r = parser.filter_expression(0)
+    except _Fatal as exc:
+        raise ODataSyntaxError(f"Malformed expression: {exc}", text) from None
+    if r is None or r[1] != len(text):
+        raise ODataSyntaxError("Malformed expression", text)
+    _canonicalize(r[0])
+    return r[0]
