@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from translators import Constant, Derived, EmptyNavigation, Hide, Rename, Translator, Unwrap
+from translators.hooks import device_type_to_reference
 
 # spec §2.4: the v7 filter pieces that decide where v6 and v7 statuses differ.
 D = "download_progress ne null and status eq 'Downloading'"
@@ -96,5 +97,6 @@ TRANSLATORS = [
             EmptyNavigation("manages__device", "device"),
             OVERALL_STATUS,
         ),
+        pre_body_hooks=(device_type_to_reference("is_of__device_type"),),
     )
 ]

@@ -257,7 +257,8 @@ class Walker:
                     present.add(h)
             if not select.items:
                 select.add("id")
-        plan.ops = expand_ops + select_ops
+        expanded = {op.key for op in expand_ops}
+        plan.ops = expand_ops + [op for op in select_ops if op.key not in expanded]
         plan.expand_count = len(expand_ops)
         plan.trivial = False
 
