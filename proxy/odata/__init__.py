@@ -6,8 +6,12 @@ Public API (stable names; extend, don't rename):
 - `parse_expression(text) -> Expr`: parse a `$filter` expression (decoded text such as
   "is_final eq true") into new nodes that serialize canonically (spaces `%20`).
 - `ODataUrl.serialize()`: identical bytes for an unchanged tree.
-- node classes (tree.py), `walk_names` (scope.py), `to_server_tree` (server_tree.py),
-  `malformed_url_message(full_url)`.
+- node classes and editing helpers (tree.py);
+- `walk_names(url, schema, visitor)` / `walk_expression(...)` (scope.py): every renamable name with the
+  resource it belongs to (§6 scoping);
+- `to_server_tree(url)` / `expression_to_server(expr)` (server_tree.py): the real parser's JSON view
+  (n-ary operator arrays, binds), `resolve_binds(result)`;
+- `malformed_url_message(full_url)`: the 400 body text with apikey values masked.
 """
 
 from .errors import ODataSyntaxError, malformed_url_message, mask_apikey
@@ -19,11 +23,13 @@ from .tree import (
     iter_nodes, quote_text, replace_child,
 )
 from .parser import parse_expression, parse_target
-from .scope import Schema, Site, walk_names
+from .scope import SKIP, Schema, Site, walk_expression, walk_names
+from .server_tree import expression_to_server, resolve_binds, to_server_tree
 
 __all__ = [
     "parse_target", "parse_expression", "ODataSyntaxError", "malformed_url_message", "mask_apikey",
-    "walk_names", "Schema", "Site",
+    "walk_names", "walk_expression", "Schema", "Site", "SKIP",
+    "to_server_tree", "expression_to_server", "resolve_binds",
     "Node", "Expr", "Name", "Key", "NamedKey", "PathSegment", "ODataUrl",
     "OptionList", "QueryOption", "SelectOption", "FilterOption", "ExpandOption", "ExpandItem",
     "OrderByOption", "OrderItem", "TopOption", "SkipOption", "CountOption", "InlineCountOption",
