@@ -1,0 +1,339 @@
+"""The v7 simulator over the bundled fleet: envelopes, errors, identity, computed fields, the query evaluator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from proxy.simulator import create_simulator_app, store_of
+from proxy.simulator.fixtures import ALICE_TOKEN, BOB_TOKEN, DEVICE_STATUS, RELEASES
+
+ALICE = {"Authorization": f"Bearer {ALICE_TOKEN}"}
+BOB = {"Authorization": f"Bearer {BOB_TOKEN}"}
+
+
+@pytest.fixture
+async def client(aiohttp_client):
+    return await aiohttp_client(create_simulator_app())
+
+
+async def get(client, target: str, headers=ALICE):
+    response = await client.get(target, headers=headers)
+    raw = await response.read()
+    return response.status, (json.loads(raw) if raw else None), response
+
+
+def ids(body) -> list:
+    return [row["id"] for row in body["d"]]
+
+
+# -- envelopes and errors --------------------------------------------------------------------------------------
+async def test_collection_key_and_alternate_key_reads_are_d_arrays(client):
+    uuid = DEVICE_STATUS["operational"][0]
+    status, body, response = await get(client, "/v7/device(1)?$select=id,uuid")
+    assert (status, body) == (200, {"d": [{"id": 1, "uuid": uuid}]})
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert (await get(client, f"/v7/device(uuid='{uuid}')?$select=id"))[1] == {"d": [{"id": 1}]}
+    assert (await get(client, "/v7/device(99999)"))[:2] == (200, {"d": []})
+    assert (await get(client, "/v7/device_type(slug='intel-nuc')?$select=name"))[1] == {"d": [{"name": "Intel NUC"}]}
+
+
+async def test_count_path_and_count_with_filter(client):
+    status, body, _ = await get(client, "/v7/device/$count")
+    assert status == 200 and body == {"d": 13 + 1}  # alice: acme/myapp's 13 devices + her own NUC
+    assert (await get(client, "/v7/device/$count?$filter=belongs_to__application%20eq%201"))[1] == {"d": 13}
+
+
+async def test_missing_bad_token_and_unknown_resource_are_401_empty(client):
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        status, body, _ = await get(client, "/v7/device", headers=headers)
+        assert (status, body) == (401, None)
+    assert (await get(client, "/v7/gateway_download"))[:2] == (401, None)
+    assert (await get(client, "/v7/my_application"))[:2] == (401, None)
+    assert (await get(client, "/v7/device?$expand=actor"))[:2] == (401, None)
+
+
+async def test_malformed_url_is_400_with_the_server_message(client):
+    status, body, _ = await get(client, "/v7/device?$filter=id%20eq")
+    assert status == 400 and body == "Malformed url: '/v7/device?$filter=id%20eq'"
+
+
+@pytest.mark.parametrize("query", ["$select=id,logs_channel", "$expand=manages__device", "$filter=vpn_address%20eq%201",
+                                   "$orderby=release_type%20asc", "$expand=owns__device($select=nope)"])
+async def test_unknown_names_answer_500_empty_by_default(client, query):
+    target = "/v7/application" if "owns__device" in query else "/v7/device"
+    assert (await get(client, f"{target}?{query}"))[:2] == (500, None)
+
+
+async def test_unknown_name_status_400_names_the_property(aiohttp_client):
+    client = await aiohttp_client(create_simulator_app(unknown_name_status=400))
+    status, body, _ = await get(client, "/v7/device?$select=id,logs_channel")
+    assert (status, body) == (400, "Unknown property 'logs_channel'")
+
+
+async def test_metadata_is_the_v7_xml_as_a_json_string(client):
+    response = await client.get("/v7/$metadata")
+    assert response.status == 200 and response.headers["Content-Type"] == "xml"
+    document = json.loads(await response.read())
+    assert document.lstrip().startswith("<?xml") and "is_pinned_on__release" in document
+
+
+async def test_ping_and_whoami(client):
+    response = await client.get("/ping")
+    assert response.status == 200 and await response.text() == "OK"
+    assert (await get(client, "/user/v1/whoami"))[1] == {"id": 1, "username": "alice", "email": "alice@example.com"}
+    actor = (await get(client, "/actor/v1/whoami"))[1]
+    assert actor["actorType"] == "user" and actor["actorTypeId"] == 1 and actor["id"] == 1
+    assert (await get(client, "/whoami", headers={}))[0] == 401
+
+
+async def test_log_stream_is_chunked_line_by_line(client):
+    uuid = DEVICE_STATUS["operational"][0]
+    response = await client.get(f"/device/v2/{uuid}/logs?stream=1&count=4", headers=ALICE)
+    assert response.status == 200 and response.headers.get("Transfer-Encoding") == "chunked"
+    lines = [json.loads(line) async for line in response.content if line.strip()]
+    assert [line["message"] for line in lines][:3] == [f"[dev-operational] line {i}" for i in range(3)]
+    assert len(lines) == 4 and lines[3]["message"] == "heartbeat 1"
+    history = (await get(client, f"/device/v2/{uuid}/logs"))[1]
+    assert len(history) == 3
+
+
+# -- computed fields ---------------------------------------------------------------------------------------------
+async def test_overall_status_of_every_fleet_device(client):
+    body = (await get(client, "/v7/device?$select=uuid,overall_status,overall_progress"))[1]
+    by_uuid = {row["uuid"]: row for row in body["d"]}
+    for label, (uuid, v7_status, _v6) in DEVICE_STATUS.items():
+        assert by_uuid[uuid]["overall_status"] == v7_status, label
+    assert by_uuid[DEVICE_STATUS["updating"][0]]["overall_progress"] == 45
+    assert by_uuid[DEVICE_STATUS["reduced-dl"][0]]["overall_progress"] == 70
+
+
+async def test_open_balena_has_no_is_active_so_no_inactive(aiohttp_client):
+    client = await aiohttp_client(create_simulator_app(flavour="open-balena"))
+    uuid = DEVICE_STATUS["inactive"][0]
+    assert (await get(client, f"/v7/device(uuid='{uuid}')?$select=overall_status"))[1]["d"][0]["overall_status"] == \
+        "disconnected"
+    assert (await get(client, "/v7/device?$select=is_active"))[0] == 500
+    assert (await get(client, "/v7/device_history"))[0] == 401
+
+
+async def test_cloud_model_has_device_history_and_is_active(client):
+    status, body, _ = await get(client, "/v7/device_history?$select=id,uuid,is_active&$orderby=id%20asc")
+    assert status == 200 and body["d"][0] == {"id": 1, "uuid": DEVICE_STATUS["operational"][0], "is_active": True}
+
+
+async def test_vpn_control_config_variable_changes_the_status(client):
+    uuid = DEVICE_STATUS["reduced"][0]
+    response = await client.post("/v7/device_config_variable", headers=ALICE,
+                                 json={"device": 2, "name": "RESIN_SUPERVISOR_VPN_CONTROL", "value": "false"})
+    assert response.status == 201
+    assert (await get(client, f"/v7/device(uuid='{uuid}')?$select=overall_status"))[1]["d"][0]["overall_status"] == \
+        "operational"
+
+
+async def test_should_be_running_release_is_the_pin_else_the_fleet_target(client):
+    body = (await get(client, "/v7/device?$select=id,is_pinned_on__release,should_be_running__release"
+                               "&$filter=id%20in%20(1,12)&$orderby=id%20asc"))[1]
+    assert body["d"] == [
+        {"id": 1, "is_pinned_on__release": None, "should_be_running__release": {"__id": 2}},
+        {"id": 12, "is_pinned_on__release": {"__id": 1}, "should_be_running__release": {"__id": 1}},
+    ]
+    response = await client.patch("/v7/device(1)", headers=ALICE, json={"is_pinned_on__release": 5})
+    assert (response.status, await response.read()) == (200, b"")
+    assert (await get(client, "/v7/device(1)?$select=should_be_running__release"))[1]["d"][0] == \
+        {"should_be_running__release": {"__id": 5}}
+
+
+# -- identity ----------------------------------------------------------------------------------------------------
+async def test_users_see_only_their_organizations_fleets(client):
+    alice = (await get(client, "/v7/application?$select=slug&$filter=is_directly_accessible_by__user/any(dau:1%20eq%201)"
+                               "&$orderby=slug%20asc"))[1]
+    assert [a["slug"] for a in alice["d"]] == ["acme/myapp", "alice/alice-fleet"]
+    bob = (await get(client, "/v7/application?$select=slug&$filter=is_directly_accessible_by__user/any(dau:1%20eq%201)",
+                     headers=BOB))[1]
+    assert [a["slug"] for a in bob["d"]] == ["bob/bobs-app"]
+    assert (await get(client, "/v7/device/$count", headers=BOB))[1] == {"d": 1}
+    # public supervisor fleets are readable, not writable
+    supervisors = (await get(client, "/v7/application?$select=slug&$filter=startswith(slug,'balena_os/')%20and%20"
+                                     "endswith(slug,'-supervisor')", headers=BOB))[1]
+    assert len(supervisors["d"]) == 3
+    response = await client.patch("/v7/application(4)", headers=BOB, json={"app_name": "mine"})
+    assert response.status == 200
+    assert (await get(client, "/v7/application(4)?$select=app_name", headers=BOB))[1]["d"][0]["app_name"] == \
+        "aarch64-supervisor"
+
+
+async def test_personal_organization_and_org_handles(client):
+    body = (await get(client, "/v7/organization?$select=handle&$orderby=handle%20asc"))[1]
+    assert [o["handle"] for o in body["d"]] == ["acme", "alice"]
+    assert (await get(client, "/v7/user?$select=id,username"))[1] == {"d": [{"id": 1, "username": "alice"}]}
+
+
+async def test_post_under_someone_elses_fleet_is_401(client):
+    response = await client.post("/v7/device_environment_variable", headers=BOB,
+                                 json={"device": 1, "name": "X", "value": "1"})
+    assert (response.status, await response.read()) == (401, b"")
+
+
+# -- PostgreSQL comparison and ordering -----------------------------------------------------------------------
+async def test_quoted_number_equals_the_number(client):
+    assert ids((await get(client, "/v7/device?$select=id&$filter=id%20eq%20'3'"))[1]) == [3]
+    assert (await get(client, "/v7/device?$select=id&$filter=id%20eq%20'x'"))[0] == 500
+
+
+async def test_bare_orderby_sorts_descending_and_nulls_order_like_postgres(client):
+    assert ids((await get(client, "/v7/release?$select=id&$orderby=id"))[1])[:3] == [14, 13, 12]
+    asc = (await get(client, "/v7/device?$select=id,is_pinned_on__release&$orderby=is_pinned_on__release%20asc,"
+                             "id%20asc"))[1]["d"]
+    assert asc[0]["is_pinned_on__release"] == {"__id": 1} and asc[-1]["is_pinned_on__release"] is None
+    desc = (await get(client, "/v7/device?$select=id,is_pinned_on__release&$orderby=is_pinned_on__release%20desc,"
+                              "id%20asc"))[1]["d"]
+    assert desc[0]["is_pinned_on__release"] is None and desc[-1]["is_pinned_on__release"] == {"__id": 1}
+
+
+async def test_text_sorts_by_code_point(client):
+    await client.patch("/v7/device(2)", headers=ALICE, json={"device_name": "Zeta"})
+    await client.patch("/v7/device(3)", headers=ALICE, json={"device_name": "alpha"})
+    names = [d["device_name"] for d in (await get(client, "/v7/device?$select=device_name&$orderby=device_name%20asc"
+                                                  "&$filter=id%20le%203"))[1]["d"]]
+    assert names == ["Zeta", "alpha", "dev-operational"]
+
+
+async def test_eq_and_ne_with_null_never_yield_null(client):
+    pinned = ids((await get(client, "/v7/device?$select=id&$filter=is_pinned_on__release%20ne%20null"))[1])
+    assert pinned == [12]
+    not_one = ids((await get(client, "/v7/device?$select=id&$filter=is_pinned_on__release%20ne%201"))[1])
+    assert 12 not in not_one and 1 in not_one
+    assert ids((await get(client, "/v7/device?$select=id&$filter=not(is_pinned_on__release%20gt%200)"))[1]) == []
+
+
+# -- the evaluator on the queries the clients send ------------------------------------------------------------
+async def test_sdk14_pin_to_release_lookup(client):
+    commit = RELEASES["v1.1.0"]
+    target = (f"/v7/release?$filter=startswith(commit,'{commit}')%20and%20((status%20eq%20'success')%20and%20"
+              f"(belongs_to__application%20eq%201)%20and%20(commit%20eq%20'{commit}'))&$select=id"
+              "&$orderby=created_at%20desc&$top=1")
+    assert (await get(client, target))[1] == {"d": [{"id": 2}]}
+
+
+async def test_sdk14_get_with_service_details_expand(client):
+    uuid = DEVICE_STATUS["reduced-dl"][0]
+    target = (f"/v7/device(uuid='{uuid}')?$select=id&$expand=image_install($select=id,download_progress,status,"
+              "install_date;$filter=status%20ne%20'deleted';$orderby=id%20asc;$expand=image($select=id;$expand="
+              "is_a_build_of__service($select=id,service_name)),is_provided_by__release($select=id,commit,raw_version))")
+    installs = (await get(client, target))[1]["d"][0]["image_install"]
+    assert [i["status"] for i in installs] == ["Running", "Downloading", "Running", "Downloading"]
+    first = installs[0]
+    assert list(first) == ["image", "is_provided_by__release", "id", "download_progress", "status", "install_date"]
+    assert first["image"][0]["is_a_build_of__service"] == [{"id": 1, "service_name": "main"}]
+    assert first["is_provided_by__release"] == [{"id": 2, "commit": RELEASES["v1.1.0"], "raw_version": "1.1.0"}]
+
+
+async def test_sdk12_ampersand_separated_nested_options(client):
+    uuid = DEVICE_STATUS["operational"][0]
+    target = (f"/v7/device?$filter=uuid%20eq%20'{uuid}'&$select=id&$expand=image_install($select=id,status"
+              "&$filter=status%20ne%20'deleted')")
+    installs = (await get(client, target))[1]["d"][0]["image_install"]
+    assert {i["status"] for i in installs} == {"Running"} and len(installs) == 2
+
+
+async def test_supervisor_release_lookup_three_deep_lambda(client):
+    target = ("/v7/release?$select=id,raw_version&$orderby=id%20asc&$filter=(status%20eq%20'success')%20and%20"
+              "(is_final%20eq%20true)%20and%20belongs_to__application/any(a:startswith(a/slug,'balena_os/')%20and%20"
+              "endswith(a/slug,'-supervisor')%20and%20a/is_for__device_type/any(dt:dt/is_of__cpu_architecture/any("
+              "c:c/slug%20eq%20'aarch64')))")
+    assert (await get(client, target))[1] == {"d": [{"id": 10, "raw_version": "14.0.0"},
+                                                    {"id": 11, "raw_version": "14.11.1"}]}
+
+
+async def test_device_type_alias_lookup_with_host_app_expand(client):
+    target = ("/v7/device_type?$orderby=name%20asc&$select=id&$filter=device_type_alias/any(dta:dta/"
+              "is_referenced_by__alias%20eq%20'nuc')&$expand=is_default_for__application($select=is_archived;"
+              "$filter=is_host%20eq%20true)&$top=1")
+    assert (await get(client, target))[1] == {"d": [{"is_default_for__application": [{"is_archived": False}],
+                                                     "id": 3}]}
+
+
+async def test_count_in_filter_and_expand_and_all_lambda(client):
+    target = ("/v7/application?$select=id&$filter=owns__device/$count($filter=api_heartbeat_state%20eq%20'online')"
+              "%20gt%205&$expand=owns__device/$count($filter=is_connected_to_vpn%20eq%20false)")
+    assert (await get(client, target))[1] == {"d": [{"owns__device": 5, "id": 1}]}
+    target = "/v7/application?$select=id&$filter=owns__release/all(r:r/status%20eq%20'success')&$orderby=id%20asc"
+    assert ids((await get(client, target))[1]) == [2, 4, 5, 6, 7, 8]  # public fleets too
+
+
+async def test_navigation_paths_functions_in_and_paging(client):
+    target = ("/v7/device?$select=device_name&$filter=belongs_to__application/slug%20eq%20'acme%2Fmyapp'%20and%20"
+              "contains(tolower(device_name),'dl')&$orderby=device_name%20asc")
+    assert [d["device_name"] for d in (await get(client, target))[1]["d"]] == ["dev-configuring-dl", "dev-reduced-dl"]
+    target = "/v7/device?$select=id&$filter=id%20in%20(3,%201,%202)&$orderby=id%20asc&$top=2&$skip=1"
+    assert ids((await get(client, target))[1]) == [2, 3]
+
+
+async def test_nested_expand_with_orderby_top_and_select_keeps_key_order(client):
+    target = ("/v7/application(1)?$select=app_name,id&$expand=owns__release($select=id,commit;$orderby=created_at%20desc;"
+              "$top=2;$filter=is_final%20eq%20true),organization($select=handle)")
+    row = (await get(client, target))[1]["d"][0]
+    assert list(row) == ["owns__release", "organization", "app_name", "id"]
+    assert [r["id"] for r in row["owns__release"]] == [4, 5] and row["organization"] == [{"handle": "acme"}]
+
+
+# -- writes --------------------------------------------------------------------------------------------------------
+async def test_post_answers_201_with_the_entity_and_location(client):
+    response = await client.post("/v7/application", headers=ALICE,
+                                 json={"app_name": "NewApp", "organization": 1, "is_for__device_type": 1})
+    body = await response.json()
+    assert response.status == 201
+    assert response.headers["Location"] == f"/v7/application(@id)?@id={body['id']}"
+    assert body["slug"] == "alice/newapp" and body["organization"] == {"__id": 1}
+    assert list(body)[:4] == ["created_at", "modified_at", "id", "actor"]
+    assert body["should_track_latest_release"] is True and len(body["uuid"]) == 32
+
+
+async def test_post_without_a_required_column_fails_like_the_server(client):
+    response = await client.post("/v7/application", headers=ALICE, json={"app_name": "x", "is_for__device_type": 1})
+    assert (response.status, await response.read()) == (500, b"")
+
+
+async def test_duplicate_env_var_is_a_unique_violation(client):
+    payload = {"device": 1, "name": "LOG_LEVEL", "value": "info"}
+    response = await client.post("/v7/device_environment_variable", headers=ALICE, json=payload)
+    assert response.status == 409 and "unique" in (await response.json()).lower()
+
+
+async def test_patch_by_filter_patch_nothing_and_patch_errors(client, aiohttp_client):
+    response = await client.patch("/v7/device?$filter=belongs_to__application%20eq%20'1'%20and%20id%20le%202",
+                                  headers=ALICE, json={"note": "batch"})
+    assert (response.status, await response.read()) == (200, b"")
+    notes = (await get(client, "/v7/device?$select=id,note&$filter=note%20eq%20'batch'&$orderby=id%20asc"))[1]
+    assert ids(notes) == [1, 2]
+    assert (await client.patch("/v7/device(4242)", headers=ALICE, json={"note": "x"})).status == 200
+    response = await client.patch("/v7/device(1)", headers=ALICE, json={})
+    assert (response.status, await response.json()) == (400, "No fields to update")
+    response = await client.patch("/v7/device(1)", headers=ALICE, json={"should_be_running__release": 1})
+    assert (response.status, await response.read()) == (500, b"")
+
+
+async def test_release_finalisation_and_fleet_tracking(client):
+    app = client.server.app
+    response = await client.post("/v7/release", headers=ALICE, json={
+        "belongs_to__application": 1, "commit": "9" * 32, "status": "success", "composition": {}, "source": "cloud",
+        "start_timestamp": "2026-03-01T00:00:00.000Z", "semver": "2.0.0", "is_final": False})
+    release = await response.json()
+    assert release["is_final"] is False and release["raw_version"].startswith("2.0.0-")
+    assert store_of(app).get("application", 1)["should_be_running__release"] == 2
+    response = await client.patch(f"/v7/release({release['id']})", headers=ALICE, json={"is_final": True})
+    assert response.status == 200
+    row = (await get(client, f"/v7/release({release['id']})?$select=is_final,raw_version,revision"))[1]["d"][0]
+    assert row == {"is_final": True, "raw_version": "2.0.0", "revision": 0}
+    assert store_of(app).get("application", 1)["should_be_running__release"] == release["id"]
+    response = await client.patch(f"/v7/release({release['id']})", headers=ALICE, json={"is_final": False})
+    assert (response.status, await response.json()) == (400, "Finalized releases cannot be converted to draft.")
+
+
+async def test_delete_removes_matching_rows_only(client):
+    response = await client.delete("/v7/device_tag?$filter=tag_key%20eq%20'location'%20and%20device%20eq%201",
+                                   headers=ALICE)
+    assert (response.status, await response.read()) == (200, b"")
+    assert ids((await get(client, "/v7/device_tag?$select=id"))[1]) == [2]
