@@ -1,0 +1,123 @@
+"""overall_status through the proxy against the v7 simulator's fleet (decision 2, spec §2.4).
+
+The simulator computes v7 ``overall_status`` from raw columns as open-balena does; the fleet has a device in
+every state that maps differently (``proxy.simulator.fixtures.DEVICE_STATUS`` gives v7 and v6 values).
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+import yarl
+
+from proxy.simulator.app import create_simulator_app
+from proxy.simulator.fixtures import ADMIN_TOKEN, DEVICE_STATUS
+
+V6_BY_UUID = {uuid: v6 for uuid, _v7, v6 in DEVICE_STATUS.values()}
+V6_ORDER = sorted(set(V6_BY_UUID.values()))
+
+
+@pytest.fixture
+async def proxy(serve_app, start_proxy):
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    running = await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")
+    return running.url
+
+
+@pytest.fixture
+async def small_proxy(serve_app, start_proxy):
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    running = await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud", max_local_sort_rows=5)
+    return running.url
+
+
+async def get(base: str, path: str):
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
+        async with s.get(yarl.URL(base + path.replace(" ", "%20"), encoded=True)) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+async def test_exact_v6_values_and_no_helper_fields(proxy):
+    status, body = await get(proxy, "/v6/device?$select=uuid,overall_status")
+    assert status == 200
+    got = {row["uuid"]: row["overall_status"] for row in body["d"] if row["uuid"] in V6_BY_UUID}
+    assert got == V6_BY_UUID
+    assert all(set(row) == {"uuid", "overall_status"} for row in body["d"])
+
+
+@pytest.mark.parametrize("value", ["idle", "updating", "configuring", "offline", "inactive", "post-provisioning", "weird"])
+async def test_filter_eq_and_ne_match_the_v6_values(proxy, value):
+    _, body = await get(proxy, f"/v6/device?$select=uuid&$filter=overall_status eq '{value}'")
+    assert {r["uuid"] for r in body["d"]} & set(V6_BY_UUID) == {u for u, v in V6_BY_UUID.items() if v == value}
+    _, body = await get(proxy, f"/v6/device?$select=uuid&$filter=overall_status ne '{value}'")
+    assert {r["uuid"] for r in body["d"]} & set(V6_BY_UUID) == {u for u, v in V6_BY_UUID.items() if v != value}
+
+
+async def test_filter_in_and_inside_lambda(proxy):
+    _, body = await get(proxy, "/v6/device?$select=uuid&$filter=overall_status in ('updating','offline')")
+    assert {r["uuid"] for r in body["d"]} & set(V6_BY_UUID) == {u for u, v in V6_BY_UUID.items() if v in ("updating", "offline")}
+    _, body = await get(proxy, "/v6/application?$select=id&$filter=owns__device/any(d:d/overall_status eq 'updating')")
+    assert [r["id"] for r in body["d"]] == [1]
+
+
+async def test_other_uses_in_filter_are_400(proxy):
+    status, body = await get(proxy, "/v6/device?$filter=overall_status gt 'idle'")
+    assert (status, body) == (400, "overall_status cannot be used with gt through the v6 proxy")
+    status, body = await get(proxy, "/v6/device?$filter=startswith(overall_status,'i')")
+    assert (status, body) == (400, "overall_status cannot be used with startswith() through the v6 proxy")
+
+
+async def test_local_sort_with_top_and_skip_applied_after_sorting(proxy):
+    status, body = await get(proxy, "/v6/device?$select=uuid,overall_status&$orderby=overall_status asc,uuid desc&$top=4&$skip=2")
+    assert status == 200
+    _, full = await get(proxy, "/v6/device?$select=uuid,overall_status")
+    expected = sorted(full["d"], key=lambda r: r["uuid"], reverse=True)
+    expected = sorted(expected, key=lambda r: r["overall_status"])[2:6]
+    assert body["d"] == expected
+    assert all(set(r) == {"uuid", "overall_status"} for r in body["d"])
+
+
+async def test_local_sort_without_select_and_descending(proxy):
+    _, body = await get(proxy, "/v6/device?$orderby=overall_status desc")
+    statuses = [r["overall_status"] for r in body["d"]]
+    assert statuses == sorted(statuses, reverse=True)
+    assert "changed_api_heartbeat_state_on__date" not in body["d"][0]
+
+
+async def test_local_sort_is_limited(small_proxy):
+    status, body = await get(small_proxy, "/v6/device?$select=id&$orderby=overall_status asc")
+    assert (status, body) == (
+        400,
+        "Ordering by overall_status is done by the proxy and is limited to 5 rows: narrow the $filter",
+    )
+
+
+async def test_nested_expand_sorts_and_strips_helper_fields(proxy):
+    status, body = await get(
+        proxy,
+        "/v6/application?$select=id&$filter=id eq 1&$expand=owns__device($select=uuid,overall_status;"
+        "$orderby=overall_status desc;$expand=belongs_to__application($select=id;$expand=owns__device("
+        "$select=overall_status;$orderby=overall_status asc)))",
+    )
+    assert status == 200
+    devices = body["d"][0]["owns__device"]
+    statuses = [d["overall_status"] for d in devices]
+    assert statuses == sorted(statuses, reverse=True)
+    assert all(list(d) == ["belongs_to__application", "uuid", "overall_status"] for d in devices)
+    inner = devices[0]["belongs_to__application"][0]["owns__device"]
+    assert [d["overall_status"] for d in inner] == sorted(d["overall_status"] for d in inner)
+    assert all(list(d) == ["overall_status"] for d in inner)
+
+
+async def test_nested_expand_sort_with_paging_is_400(proxy):
+    status, body = await get(proxy, "/v6/application?$expand=owns__device($orderby=overall_status asc;$top=2)")
+    assert status == 400
+    assert body.startswith("overall_status cannot be used with")
+
+
+async def test_expanded_devices_without_select_get_v6_status(proxy):
+    _, body = await get(proxy, "/v6/application(1)?$select=id&$expand=owns__device")
+    got = {d["uuid"]: d["overall_status"] for d in body["d"][0]["owns__device"] if d["uuid"] in V6_BY_UUID}
+    assert got == {u: v for u, v in V6_BY_UUID.items() if u in got}
+    assert len(got) == 13
+    assert all("image_install" not in d and "device__installs__image" not in d for d in body["d"][0]["owns__device"])

@@ -1,0 +1,69 @@
+"""The supervisor_release view (decision 4) and should_be_managed_by__supervisor_release, against the
+simulator's balenaCloud fleet (supervisor fleets balena_os/<arch>-supervisor)."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+import yarl
+
+from proxy.simulator.app import create_simulator_app
+from proxy.simulator.fixtures import ADMIN_TOKEN
+
+
+@pytest.fixture
+async def proxy(serve_app, start_proxy):
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    running = await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")
+    return running.url
+
+
+async def call(base: str, method: str, path: str, body=None):
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
+        async with s.request(method, yarl.URL(base + path.replace(" ", "%20"), encoded=True), json=body) as resp:
+            data = await resp.read()
+            import json
+
+            return resp.status, (json.loads(data) if data else None)
+
+
+async def test_supervisor_release_view_fields(proxy):
+    status, body = await call(proxy, "GET", "/v6/supervisor_release?$orderby=id asc")
+    assert status == 200
+    # only final, successful, valid releases of public non-host balena_os/*-supervisor fleets
+    assert [r["id"] for r in body["d"]] == [10, 11, 13, 14]
+    first = body["d"][0]
+    assert list(first) == ["created_at", "id", "supervisor_version", "image_name", "is_public", "note",
+                           "is_for__device_type"]
+    assert first["supervisor_version"] == "v14.0.0"
+    assert first["image_name"] is None and first["is_public"] is True
+    assert first["is_for__device_type"] == {"__id": 5}  # the aarch64 supervisor fleet's device type
+
+
+async def test_supervisor_release_filter_as_the_v6_sdk_sent_it(proxy):
+    """balena-sdk 14.5 device.set_supervisor_release: slug of the device's type and a version without 'v'."""
+    for version in ("14.0.0", "v14.0.0"):
+        status, body = await call(
+            proxy, "GET",
+            "/v6/supervisor_release?$top=1&$select=id&$filter=(is_for__device_type/any(dt:dt/slug eq "
+            f"'raspberrypi4-64')) and (supervisor_version eq '{version}')",
+        )
+        assert (status, body) == (200, {"d": [{"id": 10}]})
+    # armv7hf device type → the armv7hf supervisor fleet
+    status, body = await call(proxy, "GET", "/v6/supervisor_release?$select=id,supervisor_version&$filter="
+                              "is_for__device_type/any(dt:dt/slug eq 'raspberrypi3')")
+    assert body == {"d": [{"id": 13, "supervisor_version": "v14.0.0"}]}
+
+
+async def test_supervisor_release_is_read_only(proxy):
+    status, body = await call(proxy, "PATCH", "/v6/supervisor_release(10)", {"note": "x"})
+    assert (status, body) == (401, None)
+
+
+async def test_device_managed_by_supervisor_release(proxy):
+    status, body = await call(proxy, "PATCH", "/v6/device(1)", {"should_be_managed_by__supervisor_release": 10})
+    assert (status, body) == (200, "OK")
+    status, body = await call(proxy, "GET", "/v6/device(1)?$select=id,should_be_managed_by__supervisor_release")
+    assert body == {"d": [{"id": 1, "should_be_managed_by__supervisor_release": {"__id": 10}}]}
+    status, body = await call(proxy, "GET", "/v6/device?$select=id&$filter=should_be_managed_by__supervisor_release eq 10")
+    assert body == {"d": [{"id": 1}]}
