@@ -1,0 +1,247 @@
+"""The real published v6 Python SDKs (balena-sdk 14.5.0 and 12.7.0) driven through the proxy against the v7
+simulator, both on loopback. Each SDK runs in its own cached virtual environment (``tests/sdk/sdkenv.py``; the
+first run installs them); each call is a subprocess running ``tests/sdk/py_driver.py``.
+
+Every test asserts what a v6 user sees (v6 names and values) and, after a write, the simulator's state.
+The operations are those of ``shared/reference/sdk-14.5.0-v6-requests.txt`` and ``sdk-12.7.0-v6-requests.txt``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from proxy.simulator.fixtures import ALICE_TOKEN, DEVICE_STATUS, RELEASES
+from proxy.simulator.harness import running_pair
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sdk.sdkenv import run_python_sdk  # noqa: E402
+
+
+V6_DEVICE_STATUSES = {"inactive", "post-provisioning", "configuring", "offline", "updating", "idle"}
+V7_ONLY_DEVICE_FIELDS = {"is_pinned_on__release", "should_be_managed_by__release",
+                         "changed_api_heartbeat_state_on__date"}
+UUID = {label: uuid for label, (uuid, _v7, _v6) in DEVICE_STATUS.items()}
+
+
+@pytest.fixture
+async def pair():
+    async with running_pair(proxy_overrides={"log_level": "warning"}) as running:
+        yield running
+
+
+@pytest.fixture
+def sdk(pair, tmp_path):
+    """``await sdk(version, (path, args), ...)`` -> the results, one per call (raises on a driver crash)."""
+    async def run(version: str, *calls: tuple[str, list]) -> list:
+        return await run_python_sdk(version, pair.proxy_url, ALICE_TOKEN, list(calls), tmp_path / version)
+    return run
+
+
+def ok(result: dict):
+    assert "error" not in result, result
+    return result["ok"]
+
+
+def store_device(pair, uuid: str) -> dict:
+    return pair.store.where("device", "uuid", uuid)[0]
+
+
+def assert_v6_device(device: dict) -> None:
+    assert device["overall_status"] in V6_DEVICE_STATUSES
+    assert not V7_ONLY_DEVICE_FIELDS & set(device), device
+    assert isinstance(device["actor"], int)
+    assert device["logs_channel"] is None and device["vpn_address"] is None
+    assert device["is_managed_by__device"] is None
+
+
+# -- balena-sdk 14.5.0 ---------------------------------------------------------------------------------------------
+async def test_sdk14_device_get_all_sees_v6_devices(sdk):
+    devices = ok((await sdk("14.5.0", ("models.device.get_all", [])))[0])
+    assert [d["device_name"] for d in devices] == sorted(d["device_name"] for d in devices)
+    assert len(devices) == 14
+    for device in devices:
+        assert_v6_device(device)
+    pinned = next(d for d in devices if d["uuid"] == UUID["pinned"])
+    assert pinned["should_be_running__release"] == {"__id": 1}
+    tracking = next(d for d in devices if d["uuid"] == UUID["operational"])
+    assert tracking["should_be_running__release"] is None  # v6: null = tracks the fleet
+
+
+async def test_sdk14_device_get_and_status_in_every_v7_state(sdk):
+    labels = list(DEVICE_STATUS)
+    results = await sdk("14.5.0", *[("models.device.get_status", [UUID[label]]) for label in labels],
+                        ("models.device.get", [UUID["updating"]]))
+    statuses = {label: ok(result) for label, result in zip(labels, results)}
+    assert statuses == {label: v6 for label, (_uuid, _v7, v6) in DEVICE_STATUS.items()}
+    device = ok(results[-1])
+    assert_v6_device(device)
+    assert device["overall_status"] == "updating" and device["overall_progress"] == 45
+
+
+async def test_sdk14_pin_to_release_then_track_application_release(sdk, pair):
+    uuid = UUID["operational"]
+    results = await sdk("14.5.0", ("models.device.pin_to_release", [uuid, RELEASES["v1.0.0"]]),
+                        ("models.device.is_tracking_application_release", [uuid]),
+                        ("models.device.get", [uuid]))
+    ok(results[0])
+    assert ok(results[1]) is False
+    assert ok(results[2])["should_be_running__release"] == {"__id": 1}
+    assert store_device(pair, uuid)["is_pinned_on__release"] == 1
+    results = await sdk("14.5.0", ("models.device.track_application_release", [uuid]),
+                        ("models.device.is_tracking_application_release", [uuid]))
+    ok(results[0])
+    assert ok(results[1]) is True
+    assert store_device(pair, uuid)["is_pinned_on__release"] is None
+    assert pair.store.device_target_release(store_device(pair, uuid)) == 2  # back on the fleet's target
+
+
+async def test_sdk14_set_supervisor_release(sdk, pair):
+    uuid = UUID["operational"]
+    ok((await sdk("14.5.0", ("models.device.set_supervisor_release", [uuid, "14.11.1"])))[0])
+    # raspberrypi4-64 is aarch64: the aarch64 supervisor fleet's 14.11.1 release
+    assert store_device(pair, uuid)["should_be_managed_by__release"] == 11
+
+
+async def test_sdk14_get_all_by_application_and_service_details(sdk):
+    results = await sdk("14.5.0", ("models.device.get_all_by_application", ["acme/myapp"]),
+                        ("models.device.get_with_service_details", [UUID["reduced-dl"]]))
+    devices = ok(results[0])
+    assert len(devices) == 13 and all(d["belongs_to__application"] == {"__id": 1} for d in devices)
+    for device in devices:
+        assert_v6_device(device)
+    detailed = ok(results[1])
+    assert detailed["overall_status"] == "updating"
+    assert set(detailed["current_services"]) == {"main", "frontend"}
+    main = detailed["current_services"]["main"]
+    assert {s["status"] for s in main} == {"Running", "Downloading"}
+    assert "image_install" not in detailed
+
+
+async def test_sdk14_application_get_all_get_and_create(sdk, pair):
+    results = await sdk("14.5.0", ("models.application.get_all", []), ("models.application.get", ["acme/myapp"]),
+                        ("models.application.create", ["newfleet", "raspberrypi4-64", "alice"]))
+    apps = ok(results[0])
+    assert [a["slug"] for a in apps] == ["alice/alice-fleet", "acme/myapp"]  # app_name asc, directly accessible
+    app = ok(results[1])
+    assert app["id"] == 1 and isinstance(app["actor"], int) and app["depends_on__application"] is None
+    created = ok(results[2])
+    assert created["slug"] == "alice/newfleet" and isinstance(created["actor"], int)
+    row = pair.store.where("application", "slug", "alice/newfleet")[0]
+    assert row["organization"] == 1 and row["is_for__device_type"] == 1
+
+
+async def test_sdk14_release_get_and_latest(sdk):
+    results = await sdk("14.5.0", ("models.release.get", [RELEASES["v1.1.0"]]),
+                        ("models.release.get", [RELEASES["draft"]]),
+                        ("models.release.get_latest_by_application", ["acme/myapp"]))
+    final = ok(results[0])
+    assert final["id"] == 2 and final["release_type"] == "final" and final["is_final"] is True
+    assert "is_pinned_to__device" not in final
+    assert ok(results[1])["release_type"] == "draft"
+    latest = ok(results[2])
+    assert latest["id"] == 3 and latest["status"] == "success"  # newest successful, as the v6 query asks
+
+
+async def test_sdk14_env_var_set_creates_then_updates(sdk, pair):
+    uuid = UUID["operational"]
+    ok((await sdk("14.5.0", ("models.device.env_var.set", [uuid, "FOO", "bar"])))[0])
+    rows = [r for r in pair.store.where("device_environment_variable", "device", 1) if r["name"] == "FOO"]
+    assert [r["value"] for r in rows] == ["bar"]
+    results = await sdk("14.5.0", ("models.device.env_var.set", [uuid, "FOO", "baz"]),
+                        ("models.device.env_var.get", [uuid, "FOO"]))
+    ok(results[0])
+    assert ok(results[1]) == "baz"
+    rows = [r for r in pair.store.where("device_environment_variable", "device", 1) if r["name"] == "FOO"]
+    assert [r["value"] for r in rows] == ["baz"]
+
+
+async def test_sdk14_rename(sdk, pair):
+    uuid = UUID["timeout"]
+    results = await sdk("14.5.0", ("models.device.rename", [uuid, "renamed"]), ("models.device.get_name", [uuid]))
+    ok(results[0])
+    assert ok(results[1]) == "renamed"
+    assert store_device(pair, uuid)["device_name"] == "renamed"
+
+
+# -- balena-sdk 12.7.0 (hand-built URLs: quoted ids, PATCH by $filter, '&' inside $expand) --------------------
+V12_STATUS = {"operational": "Idle", "offline": "Offline", "configuring": "Configuring", "updating": "Updating",
+              "post-provisioning": "Post Provisioning", "inactive": "Inactive", "reduced-dl": "Updating"}
+
+
+async def test_sdk12_device_get_all_get_and_status(sdk):
+    labels = list(V12_STATUS)
+    results = await sdk("12.7.0", ("models.device.get_all", []), ("models.device.get", [UUID["pinned"]]),
+                        *[("models.device.get_status", [UUID[label]]) for label in labels])
+    devices = ok(results[0])
+    assert len(devices) == 14
+    for device in devices:
+        assert_v6_device(device)
+    pinned = ok(results[1])
+    assert pinned["uuid"] == UUID["pinned"] and pinned["should_be_running__release"] == {"__id": 1}
+    assert {label: ok(r) for label, r in zip(labels, results[2:])} == V12_STATUS
+
+
+async def test_sdk12_set_to_release_and_track_application_release(sdk, pair):
+    uuid = UUID["operational"]
+    results = await sdk("12.7.0", ("models.device.set_to_release", [uuid, RELEASES["v1.0.0"]]),
+                        ("models.device.is_tracking_application_release", [uuid]))
+    ok(results[0])
+    assert ok(results[1]) is False
+    assert store_device(pair, uuid)["is_pinned_on__release"] == 1
+    results = await sdk("12.7.0", ("models.device.track_application_release", [uuid]),
+                        ("models.device.is_tracking_application_release", [uuid]))
+    ok(results[0])
+    assert ok(results[1]) is True
+    assert store_device(pair, uuid)["is_pinned_on__release"] is None
+
+
+async def test_sdk12_set_supervisor_release(sdk, pair):
+    uuid = UUID["reduced"]
+    ok((await sdk("12.7.0", ("models.device.set_supervisor_release", [uuid, "14.0.0"])))[0])
+    assert store_device(pair, uuid)["should_be_managed_by__release"] == 10
+
+
+async def test_sdk12_get_all_by_application_and_service_details(sdk):
+    results = await sdk("12.7.0", ("models.device.get_all_by_application", ["myapp"]),
+                        ("models.device.get_with_service_details", [UUID["updating-installs"]]))
+    devices = ok(results[0])
+    assert len(devices) == 13
+    detailed = ok(results[1])
+    assert detailed["overall_status"] == "updating"
+    assert set(detailed["current_services"]) == {"main", "frontend"}
+
+
+async def test_sdk12_application_get_all_get_and_create(sdk, pair):
+    results = await sdk("12.7.0", ("models.application.get_all", []), ("models.application.get", ["myapp"]),
+                        ("models.application.create", ["fleet12", "Raspberry Pi 4 (using 64bit OS)", "alice"]))
+    slugs = {a["slug"] for a in ok(results[0])}
+    assert {"acme/myapp", "alice/alice-fleet"} <= slugs
+    app = ok(results[1])
+    assert app["slug"] == "acme/myapp" and isinstance(app["actor"], int)
+    created = ok(results[2])
+    assert created["app_name"] == "fleet12" and created["depends_on__application"] is None
+    assert pair.store.where("application", "slug", "alice/fleet12")[0]["organization"] == 1
+
+
+async def test_sdk12_release_get_and_latest(sdk):
+    results = await sdk("12.7.0", ("models.release.get", [RELEASES["v1.0.0"]]),
+                        ("models.release.get_latest_by_application", [1]))
+    assert ok(results[0])["id"] == 1 and ok(results[0])["release_type"] == "final"
+    latest = ok(results[1])
+    assert latest["id"] == 3 and latest["release_type"] == "draft"
+
+
+async def test_sdk12_env_var_create_and_rename(sdk, pair):
+    uuid = UUID["offline"]
+    results = await sdk("12.7.0", ("models.environment_variables.device.create", [uuid, "FOO12", "bar"]),
+                        ("models.device.rename", [uuid, "renamed12"]))
+    created = ok(results[0])
+    assert created["name"] == "FOO12" and created["value"] == "bar"
+    ok(results[1])
+    device = store_device(pair, uuid)
+    assert device["device_name"] == "renamed12"
+    assert [r["value"] for r in pair.store.where("device_environment_variable", "device", device["id"])
+            if r["name"] == "FOO12"] == ["bar"]
