@@ -35,7 +35,8 @@ the proxy answers itself, always empty; ``LocalResource`` declares its graph), `
 ``view`` (a v6-only resource over a v7 one: only the declared fields exist), ``flavours`` (upstream flavours
 the translator applies to), ``body_hooks`` (named async hooks for body rules needing logic or a look-up; see
 ``BodyHook``), ``filter_hooks`` (a function rewriting a lambda over a navigation, for views), ``v7_only`` (a v7 resource
-that does not exist in v6: unknown, 401).
+that does not exist in v6: unknown, 401), ``metadata_after`` (for a v6-only resource: the entity it follows
+in ``/v6/$metadata``, as the server listed it).
 
 Every rule is validated against the v7 graph at start-up: a rule naming a v7 name the graph lacks, or placing
 a field after a name that does not exist, stops the proxy.
@@ -187,4 +188,5 @@ class Translator:
     body_hooks: tuple[BodyHook, ...] = ()
     filter_hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     v7_only: bool = False
+    metadata_after: str | None = None
     doc: str = ""

@@ -6,6 +6,7 @@ TRANSLATORS = [
     Translator(
         resource="gateway_download",
         read_only=True,
+        metadata_after="release_tag",
         local=LocalResource(
             fields={
                 "created_at": "Date Time",

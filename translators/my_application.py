@@ -13,6 +13,7 @@ TRANSLATORS = [
     Translator(
         resource="my_application",
         v7_resource="application",
+        metadata_after="device_type_alias",
         extra_filter="is_directly_accessible_by__user/any(dau:true)",
         rules=(DEPENDS_ON, DEPENDED_ON_BY, Hide("is_directly_accessible_by__user")),
     )

@@ -51,6 +51,7 @@ TRANSLATORS = [
         v7_resource="release",
         flavours=("balena-cloud",),
         read_only=True,
+        metadata_after="release_tag",
         extra_filter=SUPERVISOR_RELEASES,
         view=("created_at", "id", "note"),
         rules=(

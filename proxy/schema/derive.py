@@ -41,6 +41,7 @@ class Merged:
     filter_hooks: dict = field(default_factory=dict)
     origins: list[str] = field(default_factory=list)
     v7_only: bool = False
+    metadata_after: str | None = None
 
 
 def merge_translators(translators: list[Translator]) -> dict[str, Merged]:
@@ -63,6 +64,7 @@ def merge_translators(translators: list[Translator]) -> dict[str, Merged]:
         m.body_hooks.extend(t.body_hooks)
         m.filter_hooks.update(t.filter_hooks)
         m.v7_only = m.v7_only or t.v7_only
+        m.metadata_after = t.metadata_after or m.metadata_after
         m.origins.append(t.doc or t.resource)
     return merged
 
