@@ -1,0 +1,51 @@
+"""v6 requests no SDK can send, made raw through the proxy against the simulator (decision 3 and friends)."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from proxy.simulator.fixtures import ALICE_TOKEN, BOB_TOKEN
+from proxy.simulator.harness import running_pair
+
+
+@pytest.fixture
+async def pair():
+    async with running_pair(proxy_overrides={"log_level": "warning"}) as running:
+        yield running
+
+
+async def call(pair, method: str, target: str, token: str = ALICE_TOKEN, json_body=None):
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        async with session.request(method, pair.proxy_url + target, json=json_body) as response:
+            raw = await response.read()
+            return response.status, (await response.json(content_type=None) if raw else None), response.headers
+
+
+async def test_post_application_without_organization_uses_the_personal_organization(pair):
+    status, body, headers = await call(pair, "POST", "/v6/application",
+                                       json_body={"app_name": "NoOrg", "device_type": "raspberrypi4-64"})
+    assert status == 201, body
+    assert body["app_name"] == "NoOrg" and body["slug"] == "alice/noorg"
+    assert body["organization"] == {"__id": 1} and isinstance(body["actor"], int)  # v6: actor is an integer
+    assert body["depends_on__application"] is None
+    assert headers["Location"].startswith("/v6/application(@id)?@id=")
+    row = pair.store.where("application", "slug", "alice/noorg")[0]
+    assert row["organization"] == 1 and row["is_for__device_type"] == 1
+
+
+async def test_post_application_without_organization_for_a_user_with_one_organization(pair):
+    status, body, _ = await call(pair, "POST", "/v6/application", token=BOB_TOKEN,
+                                 json_body={"app_name": "bobs-second", "device_type": "nuc"})
+    assert status == 201, body
+    row = pair.store.where("application", "slug", "bob/bobs-second")[0]
+    assert row["organization"] == 3 and row["is_for__device_type"] == 3  # 'nuc' is an alias of intel-nuc
+
+
+async def test_v6_patch_answers_ok_and_changes_v7_state(pair):
+    status, body, _ = await call(pair, "PATCH", "/v6/device?$filter=id%20eq%20'1'",
+                                 json_body={"should_be_running__release": 2})
+    assert (status, body) == (200, "OK")
+    assert pair.store.get("device", 1)["is_pinned_on__release"] == 2
+    status, body, _ = await call(pair, "PATCH", "/v6/device(4242)", json_body={"device_name": "nobody"})
+    assert (status, body) == (200, "OK")  # a PATCH that matched nothing also answers "OK"
