@@ -59,7 +59,10 @@ async def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # `balena-v6-proxy demo -- --port 0`: argparse REMAINDER keeps the separator
+        argv = argv[1:]
+    args = _parser().parse_args(argv)
     try:
         asyncio.run(_run(args))
     except OSError as exc:
