@@ -245,3 +245,36 @@ async def test_sdk12_env_var_create_and_rename(sdk, pair):
     assert device["device_name"] == "renamed12"
     assert [r["value"] for r in pair.store.where("device_environment_variable", "device", device["id"])
             if r["name"] == "FOO12"] == ["bar"]
+
+
+# -- the remaining operations of sdk-14.5.0-v6-requests.txt ----------------------------------------------------------
+async def test_sdk14_fleet_release_pinning_and_tracking(sdk, pair):
+    results = await sdk("14.5.0", ("models.application.is_tracking_latest_release", ["acme/myapp"]),
+                        ("models.application.pin_to_release", ["acme/myapp", RELEASES["v1.0.0"]]),
+                        ("models.application.is_tracking_latest_release", ["acme/myapp"]))
+    assert ok(results[0]) is True
+    ok(results[1])
+    assert ok(results[2]) is False
+    app = pair.store.get("application", 1)
+    assert (app["should_be_running__release"], app["should_track_latest_release"]) == (1, False)
+    # devices that are not pinned follow the fleet's new target
+    assert pair.store.device_target_release(store_device(pair, UUID["operational"])) == 1
+
+
+async def test_sdk14_releases_of_a_fleet_and_release_type_filter(sdk):
+    results = await sdk("14.5.0", ("models.release.get_all_by_application", ["acme/myapp"]),
+                        ("models.release.get_all_by_application", ["acme/myapp", {"$filter": {"release_type": "draft"},
+                                                                                  "$select": ["id", "release_type"]}]))
+    releases = ok(results[0])
+    assert [r["id"] for r in releases] == [4, 3, 2, 5, 1]  # created_at desc
+    assert {r["id"]: r["release_type"] for r in releases} == {4: "final", 3: "draft", 5: "final", 2: "final",
+                                                              1: "final"}
+    assert all("contract" in r and "is_pinned_to__device" not in r for r in releases)
+    assert ok(results[1]) == [{"id": 3, "release_type": "draft"}]
+
+
+async def test_sdk14_device_types_and_organizations(sdk):
+    results = await sdk("14.5.0", ("models.device_type.get_all", []), ("models.organization.get_all", []))
+    names = [dt["name"] for dt in ok(results[0])]
+    assert names == sorted(names) and "Intel NUC" in names
+    assert [o["handle"] for o in ok(results[1])] == ["acme", "alice"]  # name asc: "Acme Corp" < "alice"

@@ -276,7 +276,7 @@ async def test_nested_expand_with_orderby_top_and_select_keeps_key_order(client)
               "$top=2;$filter=is_final%20eq%20true),organization($select=handle)")
     row = (await get(client, target))[1]["d"][0]
     assert list(row) == ["owns__release", "organization", "app_name", "id"]
-    assert [r["id"] for r in row["owns__release"]] == [4, 5] and row["organization"] == [{"handle": "acme"}]
+    assert [r["id"] for r in row["owns__release"]] == [4, 2] and row["organization"] == [{"handle": "acme"}]
 
 
 # -- writes --------------------------------------------------------------------------------------------------------
