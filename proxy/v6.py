@@ -228,7 +228,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             try:
                 payload = apply_plan(tr.plan, payload)
             except LocalSortOverflow as exc:
-                label = tr.plan.local_sort_label or "overall_status"
+                label = tr.plan.local_sort_label
                 return api_error(
                     400,
                     f"Ordering by {label} is done by the proxy and is limited to {exc.args[0]} rows: narrow the $filter",

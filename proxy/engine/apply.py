@@ -131,6 +131,8 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
     """The v6 body for the v7 ``body`` (a 2xx JSON answer)."""
     if plan.kind == "raw" or not body:
         return body
+    if plan.objects is not None and plan.objects.trivial and not plan.resource_names and plan.max_local_rows is None:
+        return body  # the fast path: nothing to change
     data = orjson.loads(body)
     names = plan.resource_names
     if plan.kind == "rows" and isinstance(data, dict) and isinstance(data.get("d"), list):

@@ -104,6 +104,7 @@ class Walker:
         self.unknown: list[Unknown] = []
         self.features: list[str] = []
         self.helper_aliases: dict[int, dict[str, str]] = {}
+        self.local_sort_label: str | None = None
 
     # ------------------------------------------------------------------ helpers
     def feature(self, text: str) -> None:
@@ -145,7 +146,7 @@ class Walker:
         if v7_spelling != v6_spelling:
             root.name.rename(v7_spelling)
             self.feature(f"{info.name}.resource_name")
-        # navigation segments after the root (e.g. /device(1)/belongs_to__application); an unknown
+        # navigation segments after the root (e.g. /<resource>(1)/<navigation>); an unknown
         # segment is an action such as canAccess and keeps the resource
         current = info
         seg = root.child
@@ -191,6 +192,7 @@ class Walker:
             v6_resource=current.name,
             v7_resource=current.v7,
             max_local_rows=plan.local_limit,
+            local_sort_label=self.local_sort_label,
             features=tuple(self.features),
             resource_names=dict(self.schema.v7_to_v6_resource) if _wants_metadata(options) else {},
         )
@@ -209,6 +211,21 @@ class Walker:
         aliases = self.helper_aliases.get(id(options), {}) if options is not None else {}
         self.rename_helper_ops(options, plan)
         plan.finish(resource.hidden_v7 | frozenset(aliases))
+        plan.trivial = self.is_trivial(plan, resource, aliases)
+
+    def is_trivial(self, plan: ObjectPlan, resource: ResourceInfo, aliases: dict) -> bool:
+        """True when the v7 objects already are the v6 ones (same keys, same order): no JSON work."""
+        if plan.sort or plan.local_limit is not None or aliases:
+            return False
+        for op in plan.ops:
+            if op.kind == CHILD and op.key == op.src and (op.arg is None or op.arg.trivial):
+                continue
+            if op.kind != COPY or op.key != op.src:
+                return False
+        if plan.open_ended:
+            v7 = self.schema.v7graph.get(resource.v7, {})
+            return not resource.hidden_v7 and resource.v7 == resource.name and resource.key_order == v7.get("key_order")
+        return True
 
     def walk_options(
         self, options: OptionList, resource: ResourceInfo, plan: ObjectPlan, *, top: bool, helpers_allowed: bool = True
@@ -382,7 +399,7 @@ class Walker:
             return Op(name, CHILD, n.v7, child)
         if n.kind == S.DERIVED and n.target:
             raise WalkError(400, f"{name} cannot be used with $expand through the v6 proxy")
-        # a field (e.g. v6's integer actor): pass through, the upstream answers as it does
+        # a field named in $expand: pass through, the upstream answers as it does
         return Op(name, COPY, n.v7 or name)
 
     def helper_keys(self, options: OptionList | None) -> list[str]:
@@ -481,6 +498,9 @@ class Walker:
         options.remove(orderby)
         plan.sort = tuple(keys)
         self.feature(f"{resource.name}.{label}.local_sort")
+        rule = local[0][1].rule
+        if top:
+            self.local_sort_label = rule.local_sort_label or label
         if top:
             plan.top = top_opt.value if top_opt is not None else None  # type: ignore[union-attr]
             plan.skip = skip_opt.value if skip_opt is not None else None  # type: ignore[union-attr]
@@ -809,7 +829,7 @@ def _derived_filter(rule: Any, literal: Literal) -> str:
 
 def _prefixed(text: str, prefix: list[str]) -> Expr:
     """Translator text is written for the resource itself; under a lambda variable or a navigation
-    path, every name in it is prefixed with that (v7) path (``d/overall_status``)."""
+    path, every name in it is prefixed with that (v7) path (``d/<name>``)."""
     node = expression(text)
     if prefix:
         from proxy.odata import iter_nodes
