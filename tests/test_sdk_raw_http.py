@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import aiohttp
 import pytest
 
@@ -49,3 +52,21 @@ async def test_v6_patch_answers_ok_and_changes_v7_state(pair):
     assert pair.store.get("device", 1)["is_pinned_on__release"] == 2
     status, body, _ = await call(pair, "PATCH", "/v6/device(4242)", json_body={"device_name": "nobody"})
     assert (status, body) == (200, "OK")  # a PATCH that matched nothing also answers "OK"
+
+
+async def test_device_log_stream_flows_through_the_proxy_line_by_line():
+    """The stream never ends on its own; lines must arrive while it is open (the proxy must not buffer)."""
+    from proxy.simulator.fixtures import DEVICE_STATUS
+
+    uuid = DEVICE_STATUS["operational"][0]
+    async with running_pair(proxy_overrides={"log_level": "warning"}, log_interval=0.05) as running:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ALICE_TOKEN}"}) as session:
+            async with session.get(f"{running.proxy_url}/device/v2/{uuid}/logs?stream=1") as response:
+                assert response.status == 200
+                lines = []
+                async with asyncio.timeout(10):
+                    while len(lines) < 5:
+                        line = await response.content.readline()
+                        lines.append(json.loads(line))
+    assert [line["message"] for line in lines[:3]] == [f"[dev-operational] line {i}" for i in range(3)]
+    assert lines[3]["message"] == "heartbeat 1" and lines[4]["message"] == "heartbeat 2"
