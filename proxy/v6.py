@@ -79,10 +79,9 @@ async def _merge_upstream_metadata(app: web.Application) -> None:
 class _BodyContext:
     """What body hooks may use: look-ups upstream with the caller's own credentials."""
 
-    _cache: dict[tuple[str | None, str], tuple[float, Any]] = {}
-
     def __init__(self, request: web.Request, method: str, resource: str, features: list[str]) -> None:
         self.request = request
+        self._cache = request.app[ENGINE].lookup_cache
         self.method = method
         self.resource = resource
         self.settings = _settings(request.app)

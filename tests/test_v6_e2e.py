@@ -349,6 +349,16 @@ async def test_post_device_type_slug_is_looked_up_with_callers_credentials(env):
     assert len([r for r in env.fixture.received if r.path_qs.startswith("/v7/device_type")]) == 1
 
 
+async def test_location_names_the_resource_as_the_client_spelled_it(env):
+    env.fixture.queue(Reply(201, {"id": 5, "name": "A"}, headers={"Location": "/v7/device__has__config_var_name(@id)?@id=5"}),
+                      Reply(201, {"id": 6}, headers={"Location": "/v7/application(@id)?@id=6"}))
+    status, headers, _ = await env.call("POST", "/v6/device__has__name", {"device": 1, "name": "A", "value": "b"})
+    assert (status, headers["Location"]) == (201, "/v6/device__has__name(@id)?@id=5")
+    status, headers, _ = await env.call("POST", "/v6/my_application", {"app_name": "x", "organization": 1})
+    assert (status, headers["Location"]) == (201, "/v6/my_application(@id)?@id=6")
+    assert env.last == "/v7/application"  # writes go to application, no filter on POST
+
+
 async def test_post_unknown_device_type_is_404(env):
     env.fixture.route("/v7/device_type?", Reply(200, {"d": []}))
     status, body = await env.json("POST", "/v6/application", {"device_type": "nonexistent-dt", "app_name": "x", "organization": 1})
