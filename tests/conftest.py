@@ -10,6 +10,10 @@ Fixtures (all function-scoped, cleaned up after the test):
 * ``log_output``  — routes structlog (and aiohttp's stdlib loggers) to a buffer as JSON lines; use
   ``log_output.text`` for "never appears" checks and ``log_output.events("request")`` for parsed events.
 
+* ``spawn_cli``   — ``await spawn_cli("serve", "--upstream", url, "--port", str(free_port()))`` runs
+  ``python -m proxy`` as a subprocess (PROXY_* variables removed) and returns a :class:`CliProcess`
+  (``await cli.wait_event("listening")``, ``await cli.stop()`` sends SIGTERM).
+
 Module helpers: :func:`raw_request` sends bytes over a plain socket and returns the raw answer (for
 byte-exact targets and malformed requests); :func:`free_port` picks a loopback port for subprocesses.
 """
@@ -19,7 +23,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -121,3 +128,64 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The current environment without PROXY_* variables, plus ``extra`` (for CLI subprocesses)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXY_")}
+    env.update(extra)
+    return env
+
+
+class CliProcess:
+    """``python -m proxy ...`` as a subprocess whose stdout JSON log lines can be awaited."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.events: list[dict[str, Any]] = []
+
+    async def wait_event(self, name: str, count: int = 1, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Read log lines until ``count`` events called ``name`` were seen; returns them."""
+        assert self.process.stdout is not None
+
+        async def read() -> list[dict[str, Any]]:
+            while len(found := [e for e in self.events if e.get("event") == name]) < count:
+                line = await self.process.stdout.readline()  # type: ignore[union-attr]
+                if not line:
+                    raise AssertionError(f"process ended before {count} {name!r} events: {self.events}")
+                if line.startswith(b"{"):
+                    self.events.append(json.loads(line))
+            return found
+
+        return await asyncio.wait_for(read(), timeout)
+
+    async def stop(self, timeout: float = 15.0) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.process.wait(), timeout)
+        except asyncio.TimeoutError:
+            self.process.kill()
+            raise
+
+
+@pytest.fixture
+async def spawn_cli() -> AsyncIterator[Callable[..., Awaitable[CliProcess]]]:
+    """``await spawn_cli("serve", "--upstream", url, "--port", str(port))`` runs the CLI; killed at teardown."""
+    processes: list[CliProcess] = []
+
+    async def spawn(*args: str, env: dict[str, str] | None = None) -> CliProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "proxy", *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=clean_env() if env is None else env,
+        )
+        processes.append(CliProcess(process))
+        return processes[-1]
+
+    yield spawn
+    for cli in processes:
+        if cli.process.returncode is None:
+            cli.process.kill()
+            await cli.process.wait()

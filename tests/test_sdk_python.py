@@ -167,8 +167,11 @@ async def test_sdk14_rename(sdk, pair):
 
 
 # -- balena-sdk 12.7.0 (hand-built URLs: quoted ids, PATCH by $filter, '&' inside $expand) --------------------
-V12_STATUS = {"operational": "Idle", "offline": "Offline", "configuring": "Configuring", "updating": "Updating",
-              "post-provisioning": "Post Provisioning", "inactive": "Inactive", "reduced-dl": "Updating"}
+# 12.7.0 derives its own status names client-side from the v6 fields of get_with_service_details
+V12_STATUS = {"operational": "Idle", "reduced": "Idle", "offline": "Offline", "configuring": "Configuring",
+              "updating": "Updating", "updating-installs": "Updating", "post-provisioning": "Post Provisioning",
+              "inactive": "Inactive", "configuring-dl": "Updating", "reduced-dl": "Updating", "timeout": "Idle",
+              "pinned": "Idle", "novpn-control": "Idle"}
 
 
 async def test_sdk12_device_get_all_get_and_status(sdk):

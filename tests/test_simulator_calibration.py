@@ -30,11 +30,12 @@ def snapshot_dataset() -> dict:
     return {"tables": tables, "auth": {"tokens": {TOKEN: 2}, "superusers": [2]}}
 
 
-def recorded_v7_gets() -> list[dict]:
+def recorded_gets(root: str) -> list[dict]:
+    """The recorded GET pairs whose path starts with ``root`` (``/v7/`` or ``/v6/``)."""
     pairs = []
     for path in sorted(PAIRS.glob("[0-9]*.json")):
         pair = json.loads(path.read_text())
-        if pair["request"]["method"] == "GET" and pair["request"]["path"].startswith("/v7/"):
+        if pair["request"]["method"] == "GET" and pair["request"]["path"].startswith(root):
             pairs.append(pair)
     return pairs
 
@@ -82,7 +83,7 @@ async def test_snapshot_reads_match_the_recording_exactly(snapshot_client, resou
         assert json.dumps(json.loads(raw)) == json.dumps(recorded["body"])
 
 
-@pytest.mark.parametrize("pair", recorded_v7_gets(), ids=lambda p: p["name"])
+@pytest.mark.parametrize("pair", recorded_gets("/v7/"), ids=lambda p: p["name"])
 async def test_recorded_v7_gets_match_status_envelope_and_key_order(snapshot_client, pair):
     response = await snapshot_client.get(pair["request"]["path"], headers=AUTH)
     raw = await response.read()

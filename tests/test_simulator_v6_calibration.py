@@ -15,22 +15,13 @@ import aiohttp
 import pytest
 
 from proxy.simulator.harness import running_pair
-from test_simulator_calibration import AUTH, PAIRS, envelope, key_orders, snapshot_dataset
+from test_simulator_calibration import AUTH, envelope, key_orders, recorded_gets, snapshot_dataset
 
 # pair name -> (status, envelope) the proxy answers on purpose instead of the recording
 DELIBERATE = {
     "53_device_v7_only_fields__v6": (200, "collection"),  # decision 1: v7-only names are dropped, not a 500
     "68_gateway_download__v6": (200, "collection"),  # decision 5: always empty
 }
-
-
-def recorded_v6_gets() -> list[dict]:
-    pairs = []
-    for path in sorted(PAIRS.glob("[0-9]*.json")):
-        pair = json.loads(path.read_text())
-        if pair["request"]["method"] == "GET" and pair["request"]["path"].startswith("/v6/"):
-            pairs.append(pair)
-    return pairs
 
 
 @pytest.fixture
@@ -40,7 +31,7 @@ async def proxy_url():
         yield pair.proxy_url
 
 
-@pytest.mark.parametrize("pair", recorded_v6_gets(), ids=lambda p: p["name"])
+@pytest.mark.parametrize("pair", recorded_gets("/v6/"), ids=lambda p: p["name"])
 async def test_recorded_v6_gets_through_the_proxy(proxy_url, pair):
     async with aiohttp.ClientSession() as session:
         async with session.get(proxy_url + pair["request"]["path"], headers=AUTH) as response:

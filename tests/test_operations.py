@@ -1,0 +1,109 @@
+"""Operations: health endpoints, graceful SIGTERM shutdown, several worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+from aiohttp import web
+from conftest import free_port
+
+
+def ping_app(status: int = 200) -> web.Application:
+    async def ping(_request: web.Request) -> web.Response:
+        return web.Response(status=status, text="OK")
+
+    app = web.Application()
+    app.router.add_get("/ping", ping)
+    return app
+
+
+async def get(url: str) -> tuple[int, object]:
+    async with aiohttp.ClientSession() as client:
+        async with client.get(url) as response:
+            return response.status, await response.json(content_type=None)
+
+
+async def test_healthz_answers_without_upstream(start_proxy):
+    proxy = await start_proxy(f"http://127.0.0.1:{free_port()}")
+    assert await get(proxy.url + "/healthz") == (200, {"status": "ok"})
+
+
+async def test_readyz_follows_the_upstream(serve_app, start_proxy):
+    ready = await start_proxy(await serve_app(ping_app()))
+    assert await get(ready.url + "/readyz") == (200, {"status": "ready", "upstream_status": 200})
+    failing = await start_proxy(await serve_app(ping_app(status=500)))
+    assert await get(failing.url + "/readyz") == (503, "Upstream unhealthy: status 500")
+    dead = await start_proxy(f"http://127.0.0.1:{free_port()}")
+    status, body = await get(dead.url + "/readyz")
+    assert status == 503 and body.startswith("Upstream unavailable")
+
+
+def slow_and_stream_app(started: asyncio.Event) -> web.Application:
+    async def slow(_request: web.Request) -> web.Response:
+        started.set()
+        await asyncio.sleep(1.0)
+        return web.Response(text="finished")
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        started.set()
+        for _ in range(600):
+            await response.write(b"tick\n")
+            await asyncio.sleep(0.05)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/endless", endless)
+    return app
+
+
+async def test_sigterm_lets_requests_in_flight_finish(serve_app, spawn_cli):
+    started = asyncio.Event()
+    upstream = await serve_app(slow_and_stream_app(started))
+    port = free_port()
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json")
+    await cli.wait_event("listening")
+    async with aiohttp.ClientSession() as client:
+        request = asyncio.ensure_future(client.get(f"http://127.0.0.1:{port}/slow"))
+        await asyncio.wait_for(started.wait(), 5)
+        cli.process.send_signal(15)
+        response = await asyncio.wait_for(request, 10)
+        assert response.status == 200 and await response.text() == "finished"
+    assert await cli.stop() == 0
+    assert [e["event"] for e in cli.events][-2:] == ["shutting_down", "stopped"] or await cli.wait_event("stopped")
+
+
+async def test_sigterm_closes_open_streams_at_the_deadline(serve_app, spawn_cli):
+    started = asyncio.Event()
+    upstream = await serve_app(slow_and_stream_app(started))
+    port = free_port()
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--shutdown-timeout", "1")
+    await cli.wait_event("listening")
+    async with aiohttp.ClientSession() as client:
+        async with client.get(f"http://127.0.0.1:{port}/endless") as response:
+            assert await asyncio.wait_for(response.content.readline(), 5) == b"tick\n"
+            began = time.monotonic()
+            cli.process.send_signal(15)
+            assert await asyncio.wait_for(cli.process.wait(), 10) == 0
+            elapsed = time.monotonic() - began
+            try:
+                await asyncio.wait_for(response.content.read(), 5)
+            except aiohttp.ClientPayloadError:
+                pass  # cut mid-stream: exactly what a client of a closed stream sees
+    assert 0.9 <= elapsed < 8
+
+
+async def test_two_workers_share_the_port(serve_app, spawn_cli):
+    upstream = await serve_app(ping_app())
+    port = free_port()
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--workers", "2")
+    listening = await cli.wait_event("listening", count=2)
+    assert len({event["pid"] for event in listening}) == 2
+    assert {event["port"] for event in listening} == {port}
+    for _ in range(6):
+        assert (await get(f"http://127.0.0.1:{port}/ping"))[0] == 200
+    assert await cli.stop() == 0
