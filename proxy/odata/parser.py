@@ -69,9 +69,9 @@ class _Fatal(Exception):
 # ---------------------------------------------------------------------------------- JS Date.parse
 
 _ISO_DATE = re.compile(
-    r"([+-][0-9]{6}|[0-9]{4})(?:[-/]([0-9]{1,2})(?:[-/]([0-9]{1,2}))?)?"
-    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?"
-    r" ?([Zz]|[+-][0-9]{2}:?[0-9]{2})?"
+    r"([+-][0-9]{6}|[0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?"
+    r"(?:(?:[Tt]|(?<=[0-9]{2}-[0-9]{2}) )([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
+    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?|([Zz]))?"
 ).fullmatch
 
 
@@ -81,7 +81,7 @@ def js_date_parse(text: str) -> int | None:
     m = _ISO_DATE(text)
     if m is None:
         return None
-    year_s, mon_s, day_s, hh, mm, ss, frac, tz = m.groups()
+    year_s, mon_s, day_s, hh, mm, ss, frac, tz, zulu = m.groups()
     year = int(year_s)
     month = int(mon_s) if mon_s else 1
     day = int(day_s) if day_s else 1
