@@ -6,7 +6,8 @@ request/response pairs, ``INDEX.md`` and ``snapshot.json``), taken on 2026-11-25
 - Loaded with the v7 rows of ``snapshot.json`` in open-balena mode, the simulator answers every recorded /v7/
   read of the snapshot with the recorded status and body, byte for byte in key order.
 - Every /v7/ GET of the other recorded pairs, replayed against it, matches status, envelope and key order
-  (values may differ: the database changed between recordings).
+  (values may differ: the database changed between recordings); so does every recorded /v7/ write, replayed
+  with its unique values changed (the snapshot already holds the recorded rows).
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ def snapshot_dataset() -> dict:
     return {"tables": tables, "auth": {"tokens": {TOKEN: 2}, "superusers": [2]}}
 
 
-def recorded_gets(root: str) -> list[dict]:
-    """The recorded GET pairs whose path starts with ``root`` (``/v7/`` or ``/v6/``)."""
+def recorded_gets(root: str, reads: bool = True) -> list[dict]:
+    """The recorded GET pairs (or, ``reads=False``, the writes) whose path starts with ``root`` (``/v7/``...)."""
     pairs = []
     for path in sorted(PAIRS.glob("[0-9]*.json")):
         pair = json.loads(path.read_text())
-        if pair["request"]["method"] == "GET" and pair["request"]["path"].startswith(root):
+        if (pair["request"]["method"] == "GET") == reads and pair["request"]["path"].startswith(root):
             pairs.append(pair)
     return pairs
 
@@ -96,3 +97,29 @@ async def test_recorded_v7_gets_match_status_envelope_and_key_order(snapshot_cli
     got, want = key_orders(body), key_orders(recorded["body"])
     for position in set(got) & set(want):
         assert got[position] == want[position], position
+
+
+def fresh(body: object) -> object:
+    """The recorded body with its unique values changed (the snapshot already holds the recorded rows)."""
+    if not isinstance(body, dict):
+        return body
+    out = dict(body)
+    for key, replacement in (("app_name", f"{body.get('app_name')}-replay"), ("uuid", "e" * 32),
+                             ("commit", "e" * 32), ("name", f"{body.get('name')}_REPLAY")):
+        if key in out:
+            out[key] = replacement
+    return out
+
+
+@pytest.mark.parametrize("pair", recorded_gets("/v7/", reads=False), ids=lambda p: p["name"])
+async def test_recorded_v7_writes_match_status_envelope_and_key_order(snapshot_client, pair):
+    request, recorded = pair["request"], pair["response"]
+    response = await snapshot_client.request(request["method"], request["path"], headers=AUTH,
+                                             json=fresh(request["body"]) if request["body"] is not None else None)
+    raw = await response.read()
+    body = json.loads(raw) if raw else None
+    assert response.status == recorded["status"]
+    assert envelope(body) == envelope(recorded["body"])
+    if isinstance(body, dict):
+        assert list(body) == list(recorded["body"])
+        assert response.headers["Location"] == f"{request['path']}(@id)?@id={body['id']}"
