@@ -1,7 +1,8 @@
 """The /v6/ half of the calibration: every recorded /v6/ GET replayed through the proxy, in front of the
 simulator loaded with the snapshot's v7 rows (open-balena mode), matches the recording's status, envelope and
 key order (values may differ: the database changed between recordings), apart from the product decisions'
-deliberate differences (shared/reference/README.md). The byte-exact /v6/ snapshot reads are
+deliberate differences (shared/reference/README.md). Every recorded /v6/ write, replayed with its unique values
+changed, answers the recorded status and envelope (a string body, e.g. "OK" or an error message, exactly). The byte-exact /v6/ snapshot reads are
 ``tests/test_v6_snapshot.py`` (ENGINE), which runs the same simulator.
 
 Fixtures: ``tests/fixtures/simulator/pairs/`` (copied from shared/reference/open-balena-pairs/).
@@ -15,7 +16,7 @@ import aiohttp
 import pytest
 
 from proxy.simulator.harness import running_pair
-from test_simulator_calibration import AUTH, envelope, key_orders, recorded_gets, snapshot_dataset
+from test_simulator_calibration import AUTH, envelope, fresh, key_orders, recorded_gets, snapshot_dataset
 
 # pair name -> (status, envelope) the proxy answers on purpose instead of the recording
 DELIBERATE = {
@@ -46,3 +47,21 @@ async def test_recorded_v6_gets_through_the_proxy(proxy_url, pair):
     got, want = key_orders(body), key_orders(recorded["body"])
     for position in set(got) & set(want):
         assert got[position] == want[position], position
+
+
+@pytest.mark.parametrize("pair", recorded_gets("/v6/", reads=False), ids=lambda p: p["name"])
+async def test_recorded_v6_writes_through_the_proxy(proxy_url, pair):
+    request, recorded = pair["request"], pair["response"]
+    body_out = fresh(request["body"]) if request["body"] is not None else None
+    async with aiohttp.ClientSession() as session:
+        async with session.request(request["method"], proxy_url + request["path"], headers=AUTH,
+                                   json=body_out) as response:
+            raw = await response.read()
+            status, location = response.status, response.headers.get("Location")
+    body = json.loads(raw) if raw else None
+    assert (status, envelope(body)) == (recorded["status"], envelope(recorded["body"])), body
+    if isinstance(recorded["body"], str):
+        assert body == recorded["body"]
+    if isinstance(body, dict):
+        assert list(body) == list(recorded["body"])
+        assert location == f"{request['path']}(@id)?@id={body['id']}"
