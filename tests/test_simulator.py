@@ -79,6 +79,17 @@ async def test_metadata_is_the_v7_xml_as_a_json_string(client):
     assert document.lstrip().startswith("<?xml") and "is_pinned_on__release" in document
 
 
+async def test_cloud_metadata_describes_the_larger_model(client, aiohttp_client):
+    cloud = json.loads(await (await client.get("/v7/$metadata")).read())
+    device = cloud[cloud.index('<EntityType Name="device">'):]
+    device = device[:device.index("</EntityType>")]
+    assert '<Property Name="is_active" Type="Edm.Boolean" Nullable="false" />' in device
+    assert '<EntityType Name="device_history">' in cloud
+    oba_client = await aiohttp_client(create_simulator_app(flavour="open-balena"))
+    oba = json.loads(await (await oba_client.get("/v7/$metadata")).read())
+    assert "is_active" not in oba and "device_history" not in oba and oba.count("<EntityType ") == 43
+
+
 async def test_ping_and_whoami(client):
     response = await client.get("/ping")
     assert response.status == 200 and await response.text() == "OK"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -21,6 +20,7 @@ from proxy.odata import ODataSyntaxError, malformed_url_message, parse_target
 from . import ir, writes
 from .evaluator import Evaluator, ODataError
 from .identity import Caller, authenticate, whoami_body
+from .metadata import metadata_xml
 from .model import load_model
 from .query import Options, Request
 from .store import Store, load_dataset
@@ -73,7 +73,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 async def metadata(request: web.Request) -> web.Response:
     """pinejs sends the XML through ``res.json``: a JSON string, with ``content-type: xml``."""
-    xml = resources.files("proxy.simulator.data").joinpath("v7-metadata.xml").read_text()
+    xml = metadata_xml(request.app[SIM_CONFIG].flavour)
     return web.Response(body=json.dumps(xml).encode(), headers={"Content-Type": "xml"})
 
 
