@@ -488,7 +488,7 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
         return a * b
     if b == 0:
         raise ODataError(500)
-    return Decimal(a) / Decimal(b) if not (isinstance(a, int) and isinstance(b, int)) else Decimal(a) / Decimal(b)
+    return Decimal(a) / Decimal(b)
 
 
 def _date_part(value: Any, part: str) -> Any:
@@ -540,7 +540,6 @@ def call(name: str, args: list[Any]) -> Any:
     fn = FUNCTIONS.get(name)
     if fn is None:
         raise ODataError(500)  # parsed, but the translator has no node for it
-    if any(isinstance(a, Many) for a in args):
-        results = [fn(*[(x[0] if isinstance(x, Many) and x else x) for x in args])]
-        return results[0]
+    # a function over a collection path reads its first value (pinejs would join; clients never send this)
+    args = [(a[0] if a else None) if isinstance(a, Many) else a for a in args]
     return fn(*args)

@@ -9,6 +9,7 @@ POST whose parent the caller may not write is a 401, as on pinejs.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from .evaluator import Evaluator, ODataError
@@ -124,7 +125,7 @@ def release_version(row: Row, store_rows: list[Row]) -> None:
         prerelease: list[Any] = []
     else:
         row["revision"] = None
-        stamp = str(int(__import__("time").time() * 1000))
+        stamp = str(int(time.time() * 1000))
         row["semver_prerelease"] = stamp
         raw = f"{semver}-{stamp}"
         row["is_finalized_at__date"] = None
@@ -222,6 +223,8 @@ def patch(ev: Evaluator, res: Resource, rows: list[Row], body: Any) -> None:
     for row in targets:
         update = dict(values)
         if res.name == "device":
+            if update.get("api_heartbeat_state") not in (None, row.get("api_heartbeat_state")):
+                update.setdefault("changed_api_heartbeat_state_on__date", now_iso())
             if "belongs_to__application" in update and "is_pinned_on__release" not in update:
                 update["is_pinned_on__release"] = None
             if update.get("is_pinned_on__release") is not None:
