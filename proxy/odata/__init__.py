@@ -20,7 +20,7 @@ from .tree import (
     CustomOption, ExpandItem, ExpandOption, Expr, FilterOption, FormatOption, Group, In, InlineCountOption,
     Key, Lambda, Literal, MethodCall, Name, NamedKey, Node, Not, ODataUrl, OptionList, OrderByOption,
     OrderItem, Path, PathSeg, PathSegment, QueryOption, SelectOption, SkipOption, TopOption, and_filter,
-    iter_nodes, quote_text, replace_child,
+    canonicalize, iter_nodes, needs_group, quote_text, replace_child, replace_expr,
 )
 from .parser import parse_expression, parse_target
 from .scope import SKIP, Schema, Site, walk_expression, walk_names
@@ -36,5 +36,5 @@ __all__ = [
     "FormatOption", "CustomOption", "AliasOption",
     "Literal", "AliasRef", "Path", "PathSeg", "CountSpec", "Lambda", "MethodCall", "Call", "Not", "Group",
     "BinOp", "In", "OPERATOR_PRECEDENCE", "BUILTIN_ARITY", "SP", "replace_child", "iter_nodes",
-    "and_filter", "quote_text",
+    "and_filter", "quote_text", "needs_group", "replace_expr", "canonicalize",
 ]

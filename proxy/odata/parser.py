@@ -21,7 +21,7 @@ from .tree import (
     BUILTIN_ARITY, OPERATOR_PRECEDENCE, AliasOption, AliasRef, BinOp, Call, CountOption, CountSpec,
     CustomOption, ExpandItem, ExpandOption, Expr, FilterOption, FormatOption, Group, In, InlineCountOption,
     Key, Lambda, Literal, MethodCall, Name, NamedKey, Node, Not, ODataUrl, OptionList, OrderByOption,
-    OrderItem, Path, PathSeg, PathSegment, QueryOption, SelectOption, SkipOption, TopOption,
+    OrderItem, Path, PathSeg, PathSegment, QueryOption, SelectOption, SkipOption, TopOption, canonicalize,
 )
 
 __all__ = ["parse_target", "parse_expression", "js_date_parse"]
@@ -786,30 +786,6 @@ def parse_target(target: str) -> ODataUrl:
     return url
 
 
-_GLUE_FIELDS = frozenset({"seps", "sep", "open_ws", "close_ws", "boundary", "lead_ws", "dir_raw", "item_seps"})
-
-
-def _canonicalize(node: Node) -> None:
-    """New-node form: whitespace glue as %20, literals re-rendered from their values."""
-    from dataclasses import fields
-
-    from .tree import iter_nodes
-
-    for current in iter_nodes(node):
-        if isinstance(current, Literal):
-            current.raw = None
-            continue
-        for f in fields(current):  # type: ignore[arg-type]
-            if f.name not in _GLUE_FIELDS:
-                continue
-            value = getattr(current, f.name)
-            if isinstance(value, str):
-                setattr(current, f.name, value.replace("%20", " ").replace("+", " ").replace(" ", "%20"))
-            elif isinstance(value, list):
-                setattr(current, f.name,
-                        [v.replace("%20", " ").replace("+", " ").replace(" ", "%20") for v in value])
-
-
 def parse_expression(text: str) -> Expr:
     """Parse a `$filter` expression (e.g. "is_final eq true") into NEW nodes in canonical form."""
     parser = _Parser(text)
@@ -819,5 +795,5 @@ def parse_expression(text: str) -> Expr:
         raise ODataSyntaxError(f"Malformed expression: {exc}", text) from None
     if r is None or r[1] != len(text):
         raise ODataSyntaxError("Malformed expression", text)
-    _canonicalize(r[0])
+    canonicalize(r[0])
     return r[0]

@@ -32,7 +32,7 @@ __all__ = [
     "FormatOption", "CustomOption", "AliasOption",
     "Literal", "AliasRef", "Path", "PathSeg", "CountSpec", "Lambda", "MethodCall", "Call", "Not", "Group",
     "BinOp", "In", "OPERATOR_PRECEDENCE", "BUILTIN_ARITY", "SP", "replace_child", "iter_nodes",
-    "and_filter", "quote_text",
+    "and_filter", "quote_text", "needs_group", "replace_expr", "canonicalize",
 ]
 
 #: canonical whitespace between tokens, as fetch/WHATWG URL puts it on the wire
@@ -530,32 +530,48 @@ class In(Expr):
         out.append(")")
 
 
-def _needs_group(expr: Expr, op: str, position: int) -> bool:
-    """Whether `expr` must be parenthesised as operand `position` of an `op` chain (pinejs precedence)."""
-    if isinstance(expr, BinOp):
-        mine = OPERATOR_PRECEDENCE[expr.op]
-        parent = OPERATOR_PRECEDENCE[op]
-        if mine < parent:
-            return True
-        if mine == parent and (position > 0 or expr.op != op):
-            # left-assoc: a right operand of equal precedence needs parentheses; a left one of the same
-            # precedence but a different operator would be read in the same order, yet keep it explicit
-            return position > 0 or expr.op != op
+def needs_group(expr: Expr, parent: Node, position: int = 0) -> bool:
+    """Whether `expr`, written as child `position` of `parent`, must be parenthesised for the server to
+    read it as that child (pinejs precedence: and/or share the lowest level; left-associative; `not`
+    and the left side of `in` take a single Value)."""
+    if isinstance(parent, BinOp):
+        if not isinstance(expr, BinOp):
+            return False
+        mine, theirs = OPERATOR_PRECEDENCE[expr.op], OPERATOR_PRECEDENCE[parent.op]
+        return mine < theirs or (position > 0 and mine <= theirs)
+    if isinstance(parent, Not):
+        return isinstance(expr, (BinOp, In))
+    if isinstance(parent, In):
+        return position == 0 and isinstance(expr, BinOp)
     return False
 
 
+def replace_expr(parent: Node, old: Expr, new: Expr) -> Expr:
+    """Replace the expression `old` (a child of `parent`) by `new`, adding parentheses when the context
+    demands them; returns what was inserted (`new` or a `Group` around it)."""
+    position = 0
+    if isinstance(parent, BinOp):
+        position = next(i for i, operand in enumerate(parent.operands) if operand is old)
+    elif isinstance(parent, In):
+        position = 0 if parent.operand is old else 1
+    inserted: Expr = Group(new) if needs_group(new, parent, position) else new
+    replace_child(parent, old, inserted)
+    return inserted
+
+
 def and_filter(expr: Expr | None, extra: Expr) -> Expr:
-    """`expr and extra`, parenthesising either side where pinejs precedence demands (and/or share it)."""
+    """`expr and extra`, parenthesising where pinejs precedence demands (and/or share it); an existing
+    top-level `or` on the left is parenthesised too, for readers used to OData v4 precedence."""
     if expr is None:
         return extra
-    left = Group(expr) if _needs_group(expr, "and", 0) else expr
-    right = Group(extra) if _needs_group(extra, "and", 1) or isinstance(extra, BinOp) and extra.op == "and" \
-        else extra
-    if isinstance(left, BinOp) and left.op == "and":
-        left.operands.append(right)
-        left.seps.append(f"{SP}and{SP}")
-        return left
-    return BinOp("and", [left, right])
+    if isinstance(expr, BinOp) and expr.op == "and":
+        chain = expr
+    else:
+        left = Group(expr) if isinstance(expr, BinOp) and OPERATOR_PRECEDENCE[expr.op] == 0 else expr
+        chain = BinOp("and", [left])
+    chain.operands.append(Group(extra) if needs_group(extra, chain, len(chain.operands)) else extra)
+    chain.seps.append(f"{SP}and{SP}")
+    return chain
 
 
 # ----------------------------------------------------------------------------------- query options
@@ -991,4 +1007,32 @@ class ODataUrl(Node):
             self.root.write(out)
 
 
-Callback = Callable[..., Any]
+
+
+def canonicalize(node: Node) -> Node:
+    """Give a subtree the canonical spelling of new nodes (pinejs-client + fetch): single `%20` around
+    operators, no whitespace inside parentheses or after commas, literals re-rendered from their values,
+    `$` not `%24`.  Used by `parse_expression`; returns `node`."""
+    for current in iter_nodes(node):
+        if isinstance(current, Literal):
+            current.raw = None
+        elif isinstance(current, BinOp):
+            current.seps = [f"{SP}{current.op}{SP}"] * (len(current.operands) - 1)
+        elif isinstance(current, In):
+            current.sep, current.open_ws, current.close_ws = f"{SP}in{SP}", "", ""
+            current.item_seps = [","] * (len(current.items) - 1)
+        elif isinstance(current, (Call, MethodCall)):
+            current.seps = [","] * (len(current.args) - 1)
+            current.open_ws = current.close_ws = ""
+        elif isinstance(current, (Group, Lambda)):
+            current.open_ws = current.close_ws = ""
+        elif isinstance(current, Not):
+            current.lead_ws = ""
+            current.boundary = "" if isinstance(current.operand, Group) else SP
+        elif isinstance(current, OrderItem) and current.dir_raw is not None:
+            current.dir_raw = SP + current.direction  # type: ignore[operator]
+        elif isinstance(current, (TopOption, SkipOption)):
+            current.raw = None
+        if hasattr(current, "dollar") and isinstance(getattr(current, "dollar"), str):
+            current.dollar = "$"  # type: ignore[attr-defined]
+    return node
