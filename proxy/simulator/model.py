@@ -1,4 +1,4 @@
-"""The v7 data model the simulator serves, read from the bundled resource graph.
+"""The v7 data model the simulator serves, read from the bundled resource graph (``proxy/data``, the engine's).
 
 The graph says which names are fields and which are navigations; this module adds what an evaluator needs
 to *join*: for a to-one navigation the column holding the foreign key, and for a collection navigation the
@@ -113,11 +113,14 @@ class Model:
 
 
 def _graph() -> dict:
-    return json.loads(resources.files("proxy.simulator.data").joinpath("resource-graph.json").read_text())
+    return json.loads(resources.files("proxy.data").joinpath("resource-graph.json").read_text())
 
 
 def _merge_cloud(base: dict, cloud: dict) -> dict:
-    """open-balena's complete v7 plus what the SDK typings show balenaCloud has in addition."""
+    """open-balena's complete v7 plus what the SDK typings show balenaCloud has in addition.
+
+    Unlike ``proxy.schema.graph.v7_graph`` (the engine's view), only real columns join ``key_order``: a cloud
+    synonym navigation such as ``image_install.image`` is a name, not a column, and must not appear in rows."""
     merged = json.loads(json.dumps(base))
     for name, spec in cloud.items():
         if name not in merged:
