@@ -70,3 +70,11 @@ async def test_device_log_stream_flows_through_the_proxy_line_by_line():
                         lines.append(json.loads(line))
     assert [line["message"] for line in lines[:3]] == [f"[dev-operational] line {i}" for i in range(3)]
     assert lines[3]["message"] == "heartbeat 1" and lines[4]["message"] == "heartbeat 2"
+
+
+async def test_full_metadata_format_through_the_proxy(pair):
+    status, body, _ = await call(pair, "GET", "/v6/device__has__name?$select=id,device&$filter=id%20eq%202"
+                                              "&$format=json;odata.metadata=full")
+    assert status == 200
+    assert body == {"d": [{"__metadata": {"uri": "/v6/device__has__name(@id)?@id=2"}, "id": 2,
+                           "device": {"__deferred": {"uri": "/v6/device(@id)?@id=1"}, "__id": 1}}]}

@@ -348,3 +348,10 @@ async def test_delete_removes_matching_rows_only(client):
                                    headers=ALICE)
     assert (response.status, await response.read()) == (200, b"")
     assert ids((await get(client, "/v7/device_tag?$select=id"))[1]) == [2]
+
+
+async def test_full_metadata_format_adds_uris(client):
+    target = "/v7/device__has__config_var_name?$select=id,device&$filter=id%20eq%202&$format=json;odata.metadata=full"
+    body = (await get(client, target))[1]
+    assert body == {"d": [{"__metadata": {"uri": "/v7/device__has__config_var_name(@id)?@id=2"}, "id": 2,
+                           "device": {"__deferred": {"uri": "/v7/device(@id)?@id=1"}, "__id": 1}}]}

@@ -134,6 +134,7 @@ async def odata(request: web.Request) -> web.StreamResponse:
         return json_response(malformed_url_message(raw), status=400)
     req = ir.request(url)
     ev = Evaluator(store, caller, config.unknown_name_status, req.aliases)
+    ev.full_metadata = req.options.metadata == "full"
     try:
         if request.method == "GET":
             return read(ev, req)
@@ -174,7 +175,8 @@ def read(ev: Evaluator, req: Request) -> web.Response:
         rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
         return json_response({"d": len(rows)})
     rows = ev.apply_options(res, rows, req.options)
-    return json_response({"d": [ev.render(res, row, req.options) for row in rows]})
+    name = req.resource if not req.navs else None
+    return json_response({"d": [ev.render(res, row, req.options, name) for row in rows]})
 
 
 def create(ev: Evaluator, req: Request, body: Any) -> web.Response:
@@ -185,7 +187,7 @@ def create(ev: Evaluator, req: Request, body: Any) -> web.Response:
     location = f"/v7/{req.resource}(@id)?@id={row['id']}"
     if req.options.custom.get("returnResource") in ("0", "false"):
         return json_response({"id": row["id"]}, status=201, headers={"Location": location})
-    entity = ev.render(res, row, Options())
+    entity = ev.render(res, row, Options(), req.resource)
     return json_response(entity, status=201, headers={"Location": location})
 
 

@@ -56,6 +56,8 @@ class Evaluator:
         self.unknown_name_status = unknown_name_status
         self.aliases = aliases or {}
         self._access: dict[tuple[str, int], int] = {}
+        self.full_metadata = False  # $format=json;odata.metadata=full: __metadata / __deferred URIs
+        self.requested_name: str | None = None  # the top-level resource as the client spelled it
 
     # -- errors and names ----------------------------------------------------------------------------------
     def unknown(self, name: str) -> ODataError:
@@ -240,9 +242,11 @@ class Evaluator:
             rows = [r for _, r in keyed]
         return rows
 
-    def render(self, res: Resource, row: Row, opts: Options) -> dict[str, Any]:
+    def render(self, res: Resource, row: Row, opts: Options, name: str | None = None) -> dict[str, Any]:
         """One entity as v7 answers it: expanded navigations first, then the selected (or all) fields."""
         out: dict[str, Any] = {}
+        if self.full_metadata:
+            out["__metadata"] = {"uri": f"/v7/{name or res.name}(@id)?@id={row.get('id')}"}
         for item in opts.expand:
             out[item.nav] = self.render_expand(res, row, item)
         names = opts.select if opts.select is not None else self.default_columns(res)
@@ -260,7 +264,11 @@ class Evaluator:
         column = res.fk_column.get(name, name)
         value = self.store.value(res.name, row, column)
         if name in res.navigation and name not in res.many:
-            return None if value is None else {"__id": value}
+            if value is None:
+                return None
+            if self.full_metadata:
+                return {"__deferred": {"uri": f"/v7/{res.navigation[name]}(@id)?@id={value}"}, "__id": value}
+            return {"__id": value}
         return value
 
     def render_expand(self, res: Resource, row: Row, item: ExpandItem) -> Any:

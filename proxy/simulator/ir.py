@@ -102,6 +102,9 @@ def options(opts: t.OptionList | None) -> q.Options:
     skip = opts.get("$skip")
     if skip is not None:
         out.skip = skip.value  # type: ignore[attr-defined]
+    fmt = opts.get("$format")
+    if isinstance(fmt, t.FormatOption):
+        out.metadata = fmt.metadata
     for option in opts.options:
         if isinstance(option, t.CustomOption):
             out.custom[option.name] = option.value

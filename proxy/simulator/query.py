@@ -78,6 +78,7 @@ class Options:
     top: int | None = None
     skip: int | None = None
     custom: dict[str, str] = field(default_factory=dict)
+    metadata: str | None = None  # $format=json;odata.metadata=<this>
 
 
 @dataclass
