@@ -355,3 +355,20 @@ async def test_full_metadata_format_adds_uris(client):
     body = (await get(client, target))[1]
     assert body == {"d": [{"__metadata": {"uri": "/v7/device__has__config_var_name(@id)?@id=2"}, "id": 2,
                            "device": {"__deferred": {"uri": "/v7/device(@id)?@id=1"}, "__id": 1}}]}
+
+
+async def test_put_is_an_upsert_and_can_access_checks_permissions(client):
+    response = await client.put("/v7/device_tag(50)", headers=ALICE, json={"device": 1, "tag_key": "k", "value": "v"})
+    assert (response.status, await response.read()) == (200, b"")
+    assert (await get(client, "/v7/device_tag(50)?$select=tag_key,value"))[1] == {"d": [{"tag_key": "k", "value": "v"}]}
+    response = await client.put("/v7/device_tag(50)", headers=ALICE, json={"value": "w"})
+    assert response.status == 200
+    assert (await get(client, "/v7/device_tag(50)?$select=value"))[1] == {"d": [{"value": "w"}]}
+    response = await client.post("/v7/device(1)/canAccess", headers=ALICE, json={"action": "update"})
+    assert (response.status, await response.json()) == (200, {"d": [{"id": 1}]})
+    response = await client.post("/v7/device(1)/canAccess", headers=BOB, json={"action": "update"})
+    assert (response.status, await response.read()) == (401, b"")
+    response = await client.post("/v7/application(4)/canAccess", headers=BOB, json={"method": "GET"})
+    assert response.status == 200  # public fleet: readable, not writable
+    response = await client.post("/v7/application(4)/canAccess", headers=BOB, json={"method": "PATCH"})
+    assert response.status == 401

@@ -3,6 +3,7 @@
 Envelopes and errors follow pinejs (spec §4): ``{"d": [...]}`` for reads (also by key), ``{"d": n}`` for
 ``$count``, 201 + the entity + ``Location`` for POST, an empty 200 for PATCH/PUT/DELETE, 401 empty for an
 unknown resource or a missing/unknown token, 400 ``"Malformed url: '...'"`` for a URL the parser rejects.
+PUT is an upsert; ``POST /v7/<resource>(<id>)/canAccess`` answers the caller's permission on one row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from proxy.odata import ODataSyntaxError, malformed_url_message, parse_target
 
 from . import ir, writes
 from .evaluator import Evaluator, ODataError
-from .identity import Caller, authenticate, whoami_body
+from .identity import READ, WRITE, Caller, authenticate, whoami_body
 from .metadata import metadata_xml
 from .model import load_model
 from .query import Options, Request
@@ -139,6 +140,8 @@ async def odata(request: web.Request) -> web.StreamResponse:
         if request.method == "GET":
             return read(ev, req)
         body = await _body(request)
+        if request.method == "POST" and req.navs and req.navs[-1].name == "canAccess":
+            return can_access(ev, req, body)
         if request.method == "POST":
             return create(ev, req, body)
         if request.method in ("PATCH", "PUT", "MERGE"):
@@ -146,6 +149,8 @@ async def odata(request: web.Request) -> web.StreamResponse:
             ev.check_options(res, Options(filter=req.options.filter))
             rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
             writes.patch(ev, res, rows, body)
+            if request.method == "PUT" and not rows and req.key is not None and not req.navs:
+                writes.post(ev, res, {**body, **_key_values(req.key)})  # PUT is an upsert
             return empty(200)
         if request.method == "DELETE":
             res, rows = ev.target_rows(req)
@@ -166,6 +171,22 @@ async def _body(request: web.Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ODataError(400) from None
+
+
+def _key_values(key: Any) -> dict[str, Any]:
+    values = key if isinstance(key, dict) else {"id": key}
+    return {name: getattr(value, "value", value) for name, value in values.items()}
+
+
+def can_access(ev: Evaluator, req: Request, body: Any) -> web.Response:
+    """``POST /v7/<resource>(<id>)/canAccess``: 200 with the id when the caller may act on the row, else 401."""
+    wanted = str((body or {}).get("action") or (body or {}).get("method") or "").lower()
+    action = READ if wanted in ("read", "get") else WRITE
+    res = ev.resource(req.resource)
+    rows = ev.by_key(res, req.key) if req.key is not None else []
+    if not rows or not ev.can(res.name, rows[0], action):
+        raise ODataError(401)
+    return json_response({"d": [{"id": rows[0]["id"]}]})
 
 
 def read(ev: Evaluator, req: Request) -> web.Response:

@@ -191,7 +191,12 @@ def post(ev: Evaluator, res: Resource, body: Any) -> Row:
         release_version(row, ev.store.rows("release"))
     if res.name == "device" and row.get("is_pinned_on__release") is not None:
         check_pin(ev, row, row["is_pinned_on__release"])
-    row["id"] = ev.store.new_id(res.name)
+    given_id = body.get("id")
+    if isinstance(given_id, int) and not isinstance(given_id, bool) and ev.store.get(res.name, given_id) is None:
+        row["id"] = given_id  # PUT upsert of a missing key, as pinejs inserts it
+        ev.store.reserve_id(res.name, given_id)
+    else:
+        row["id"] = ev.store.new_id(res.name)
     ordered = {c: row.get(c) for c in res.key_order}
     for k, v in row.items():
         ordered.setdefault(k, v)
