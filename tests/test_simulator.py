@@ -372,3 +372,12 @@ async def test_put_is_an_upsert_and_can_access_checks_permissions(client):
     assert response.status == 200  # public fleet: readable, not writable
     response = await client.post("/v7/application(4)/canAccess", headers=BOB, json={"method": "PATCH"})
     assert response.status == 401
+
+
+async def test_written_values_are_cast_to_the_column_type(client):
+    response = await client.patch("/v7/device(1)", headers=ALICE, json={
+        "is_pinned_on__release": "2", "is_accessible_by_support_until__date": 1767607200000})
+    assert response.status == 200
+    row = (await get(client, "/v7/device(1)?$select=is_pinned_on__release,is_accessible_by_support_until__date"))[1]
+    assert row["d"][0] == {"is_pinned_on__release": {"__id": 2},
+                           "is_accessible_by_support_until__date": "2026-01-05T10:00:00.000Z"}

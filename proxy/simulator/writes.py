@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from .evaluator import Evaluator, ODataError
@@ -52,14 +53,27 @@ _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
 
 def writable_values(res: Resource, body: dict[str, Any]) -> dict[str, Any]:
-    """The body keys v7 binds: known, non-computed columns (unknown keys are ignored, as pinejs does)."""
+    """The body keys v7 binds: known, non-computed columns (unknown keys are ignored, as pinejs does), with
+    values cast to the column type as pinejs/PostgreSQL would (``"1"`` for an id, epoch ms for a date)."""
     computed = COMPUTED.get(res.name, set())
     out = {}
     for key, value in body.items():
         if key in computed or key not in res.key_order or key in ("id", "created_at", "modified_at", "actor"):
             continue
-        out[key] = unwrap(value)
+        out[key] = cast(res, key, unwrap(value))
     return out
+
+
+def cast(res: Resource, column: str, value: Any) -> Any:
+    ftype = res.fields.get(column, "Integer" if column in res.navigation else "").split(" | ")[0]
+    if isinstance(value, str) and ftype in ("Integer", "Serial") and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and ftype == "Date Time":
+        moment = datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and ftype == "Big Integer":
+        return str(int(value))
+    return value
 
 
 def check_unique(ev: Evaluator, res: Resource, row: Row, ignore: Row | None = None) -> None:
