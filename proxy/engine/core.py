@@ -31,7 +31,7 @@ class Engine:
         self.unknown_names = unknown_names
         self.max_local_sort_rows = max_local_sort_rows
         self._cache: OrderedDict[tuple[str, str], Translation] = OrderedDict()
-        # body-hook look-ups (e.g. device types), keyed by (credential hash, key): (time, value)
+        # body-hook look-ups, keyed by (credential hash, key): (time, value)
         self.lookup_cache: dict[tuple[str | None, str], tuple[float, Any]] = {}
 
     def translate(self, method: str, target: str) -> Translation:
