@@ -56,3 +56,9 @@ def test_urls():
     assert v7("/release?$expand=should_be_running_on__device($select=id)&$select=id") == (
         "/release?$expand=is_pinned_to__device($select=id)&$select=id"
     )
+
+
+def test_parameter_alias_values_are_translated_too():
+    assert v7("/release?$select=id&$filter=release_type eq @t&@t='final'") == (
+        "/release?$select=id&$filter=(is_final eq true)&@t='final'"
+    )

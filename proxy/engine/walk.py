@@ -14,6 +14,8 @@ from typing import Any
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, UNWRAP, ObjectPlan, Op, ResponsePlan, SortKey
 from proxy.odata import (
+    AliasOption,
+    AliasRef,
     BinOp,
     Call,
     ExpandItem,
@@ -105,6 +107,7 @@ class Walker:
         self.features: list[str] = []
         self.helper_aliases: dict[int, dict[str, str]] = {}
         self.local_sort_label: str | None = None
+        self.aliases: dict[str, Literal] = {}
 
     # ------------------------------------------------------------------ helpers
     def feature(self, text: str) -> None:
@@ -170,6 +173,10 @@ class Walker:
         else:
             kind = "raw"
         plan = ObjectPlan(resource=current.name, v7_resource=current.v7)
+        if last.query is not None:
+            self.aliases = {
+                o.name: o.value for o in last.query.options if isinstance(o, AliasOption) and isinstance(o.value, Literal)
+            }
         created = last.query is None
         options = last.query if last.query is not None else OptionList()
         if kind == "rows" or last.query is not None:
@@ -691,9 +698,16 @@ class Walker:
             raise WalkError(400, f"{found[1].v6} cannot be used as a condition through the v6 proxy")
         return path
 
+    def _literal(self, node: Expr) -> Expr:
+        """A parameter alias (``@x``) stands for its literal where a translator needs the value."""
+        if isinstance(node, AliasRef):
+            return self.aliases.get(node.name.text, node)
+        return node
+
     def _comparison(self, expr: BinOp, resource: ResourceInfo, scope: dict) -> Any:
         left, right = expr.operands
         for this, other, flipped in ((left, right, False), (right, left, True)):
+            other = self._literal(other)
             if isinstance(this, Path):
                 found = self._peek(this, resource, scope)
                 if found is None:
@@ -756,12 +770,13 @@ class Walker:
                 kind, n, owner, prefix = found
                 if kind == "const":
                     value = n.rule.value if n.rule else None
-                    hits = [_compare_constant(value, "eq", i) for i in expr.items if isinstance(i, Literal)]
+                    items = [self._literal(i) for i in expr.items]
+                    hits = [_compare_constant(value, "eq", i) for i in items if isinstance(i, Literal)]
                     return _Tri(True if any(h is True for h in hits) else False)
                 if kind == "derived":
                     self.feature(f"{owner.name}.{n.v6}.filter")
                     parts = []
-                    for item in expr.items:
+                    for item in map(self._literal, expr.items):
                         if not isinstance(item, Literal):
                             raise WalkError(400, f"{n.v6} cannot be used with in through the v6 proxy")
                         parts.append(_derived_filter(n.rule, item))
