@@ -99,7 +99,8 @@ async def test_ping_and_whoami(client):
     assert (await get(client, "/whoami", headers={}))[0] == 401
 
 
-async def test_log_stream_is_chunked_line_by_line(client):
+async def test_log_stream_is_chunked_line_by_line(aiohttp_client):
+    client = await aiohttp_client(create_simulator_app(log_interval=0.05))
     uuid = DEVICE_STATUS["operational"][0]
     response = await client.get(f"/device/v2/{uuid}/logs?stream=1&count=4", headers=ALICE)
     assert response.status == 200 and response.headers.get("Transfer-Encoding") == "chunked"
