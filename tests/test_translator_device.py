@@ -62,3 +62,9 @@ async def test_device_type_hook_post_only():
     body = {"device_type": "rpi", "is_of__device_type": 9}
     await hook(ctx, body)
     assert body == {"is_of__device_type": 3}
+
+
+def test_counts_of_always_empty_navigations_are_zero():
+    assert v7("/device?$select=id&$filter=manages__device/$count eq 0&$orderby=manages__device/$count desc,id") == (
+        "/device?$select=id&$filter=0 eq 0&$orderby=id"
+    )

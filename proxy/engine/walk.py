@@ -461,7 +461,9 @@ class Walker:
         for item in list(orderby.items):
             names = item.path.names
             if item.path.count is not None or item.path.lambda_ is not None:
-                self.walk_path(item.path, resource, {}, "$orderby")
+                found = self.walk_path(item.path, resource, {}, "$orderby")
+                if found[0] in ("const", "derived"):
+                    orderby.remove(item)  # a constant count orders nothing
                 continue
             if len(names) == 1:
                 n = self.lookup(resource, names[0])
@@ -625,6 +627,8 @@ class Walker:
             found = self.walk_path(operand, resource, scope, "$filter")
             if found[0] == "const":
                 n = found[1]
+                if operand.count is not None:
+                    return Literal.number(0)  # an always-empty navigation counts 0
                 return _null_or(n.rule.value if n.rule is not None else None)
             if found[0] == "derived":
                 raise WalkError(400, f"{found[1].v6} cannot be used with {context} through the v6 proxy")
