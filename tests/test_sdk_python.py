@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.simulator.fixtures import ALICE_TOKEN, DEVICE_STATUS, RELEASES
+from proxy.simulator.fixtures import ALICE_TOKEN, BOB_TOKEN, DEVICE_STATUS, RELEASES
 from proxy.simulator.harness import running_pair
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -35,8 +35,8 @@ async def pair():
 @pytest.fixture
 def sdk(pair, tmp_path):
     """``await sdk(version, (path, args), ...)`` -> the results, one per call (raises on a driver crash)."""
-    async def run(version: str, *calls: tuple[str, list]) -> list:
-        return await run_python_sdk(version, pair.proxy_url, ALICE_TOKEN, list(calls), tmp_path / version)
+    async def run(version: str, *calls: tuple[str, list], token: str = ALICE_TOKEN) -> list:
+        return await run_python_sdk(version, pair.proxy_url, token, list(calls), tmp_path / version)
     return run
 
 
@@ -281,3 +281,13 @@ async def test_sdk14_device_types_and_organizations(sdk):
     names = [dt["name"] for dt in ok(results[0])]
     assert names == sorted(names) and "Intel NUC" in names
     assert [o["handle"] for o in ok(results[1])] == ["acme", "alice"]  # name asc: "Acme Corp" < "alice"
+
+
+async def test_sdk14_other_users_fleets_are_invisible(sdk, pair):
+    results = await sdk("14.5.0", ("models.device.get", [UUID["operational"]]),
+                        ("models.device.rename", [UUID["operational"], "hijacked"]),
+                        ("models.application.get_all", []), token=BOB_TOKEN)
+    assert results[0]["error"] == "DeviceNotFound"
+    assert ok(results[1]) is None  # a PATCH matching no row the caller may write answers "OK", as on the API
+    assert [a["slug"] for a in ok(results[2])] == ["bob/bobs-app"]
+    assert store_device(pair, UUID["operational"])["device_name"] == "dev-operational"
