@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
+from proxy.errors import mask_secrets
 
 __all__ = ["ODataSyntaxError", "malformed_url_message", "mask_apikey"]
 
 
 class ODataSyntaxError(ValueError):
     """The server would reject this URL: a grammar failure (400) or a bad percent-escape (500 there,
-    400 from the proxy).  `position` is the offset in the parsed target where parsing stopped."""
+    400 from the proxy).  `target` is the text that failed to parse."""
 
     def __init__(self, message: str, target: str = "", position: int = -1) -> None:
         super().__init__(message)
@@ -17,15 +17,12 @@ class ODataSyntaxError(ValueError):
         self.position = position
 
 
-_APIKEY = re.compile(r"((?:^|[?&;(])apikey=)[^&;)#]*", re.IGNORECASE)
-
-
 def mask_apikey(url: str) -> str:
-    """Replace every `apikey=` value by `***` (keys must never reach error bodies or logs)."""
-    return _APIKEY.sub(r"\1***", url)
+    """Replace every `apikey=` value by `***` (one rule for the whole proxy: proxy.errors.mask_secrets)."""
+    return mask_secrets(url)
 
 
 def malformed_url_message(full_url: str) -> str:
     """The server's 400 message for an unparsable URL, with apikey values masked:
     `Malformed url: '<url>'` where url is the request target as received (e.g. `/v6/device?...`)."""
-    return f"Malformed url: '{mask_apikey(full_url)}'"
+    return f"Malformed url: '{mask_secrets(full_url)}'"

@@ -20,7 +20,7 @@ from .errors import ODataSyntaxError
 from .tree import (
     BUILTIN_ARITY, OPERATOR_PRECEDENCE, AliasOption, AliasRef, BinOp, Call, CountOption, CountSpec,
     CustomOption, ExpandItem, ExpandOption, Expr, FilterOption, FormatOption, Group, In, InlineCountOption,
-    Key, Lambda, Literal, MethodCall, Name, NamedKey, Node, Not, ODataUrl, OptionList, OrderByOption,
+    Key, Lambda, Literal, MethodCall, Name, NamedKey, Not, ODataUrl, OptionList, OrderByOption,
     OrderItem, Path, PathSeg, PathSegment, QueryOption, SelectOption, SkipOption, TopOption, canonicalize,
 )
 
@@ -44,10 +44,6 @@ _LAMBDA = re.compile(r"(any|all)\(").match
 _DOLLAR = re.compile(r"\$|%24").match
 _CONTENT_TYPE = re.compile(r"[A-Za-z]+/[A-Za-z]+(?:\+[A-Za-z]+)?|json|atom|xml").match
 _METADATA = re.compile(r";(?:odata\.)?metadata=(none|minimal|full)").match
-_DURATION = re.compile(
-    r"duration" + _APOS + r"(\+|%2B|-)?P(?:([0-9]+)D)?"
-    r"(?:T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+\.[0-9]+|[0-9]+)S)?)?" + _APOS
-).match
 _DURATION_HEAD = re.compile(r"duration" + _APOS + r"(\+|%2B|-)?P(?:([0-9]+)D)?").match
 _DURATION_TIME = re.compile(r"T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+\.[0-9]+|[0-9]+)S)?").match
 _APOS_AT = re.compile(_APOS).match
@@ -136,8 +132,6 @@ class _Parser:
         if pos < n and s[pos] == "/":
             m = _NAME(s, pos + 1)
             if m is None:
-                if not top:
-                    return None
                 return None
         elif top and pos < n and s[pos] == "$":
             m = _NAME(s, pos + 1)

@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Literal as TLiteral
+from typing import Any, Iterator, Literal as TLiteral
 from urllib.parse import quote
 
 __all__ = [
