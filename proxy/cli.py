@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -107,7 +108,19 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
         log.info("stopped", worker=worker)
 
 
-def _worker_main(settings: Settings, worker: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGTERM this worker when the parent dies, so a killed parent leaves no orphans."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        sys.exit(1)
+
+
+def _worker_main(settings: Settings, worker: int, parent: int) -> None:
+    _die_with_parent(parent)
     configure_logging(settings)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM per worker
     sys.exit(run_worker(settings, reuse_port=True, worker=worker))
@@ -116,7 +129,7 @@ def _worker_main(settings: Settings, worker: int) -> None:
 def run_workers(settings: Settings) -> int:
     """Run ``settings.workers`` processes sharing the port (SO_REUSEPORT); stop them all on SIGTERM/SIGINT."""
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_worker_main, args=(settings, n), name=f"worker-{n}") for n in range(settings.workers)]
+    processes = [context.Process(target=_worker_main, args=(settings, n, os.getpid()), name=f"worker-{n}") for n in range(settings.workers)]
     stopping = False
 
     def stop_all(_signum: int = signal.SIGTERM, _frame: Any = None) -> None:

@@ -159,7 +159,7 @@ class CliProcess:
 
         return await asyncio.wait_for(read(), timeout)
 
-    async def stop(self, timeout: float = 15.0) -> int:
+    async def stop(self, timeout: float = 8.0) -> int:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -187,5 +187,9 @@ async def spawn_cli() -> AsyncIterator[Callable[..., Awaitable[CliProcess]]]:
     yield spawn
     for cli in processes:
         if cli.process.returncode is None:
-            cli.process.kill()
-            await cli.process.wait()
+            cli.process.terminate()
+            try:
+                await asyncio.wait_for(cli.process.wait(), 10)
+            except asyncio.TimeoutError:
+                cli.process.kill()
+                await asyncio.wait_for(cli.process.wait(), 10)

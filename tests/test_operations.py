@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import aiohttp
@@ -104,6 +105,23 @@ async def test_two_workers_share_the_port(serve_app, spawn_cli):
     listening = await cli.wait_event("listening", count=2)
     assert len({event["pid"] for event in listening}) == 2
     assert {event["port"] for event in listening} == {port}
-    for _ in range(6):
-        assert (await get(f"http://127.0.0.1:{port}/ping"))[0] == 200
+    async with aiohttp.ClientSession() as client:
+        for _ in range(6):
+            async with client.get(f"http://127.0.0.1:{port}/ping") as response:
+                assert response.status == 200 and await response.text() == "OK"
     assert await cli.stop() == 0
+
+
+async def test_workers_exit_when_the_parent_is_killed(serve_app, spawn_cli):
+    upstream = await serve_app(ping_app())
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(free_port()), "--workers", "2")
+    pids = [event["pid"] for event in await cli.wait_event("listening", count=2)]
+    cli.process.kill()
+    await asyncio.wait_for(cli.process.wait(), 10)  # returns once the workers closed the output pipes too
+
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"worker {pid} outlived its parent")
