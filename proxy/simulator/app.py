@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ class SimulatorConfig:
 SIM_STORE: web.AppKey[Store] = web.AppKey("sim_store", Store)
 SIM_CONFIG: web.AppKey[SimulatorConfig] = web.AppKey("sim_config", SimulatorConfig)
 JSON_TYPE = "application/json"
+log = logging.getLogger("proxy.simulator")
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -133,10 +135,10 @@ async def odata(request: web.Request) -> web.StreamResponse:
         url = parse_target(target)
     except ODataSyntaxError:
         return json_response(malformed_url_message(raw), status=400)
-    req = ir.request(url)
-    ev = Evaluator(store, caller, config.unknown_name_status, req.aliases)
-    ev.full_metadata = req.options.metadata == "full"
     try:
+        req = ir.request(url)
+        ev = Evaluator(store, caller, config.unknown_name_status, req.aliases)
+        ev.full_metadata = req.options.metadata == "full"
         if request.method == "GET":
             return read(ev, req)
         body = await _body(request)
@@ -145,22 +147,29 @@ async def odata(request: web.Request) -> web.StreamResponse:
         if request.method == "POST":
             return create(ev, req, body)
         if request.method in ("PATCH", "PUT", "MERGE"):
-            res, rows = ev.target_rows(req)
-            ev.check_options(res, Options(filter=req.options.filter))
-            rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
+            res, rows = _write_targets(ev, req)
             writes.patch(ev, res, rows, body)
             if request.method == "PUT" and not rows and req.key is not None and not req.navs:
                 writes.post(ev, res, {**body, **_key_values(req.key)})  # PUT is an upsert
             return empty(200)
         if request.method == "DELETE":
-            res, rows = ev.target_rows(req)
-            ev.check_options(res, Options(filter=req.options.filter))
-            rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
+            res, rows = _write_targets(ev, req)
             writes.delete(ev, res, rows)
             return empty(200)
         return empty(405)
     except ODataError as err:
         return error_response(err)
+    except Exception:  # anything else is a server error: pinejs answers 500 with an empty body
+        log.exception("simulator_error", extra={"target": raw})
+        return empty(500)
+
+
+def _write_targets(ev: Evaluator, req: Request) -> tuple[Any, list]:
+    """Rows a PATCH/PUT/DELETE addresses: the key, or every row its ``$filter`` matches."""
+    res, rows = ev.target_rows(req)
+    only_filter = Options(filter=req.options.filter)
+    ev.check_options(res, only_filter)
+    return res, ev.apply_options(res, rows, only_filter)
 
 
 async def _body(request: web.Request) -> Any:
