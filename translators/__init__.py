@@ -26,7 +26,9 @@ Rules (all names are v6 names unless the rule says v7):
   stripped again when the client did not ask for them; ``helper_expands`` for navigations). ``filter_values``
   maps a v6 literal to v7 OData text (``eq``; ``ne`` is its ``not``; ``in`` its ``or``; other literals →
   ``false``), ``filter_null`` gives the texts for ``eq null``/``ne null``. ``order_by`` is the v7 field that
-  sorts the same way, or ``None`` when the proxy must sort locally (``sort_key`` orders values).
+  sorts the same way, or ``None`` when the proxy must sort locally (``sort_key`` orders values). A derived
+  *navigation* (``type`` = the target resource) may name ``expand_via``: the v7 navigation path whose end is
+  what ``$expand`` of the v6 navigation shows (e.g. a view's "device type of the release's fleet").
 * ``AliasRename(v6, v7)`` – a resource alias (raw fact-type name) that changed.
 
 Translator options: ``v7_resource`` (the v7 resource a v6 resource stands on, e.g. ``my_application`` →
@@ -121,6 +123,7 @@ class Derived:
     order_by: str | None = None
     sort_key: Callable[[Any], Any] | None = None
     local_sort_label: str | None = None
+    expand_via: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ TRANSLATORS = [
                 },
                 compute=_device_type,
                 after="note",
+                expand_via=("belongs_to__application", "is_for__device_type"),
             ),
         ),
         filter_hooks={"is_for__device_type": device_type_lambda},

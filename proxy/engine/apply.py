@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, UNWRAP, ObjectPlan, ResponsePlan, SortKey
+from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, ResponsePlan, SortKey
 
 _MISSING = object()
 _URI = re.compile(r"^/v7/([A-Za-z0-9_]+)")
@@ -81,6 +81,12 @@ def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
                 out[op.key] = apply_rows(op.arg, value, names)
             else:
                 out[op.key] = value
+        elif kind == PATH:
+            value = row.get(op.src)
+            steps, child = op.arg
+            for step in steps:
+                value = value[0].get(step, []) if isinstance(value, list) and value and isinstance(value[0], dict) else []
+            out[op.key] = apply_rows(child, value, names) if isinstance(value, list) else []
     if plan.open_ended and len(row) > 0:
         extra = [k for k in row if k not in plan.known]
         if extra:

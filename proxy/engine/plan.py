@@ -17,6 +17,7 @@ UNWRAP = 2  # ``{"__id": n}`` in v7 key ``src`` → n
 COERCE = 3  # ``arg(value of src)``
 DERIVE = 4  # ``arg(v7 row)``
 CHILD = 5  # expanded navigation ``src`` with plan ``arg`` (a number when it was ``$count``)
+PATH = 6  # expanded along v7 navigations: ``src`` then ``arg[0]`` (single-valued steps), rows planned by ``arg[1]``
 
 
 @dataclass(frozen=True)

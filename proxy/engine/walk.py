@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, UNWRAP, ObjectPlan, Op, ResponsePlan, SortKey
+from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op, ResponsePlan, SortKey
+from proxy.odata import Name as TreeName
 from proxy.odata import (
     AliasOption,
+    ExpandOption,
     AliasRef,
     BinOp,
     Call,
@@ -261,11 +263,13 @@ class Walker:
         if orderby is not None:
             self.walk_orderby(orderby, options, resource, plan, helpers, top=top)
         # derived values need their helpers: fields into $select, navigations into $expand
-        derived = [op for op in select_ops if op.kind == DERIVE]
+        derived = [op for op in select_ops if op.kind == DERIVE and op.key not in {e.key for e in expand_ops}]
         needs_expands = derived if select is not None and not select.star else None
         if needs_expands is None:
             needs_expands = [
-                Op(k, DERIVE, None, n.rule) for k, n in resource.names.items() if n.kind == S.DERIVED
+                Op(k, DERIVE, None, n.rule)
+                for k, n in resource.names.items()
+                if n.kind == S.DERIVED and k not in {e.key for e in expand_ops}
             ]
         for op in needs_expands if helpers_allowed else []:
             rule = resource.names[op.key].rule if op.key in resource.names else None
@@ -405,7 +409,25 @@ class Walker:
                 item.options = None
             return Op(name, CHILD, n.v7, child)
         if n.kind == S.DERIVED and n.target:
-            raise WalkError(400, f"{name} cannot be used with $expand through the v6 proxy")
+            via = n.rule.expand_via
+            if not via:
+                raise WalkError(400, f"{name} cannot be used with $expand through the v6 proxy")
+            target = self.res(n.target)
+            child = ObjectPlan(resource=target.name, v7_resource=target.v7)
+            options = item.ensure_options()
+            self.walk_options(options, target, child, top=False)
+            if options.select is None or options.select.star:
+                self.full_ops(target, child)
+            self.finish_plan(options, child, target)
+            inner = ExpandItem(TreeName(via[-1]), count=item.count, options=options if options.options else None)
+            for nav in reversed(via[:-1]):
+                wrapper = OptionList(nested=True)
+                wrapper.add(SelectOption([Path.of("id")]))
+                wrapper.add(ExpandOption([inner]))
+                inner = ExpandItem(TreeName(nav), options=wrapper)
+            expand.items[expand.items.index(item)] = inner
+            self.feature(f"{resource.name}.{name}.expand_via")
+            return Op(name, PATH, via[0], (tuple(via[1:]), child))
         # a field named in $expand: pass through, the upstream answers as it does
         return Op(name, COPY, n.v7 or name)
 

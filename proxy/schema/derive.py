@@ -118,6 +118,11 @@ def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, An
                     raise TranslatorError(f"{name}: Derived {r.name!r} helper {key!r} names no v7 navigation")
             if r.replaces:
                 _need(v7, r.replaces, name, r)
+            current = v7
+            for step in r.expand_via:
+                if step not in current["navigation"]:
+                    raise TranslatorError(f"{name}: Derived {r.name!r} expands via {step!r}, which v7 lacks")
+                current = v7graph[current["navigation"][step]]
     # A rename's v6 name shadows v7's own field of that name (unless that one is renamed too).
     shadowed = {v6 for v7n, v6 in renames.items() if v6 in v7["fields"] or v6 in v7["navigation"]} - set(renames)
     unwraps = {r.name: r for r in rules if isinstance(r, Unwrap)}
