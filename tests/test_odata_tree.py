@@ -181,6 +181,25 @@ def test_nested_options_get_semicolons_and_new_options_are_canonical(odata_oracl
     assert resolve_binds(verdict["parse"]) == resolve_binds(to_server_tree(url))
 
 
+def test_server_view_of_an_expression_follows_pinejs_precedence() -> None:
+    expr = parse_expression("a eq 1 or b eq 2 and (c or d) or e")
+    assert expr.to_server() == [
+        "or",
+        ["and", ["or", ["eq", {"name": "a"}, {"$bind": ["Real", 1.0]}], ["eq", {"name": "b"}, {"$bind": ["Real", 2.0]}]],
+         ["or", {"name": "c"}, {"name": "d"}]],
+        {"name": "e"}]
+    assert parse_expression("(a or b) or c").to_server() == ["or", {"name": "a"}, {"name": "b"}, {"name": "c"}]
+
+
+def test_calls_are_arity_checked() -> None:
+    from proxy.odata import Call
+
+    assert Call("contains", [Path.of("a"), Literal.text("x")]).serialize() == "contains(a,'x')"
+    for name, args in (("contains", [Path.of("a")]), ("nosuch", []), ("now", [Path.of("a")])):
+        with pytest.raises(ValueError):
+            Call(name, args)
+
+
 def test_url_views() -> None:
     url = parse_target("/device(1)/belongs_to__application?$select=id")
     assert [s.name.text for s in url.segments] == ["device", "belongs_to__application"]

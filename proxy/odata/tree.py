@@ -115,6 +115,16 @@ class Expr(Node):
 
     __slots__ = ()
 
+    def to_server(self, resolve: bool = True) -> Any:
+        """The server's view of this expression (odata-parser's JSON: n-ary operator arrays — a chain of
+        one operator flattened even through parentheses — `eqany` for `in`, `['call', ...]`, `{name,
+        property}` paths).  With `resolve`, literals appear as `{"$bind": [type, value]}` in place;
+        otherwise `{"tree": ..., "binds": [...]}` as the parser returns it."""
+        from .server_tree import expression_to_server, resolve_binds
+
+        result = expression_to_server(self)
+        return resolve_binds(result) if resolve else result
+
 
 def iter_nodes(node: Node) -> Iterator[Node]:
     """Every node of a subtree, pre-order, in text order."""
@@ -428,6 +438,9 @@ class Call(Expr):
     close_ws: str = ""
 
     def __post_init__(self) -> None:
+        arity = BUILTIN_ARITY.get(self.name)
+        if arity is None or len(self.args) not in arity:
+            raise ValueError(f"the server has no built-in {self.name}() with {len(self.args)} argument(s)")
         if len(self.seps) < len(self.args) - 1:
             self.seps = self.seps + [","] * (len(self.args) - 1 - len(self.seps))
 
