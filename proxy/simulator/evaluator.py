@@ -55,7 +55,7 @@ class Evaluator:
         self.caller = caller
         self.unknown_name_status = unknown_name_status
         self.aliases = aliases or {}
-        self._access: dict[tuple[str, int], int] = {}
+        self._access: dict[tuple[str, int], tuple[Row, int]] = {}
         self.full_metadata = False  # $format=json;odata.metadata=full: __metadata / __deferred URIs
         self.requested_name: str | None = None  # the top-level resource as the client spelled it
 
@@ -82,11 +82,11 @@ class Evaluator:
     # -- visibility ----------------------------------------------------------------------------------------
     def can(self, resource: str, row: Row, level: int = READ) -> bool:
         key = (resource, id(row))
-        got = self._access.get(key)
-        if got is None:
-            got = self.caller.access(self.store, resource, row)
-            self._access[key] = got
-        return got >= level
+        cached = self._access.get(key)
+        if cached is None or cached[0] is not row:  # the row is kept alive with its entry: ids stay unique
+            cached = (row, self.caller.access(self.store, resource, row))
+            self._access[key] = cached
+        return cached[1] >= level
 
     def visible(self, resource: str, rows: Iterable[Row], level: int = READ) -> list[Row]:
         return [r for r in rows if self.can(resource, r, level)]
