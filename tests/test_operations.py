@@ -116,11 +116,18 @@ async def test_workers_exit_when_the_parent_is_killed(serve_app, spawn_cli):
     cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(free_port()), "--workers", "2")
     pids = [event["pid"] for event in await cli.wait_event("listening", count=2)]
     cli.process.kill()
-    await asyncio.wait_for(cli.process.wait(), 10)  # returns once the workers closed the output pipes too
+    await asyncio.wait_for(cli.process.wait(), 10)
+    for _ in range(100):
+        if not [pid for pid in pids if alive(pid)]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"workers outlived their parent: {[pid for pid in pids if alive(pid)]}")
 
-    for pid in pids:  # gone, or a zombie waiting for a reaper that is not ours
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                assert stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"), f"worker {pid} outlived its parent"
-        except FileNotFoundError:
-            pass
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for a reaper that is not ours)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
