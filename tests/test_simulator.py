@@ -43,6 +43,7 @@ async def test_count_path_and_count_with_filter(client):
     status, body, _ = await get(client, "/v7/device/$count")
     assert status == 200 and body == {"d": 13 + 1}  # alice: acme/myapp's 13 devices + her own NUC
     assert (await get(client, "/v7/device/$count?$filter=belongs_to__application%20eq%201"))[1] == {"d": 13}
+    assert (await get(client, f"/v7/device/$count?apikey={ALICE_TOKEN}", headers={}))[1] == {"d": 14}
 
 
 async def test_missing_bad_token_and_unknown_resource_are_401_empty(client):
