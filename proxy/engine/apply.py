@@ -59,7 +59,7 @@ def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
             value = row.get(op.src, _MISSING)
             if value is not _MISSING:
                 if names and isinstance(value, dict) and "__deferred" in value:
-                    value = {"__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)}}
+                    value = {**value, "__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)}}
                 out[op.key] = value
         elif kind == CONST:
             out[op.key] = op.arg
