@@ -49,20 +49,20 @@ class Env:
         return unquote(self.fixture.v7[-1].path_qs)
 
 
+async def _env(serve_app, start_proxy, flavour: str) -> Env:
+    fixture = V7Fixture()
+    running = await start_proxy(await serve_app(fixture.app), v6_mode="translate", upstream_flavour=flavour)
+    return Env(running.url, fixture, running.app)
+
+
 @pytest.fixture
 async def env(serve_app, start_proxy):
-    fixture = V7Fixture()
-    upstream = await serve_app(fixture.app)
-    running = await start_proxy(upstream, v6_mode="translate", upstream_flavour="open-balena")
-    return Env(running.url, fixture, running.app)
+    return await _env(serve_app, start_proxy, "open-balena")
 
 
 @pytest.fixture
 async def cloud(serve_app, start_proxy):
-    fixture = V7Fixture()
-    upstream = await serve_app(fixture.app)
-    running = await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")
-    return Env(running.url, fixture, running.app)
+    return await _env(serve_app, start_proxy, "balena-cloud")
 
 
 # ------------------------------------------------------------------------------------------ renames

@@ -431,48 +431,17 @@ class Walker:
         # a field named in $expand: pass through, the upstream answers as it does
         return Op(name, COPY, n.v7 or name)
 
-    def helper_keys(self, options: OptionList | None) -> list[str]:
-        if options is None:
-            return []
-        return list(self.helper_aliases.get(id(options), {}))
-
     def rename_helper_ops(self, options: OptionList | None, plan: ObjectPlan) -> None:
         """Derived values read their helper navigation under the translator's key: wrap compute."""
         aliases = self.helper_aliases.get(id(options), {}) if options is not None else {}
         if not aliases:
             return
-        ops = []
-        for op in plan.ops:
-            if op.kind == DERIVE:
-                fn = op.arg
-
-                def compute(row: dict, fn=fn, aliases=aliases) -> Any:
-                    view = dict(row)
-                    for nav, key in aliases.items():
-                        if nav in row:
-                            view[key] = row[nav]
-                    return fn(view)
-
-                ops.append(Op(op.key, DERIVE, None, compute))
-            else:
-                ops.append(op)
-        plan.ops = ops
-        keys = []
-        for sk in plan.sort:
-            if sk.compute is not None:
-                fn = sk.compute
-
-                def compute(row: dict, fn=fn, aliases=aliases) -> Any:
-                    view = dict(row)
-                    for nav, key in aliases.items():
-                        if nav in row:
-                            view[key] = row[nav]
-                    return fn(view)
-
-                keys.append(SortKey(None, compute, sk.descending))
-            else:
-                keys.append(sk)
-        plan.sort = tuple(keys)
+        plan.ops = [Op(op.key, DERIVE, None, _reading_helpers(op.arg, aliases)) if op.kind == DERIVE else op
+                    for op in plan.ops]
+        plan.sort = tuple(
+            SortKey(None, _reading_helpers(sk.compute, aliases), sk.descending) if sk.compute is not None else sk
+            for sk in plan.sort
+        )
 
     # ------------------------------------------------------------------ $orderby
     def walk_orderby(
@@ -817,6 +786,19 @@ class Walker:
 
 
 OrderItem_ = Any
+
+
+def _reading_helpers(fn: Any, aliases: dict[str, str]) -> Any:
+    """``fn`` reading helper navigations under the keys the translator declared (``aliases``: nav → key)."""
+
+    def compute(row: dict) -> Any:
+        view = dict(row)
+        for nav, key in aliases.items():
+            if nav in row:
+                view[key] = row[nav]
+        return fn(view)
+
+    return compute
 
 
 class _Tri:
