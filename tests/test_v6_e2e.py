@@ -493,3 +493,20 @@ async def test_log_extra_records_the_rules_that_fired(env, log_output):
     event = [e for e in log_output.events("request") if e.get("path", "").startswith("/v6/device")][-1]
     assert event["translated"] is True
     assert "device.should_be_running__release.rename" in event["v6_features"]
+
+
+async def test_upstream_metadata_is_merged_at_startup(serve_app, start_proxy):
+    fixture = V7Fixture()
+    xml = (Path(__file__).parent / "fixtures" / "engine" / "v6-metadata.xml").read_text(encoding="utf-8")
+    fixture.metadata = xml.replace('<Property Name="note" Type="Edm.String" Nullable="true" />',
+                                   '<Property Name="note" Type="Edm.String" Nullable="true" />\n'
+                                   '<Property Name="brand_new_field" Type="Edm.String" Nullable="true" />', 1)
+    running = await start_proxy(await serve_app(fixture.app), v6_mode="translate", upstream_flavour="open-balena",
+                                upstream_api_key="metadata-key")
+    e = Env(running.url, fixture, running.app)
+    fixture.queue(Reply(200, {"d": [{"id": 1, "brand_new_field": "x"}]}))
+    status, body = await e.json("GET", "/v6/device?$select=id,brand_new_field")
+    assert (status, body) == (200, {"d": [{"id": 1, "brand_new_field": "x"}]})
+    assert e.last == "/v7/device?$select=id,brand_new_field"
+    meta = [r for r in fixture.received if r.path_qs == "/v7/$metadata"]
+    assert meta and meta[0].headers["Authorization"] == "Bearer metadata-key"
