@@ -57,6 +57,48 @@ def assert_v6_device(device: dict) -> None:
     assert device["is_managed_by__device"] is None
 
 
+# -- both generations -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("version, pin", [("14.5.0", "models.device.pin_to_release"),
+                                          ("12.7.0", "models.device.set_to_release")])
+async def test_pin_to_release_then_track_application_release(sdk, pair, version, pin):
+    uuid = UUID["operational"]
+    results = await sdk(version, (pin, [uuid, RELEASES["v1.0.0"]]),
+                        ("models.device.is_tracking_application_release", [uuid]), ("models.device.get", [uuid]))
+    ok(results[0])
+    assert ok(results[1]) is False
+    assert ok(results[2])["should_be_running__release"] == {"__id": 1}  # v6: the pinned release
+    assert store_device(pair, uuid)["is_pinned_on__release"] == 1
+    results = await sdk(version, ("models.device.track_application_release", [uuid]),
+                        ("models.device.is_tracking_application_release", [uuid]))
+    ok(results[0])
+    assert ok(results[1]) is True
+    assert store_device(pair, uuid)["is_pinned_on__release"] is None
+    assert pair.store.device_target_release(store_device(pair, uuid)) == 2  # back on the fleet's target
+
+
+@pytest.mark.parametrize("version, label, supervisor, release", [("14.5.0", "operational", "14.11.1", 11),
+                                                                 ("12.7.0", "reduced", "14.0.0", 10)])
+async def test_set_supervisor_release(sdk, pair, version, label, supervisor, release):
+    ok((await sdk(version, ("models.device.set_supervisor_release", [UUID[label], supervisor])))[0])
+    # raspberrypi4-64 is aarch64: a release of the balena_os/aarch64-supervisor fleet
+    assert store_device(pair, UUID[label])["should_be_managed_by__release"] == release
+
+
+@pytest.mark.parametrize("version, fleet, label", [("14.5.0", "acme/myapp", "reduced-dl"),
+                                                   ("12.7.0", "myapp", "updating-installs")])
+async def test_get_all_by_application_and_service_details(sdk, version, fleet, label):
+    results = await sdk(version, ("models.device.get_all_by_application", [fleet]),
+                        ("models.device.get_with_service_details", [UUID[label]]))
+    devices = ok(results[0])
+    assert len(devices) == 13 and all(d["belongs_to__application"] == {"__id": 1} for d in devices)
+    for device in devices:
+        assert_v6_device(device)
+    detailed = ok(results[1])
+    assert detailed["overall_status"] == "updating"
+    assert set(detailed["current_services"]) == {"main", "frontend"}
+    assert {s["status"] for s in detailed["current_services"]["main"]} == {"Running", "Downloading"}
+
+
 # -- balena-sdk 14.5.0 ---------------------------------------------------------------------------------------------
 async def test_sdk14_device_get_all_sees_v6_devices(sdk):
     devices = ok((await sdk("14.5.0", ("models.device.get_all", [])))[0])
@@ -79,45 +121,6 @@ async def test_sdk14_device_get_and_status_in_every_v7_state(sdk):
     device = ok(results[-1])
     assert_v6_device(device)
     assert device["overall_status"] == "updating" and device["overall_progress"] == 45
-
-
-async def test_sdk14_pin_to_release_then_track_application_release(sdk, pair):
-    uuid = UUID["operational"]
-    results = await sdk("14.5.0", ("models.device.pin_to_release", [uuid, RELEASES["v1.0.0"]]),
-                        ("models.device.is_tracking_application_release", [uuid]),
-                        ("models.device.get", [uuid]))
-    ok(results[0])
-    assert ok(results[1]) is False
-    assert ok(results[2])["should_be_running__release"] == {"__id": 1}
-    assert store_device(pair, uuid)["is_pinned_on__release"] == 1
-    results = await sdk("14.5.0", ("models.device.track_application_release", [uuid]),
-                        ("models.device.is_tracking_application_release", [uuid]))
-    ok(results[0])
-    assert ok(results[1]) is True
-    assert store_device(pair, uuid)["is_pinned_on__release"] is None
-    assert pair.store.device_target_release(store_device(pair, uuid)) == 2  # back on the fleet's target
-
-
-async def test_sdk14_set_supervisor_release(sdk, pair):
-    uuid = UUID["operational"]
-    ok((await sdk("14.5.0", ("models.device.set_supervisor_release", [uuid, "14.11.1"])))[0])
-    # raspberrypi4-64 is aarch64: the aarch64 supervisor fleet's 14.11.1 release
-    assert store_device(pair, uuid)["should_be_managed_by__release"] == 11
-
-
-async def test_sdk14_get_all_by_application_and_service_details(sdk):
-    results = await sdk("14.5.0", ("models.device.get_all_by_application", ["acme/myapp"]),
-                        ("models.device.get_with_service_details", [UUID["reduced-dl"]]))
-    devices = ok(results[0])
-    assert len(devices) == 13 and all(d["belongs_to__application"] == {"__id": 1} for d in devices)
-    for device in devices:
-        assert_v6_device(device)
-    detailed = ok(results[1])
-    assert detailed["overall_status"] == "updating"
-    assert set(detailed["current_services"]) == {"main", "frontend"}
-    main = detailed["current_services"]["main"]
-    assert {s["status"] for s in main} == {"Running", "Downloading"}
-    assert "image_install" not in detailed
 
 
 async def test_sdk14_application_get_all_get_and_create(sdk, pair):
@@ -185,36 +188,6 @@ async def test_sdk12_device_get_all_get_and_status(sdk):
     pinned = ok(results[1])
     assert pinned["uuid"] == UUID["pinned"] and pinned["should_be_running__release"] == {"__id": 1}
     assert {label: ok(r) for label, r in zip(labels, results[2:])} == V12_STATUS
-
-
-async def test_sdk12_set_to_release_and_track_application_release(sdk, pair):
-    uuid = UUID["operational"]
-    results = await sdk("12.7.0", ("models.device.set_to_release", [uuid, RELEASES["v1.0.0"]]),
-                        ("models.device.is_tracking_application_release", [uuid]))
-    ok(results[0])
-    assert ok(results[1]) is False
-    assert store_device(pair, uuid)["is_pinned_on__release"] == 1
-    results = await sdk("12.7.0", ("models.device.track_application_release", [uuid]),
-                        ("models.device.is_tracking_application_release", [uuid]))
-    ok(results[0])
-    assert ok(results[1]) is True
-    assert store_device(pair, uuid)["is_pinned_on__release"] is None
-
-
-async def test_sdk12_set_supervisor_release(sdk, pair):
-    uuid = UUID["reduced"]
-    ok((await sdk("12.7.0", ("models.device.set_supervisor_release", [uuid, "14.0.0"])))[0])
-    assert store_device(pair, uuid)["should_be_managed_by__release"] == 10
-
-
-async def test_sdk12_get_all_by_application_and_service_details(sdk):
-    results = await sdk("12.7.0", ("models.device.get_all_by_application", ["myapp"]),
-                        ("models.device.get_with_service_details", [UUID["updating-installs"]]))
-    devices = ok(results[0])
-    assert len(devices) == 13
-    detailed = ok(results[1])
-    assert detailed["overall_status"] == "updating"
-    assert set(detailed["current_services"]) == {"main", "frontend"}
 
 
 async def test_sdk12_application_get_all_get_and_create(sdk, pair):
