@@ -78,3 +78,27 @@ async def test_full_metadata_format_through_the_proxy(pair):
     assert status == 200
     assert body == {"d": [{"__metadata": {"uri": "/v6/device__has__name(@id)?@id=2"}, "id": 2,
                            "device": {"__deferred": {"uri": "/v6/device(@id)?@id=1"}, "__id": 1}}]}
+
+
+async def test_device_lifecycle_through_the_proxy(pair):
+    """Provision, register, report state: the non-OData calls pass through, the v6 view follows the device."""
+    status, key, _ = await call(pair, "POST", "/api-key/application/1/provisioning", json_body={})
+    assert status == 200
+    uuid = "fe" * 16
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as session:
+        async with session.post(pair.proxy_url + "/device/register", json={
+                "user": 1, "application": 1, "device_type": "raspberrypi4-64", "uuid": uuid,
+                "api_key": "device-key-1"}) as response:
+            assert response.status == 201
+    target = f"/v6/device(uuid='{uuid}')?$select=device_name,overall_status,is_of__device_type"
+    status, body, _ = await call(pair, "GET", target)
+    assert body["d"][0]["overall_status"] == "configuring" and body["d"][0]["is_of__device_type"] == {"__id": 1}
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer device-key-1"}) as session:
+        async with session.patch(pair.proxy_url + "/device/v3/state",
+                                 json={uuid: {"status": "Idle", "is_online": True, "os_version": "balenaOS 5.1.20"}}
+                                 ) as response:
+            assert response.status == 200
+        async with session.get(pair.proxy_url + f"/device/v3/{uuid}/state") as response:
+            state = await response.json()
+    assert state[uuid]["apps"]["01" + "a" * 30]["releases"] == {"b" * 32: {"id": 2}}
+    assert (await call(pair, "GET", target))[1]["d"][0]["overall_status"] == "idle"  # v7 reduced-functionality

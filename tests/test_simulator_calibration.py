@@ -123,3 +123,33 @@ async def test_recorded_v7_writes_match_status_envelope_and_key_order(snapshot_c
     if isinstance(body, dict):
         assert list(body) == list(recorded["body"])
         assert response.headers["Location"] == f"{request['path']}(@id)?@id={body['id']}"
+
+
+async def test_recorded_device_provisioning_flow(snapshot_client):
+    """Pairs 10, 11, 40, 41: provisioning key, device registration, state v3 read and report (same shapes)."""
+    recorded = {name: json.loads((PAIRS / f"{name}.json").read_text()) for name in
+                ("10_provisioning_key_app1", "11_device_register_app1", "40_device_get_state_v3",
+                 "41_device_patch_state_v3")}
+    response = await snapshot_client.post("/api-key/application/1/provisioning", headers=AUTH, json={})
+    key = await response.json()
+    assert response.status == 200 and isinstance(key, str) and len(key) == 32
+    uuid = "f" * 32
+    body = {**recorded["11_device_register_app1"]["request"]["body"], "uuid": uuid, "api_key": "k" * 31}
+    response = await snapshot_client.post("/device/register", headers={"Authorization": f"Bearer {key}"}, json=body)
+    registered = await response.json()
+    assert response.status == 201
+    assert list(registered) == list(recorded["11_device_register_app1"]["response"]["body"])
+    device_auth = {"Authorization": f"Bearer {'k' * 31}"}
+    response = await snapshot_client.get(f"/device/v3/{uuid}/state", headers=device_auth)
+    state = await response.json()
+    want = next(iter(recorded["40_device_get_state_v3"]["response"]["body"].values()))
+    assert response.status == 200 and list(state) == [uuid] and list(state[uuid]) == list(want)
+    app = next(iter(state[uuid]["apps"].values()))
+    assert list(app) == list(next(iter(want["apps"].values())))
+    report = {uuid: next(iter(recorded["41_device_patch_state_v3"]["request"]["body"].values()))}
+    response = await snapshot_client.patch("/device/v3/state", headers=device_auth, json=report)
+    assert (response.status, await response.read()) == (200, b"")
+    response = await snapshot_client.get(f"/v7/device(uuid='{uuid}')?$select=status,api_heartbeat_state,is_online,"
+                                         "overall_status", headers=AUTH)
+    assert (await response.json())["d"] == [{"status": "Idle", "api_heartbeat_state": "online", "is_online": True,
+                                             "overall_status": "reduced-functionality"}]

@@ -4,6 +4,7 @@ Envelopes and errors follow pinejs (spec §4): ``{"d": [...]}`` for reads (also 
 ``$count``, 201 + the entity + ``Location`` for POST, an empty 200 for PATCH/PUT/DELETE, 401 empty for an
 unknown resource or a missing/unknown token, 400 ``"Malformed url: '...'"`` for a URL the parser rejects.
 PUT is an upsert; ``POST /v7/<resource>(<id>)/canAccess`` answers the caller's permission on one row.
+Device provisioning and state endpoints are in ``device_api.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from proxy.odata import ODataSyntaxError, malformed_url_message, parse_target
 
-from . import ir, writes
+from . import device_api, ir, writes
 from .evaluator import Evaluator, ODataError
 from .identity import READ, WRITE, Caller, authenticate, whoami_body
 from .metadata import metadata_xml
@@ -232,5 +233,6 @@ def create_simulator_app(dataset: dict | None = None, *, flavour: str = "balena-
     for path in ("/whoami", "/user/v1/whoami", "/actor/v1/whoami"):
         app.router.add_get(path, whoami)
     app.router.add_get("/device/v2/{uuid}/logs", device_logs)
+    device_api.add_routes(app)
     app.router.add_route("*", "/v7/{tail:.*}", odata)
     return app
