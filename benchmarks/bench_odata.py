@@ -68,23 +68,29 @@ def translate(target: str) -> str:
 cached_translate = lru_cache(maxsize=1024)(translate)
 
 
+def _seconds(fn, arg: str, number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        fn(arg)
+    return time.perf_counter() - start
+
+
 def per_call_us(fn, arg: str, repeat: int, min_time: float = 0.02) -> float:
     """Median over `repeat` runs of the mean time per call (µs), each run at least `min_time` long."""
     number = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(number):
-            fn(arg)
-        if time.perf_counter() - start >= min_time:
-            break
+    while _seconds(fn, arg, number) < min_time:
         number *= 2
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn(arg)
-        runs.append((time.perf_counter() - start) / number * 1e6)
-    return statistics.median(runs)
+    return statistics.median(_seconds(fn, arg, number) / number * 1e6 for _ in range(repeat))
+
+
+async def _serve(handler) -> tuple[web.AppRunner, int]:
+    """Run a one-route aiohttp app on a free loopback port."""
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, runner.addresses[0][1]
 
 
 async def passthrough_us(requests: int) -> float:
@@ -95,14 +101,7 @@ async def passthrough_us(requests: int) -> float:
     async def upstream_handler(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
-    upstream_app = web.Application()
-    upstream_app.router.add_get("/{tail:.*}", upstream_handler)
-    upstream_runner = web.AppRunner(upstream_app, access_log=None)
-    await upstream_runner.setup()
-    upstream_site = web.TCPSite(upstream_runner, "127.0.0.1", 0)
-    await upstream_site.start()
-    upstream_port = upstream_runner.addresses[0][1]
-
+    upstream_runner, upstream_port = await _serve(upstream_handler)
     session = ClientSession(connector=TCPConnector(limit=100))
 
     async def proxy_handler(request: web.Request) -> web.Response:
@@ -110,14 +109,7 @@ async def passthrough_us(requests: int) -> float:
             data = await reply.read()
             return web.Response(body=data, status=reply.status, content_type=reply.content_type)
 
-    proxy_app = web.Application()
-    proxy_app.router.add_get("/{tail:.*}", proxy_handler)
-    proxy_runner = web.AppRunner(proxy_app, access_log=None)
-    await proxy_runner.setup()
-    proxy_site = web.TCPSite(proxy_runner, "127.0.0.1", 0)
-    await proxy_site.start()
-    proxy_port = proxy_runner.addresses[0][1]
-
+    proxy_runner, proxy_port = await _serve(proxy_handler)
     client = ClientSession(connector=TCPConnector(limit=1))
     url = f"http://127.0.0.1:{proxy_port}/v7/device?$select=id"
     timings = []

@@ -6,7 +6,7 @@ Public API (stable names; extend, don't rename):
 - `parse_expression(text) -> Expr`: parse a `$filter` expression (decoded text such as
   "is_final eq true") into new nodes that serialize canonically (spaces `%20`).
 - `ODataUrl.serialize()`: identical bytes for an unchanged tree.
-- node classes and editing helpers (tree.py);
+- node classes and editing helpers (tree.py, all re-exported here);
 - `walk_names(url, schema, visitor)` / `walk_expression(...)` (scope.py): every renamable name with the
   resource it belongs to (§6 scoping);
 - `to_server_tree(url)` / `expression_to_server(expr)` (server_tree.py): the real parser's JSON view
@@ -14,27 +14,16 @@ Public API (stable names; extend, don't rename):
 - `malformed_url_message(full_url)`: the 400 body text with apikey values masked.
 """
 
+from . import tree as _tree
 from .errors import ODataSyntaxError, malformed_url_message, mask_apikey
-from .tree import (
-    BUILTIN_ARITY, OPERATOR_PRECEDENCE, SP, AliasOption, AliasRef, BinOp, Call, CountOption, CountSpec,
-    CustomOption, ExpandItem, ExpandOption, Expr, FilterOption, FormatOption, Group, In, InlineCountOption,
-    Key, Lambda, Literal, MethodCall, Name, NamedKey, Node, Not, ODataUrl, OptionList, OrderByOption,
-    OrderItem, Path, PathSeg, PathSegment, QueryOption, SelectOption, SkipOption, TopOption, and_filter,
-    canonicalize, iter_nodes, needs_group, quote_text, replace_child, replace_expr,
-)
 from .parser import parse_expression, parse_target
 from .scope import SKIP, Schema, Site, walk_expression, walk_names
 from .server_tree import expression_to_server, resolve_binds, to_server_tree
+from .tree import *  # noqa: F403  (the node classes and helpers, listed in tree.__all__)
 
 __all__ = [
     "parse_target", "parse_expression", "ODataSyntaxError", "malformed_url_message", "mask_apikey",
     "walk_names", "walk_expression", "Schema", "Site", "SKIP",
     "to_server_tree", "expression_to_server", "resolve_binds",
-    "Node", "Expr", "Name", "Key", "NamedKey", "PathSegment", "ODataUrl",
-    "OptionList", "QueryOption", "SelectOption", "FilterOption", "ExpandOption", "ExpandItem",
-    "OrderByOption", "OrderItem", "TopOption", "SkipOption", "CountOption", "InlineCountOption",
-    "FormatOption", "CustomOption", "AliasOption",
-    "Literal", "AliasRef", "Path", "PathSeg", "CountSpec", "Lambda", "MethodCall", "Call", "Not", "Group",
-    "BinOp", "In", "OPERATOR_PRECEDENCE", "BUILTIN_ARITY", "SP", "replace_child", "iter_nodes",
-    "and_filter", "quote_text", "needs_group", "replace_expr", "canonicalize",
+    *_tree.__all__,
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Callable, TypeVar
 
 from .decode import URIDecodeError, decode_uri_component
 from .errors import ODataSyntaxError
@@ -49,6 +50,7 @@ _DURATION_TIME = re.compile(r"T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+\.[0-9]+|[0
 _APOS_AT = re.compile(_APOS).match
 
 _PREC = OPERATOR_PRECEDENCE
+T = TypeVar("T")
 
 
 def _decode(text: str) -> str:
@@ -218,14 +220,18 @@ class _Parser:
             return None
         return NamedKey(Name(m.group()), r[0]), r[1]
 
+    @staticmethod
+    def choice(pos: int, *alternatives: Callable[[int], tuple[T, int] | None]) -> tuple[T, int] | None:
+        """PEG ordered choice: the first alternative that matches."""
+        for alternative in alternatives:
+            r = alternative(pos)
+            if r is not None:
+                return r
+        return None
+
     def key_bind(self, pos: int) -> tuple[Literal | AliasRef, int] | None:
-        r = self.number_bind(pos)
-        if r is not None:
-            return r
-        r = self.quoted_text_bind(pos)
-        if r is not None:
-            return r
-        return self.parameter_alias(pos)
+        """KeyBind: NumberBind / QuotedTextBind / ParameterAlias."""
+        return self.choice(pos, self.number_bind, self.quoted_text_bind, self.parameter_alias)  # type: ignore
 
     # ------------------------------------------------------------------------------ query options
 
@@ -278,16 +284,8 @@ class _Parser:
         return None
 
     def alias_value(self, pos: int) -> tuple[Literal, int] | None:
-        r = self.number_bind(pos)
-        if r is not None:
-            return r
-        r = self.boolean_bind(pos)
-        if r is not None:
-            return r
-        r = self.quoted_text_bind(pos)
-        if r is not None:
-            return r
-        return self.date_bind(pos)
+        """ParameterAliasOption's value: Number / Boolean / QuotedText / Date (no null, no duration)."""
+        return self.choice(pos, self.number_bind, self.boolean_bind, self.quoted_text_bind, self.date_bind)
 
     def system_option(self, pos: int, dollar: str) -> tuple[QueryOption, int] | None:
         s = self.s
@@ -295,7 +293,7 @@ class _Parser:
             p = pos + 7
             if s.startswith("*", p):
                 return SelectOption([], True, dollar), p + 1
-            r = self.property_path_list(p)
+            r = self.comma_list(p, self.property_path)
             if r is not None:
                 return SelectOption(r[0], False, dollar), r[1]
         if s.startswith("filter=", pos):
@@ -303,11 +301,11 @@ class _Parser:
             if r is not None:
                 return FilterOption(r[0], dollar), r[1]
         if s.startswith("expand=", pos):
-            r = self.expand_list(pos + 7)
+            r = self.comma_list(pos + 7, self.expand_path)
             if r is not None:
                 return ExpandOption(r[0], dollar), r[1]
         if s.startswith("orderby=", pos):
-            r = self.sort_list(pos + 8)
+            r = self.comma_list(pos + 8, self.sort_property)
             if r is not None:
                 return OrderByOption(r[0], dollar), r[1]
         if s.startswith("top=", pos):
@@ -341,20 +339,43 @@ class _Parser:
                 return FormatOption(m.group(), None, "", dollar), m.end()
         return None
 
-    def property_path_list(self, pos: int) -> tuple[list[Path], int] | None:
-        r = self.property_path(pos)
+    def comma_list(self, pos: int, item: Callable[[int], tuple[T, int] | None]) -> tuple[list[T], int] | None:
+        """`item|1..,','|`: one or more items separated by `,` (no whitespace around it)."""
+        r = item(pos)
         if r is None:
             return None
         items = [r[0]]
         pos = r[1]
         s, n = self.s, self.n
         while pos < n and s[pos] == ",":
-            r = self.property_path(pos + 1)
+            r = item(pos + 1)
             if r is None:
                 break
             items.append(r[0])
             pos = r[1]
         return items, pos
+
+    def args(self, pos: int) -> tuple[list[Expr], list[str], int]:
+        """`FilterByExpression|0..,spaces ',' spaces|` for function/method arguments (raw separators kept)."""
+        s, n = self.s, self.n
+        args: list[Expr] = []
+        seps: list[str] = []
+        r = self.expr_loop(pos, 0)
+        if r is not None:
+            args.append(r[0])
+            pos = r[1]
+            while True:
+                p = _SPACES(s, pos).end()
+                if p < n and s[p] == ",":
+                    sp2 = _SPACES(s, p + 1)
+                    r = self.expr_loop(sp2.end(), 0)
+                    if r is not None:
+                        seps.append(s[pos:sp2.end()])
+                        args.append(r[0])
+                        pos = r[1]
+                        continue
+                break
+        return args, seps, pos
 
     def property_path(self, pos: int) -> tuple[Path, int] | None:
         s, n = self.s, self.n
@@ -393,21 +414,6 @@ class _Parser:
                         continue
             return path, pos
 
-    def expand_list(self, pos: int) -> tuple[list[ExpandItem], int] | None:
-        r = self.expand_path(pos)
-        if r is None:
-            return None
-        items = [r[0]]
-        pos = r[1]
-        s, n = self.s, self.n
-        while pos < n and s[pos] == ",":
-            r = self.expand_path(pos + 1)
-            if r is None:
-                break
-            items.append(r[0])
-            pos = r[1]
-        return items, pos
-
     def expand_path(self, pos: int) -> tuple[ExpandItem, int] | None:
         s, n = self.s, self.n
         m = _NAME(s, pos)
@@ -432,21 +438,6 @@ class _Parser:
             if r is not None:
                 item.tail, pos = r
         return item, pos
-
-    def sort_list(self, pos: int) -> tuple[list[OrderItem], int] | None:
-        r = self.sort_property(pos)
-        if r is None:
-            return None
-        items = [r[0]]
-        pos = r[1]
-        s, n = self.s, self.n
-        while pos < n and s[pos] == ",":
-            r = self.sort_property(pos + 1)
-            if r is None:
-                break
-            items.append(r[0])
-            pos = r[1]
-        return items, pos
 
     def sort_property(self, pos: int) -> tuple[OrderItem, int] | None:
         r = self.property_path(pos)
@@ -504,13 +495,10 @@ class _Parser:
         if pos >= n:
             return None
         c = s[pos]
-        if c == "(":
-            o = _SPACES(s, pos + 1)
-            r = self.expr_loop(o.end(), 0)
+        if c == "(":  # GroupedPrecedenceExpression
+            r = self.grouped(pos, self.filter_expression)
             if r is not None:
-                cl = _SPACES(s, r[1])
-                if cl.end() < n and s[cl.end()] == ")":
-                    return Group(r[0], o.group(), cl.group()), cl.end() + 1
+                return r
         m = _BUILTIN(s, pos)
         if m is not None:
             r = self.builtin_call(m)
@@ -528,32 +516,26 @@ class _Parser:
                 return r
         return self.primitive(pos)
 
+    def grouped(self, pos: int, inner: Callable[[int], tuple[Expr, int] | None]) -> tuple[Group, int] | None:
+        """`'(' spaces inner spaces ')'` at `pos` (which holds the `(`)."""
+        s, n = self.s, self.n
+        o = _SPACES(s, pos + 1)
+        r = inner(o.end())
+        if r is not None:
+            cl = _SPACES(s, r[1])
+            if cl.end() < n and s[cl.end()] == ")":
+                return Group(r[0], o.group(), cl.group()), cl.end() + 1
+        return None
+
     def builtin_call(self, m: re.Match[str]) -> tuple[Expr, int] | None:
+        """FilterMethodCallExpression: name '(' spaces args spaces &{arity} ')'."""
         s, n = self.s, self.n
         name = m.group(1)
         o = _SPACES(s, m.end())
-        args: list[Expr] = []
-        seps: list[str] = []
-        r = self.expr_loop(o.end(), 0)
-        pos = o.end()
-        if r is not None:
-            args.append(r[0])
-            pos = r[1]
-            while True:
-                sp = _SPACES(s, pos)
-                p = sp.end()
-                if p < n and s[p] == ",":
-                    sp2 = _SPACES(s, p + 1)
-                    r = self.expr_loop(sp2.end(), 0)
-                    if r is not None:
-                        seps.append(s[pos:sp2.end()])
-                        args.append(r[0])
-                        pos = r[1]
-                        continue
-                break
-        cl = _SPACES(s, pos)
+        args, seps, pos = self.args(o.end())
         if len(args) not in BUILTIN_ARITY[name]:
             return None
+        cl = _SPACES(s, pos)
         p = cl.end()
         if p < n and s[p] == ")":
             return Call(name, args, seps, o.group(), cl.group()), p + 1
@@ -573,12 +555,9 @@ class _Parser:
             return None
         c = s[pos]
         if c == "(":
-            o = _SPACES(s, pos + 1)
-            r = self.primitive(o.end())
+            r = self.grouped(pos, self.primitive)
             if r is not None:
-                cl = _SPACES(s, r[1])
-                if cl.end() < n and s[cl.end()] == ")":
-                    return Group(r[0], o.group(), cl.group()), cl.end() + 1
+                return r
         if c == "'" or c == "%":
             r = self.quoted_text_bind(pos)
             if r is not None:
@@ -711,34 +690,19 @@ class _Parser:
         return None
 
     def resource_method_call(self, pos: int) -> tuple[MethodCall, int] | None:
+        """ResourceMethodCall: name '(' spaces ( args spaces / '' ) ')'."""
         s, n = self.s, self.n
         m = _NAME(s, pos)
         if m is None or m.end() >= n or s[m.end()] != "(":
             return None
         o = _SPACES(s, m.end() + 1)
-        call = MethodCall(Name(m.group()), [], [], o.group(), "")
-        r = self.expr_loop(o.end(), 0)
-        p = o.end()
-        if r is not None:
-            call.args.append(r[0])
-            p = r[1]
-            while True:
-                sp = _SPACES(s, p)
-                q = sp.end()
-                if q < n and s[q] == ",":
-                    sp2 = _SPACES(s, q + 1)
-                    r = self.expr_loop(sp2.end(), 0)
-                    if r is not None:
-                        call.seps.append(s[p:sp2.end()])
-                        call.args.append(r[0])
-                        p = r[1]
-                        continue
-                break
+        args, seps, p = self.args(o.end())
+        close_ws = ""
+        if args:
             cl = _SPACES(s, p)
-            call.close_ws = cl.group()
-            p = cl.end()
+            close_ws, p = cl.group(), cl.end()
         if p < n and s[p] == ")":
-            return call, p + 1
+            return MethodCall(Name(m.group()), args, seps, o.group(), close_ws), p + 1
         return None
 
     def grouped_primitive(self, pos: int) -> tuple[list[Expr], list[str], str, str, int] | None:

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Literal as TLiteral
 from urllib.parse import quote
 
+from .decode import decode_uri_component
+
 __all__ = [
     "Node", "Expr", "Name", "Key", "NamedKey", "PathSegment", "ODataUrl",
     "OptionList", "QueryOption", "SelectOption", "FilterOption", "ExpandOption", "ExpandItem",
@@ -124,6 +126,14 @@ class Expr(Node):
 
         result = expression_to_server(self)
         return resolve_binds(result) if resolve else result
+
+
+def _write_joined(out: list[str], items: list[Any], seps: str | list[str]) -> None:
+    """Write items with a fixed separator or the raw separator recorded before each item after the first."""
+    for i, item in enumerate(items):
+        if i:
+            out.append(seps if isinstance(seps, str) else seps[i - 1])
+        item.write(out)
 
 
 def iter_nodes(node: Node) -> Iterator[Node]:
@@ -309,10 +319,7 @@ class Key(Node):
         if self.value is not None:
             self.value.write(out)
         else:
-            for i, nk in enumerate(self.named):
-                if i:
-                    out.append(",")
-                nk.write(out)
+            _write_joined(out, self.named, ",")
         out.append(")")
 
 
@@ -383,10 +390,7 @@ class MethodCall(Node):
         out.append(self.name.text)
         out.append("(")
         out.append(self.open_ws)
-        for i, arg in enumerate(self.args):
-            if i:
-                out.append(self.seps[i - 1])
-            arg.write(out)
+        _write_joined(out, self.args, self.seps)
         out.append(self.close_ws)
         out.append(")")
 
@@ -448,10 +452,7 @@ class Call(Expr):
         out.append(self.name)
         out.append("(")
         out.append(self.open_ws)
-        for i, arg in enumerate(self.args):
-            if i:
-                out.append(self.seps[i - 1])
-            arg.write(out)
+        _write_joined(out, self.args, self.seps)
         out.append(self.close_ws)
         out.append(")")
 
@@ -507,11 +508,7 @@ class BinOp(Expr):
         return OPERATOR_PRECEDENCE[self.op]
 
     def write(self, out: list[str]) -> None:
-        ops = self.operands
-        ops[0].write(out)
-        for i in range(1, len(ops)):
-            out.append(self.seps[i - 1])
-            ops[i].write(out)
+        _write_joined(out, self.operands, self.seps)
 
 
 @dataclass(slots=True, eq=False)
@@ -535,10 +532,7 @@ class In(Expr):
         out.append(self.sep)
         out.append("(")
         out.append(self.open_ws)
-        for i, item in enumerate(self.items):
-            if i:
-                out.append(self.item_seps[i - 1])
-            item.write(out)
+        _write_joined(out, self.items, self.item_seps)
         out.append(self.close_ws)
         out.append(")")
 
@@ -622,10 +616,7 @@ class SelectOption(QueryOption):
         if self.star:
             out.append("*")
             return
-        for i, item in enumerate(self.items):
-            if i:
-                out.append(",")
-            item.write(out)
+        _write_joined(out, self.items, ",")
 
 
 @dataclass(slots=True, eq=False)
@@ -675,27 +666,6 @@ class ExpandItem(Node):
 
 
 @dataclass(slots=True, eq=False)
-class ExpandOption(QueryOption):
-    """`$expand=item,item`."""
-
-    items: list[ExpandItem] = field(default_factory=list)
-    dollar: str = "$"
-
-    key = "$expand"  # type: ignore[assignment]
-
-    def remove(self, item: ExpandItem) -> None:
-        self.items.remove(item)
-
-    def write(self, out: list[str]) -> None:
-        out.append(self.dollar)
-        out.append("expand=")
-        for i, item in enumerate(self.items):
-            if i:
-                out.append(",")
-            item.write(out)
-
-
-@dataclass(slots=True, eq=False)
 class OrderItem(Node):
     """`path[ asc|desc]`.  `dir_raw` is the raw boundary + direction (e.g. `%20desc`) or None when the
     client wrote no direction — which the SERVER READS AS DESC.  Never add or drop a direction."""
@@ -722,56 +692,77 @@ class OrderItem(Node):
 
 
 @dataclass(slots=True, eq=False)
-class OrderByOption(QueryOption):
-    """`$orderby=item,item`."""
+class _ListOption(QueryOption):
+    """`$<word>item,item` (no whitespace around the commas)."""
 
-    items: list[OrderItem] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     dollar: str = "$"
 
-    key = "$orderby"  # type: ignore[assignment]
+    word = ""
 
-    def remove(self, item: OrderItem) -> None:
-        self.items.remove(item)
+    def remove(self, item: Node) -> None:
+        """Remove one item (by identity).  An empty list is not valid syntax: when the last item goes,
+        remove the option itself (`OptionList.remove`)."""
+        for i, existing in enumerate(self.items):
+            if existing is item:
+                del self.items[i]
+                return
+        raise LookupError("item not in this option")
 
     def write(self, out: list[str]) -> None:
         out.append(self.dollar)
-        out.append("orderby=")
-        for i, item in enumerate(self.items):
-            if i:
-                out.append(",")
-            item.write(out)
+        out.append(self.word)
+        _write_joined(out, self.items, ",")
+
+
+class ExpandOption(_ListOption):
+    """`$expand=item,item` (items: ExpandItem)."""
+
+    __slots__ = ()
+    items: list[ExpandItem]
+    key = "$expand"  # type: ignore[assignment]
+    word = "expand="
+
+
+class OrderByOption(_ListOption):
+    """`$orderby=item,item` (items: OrderItem)."""
+
+    __slots__ = ()
+    items: list[OrderItem]
+    key = "$orderby"  # type: ignore[assignment]
+    word = "orderby="
 
 
 @dataclass(slots=True, eq=False)
-class TopOption(QueryOption):
-    """`$top=n` (unsigned integer; `raw` keeps e.g. leading zeros)."""
+class _UIntOption(QueryOption):
+    """`$<word>=n` with an unsigned integer (`raw` keeps e.g. leading zeros; None = canonical)."""
 
     value: int
     raw: str | None = None
     dollar: str = "$"
 
-    key = "$top"  # type: ignore[assignment]
+    word = ""
 
     def write(self, out: list[str]) -> None:
         out.append(self.dollar)
-        out.append("top=")
+        out.append(self.word)
         out.append(self.raw if self.raw is not None else str(self.value))
 
 
-@dataclass(slots=True, eq=False)
-class SkipOption(QueryOption):
+class TopOption(_UIntOption):
+    """`$top=n`."""
+
+    __slots__ = ()
+    key = "$top"  # type: ignore[assignment]
+    word = "top="
+
+
+class SkipOption(_UIntOption):
     """`$skip=n`."""
 
-    value: int
-    raw: str | None = None
-    dollar: str = "$"
-
+    __slots__ = ()
     key = "$skip"  # type: ignore[assignment]
-
-    def write(self, out: list[str]) -> None:
-        out.append(self.dollar)
-        out.append("skip=")
-        out.append(self.raw if self.raw is not None else str(self.value))
+    word = "skip="
 
 
 @dataclass(slots=True, eq=False)
@@ -826,20 +817,24 @@ class FormatOption(QueryOption):
 
 
 @dataclass(slots=True, eq=False)
-class CustomOption(QueryOption):
-    """`name=value` (e.g. `apikey=...`), both raw; `name`/`value` give the decoded text."""
+class _NamedOption(QueryOption):
+    """An option whose name is client text (`Text`, percent-decoded by the server)."""
 
     name_raw: str
-    value_raw: str
 
     @property
     def name(self) -> str:
-        from .decode import decode_uri_component
         return decode_uri_component(self.name_raw)
+
+
+@dataclass(slots=True, eq=False)
+class CustomOption(_NamedOption):
+    """`name=value` (e.g. `apikey=...`), both raw; `name`/`value` give the decoded text."""
+
+    value_raw: str
 
     @property
     def value(self) -> str:
-        from .decode import decode_uri_component
         return decode_uri_component(self.value_raw)
 
     @property
@@ -853,16 +848,10 @@ class CustomOption(QueryOption):
 
 
 @dataclass(slots=True, eq=False)
-class AliasOption(QueryOption):
+class AliasOption(_NamedOption):
     """`@name=value`: a parameter alias definition (number, boolean, string or date literal)."""
 
-    name_raw: str
     value: Literal
-
-    @property
-    def name(self) -> str:
-        from .decode import decode_uri_component
-        return decode_uri_component(self.name_raw)
 
     @property
     def key(self) -> str:  # type: ignore[override]
@@ -936,10 +925,7 @@ class OptionList(Node):
         return current
 
     def write(self, out: list[str]) -> None:
-        for i, option in enumerate(self.options):
-            if i:
-                out.append(self.seps[i - 1])
-            option.write(out)
+        _write_joined(out, self.options, self.seps)
 
 
 # -------------------------------------------------------------------------------------- resource path
