@@ -26,7 +26,7 @@ from .identity import READ, WRITE, Caller, authenticate, whoami_body
 from .metadata import metadata_xml
 from .model import load_model
 from .query import Options, Request
-from .store import Store, load_dataset
+from .store import SIM_STORE, Store, load_dataset
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,6 @@ class SimulatorConfig:
     log_interval: float = 1.0
 
 
-SIM_STORE: web.AppKey[Store] = web.AppKey("sim_store", Store)
 SIM_CONFIG: web.AppKey[SimulatorConfig] = web.AppKey("sim_config", SimulatorConfig)
 JSON_TYPE = "application/json"
 log = logging.getLogger("proxy.simulator")

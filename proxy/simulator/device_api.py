@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import writes
 from .evaluator import Evaluator, ODataError
 from .identity import WRITE, Caller, authenticate, token_of
-from .store import Row, Store, now_iso
+from .store import SIM_STORE, Row, Store, now_iso
 
 STATE_FIELDS = ("status", "os_version", "os_variant", "supervisor_version", "ip_address", "mac_address",
                 "is_online", "api_port", "cpu_usage", "cpu_temp", "memory_usage", "memory_total", "storage_usage",
@@ -23,8 +24,6 @@ STATE_FIELDS = ("status", "os_version", "os_variant", "supervisor_version", "ip_
 
 
 def _store(request: web.Request) -> Store:
-    from .app import SIM_STORE  # noqa: PLC0415 - app imports this module
-
     return request.app[SIM_STORE]
 
 
@@ -69,8 +68,6 @@ async def register_device(request: web.Request) -> web.Response:
     alias = store.where("device_type_alias", "is_referenced_by__alias", body.get("device_type"))
     if not alias:
         return _json(f"Unknown device type {body.get('device_type')}", status=404)
-    from . import writes  # noqa: PLC0415 - writes imports the evaluator, keep the import graph flat
-
     try:
         device = writes.post(ev, store.model["device"], {
             "belongs_to__application": app["id"], "is_of__device_type": alias[0]["device_type"],

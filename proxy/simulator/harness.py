@@ -10,8 +10,7 @@ from aiohttp import web
 
 from .app import create_simulator_app
 from .fixtures import ADMIN_TOKEN
-from .store import Store
-from .app import SIM_STORE
+from .store import SIM_STORE, Store
 
 
 @dataclass

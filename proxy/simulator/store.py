@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Any, Iterable
 
+from aiohttp import web
+
 from .model import COMPUTED, Model, Resource
 
 Row = dict[str, Any]
@@ -220,6 +222,9 @@ class Store:
         ids = {id(r) for r in victims}
         self.tables[resource] = [r for r in self.tables.get(resource, []) if id(r) not in ids]
         self.invalidate()
+
+
+SIM_STORE: web.AppKey[Store] = web.AppKey("sim_store", Store)
 
 
 def new_uuid() -> str:
