@@ -39,21 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
             serve.add_argument(cli_flag(name), dest=name, action="store_const", const=True, default=None, help=help_text)
         else:
             serve.add_argument(cli_flag(name), dest=name, metavar=name.upper(), default=None, help=help_text)
-    demo = commands.add_parser("demo", help="run the local demo (simulated v7 API + proxy)")
-    demo.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the demo")
+    commands.add_parser("demo", help="run the local demo (simulated v7 API + proxy); see `demo --help`")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``balena-v6-proxy`` console script and ``python -m proxy``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["demo"]:  # the demo parses its own options (--port, --flavour, ...)
+        from .simulator.demo import main as demo_main  # noqa: PLC0415 - optional, owned by the simulator
+
+        return int(demo_main(args[1:]) or 0)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "serve")
     parsed = build_parser().parse_args(args)
-    if parsed.command == "demo":
-        from .simulator.demo import main as demo_main  # noqa: PLC0415 - optional, owned by the simulator
-
-        return int(demo_main(parsed.args) or 0)
     overrides = {name: getattr(parsed, name) for name in FIELDS}
     try:
         settings = load_settings(parsed.config, os.environ, overrides)

@@ -1,0 +1,98 @@
+"""The command line as a user runs it: subprocesses, real settings errors, a real forward."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from conftest import clean_env, free_port
+
+from proxy.settings import FIELDS, cli_flag
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args], capture_output=True, text=True, timeout=30, env=env or clean_env()
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("balena-v6-proxy: error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_bad_flag_value():
+    assert_one_line_error(run_cli("serve", "--port", "http"), "'port'", "--port", "'http'")
+
+
+def test_bad_environment_value():
+    assert_one_line_error(run_cli("--upstream", "http://x", env=clean_env(PROXY_V6_MODE="both")), "'v6_mode'", "PROXY_V6_MODE")
+
+
+def test_bad_config_file(tmp_path):
+    config = tmp_path / "p.toml"
+    config.write_text("stream_idle_timeout = -1\n")
+    assert_one_line_error(run_cli("serve", "--config", str(config)), "'stream_idle_timeout'")
+    assert_one_line_error(run_cli("serve", "--config", str(tmp_path / "none.toml")), "config file not found")
+
+
+def test_several_workers_need_a_fixed_port():
+    assert_one_line_error(run_cli("--workers", "2", "--port", "0"), "'workers'")
+
+
+def test_help_lists_every_setting_and_version_works():
+    result = run_cli("serve", "--help")
+    assert result.returncode == 0
+    for name in FIELDS:
+        assert cli_flag(name) in result.stdout
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("balena-v6-proxy ")
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "balena-v6-proxy"
+    assert script.exists()
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30, env=clean_env())
+    assert result.returncode == 0
+
+
+async def test_serve_forwards_to_the_upstream(serve_app, spawn_cli):
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=request.raw_path)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", echo)
+    upstream = await serve_app(app)
+    port = free_port()
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json")
+    [listening] = await cli.wait_event("listening")
+    assert listening["port"] == port and listening["upstream"] == upstream
+    async with aiohttp.ClientSession() as client:
+        async with client.get(f"http://127.0.0.1:{port}/v6/device?$filter=a%20eq%20'b'") as response:
+            assert response.status == 200 and await response.text() == "/v6/device?$filter=a%20eq%20'b'"
+    [access] = await cli.wait_event("request")
+    assert access["status"] == 200
+    assert await cli.stop() == 0
+
+
+def test_wheel_carries_its_data_files(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    [wheel] = tmp_path.glob("balena_v6_proxy-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "proxy/default_settings.toml" in names and "proxy/cli.py" in names and "translators/__init__.py" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "balena-v6-proxy = proxy.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -1,0 +1,73 @@
+"""Static checks of the container image recipe (no Docker engine on these machines)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with line continuations joined and comments dropped."""
+    joined = re.sub(r"\\\n", " ", DOCKERFILE)
+    pairs = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            pairs.append((keyword.upper(), rest.strip()))
+    return pairs
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def test_slim_python_base():
+    for keyword, args in instructions():
+        if keyword == "FROM":
+            assert re.match(r"python:3\.1[1-9][\w.-]*-slim", args.split()[0]), args
+
+
+def test_runs_as_a_non_root_user():
+    users = [args for keyword, args in final_stage() if keyword == "USER"]
+    assert users and users[-1] not in ("root", "0", "0:0")
+
+
+def test_listens_on_all_interfaces_port_8080():
+    env = " ".join(args for keyword, args in final_stage() if keyword == "ENV")
+    assert "PROXY_HOST=0.0.0.0" in env and "PROXY_PORT=8080" in env
+    assert ("EXPOSE", "8080") in final_stage()
+
+
+def test_healthcheck_calls_healthz_with_valid_python():
+    [healthcheck] = [args for keyword, args in final_stage() if keyword == "HEALTHCHECK"]
+    command = json.loads(healthcheck.split("CMD", 1)[1].strip())
+    assert command[:2] == ["python", "-c"] and "/healthz" in command[2]
+    compile(command[2], "healthcheck", "exec")
+
+
+def test_installs_the_package_and_runs_its_console_script():
+    steps = instructions()
+    runs = " ".join(args for keyword, args in steps if keyword == "RUN")
+    assert "pip wheel" in runs and "pip install --no-cache-dir /wheels/*.whl" in runs
+    assert ("ENTRYPOINT", '["balena-v6-proxy"]') in steps
+    copied = [args.split()[:-1] for keyword, args in steps if keyword == "COPY" and "--from" not in args]
+    sources = {source for group in copied for source in group}
+    assert {"pyproject.toml", "README.md", "proxy", "translators"} <= sources
+    for source in sources:
+        assert (ROOT / source).exists(), source
+
+
+def test_dockerignore_keeps_the_build_context_small_but_complete():
+    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    for excluded in (".git", ".venv", "tests", "node_modules"):
+        assert excluded in patterns
+    for needed in ("pyproject.toml", "README.md", "proxy/cli.py", "proxy/default_settings.toml", "translators/__init__.py"):
+        assert not any(fnmatch.fnmatch(needed, p) or needed.startswith(p.rstrip("/") + "/") for p in patterns), needed
