@@ -55,6 +55,11 @@ async def test_missing_bad_token_and_unknown_resource_are_401_empty(client):
     assert (await get(client, "/v7/device?$expand=actor"))[:2] == (401, None)
 
 
+async def test_options_is_an_empty_200_even_without_a_token(client):
+    response = await client.options("/v7/device")
+    assert (response.status, await response.read()) == (200, b"")
+
+
 async def test_malformed_url_is_400_with_the_server_message(client):
     status, body, _ = await get(client, "/v7/device?$filter=id%20eq")
     assert status == 400 and body == "Malformed url: '/v7/device?$filter=id%20eq'"
