@@ -48,6 +48,10 @@ _METADATA = re.compile(r";(?:odata\.)?metadata=(none|minimal|full)").match
 _DURATION_HEAD = re.compile(r"duration" + _APOS + r"(\+|%2B|-)?P(?:([0-9]+)D)?").match
 _DURATION_TIME = re.compile(r"T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+\.[0-9]+|[0-9]+)S)?").match
 _APOS_AT = re.compile(_APOS).match
+# first characters that can start a match (cheap gates before trying a regex)
+_BUILTIN_FIRST = frozenset(name[0] for name in BUILTIN_ARITY)
+_NOT_FIRST = frozenset("n +%")
+_NUMBER_FIRST = frozenset("0123456789+-%")
 
 _PREC = OPERATOR_PRECEDENCE
 T = TypeVar("T")
@@ -499,12 +503,12 @@ class _Parser:
             r = self.grouped(pos, self.filter_expression)
             if r is not None:
                 return r
-        m = _BUILTIN(s, pos)
+        m = _BUILTIN(s, pos) if c in _BUILTIN_FIRST else None
         if m is not None:
             r = self.builtin_call(m)
             if r is not None:
                 return r
-        m = _NOT(s, pos)
+        m = _NOT(s, pos) if c in _NOT_FIRST else None
         if m is not None:
             r = self.value(m.end())
             if r is not None:
@@ -562,9 +566,10 @@ class _Parser:
             r = self.quoted_text_bind(pos)
             if r is not None:
                 return r
-        r = self.number_bind(pos)
-        if r is not None:
-            return r
+        if c in _NUMBER_FIRST:
+            r = self.number_bind(pos)
+            if r is not None:
+                return r
         if c == "t" or c == "f":
             r = self.boolean_bind(pos)
             if r is not None:
