@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -92,7 +94,28 @@ def test_wheel_carries_its_data_files(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     [wheel] = tmp_path.glob("balena_v6_proxy-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    assert "proxy/default_settings.toml" in names and "proxy/cli.py" in names and "translators/__init__.py" in names
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
+    for package in ("proxy", "translators"):
+        for path in (ROOT / package).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                assert path.relative_to(ROOT).as_posix() in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "balena-v6-proxy = proxy.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "balena-v6-proxy = proxy.cli:main" in archive.read(entry_points).decode()
+
+    # The unpacked wheel works on its own: no source tree on the path, another working directory.
+    unpacked = tmp_path / "site"
+    archive.extractall(unpacked)
+    code = (
+        "import proxy, sys; assert proxy.__file__.startswith(sys.argv[1]), proxy.__file__\n"
+        "from proxy.app import create_app; from proxy.settings import load_settings\n"
+        "for mode in ('forward', 'translate'): create_app(load_settings(env={}, overrides={'v6_mode': mode}))\n"
+        "print('ok')"
+    )
+    dependencies = sysconfig.get_paths()["purelib"]
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(unpacked)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**clean_env(), "PYTHONPATH": f"{unpacked}{os.pathsep}{dependencies}"},
+    )
+    assert result.stdout.strip().endswith("ok"), result.stderr[-2000:]
