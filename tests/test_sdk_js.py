@@ -31,7 +31,7 @@ def ok(result: dict):
     return result["ok"]
 
 
-async def test_js19_devices_of_a_fleet_with_v6_statuses(pair, tmp_path):
+async def test_js19_devices_of_a_fleet_with_v6_statuses(log_output, pair, tmp_path):
     results = await run_js_sdk(pair.proxy_url, ALICE_TOKEN, [
         ("models.device.getAllByApplication", ["acme/myapp", {"$select": ["uuid", "overall_status",
                                                                           "should_be_running__release"]}]),
@@ -43,6 +43,8 @@ async def test_js19_devices_of_a_fleet_with_v6_statuses(pair, tmp_path):
     assert devices[DEVICE_STATUS["pinned"][0]]["should_be_running__release"] == {"__id": 1}
     detailed = ok(results[1])
     assert detailed["overall_status"] == "updating" and set(detailed["current_services"]) == {"main", "frontend"}
+    paths = [e["path"] for e in log_output.events("request") if e["path"].startswith("/v6/")]
+    assert any("%27" in p for p in paths)  # the modern wire style: quotes percent-encoded
 
 
 async def test_js19_pin_and_track_a_release(pair, tmp_path):
