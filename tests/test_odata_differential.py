@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -271,3 +273,33 @@ def test_new_expressions_mean_what_the_server_reads(odata_oracle, text: str) -> 
     again = odata_oracle.parse_expression(canonical)
     assert again["accepted"], canonical
     assert resolve_binds(again["parse"]) == resolve_binds(verdict["parse"]), canonical
+
+
+EDGE_URLS = [
+    "/a(1)/b?$top=1?$top=2", "/a(1)/b/c/$count/$count", "/a(1)/$links/b?$select=x", "$1/a?$select=b",
+    "/a?$filter= not(b)", "/a?$filter=contains('x') eq 1", "/a?$filter=now(1) eq 1", "/a?$filter=a/any()",
+    "/a?$filter=a/any(x)", "/a?$filter=a(1)/b/any(x:x eq 1)", "/a?$filter=a in (b/any(x:x eq 1),1)",
+    "/a?$filter=(a)in (1)", "/a?$filter=a eq +1", "/a?$filter=a eq %2B1", "/a?$inlinecount=nonesuch",
+    "/a?%24foo=1", "/a?=1", "/a?@x=1&@x=2", "/a?$expand=b(@x=1)&@x=2",
+    "/a?$expand=b($format=json;metadata=none;$select=c)", "/a?$expand=b($format=json;$select=c)",
+    "/a?$filter='%%27'", "/a?$filter=datetime'2024-01-01T00%3A00%3A00Z' eq a",
+    "/a?$filter=duration'PT0H1M' eq a", "/a?$orderby=b/$count($filter=c eq 1) asc", "/a?$select=b/$count",
+    "/a?$filter=a eq 1&$filter=b", "/a(1=2)", "/a(a=1,)", "/a?$filter=a%20eq%201%20", "/a?$filter=not%20not%20a",
+    "/a?$filter=(((a)))", "/a?$filter=a sub b sub c add d mul e div f mod g", "/a?$top=01&$skip=0",
+    "/a?$format=application/atom+xml", "/device?$filter=uuid%20eq%20@u&@u='abc'", "/a?$filter=a eq 1 in (1)",
+    "/a?$filter=a in (1) in (2)", "/a?$filter=x/y/z/m(1, 2 ,3)", "/a?$expand=b/$count/c", "/a?$expand=b()",
+    "/a?$expand=b(;)", "/a?$expand=b($top=1;)", "/a?$filter=substringof('a',b)", "/a?$filter=dates eq 1",
+    "/a?$filter=(a eq 'b') eq (c eq 'd')", "/a?$filter='a'and b eq 2", "/a?$filter=a/$count($filter=b/any(x:1 eq 1))",
+    "/a?$orderby=b,c%20desc,d+asc", "/a?$orderby=b, c", "/a?$select=*,b", "/a?$select=", "/a?&", "/a?$top=1&",
+]
+
+
+@pytest.mark.parametrize("url", EDGE_URLS)
+def test_quirks_parse_like_the_server(odata_oracle, url: str) -> None:
+    check_url(url, odata_oracle.parse(url))
+
+
+def test_absurd_nesting_is_a_clean_syntax_error() -> None:
+    """Deeper than Python's recursion allows (the server, in JS, goes further): refused, never a crash."""
+    with pytest.raises(ODataSyntaxError):
+        parse_target("/x?$filter=" + "not(" * 2000 + "a" + ")" * 2000)

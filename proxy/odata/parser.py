@@ -8,6 +8,15 @@ Tokens are matched with precompiled regexes (possessive where PEG does not backt
 
 Values are decoded where the server decodes them (decodeURIComponent in the rule actions); a bad escape
 there throws in the server (answered 500) and raises ODataSyntaxError here.
+
+Known differences from the server (documented, tested where possible):
+- `datetime'...'`/`date'...'` contents are read like V8's Date.parse for ISO-8601-like text only; V8's
+  legacy formats (`Jan 1 2024`, `2024/01/01`, `1`) make a date there but a property name here.
+- Nesting deeper than Python's recursion limit allows (~150 levels of parentheses) is refused here.
+- Bind numbering of the server's backtracked alternatives is not reproduced (meaningless: the values
+  are the same; compare with `server_tree.resolve_binds`).
+- pinejs (not the parser) re-decodes URLs holding `@alias` definitions (odata-dialect.md §5.4); a
+  proxy that keeps the aliases keeps that behaviour on the upstream.
 """
 
 from __future__ import annotations
