@@ -93,7 +93,11 @@ def token_of(request: web.Request) -> str | None:
 
 
 def authenticate(store: Store, request: web.Request) -> Caller | None:
-    token = token_of(request)
+    return caller_for_token(store, token_of(request))
+
+
+def caller_for_token(store: Store, token: str | None) -> Caller | None:
+    """The user a token belongs to, with their organizations; None for a missing or unknown token."""
     if token is None:
         return None
     user_id = store.auth.get("tokens", {}).get(token)
