@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odata_node import odata_oracle  # noqa: F401
-from proxy.odata import ODataSyntaxError, parse_expression, parse_target
+from proxy.odata import ODataSyntaxError, parse_expression, parse_target, walk_names
 from proxy.odata.server_tree import expression_to_server, resolve_binds, to_server_tree
 
 COMMON_NAMES = ["a", "b", "c", "id", "device", "belongs_to__application", "is_of__device_type", "status"]
@@ -303,3 +303,33 @@ def test_absurd_nesting_is_a_clean_syntax_error() -> None:
     """Deeper than Python's recursion allows (the server, in JS, goes further): refused, never a crash."""
     with pytest.raises(ODataSyntaxError):
         parse_target("/x?$filter=" + "not(" * 2000 + "a" + ")" * 2000)
+
+
+class _AnySchema:
+    """Every name is a navigation to a resource named after it (so every segment resolves)."""
+
+    def navigation_target(self, resource: str, name: str) -> str | None:
+        return name
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(url=odata_url())
+def test_renaming_every_name_is_read_back_as_renamed(odata_oracle, url: str) -> None:
+    """Rename every name the scope walker visits: the server reads the new URL exactly as our renamed tree,
+    and only the names' bytes changed (2 added characters per renamed name)."""
+    try:
+        tree = parse_target(url)
+    except ODataSyntaxError:
+        return
+    renamed = []
+
+    def visitor(resource, name, role, site) -> None:
+        renamed.append(name.text)
+        name.rename("r_" + name.text)
+
+    walk_names(tree, _AnySchema(), visitor)
+    out = tree.serialize()
+    assert len(out) == len(url) + 2 * len(renamed)
+    verdict = odata_oracle.parse(out)
+    assert verdict["accepted"], out
+    assert resolve_binds(verdict["parse"]) == resolve_binds(to_server_tree(tree)), out
