@@ -67,10 +67,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_workers(settings)
 
 
+def run_loop(main_coroutine: Any) -> None:
+    """Run on uvloop when it is installed (about 25 % more requests per second, performance.md), else asyncio."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        asyncio.run(main_coroutine)
+        return
+    uvloop.run(main_coroutine)
+
+
 def run_worker(settings: Settings, *, reuse_port: bool, worker: int = 0) -> int:
     """Serve in this process until SIGTERM/SIGINT; the exit status."""
     try:
-        asyncio.run(serve(settings, reuse_port=reuse_port, worker=worker))
+        run_loop(serve(settings, reuse_port=reuse_port, worker=worker))
     except OSError as exc:
         log.error("startup_failed", error=f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
         return 1
@@ -99,6 +109,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
             v6_mode=settings.v6_mode,
             worker=worker,
             pid=os.getpid(),
+            event_loop=type(loop).__module__.split(".")[0],
         )
         await stop.wait()
         log.info("shutting_down", worker=worker, timeout_s=settings.shutdown_timeout)
