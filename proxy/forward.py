@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .errors import mask_secrets
 from .headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
-from .logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
+from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
 from .upstream import UPSTREAM
 
 log = get_logger("proxy.forward")
@@ -38,9 +38,11 @@ async def forward(request: web.Request) -> web.StreamResponse:
         response.headers.extend(response_headers_for_client(reply.headers))
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         await response.prepare(request)
+        request[BODY_BYTES_OUT] = 0
         try:
             async for chunk in reply.content.iter_any():
                 await response.write(chunk)
+                request[BODY_BYTES_OUT] += len(chunk)
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             # The status line is gone already: all we can do is cut the connection so the client sees a
             # truncated response instead of a clean end.

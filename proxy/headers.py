@@ -54,7 +54,8 @@ def request_headers_for_upstream(request: web.BaseRequest) -> CIMultiDict[str]:
     Existing X-Forwarded-Proto/-Host (set by a TLS terminator in front of the proxy) are kept; the
     client address is appended to X-Forwarded-For.
     """
-    headers = end_to_end(request.headers, drop=frozenset({"host"}))
+    # Expect: 100-continue was already answered by this server; the upstream gets the body right away.
+    headers = end_to_end(request.headers, drop=frozenset({"host", "expect"}))
     peer = request.remote
     if peer:
         previous = headers.get("X-Forwarded-For")

@@ -26,6 +26,7 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 LOG_EXTRA: web.RequestKey[dict[str, Any]] = web.RequestKey("log_extra", dict)
 UPSTREAM_STATUS: web.RequestKey[int] = web.RequestKey("upstream_status", int)
 UPSTREAM_MS: web.RequestKey[float] = web.RequestKey("upstream_ms", float)
+BODY_BYTES_OUT: web.RequestKey[int] = web.RequestKey("body_bytes_out", int)  # counted by streaming handlers
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from .errors import UpstreamError, api_error, mask_secrets
 from .headers import REQUEST_ID_HEADER, request_id
-from .logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, get_logger
+from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, get_logger
 
 log = get_logger("proxy.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -67,7 +67,7 @@ def _access_event(request: web.Request, response: web.StreamResponse | None, sta
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         "upstream_ms": request.get(UPSTREAM_MS),
         "bytes_in": request.content.total_bytes,
-        "bytes_out": _bytes_out(response),
+        "bytes_out": request.get(BODY_BYTES_OUT, _bytes_out(response)),
         "client": request.remote,
         **client_identity(request),
     }
@@ -79,9 +79,8 @@ def _access_event(request: web.Request, response: web.StreamResponse | None, sta
 
 
 def _bytes_out(response: web.StreamResponse | None) -> int | None:
+    """Body bytes of a buffered response (streaming handlers count theirs in ``request[BODY_BYTES_OUT]``)."""
     if response is None:
         return None
-    if response.prepared:
-        return response.body_length
     body = getattr(response, "body", None)
     return len(body) if isinstance(body, (bytes, bytearray)) else None

@@ -265,3 +265,48 @@ async def test_upstream_base_path_is_prefixed(serve_app, start_proxy):
     raw = await raw_request(proxy.url, b"GET /v6/device?$filter=a%20eq%20'b' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 200")
     assert seen[-1]["raw_path"] == "/api/v6/device?$filter=a%20eq%20'b'"
+
+
+async def test_expect_100_continue_upload(echo_proxy):
+    proxy, seen, _ = echo_proxy
+    payload = b"x" * 300_000
+    async with aiohttp.ClientSession() as client:
+        async with client.post(proxy.url + "/upload", data=payload, expect100=True) as r:
+            assert r.status == 200
+    assert seen[-1]["body_len"] == len(payload) and "expect" not in seen[-1]["header_names"]
+
+
+async def test_access_event_counts_body_bytes(echo_proxy, log_output):
+    proxy, seen, _ = echo_proxy
+    async with aiohttp.ClientSession() as client:
+        async with client.post(proxy.url + "/v6/device", data=b"12345") as r:
+            body = await r.read()
+    [event] = log_output.events("request")
+    assert event["bytes_in"] == 5 and event["bytes_out"] == len(body)
+
+
+async def test_client_leaving_a_stream_frees_the_upstream_connection(serve_app, start_proxy, log_output):
+    upstream_gone = asyncio.Event()
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        try:
+            for _ in range(400):
+                await response.write(b"tick\n")
+                await asyncio.sleep(0.025)
+        except (ConnectionError, asyncio.CancelledError):
+            upstream_gone.set()
+            raise
+        return response
+
+    app = web.Application()
+    app.router.add_get("/device/v2/{uuid}/logs", endless)
+    proxy = await start_proxy(await serve_app(app))
+    async with aiohttp.ClientSession() as client:
+        response = await client.get(proxy.url + "/device/v2/abc/logs?stream=1")
+        assert await asyncio.wait_for(response.content.readline(), 5) == b"tick\n"
+        response.close()
+    await asyncio.wait_for(upstream_gone.wait(), 5)
+    [event] = log_output.events("request")
+    assert event["status"] == 499 and event["bytes_out"] >= 5
