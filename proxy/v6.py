@@ -220,7 +220,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     status = reply.status
     payload = reply.body
     if 200 <= status < 300:
-        if not payload and status in STATUS_TEXT:
+        if not payload and status in STATUS_TEXT and method not in ("GET", "HEAD"):
             payload = orjson.dumps(STATUS_TEXT[status])
             out_headers["Content-Type"] = "application/json; charset=utf-8"
         elif payload and tr.plan is not None:
