@@ -62,3 +62,16 @@ def test_parameter_alias_values_are_translated_too():
     assert v7("/release?$select=id&$filter=release_type eq @t&@t='final'") == (
         "/release?$select=id&$filter=(is_final eq true)&@t='final'"
     )
+
+
+def test_jsonb_text_matches_the_recorded_v6_contracts():
+    """The real v6 server's contract strings for the snapshot's v7 contract objects (PostgreSQL jsonb::text)."""
+    import json
+    from pathlib import Path
+
+    snapshot = json.loads((Path(__file__).parent / "fixtures/engine/snapshot.json").read_text())
+    v7 = {r["id"]: r["contract"] for r in snapshot["v7"]["release"]["body"]["d"]}
+    v6 = {r["id"]: r["contract"] for r in snapshot["v6"]["release"]["body"]["d"]}
+    assert sum(1 for c in v6.values() if c) == 3
+    for rid, text in v6.items():
+        assert jsonb_text(v7[rid]) == text
