@@ -182,7 +182,7 @@ def coerce(name: str, value: Any) -> Any:
             raise _bad(name, value, "a number (seconds)") from None
     if not isinstance(value, str):
         raise _bad(name, value, "a string")
-    return value
+    return value.strip().lower() if name in CHOICES else value
 
 
 def _validate(settings: Settings) -> None:

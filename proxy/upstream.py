@@ -38,6 +38,7 @@ log = get_logger("proxy.upstream")
 # Methods we may safely re-send once when a pooled keep-alive connection turned out to be closed.
 _RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 # Headers aiohttp would otherwise invent; a faithful proxy sends only what the client sent.
+DECODABLE_ENCODINGS = "gzip, deflate"
 _SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
 
 
@@ -149,7 +150,13 @@ class Upstream:
     async def fetch(
         self, method: str, path_qs: str, headers: Mapping[str, str], body: bytes | None = None
     ) -> UpstreamReply:
-        """Send a request and read the whole response, decompressed."""
+        """Send a request and read the whole response, decompressed.
+
+        ``Accept-Encoding`` is replaced by the encodings aiohttp can decode here, whatever the client accepts:
+        the body is decoded for translation and re-encoded (or not) by the caller.
+        """
+        headers = CIMultiDict(headers)
+        headers[hdrs.ACCEPT_ENCODING] = DECODABLE_ENCODINGS
         response = await self._request(method, path_qs, headers, body, decompress=True)
         try:
             data = await response.read()

@@ -12,6 +12,8 @@ import yarl
 from aiohttp import web
 from conftest import free_port, raw_request
 
+from proxy.upstream import UPSTREAM
+
 # Request targets as real clients send them (odata-dialect.md §5): every byte must arrive unchanged.
 TARGETS = [
     "/v6/device?$filter=device_name%20eq%20%27a%2Fb%27",
@@ -310,3 +312,19 @@ async def test_client_leaving_a_stream_frees_the_upstream_connection(serve_app, 
     await asyncio.wait_for(upstream_gone.wait(), 5)
     [event] = log_output.events("request")
     assert event["status"] == 499 and event["bytes_out"] >= 5
+
+
+async def test_fetch_decompresses_whatever_the_client_accepts(serve_app, start_proxy):
+    asked: list[str | None] = []
+
+    async def gz(request: web.Request) -> web.Response:
+        asked.append(request.headers.get("Accept-Encoding"))
+        return web.Response(body=gzip.compress(b'{"d":[]}'), headers={"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/gz", gz)
+    proxy = await start_proxy(await serve_app(app))
+    reply = await proxy.app[UPSTREAM].fetch("GET", "/gz", {"Accept-Encoding": "br, zstd"})
+    assert reply.status == 200 and reply.body == b'{"d":[]}'
+    assert "Content-Encoding" not in reply.headers and "Content-Length" not in reply.headers
+    assert asked == ["gzip, deflate"]
