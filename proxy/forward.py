@@ -13,7 +13,7 @@ import time
 import aiohttp
 from aiohttp import web
 
-from .errors import mask_secrets
+from .errors import api_error, mask_secrets
 from .headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
 from .upstream import UPSTREAM
@@ -28,6 +28,8 @@ def request_body(request: web.BaseRequest) -> aiohttp.StreamReader | None:
 
 async def forward(request: web.Request) -> web.StreamResponse:
     """Forward ``request`` to the upstream and stream the response back."""
+    if not request.raw_path.startswith("/"):  # absolute-form or "*": not meant for a reverse proxy
+        return api_error(400, "Bad request")
     upstream = request.app[UPSTREAM]
     started = time.perf_counter()
     headers = request_headers_for_upstream(request)
@@ -43,6 +45,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
             async for chunk in reply.content.iter_any():
                 await response.write(chunk)
                 request[BODY_BYTES_OUT] += len(chunk)
+        except ConnectionResetError:
+            raise  # the client left (the middleware logs 499); leaving the block frees the upstream connection
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             # The status line is gone already: all we can do is cut the connection so the client sees a
             # truncated response instead of a clean end.

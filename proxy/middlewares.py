@@ -2,8 +2,9 @@
 
 Handlers (the forwarder, the v6 engine) add fields to the access event by updating ``request[LOG_EXTRA]``
 (a dict; a plain ``request["log_extra"]`` dict set by a handler is merged too) and record upstream facts in
-``request[UPSTREAM_STATUS]`` / ``request[UPSTREAM_MS]`` (keys in :mod:`proxy.logs`). Upstream failures raised as :class:`UpstreamError` become the API-style 502/504;
-any other exception becomes a 500 with a fixed message, logged without credentials.
+``request[UPSTREAM_STATUS]`` / ``request[UPSTREAM_MS]`` (keys in :mod:`proxy.logs`). Upstream failures
+raised as :class:`UpstreamError` become the API-style 502/504; any other exception becomes a 500 with a
+fixed message, logged without credentials.
 """
 
 from __future__ import annotations

@@ -328,3 +328,9 @@ async def test_fetch_decompresses_whatever_the_client_accepts(serve_app, start_p
     assert reply.status == 200 and reply.body == b'{"d":[]}'
     assert "Content-Encoding" not in reply.headers and "Content-Length" not in reply.headers
     assert asked == ["gzip, deflate"]
+
+
+async def test_absolute_form_targets_are_refused(echo_proxy):
+    proxy, seen, _ = echo_proxy
+    raw = await raw_request(proxy.url, b"GET http://evil.example/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+    assert raw.split(b" ")[1] == b"400" and not seen
