@@ -77,3 +77,12 @@ def test_post_entity_gets_the_full_v6_shape():
     v7["actor"] = {"__id": v6["actor"]}
     out = json.loads(apply_plan(plan, orjson.dumps(v7)))
     assert out == v6 and list(out) == list(v6)
+
+
+def test_unknown_upstream_keys_never_replace_translated_values():
+    engine = Engine(build_schema("open-balena"))
+    plan = engine.translate("GET", "/release(1)").plan
+    body = orjson.dumps({"d": [{"id": 1, "is_final": True, "cloud_extra": 1, "contract": {"b": 1, "a": 2}}]})
+    row = json.loads(apply_plan(plan, body))["d"][0]
+    assert row == {"id": 1, "cloud_extra": 1, "contract": '{"a": 2, "b": 1}', "release_type": "final", "is_final": True}
+    assert list(row) == ["id", "cloud_extra", "contract", "release_type", "is_final"]

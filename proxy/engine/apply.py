@@ -49,44 +49,55 @@ def sort_rows(rows: list, keys: tuple[SortKey, ...]) -> list:
     return rows
 
 
+def compile_object(plan: ObjectPlan) -> Any:
+    """A specialised function for one object plan (generated Python; keys are written with repr), so each
+    row costs one dict build instead of a loop over the ops. Used when no URI needs rewriting."""
+    lines = ["def apply(row, _M=_M, _ops=_ops, _rows=_rows, _names=_names):", "    out = {}"]
+    for i, op in enumerate(plan.ops):
+        key, src = repr(op.key), repr(op.src)
+        if op.kind == CONST:
+            lines.append(f"    out[{key}] = _ops[{i}].arg")
+        elif op.kind == DERIVE:
+            lines.append(f"    out[{key}] = _ops[{i}].arg(row)")
+        else:
+            lines.append(f"    v = row.get({src}, _M)")
+            if op.kind == COPY:
+                lines.append(f"    if v is not _M: out[{key}] = v")
+            elif op.kind == UNWRAP:
+                lines.append(f"    if v is not _M: out[{key}] = v.get('__id') if v.__class__ is dict and '__id' in v else v")
+            elif op.kind == COERCE:
+                lines.append(f"    if v is not _M: out[{key}] = _ops[{i}].arg(v)")
+            else:  # CHILD / PATH: the generic code
+                lines.append(f"    out[{key}] = _one(_ops[{i}], row, out)")
+                lines.append(f"    if out[{key}] is _M: del out[{key}]")
+    lines.append("    return out")
+    scope: dict[str, Any] = {"_M": _MISSING, "_ops": plan.ops, "_rows": apply_rows, "_names": {}, "_one": _one_op}
+    exec("\n".join(lines), scope)  # noqa: S102 - generated from the plan's own keys (repr-quoted)
+    return scope["apply"]
+
+
+def _one_op(op: Any, row: dict, out: dict) -> Any:
+    tmp: dict = {}
+    _apply_op(op, row, tmp, {})
+    return tmp.get(op.key, _MISSING)
+
+
 def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
     if not isinstance(row, dict):
         return row
+    if not names and "__metadata" not in row:
+        fn = plan.compiled
+        if fn is None:
+            fn = plan.compiled = compile_object(plan)
+        out = fn(row)
+        if plan.open_ended:
+            extra = [k for k in row if k not in plan.known]
+            if extra:
+                out = _place_extra(plan, row, out, extra)
+        return out
     out: dict[str, Any] = {}
     for op in plan.ops:
-        kind = op.kind
-        if kind == COPY:
-            value = row.get(op.src, _MISSING)
-            if value is not _MISSING:
-                if names and isinstance(value, dict) and "__deferred" in value:
-                    value = {**value, "__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)}}
-                out[op.key] = value
-        elif kind == CONST:
-            out[op.key] = op.arg
-        elif kind == DERIVE:
-            out[op.key] = op.arg(row)
-        elif kind == UNWRAP:
-            value = row.get(op.src, _MISSING)
-            if value is not _MISSING:
-                out[op.key] = value.get("__id") if isinstance(value, dict) and "__id" in value else value
-        elif kind == COERCE:
-            value = row.get(op.src, _MISSING)
-            if value is not _MISSING:
-                out[op.key] = op.arg(value)
-        elif kind == CHILD:
-            value = row.get(op.src, _MISSING)
-            if value is _MISSING:
-                continue
-            if isinstance(value, list) and op.arg is not None:
-                out[op.key] = apply_rows(op.arg, value, names)
-            else:
-                out[op.key] = value
-        elif kind == PATH:
-            value = row.get(op.src)
-            steps, child = op.arg
-            for step in steps:
-                value = value[0].get(step, []) if isinstance(value, list) and value and isinstance(value[0], dict) else []
-            out[op.key] = apply_rows(child, value, names) if isinstance(value, list) else []
+        _apply_op(op, row, out, names)
     if plan.open_ended and len(row) > 0:
         extra = [k for k in row if k not in plan.known]
         if extra:
@@ -99,18 +110,55 @@ def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
     return out
 
 
+def _apply_op(op: Any, row: dict, out: dict, names: dict[str, str]) -> None:
+    kind = op.kind
+    if kind == COPY:
+        value = row.get(op.src, _MISSING)
+        if value is not _MISSING:
+            if names and isinstance(value, dict) and "__deferred" in value:
+                value = {**value, "__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)}}
+            out[op.key] = value
+    elif kind == CONST:
+        out[op.key] = op.arg
+    elif kind == DERIVE:
+        out[op.key] = op.arg(row)
+    elif kind == UNWRAP:
+        value = row.get(op.src, _MISSING)
+        if value is not _MISSING:
+            out[op.key] = value.get("__id") if isinstance(value, dict) and "__id" in value else value
+    elif kind == COERCE:
+        value = row.get(op.src, _MISSING)
+        if value is not _MISSING:
+            out[op.key] = op.arg(value)
+    elif kind == CHILD:
+        value = row.get(op.src, _MISSING)
+        if value is _MISSING:
+            return
+        if isinstance(value, list) and op.arg is not None:
+            out[op.key] = apply_rows(op.arg, value, names)
+        else:
+            out[op.key] = value
+    elif kind == PATH:
+        value = row.get(op.src)
+        steps, child = op.arg
+        for step in steps:
+            value = value[0].get(step, []) if isinstance(value, list) and value and isinstance(value[0], dict) else []
+        out[op.key] = apply_rows(child, value, names) if isinstance(value, list) else []
+
+
 def _place_extra(plan: ObjectPlan, row: dict, out: dict, extra: list[str]) -> dict:
     """Keys the graph does not name (balenaCloud-only fields) keep their place after the known key
-    that precedes them upstream (decision 11)."""
+    that precedes them upstream (decision 11); they never replace a key the plan wrote."""
     extra_set = set(extra)
+    key_of = plan.key_of_src
     after: dict[str | None, list[str]] = {}
     previous: str | None = None
     for k in row:
         if k in extra_set:
-            if k != "__metadata":
+            if k != "__metadata" and k not in out:
                 after.setdefault(previous, []).append(k)
-        elif k in plan.known:
-            previous = next((op.key for op in plan.ops if op.src == k), previous)
+        elif k in key_of:
+            previous = key_of[k]
     result: dict[str, Any] = {}
     for k in after.get(None, []):
         result[k] = row[k]

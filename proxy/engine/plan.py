@@ -51,11 +51,14 @@ class ObjectPlan:
     trivial: bool = False  # every op is a COPY under the same name and nothing is dropped
     expand_count: int = 0  # the first ops come from $expand (in $expand order)
     local_limit: int | None = None  # local sort: at most this many upstream rows
+    compiled: Any = None  # the applier's specialised function (built on first use)
+    key_of_src: dict[str, str] = field(default_factory=dict)  # v7 key → the v6 key written from it
 
     def finish(self, hidden: frozenset[str] = frozenset()) -> "ObjectPlan":
         srcs = {op.src for op in self.ops if op.src is not None}
         self.known = frozenset(srcs | set(hidden))
         self.order = {op.key: i for i, op in enumerate(self.ops)}
+        self.key_of_src = {op.src: op.key for op in self.ops if op.src is not None}
         return self
 
 

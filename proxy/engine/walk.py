@@ -219,7 +219,13 @@ class Walker:
     def finish_plan(self, options: OptionList | None, plan: ObjectPlan, resource: ResourceInfo) -> None:
         aliases = self.helper_aliases.get(id(options), {}) if options is not None else {}
         self.rename_helper_ops(options, plan)
-        plan.finish(resource.hidden_v7 | frozenset(aliases))
+        consumed = set(aliases)
+        for n in resource.names.values():
+            if n.kind == S.DERIVED:
+                consumed.update(n.rule.helpers)
+                if n.v7:
+                    consumed.add(n.v7)
+        plan.finish(resource.hidden_v7 | frozenset(consumed))
         plan.trivial = self.is_trivial(plan, resource, aliases)
 
     def is_trivial(self, plan: ObjectPlan, resource: ResourceInfo, aliases: dict) -> bool:
