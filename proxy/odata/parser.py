@@ -61,6 +61,8 @@ _APOS_AT = re.compile(_APOS).match
 _BUILTIN_FIRST = frozenset(name[0] for name in BUILTIN_ARITY)
 _NOT_FIRST = frozenset("n +%")
 _NUMBER_FIRST = frozenset("0123456789+-%")
+_SPACE_FIRST = frozenset(" +%")
+_AFTER_VALUE = _SPACE_FIRST | frozenset(op[0] for op in OPERATOR_PRECEDENCE)
 
 _PREC = OPERATOR_PRECEDENCE
 T = TypeVar("T")
@@ -477,8 +479,12 @@ class _Parser:
         if r is None:
             return None
         lhs, pos = r
-        s = self.s
+        s, n = self.s, self.n
         while True:
+            # an operator starts with whitespace or its letter; `in` with whitespace (gate before regexes)
+            c = s[pos] if pos < n else ""
+            if c not in _AFTER_VALUE:
+                return lhs, pos
             m = _OPERAND(s, pos)
             if m is not None:
                 op = m.group(1)
@@ -493,7 +499,7 @@ class _Parser:
                             lhs = BinOp(op, [lhs, r[0]], [m.group()])
                         pos = r[1]
                         continue
-            m = _IN(s, pos)
+            m = _IN(s, pos) if c in _SPACE_FIRST else None
             if m is not None:
                 r = self.grouped_primitive(m.end())
                 if r is not None:
