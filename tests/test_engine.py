@@ -85,4 +85,5 @@ def test_unknown_upstream_keys_never_replace_translated_values():
     body = orjson.dumps({"d": [{"id": 1, "is_final": True, "cloud_extra": 1, "contract": {"b": 1, "a": 2}}]})
     row = json.loads(apply_plan(plan, body))["d"][0]
     assert row == {"id": 1, "cloud_extra": 1, "contract": '{"a": 2, "b": 1}', "release_type": "final", "is_final": True}
-    assert list(row) == ["id", "cloud_extra", "contract", "release_type", "is_final"]
+    # v6 key order; the unknown key follows the key that preceded it upstream (is_final)
+    assert list(row) == ["id", "contract", "release_type", "is_final", "cloud_extra"]
