@@ -77,12 +77,17 @@ def run_loop(main_coroutine: Any) -> None:
     uvloop.run(main_coroutine)
 
 
+class StartupError(Exception):
+    """The proxy could not start; ``str()`` is the one line shown to the operator."""
+
+
 def run_worker(settings: Settings, *, reuse_port: bool, worker: int = 0) -> int:
-    """Serve in this process until SIGTERM/SIGINT; the exit status."""
+    """Serve in this process until SIGTERM/SIGINT; the exit status (1 when start-up failed)."""
     try:
         run_loop(serve(settings, reuse_port=reuse_port, worker=worker))
-    except OSError as exc:
-        log.error("startup_failed", error=f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+    except StartupError as exc:
+        log.error("startup_failed", worker=worker, error=str(exc), exc_info=exc.__cause__)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # pragma: no cover - only outside the loop
         pass
@@ -95,11 +100,19 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = ProxyRunner(create_app(settings))
-    await runner.setup()
+    runner: ProxyRunner | None = None
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
-        await site.start()
+        try:
+            runner = ProxyRunner(create_app(settings))
+            await runner.setup()
+        except Exception as exc:
+            raise StartupError(f"start-up failed: {exc.__class__.__name__}: {exc}") from exc
+        try:
+            site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+            await site.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from exc
         address = runner.addresses[0]
         log.info(
             "listening",
@@ -114,8 +127,9 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
         await stop.wait()
         log.info("shutting_down", worker=worker, timeout_s=settings.shutdown_timeout)
     finally:
-        await runner.cleanup()
-        log.info("stopped", worker=worker)
+        if runner is not None:
+            await runner.cleanup()
+            log.info("stopped", worker=worker)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -139,7 +153,10 @@ def _worker_main(settings: Settings, worker: int, parent: int) -> None:
 def run_workers(settings: Settings) -> int:
     """Run ``settings.workers`` processes sharing the port (SO_REUSEPORT); stop them all on SIGTERM/SIGINT."""
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_worker_main, args=(settings, n, os.getpid()), name=f"worker-{n}") for n in range(settings.workers)]
+    processes = [
+        context.Process(target=_worker_main, args=(settings, n, os.getpid()), name=f"worker-{n}")
+        for n in range(settings.workers)
+    ]
     stopping = False
 
     def stop_all(_signum: int = signal.SIGTERM, _frame: Any = None) -> None:

@@ -119,3 +119,16 @@ def test_wheel_carries_its_data_files(tmp_path):
         env={**clean_env(), "PYTHONPATH": f"{unpacked}{os.pathsep}{dependencies}"},
     )
     assert result.stdout.strip().endswith("ok"), result.stderr[-2000:]
+
+
+def test_port_in_use_is_one_clear_line():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--upstream", "http://127.0.0.1:9", "--log-format", "json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"balena-v6-proxy: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert "startup_failed" in result.stdout
