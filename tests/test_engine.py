@@ -87,3 +87,26 @@ def test_unknown_upstream_keys_never_replace_translated_values():
     assert row == {"id": 1, "cloud_extra": 1, "contract": '{"a": 2, "b": 1}', "release_type": "final", "is_final": True}
     # v6 key order; the unknown key follows the key that preceded it upstream (is_final)
     assert list(row) == ["id", "contract", "release_type", "is_final", "cloud_extra"]
+
+
+def test_every_reference_url_translates_or_is_refused_cleanly():
+    """The 312 URLs of the parser reference cases (tests/fixtures/odata/): the engine either translates them or
+    answers a deliberate 4xx; it never fails in another way."""
+    from proxy.engine.walk import WalkError
+    from proxy.odata import ODataSyntaxError
+
+    cases = json.loads((ROOT / "tests/fixtures/odata/odata-parser-cases.json").read_text())
+    engine = Engine(build_schema("balena-cloud"), plan_cache_size=0)
+    outcomes = {"ok": 0, "refused": 0, "syntax": 0}
+    for case in cases:
+        for method in ("GET", "PATCH", "POST"):
+            try:
+                engine.translate(method, case["url"])
+                outcomes["ok"] += 1
+            except WalkError as exc:
+                assert exc.status in (400, 401)
+                outcomes["refused"] += 1
+            except ODataSyntaxError:
+                assert not case["accepted"]
+                outcomes["syntax"] += 1
+    assert outcomes["ok"] > 200
