@@ -22,7 +22,6 @@ from proxy.odata import (
     Call,
     ExpandItem,
     Expr,
-    FilterOption,
     Group,
     In,
     Lambda,
@@ -31,9 +30,9 @@ from proxy.odata import (
     ODataUrl,
     OptionList,
     OrderByOption,
+    OrderItem,
     Path,
     SelectOption,
-    SkipOption,
     TopOption,
     parse_expression,
     parse_target,
@@ -454,7 +453,7 @@ class Walker:
         self, orderby: OrderByOption, options: OptionList, resource: ResourceInfo, plan: ObjectPlan,
         helpers: set[str], *, top: bool,
     ) -> None:
-        local: list[tuple[OrderItem_, Name | None]] = []
+        local: list[tuple[OrderItem, Name]] = []
         for item in list(orderby.items):
             names = item.path.names
             if item.path.count is not None or item.path.lambda_ is not None:
@@ -791,7 +790,6 @@ class Walker:
         return expr
 
 
-OrderItem_ = Any
 
 
 def _reading_helpers(fn: Any, aliases: dict[str, str]) -> Any:

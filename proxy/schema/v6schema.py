@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from translators import AliasRename, Coerce, Constant, Derived, EmptyNavigation, Hide, Rename, Translator, Unwrap
+from translators import AliasRename, Coerce, Constant, Derived, EmptyNavigation, Rename, Translator, Unwrap
 
 from proxy.schema.derive import Merged, derive_v6_graph
 from proxy.schema.graph import Graph
