@@ -13,8 +13,11 @@ ensure_venv() {
         echo "Creating .venv with $("$python" --version)" >&2
         "$python" -m venv .venv
     fi
-    local stamp=".venv/.installed${extras}-$(cksum < pyproject.toml | cut -d' ' -f1)"
-    if [ ! -e "$stamp" ]; then
+    local hash
+    hash="$(cksum < pyproject.toml | cut -d' ' -f1)"
+    local stamp=".venv/.installed${extras}-${hash}"
+    # The test install includes the plain one.
+    if [ ! -e "$stamp" ] && [ ! -e ".venv/.installed[test]-${hash}" ]; then
         echo "Installing balena-v6-proxy${extras} into .venv" >&2
         .venv/bin/python -m pip install -q -e ".${extras}"
         touch "$stamp"

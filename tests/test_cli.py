@@ -132,3 +132,14 @@ def test_port_in_use_is_one_clear_line():
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"balena-v6-proxy: error: cannot listen on 127.0.0.1:{port}: Address already in use"
     assert "startup_failed" in result.stdout
+
+
+def test_ci_runs_the_readme_test_command():
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip()]
+    assert lines == ["#!/usr/bin/env bash", "set -euo pipefail", 'cd "$(dirname "$0")/.."', "exec ./scripts/test"]
+    readme = (ROOT / "README.md").read_text()
+    for script in ("scripts/run", "scripts/test", ".ci/run"):
+        path = ROOT / script
+        assert os.access(path, os.X_OK) and path.read_text().startswith("#!/usr/bin/env bash\n")
+        subprocess.run(["bash", "-n", str(path)], check=True, timeout=10)
+    assert "./scripts/run --upstream" in readme and "./scripts/test" in readme
