@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("np
 async def pair():
     async with running_pair(proxy_overrides={"log_level": "warning"}) as running:
         yield running
+        assert [r for r in running.upstream_requests if r[2] >= 500 or r[1].startswith("/v6/")] == []
 
 
 def ok(result: dict):

@@ -30,6 +30,8 @@ UUID = {label: uuid for label, (uuid, _v7, _v6) in DEVICE_STATUS.items()}
 async def pair():
     async with running_pair(proxy_overrides={"log_level": "warning"}) as running:
         yield running
+        # every request reached the simulator translated (no /v6/), and each v7 one was answerable
+        assert [r for r in running.upstream_requests if r[2] >= 500 or r[1].startswith("/v6/")] == []
 
 
 @pytest.fixture

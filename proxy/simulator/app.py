@@ -37,6 +37,15 @@ class SimulatorConfig:
 
 
 SIM_CONFIG: web.AppKey[SimulatorConfig] = web.AppKey("sim_config", SimulatorConfig)
+SIM_LOG: web.AppKey[list] = web.AppKey("sim_log", list)  # (method, raw path, status) of every request served
+
+
+@web.middleware
+async def record(request: web.Request, handler) -> web.StreamResponse:
+    """Keep what was asked and answered, so tests can check every request the proxy sent upstream."""
+    response = await handler(request)
+    request.app[SIM_LOG].append((request.method, request.raw_path, response.status))
+    return response
 JSON_TYPE = "application/json"
 log = logging.getLogger("proxy.simulator")
 
@@ -225,7 +234,8 @@ def create_simulator_app(dataset: dict | None = None, *, flavour: str = "balena-
                          unknown_name_status: int = 500, log_interval: float = 1.0) -> web.Application:
     """A v7 API over ``dataset`` (default: the bundled fleet) in the given flavour."""
     model = load_model(flavour)
-    app = web.Application()
+    app = web.Application(middlewares=[record])
+    app[SIM_LOG] = []
     app[SIM_STORE] = Store(model, dataset if dataset is not None else load_dataset("fleet"))
     app[SIM_CONFIG] = SimulatorConfig(flavour, unknown_name_status, log_interval)
     app.router.add_get("/ping", ping)

@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from .app import create_simulator_app
+from .app import SIM_LOG, create_simulator_app
 from .fixtures import ADMIN_TOKEN
 from .store import SIM_STORE, Store
 
@@ -25,6 +25,11 @@ class Pair:
     @property
     def store(self) -> Store:
         return self.simulator[SIM_STORE]
+
+    @property
+    def upstream_requests(self) -> list[tuple[str, str, int]]:
+        """(method, raw path, status) of every request the simulator answered, in order."""
+        return self.simulator[SIM_LOG]
 
 
 async def _serve(app: web.Application, host: str, port: int, runner_cls: type = web.AppRunner
