@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "odata"))
 
-from proxy.odata import Name, Site, parse_target, walk_names  # noqa: E402
+from proxy.odata import Name, ODataSyntaxError, Site, parse_target, walk_names  # noqa: E402
 from sdk_requests import load_sdk_requests  # noqa: E402
 
 # a few real v6 -> v7 renames by (resource, name), enough to make the walk do work at every name
@@ -128,6 +128,25 @@ async def passthrough_us(requests: int) -> float:
     return statistics.median(timings)
 
 
+ADVERSARIAL = {
+    "150 unclosed parentheses": "/x?$filter=" + "(" * 150 + "a",
+    "150 unclosed '(a eq '": "/x?$filter=" + "(a eq " * 150 + "a",
+    "3,000 chained 'eq'": "/x?$filter=a" + "%20eq%20a" * 3000,
+    "20,000 doubled quotes": "/x?$filter='" + "''" * 20000,
+    "3,000 unclosed 'contains('": "/x?$filter=" + "contains(" * 3000 + "a",
+}
+
+
+def adversarial_ms(target: str) -> float:
+    """Parse time (ms) of a hostile target, rejected or not (catastrophic backtracking would show here)."""
+    start = time.perf_counter()
+    try:
+        parse_target(target)
+    except ODataSyntaxError:
+        pass
+    return (time.perf_counter() - start) * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
@@ -156,6 +175,9 @@ def main() -> None:
     print(f"max    uncached: {max(uncached.values()):7.1f} µs = {max(uncached.values()) / request_us:6.1%}")
     print(f"median cached:   {med_c:7.3f} µs = {med_c / request_us:6.2%} of a pass-through request "
           f"(target <= 1 %)")
+    print("\nhostile targets (one parse each):")
+    for label, target in ADVERSARIAL.items():
+        print(f"  {label:28} {len(target):6d} chars {adversarial_ms(target):7.2f} ms")
 
 
 if __name__ == "__main__":

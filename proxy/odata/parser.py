@@ -122,12 +122,16 @@ def js_date_parse(text: str) -> int | None:
 # ------------------------------------------------------------------------------------------ parser
 
 class _Parser:
-    __slots__ = ("s", "n", "aliases")
+    __slots__ = ("s", "n", "aliases", "no_value", "no_primitive")
 
     def __init__(self, s: str) -> None:
         self.s = s
         self.n = len(s)
         self.aliases: set[str] = set()
+        # positions where FilterByValue / Primitive are known to fail (they depend on nothing else):
+        # remembering them keeps adversarial nesting such as "((((((a" linear, like peggy's cache
+        self.no_value: set[int] = set()
+        self.no_primitive: set[int] = set()
 
     # -------------------------------------------------------------------------------- URL / paths
 
@@ -509,7 +513,15 @@ class _Parser:
             return lhs, pos
 
     def value(self, pos: int) -> tuple[Expr, int] | None:
-        """FilterByValue."""
+        """FilterByValue (failures memoised)."""
+        if pos in self.no_value:
+            return None
+        r = self._value(pos)
+        if r is None:
+            self.no_value.add(pos)
+        return r
+
+    def _value(self, pos: int) -> tuple[Expr, int] | None:
         s, n = self.s, self.n
         if pos >= n:
             return None
@@ -569,6 +581,15 @@ class _Parser:
         return None
 
     def primitive(self, pos: int) -> tuple[Expr, int] | None:
+        """Primitive (failures memoised)."""
+        if pos in self.no_primitive:
+            return None
+        r = self._primitive(pos)
+        if r is None:
+            self.no_primitive.add(pos)
+        return r
+
+    def _primitive(self, pos: int) -> tuple[Expr, int] | None:
         s, n = self.s, self.n
         if pos >= n:
             return None
