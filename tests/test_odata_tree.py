@@ -3,7 +3,7 @@ reads every edited URL as meant (precedence-aware parentheses, literal escaping)
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -126,6 +126,7 @@ def _subtrees(tree):
     (Literal.number(0.0000001), "Real", 0.0000001),
     (Literal.boolean(False), "Boolean", False),
     (Literal.datetime(datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)), "Date Time", 1704164645678.0),
+    (Literal.date(date(2024, 1, 1)), "Date", 1704067200000.0),
 ])
 def test_new_literals_are_read_back_as_their_value(odata_oracle, literal, kind, value) -> None:
     tree = server_filter(odata_oracle, "/x?$filter=a%20eq%20" + literal.serialize())

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import date as date_type, datetime, timezone
 from typing import Any, Iterator, Literal as TLiteral
 from urllib.parse import quote
 
@@ -229,6 +229,12 @@ class Literal(Expr):
             value = value.replace(tzinfo=timezone.utc)
         ms = round(value.timestamp() * 1000)
         return cls("DateTime", ms, date_text=_iso_ms(ms))
+
+    @classmethod
+    def date(cls, value: "date_type") -> "Literal":
+        """`date'YYYY-MM-DD'` (the server reads it as UTC midnight)."""
+        ms = round(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp() * 1000)
+        return cls("Date", ms, date_text=value.isoformat()[:10])
 
     @classmethod
     def duration(cls, *, negative: bool = False, day: int | None = None, hour: int | None = None,
