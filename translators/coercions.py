@@ -30,23 +30,15 @@ def js_integer(value: Any) -> Any:
     return int(decimal.Decimal(repr(float(as_int))))
 
 
+_JSONB_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _jsonb_string(text: str) -> str:
     out = ['"']
     for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
+        escaped = _JSONB_ESCAPES.get(ch)
+        if escaped is not None:
+            out.append(escaped)
         elif ord(ch) < 0x20:
             out.append("\\u%04x" % ord(ch))
         else:

@@ -403,13 +403,7 @@ class Walker:
                     f = item.options.filter
                     f.expr = self.walk_expr(f.expr, self.res(n.target), {})
                 return Op(name, COPY, n.v7)
-            target = self.res(n.target)
-            child = ObjectPlan(resource=target.name, v7_resource=target.v7)
-            options = item.ensure_options()
-            self.walk_options(options, target, child, top=False)
-            if options.select is None or options.select.star:
-                self.full_ops(target, child)
-            self.finish_plan(options, child, target)
+            child, options = self.child_plan(item, self.res(n.target))
             if not options.options:
                 item.options = None
             return Op(name, CHILD, n.v7, child)
@@ -417,13 +411,7 @@ class Walker:
             via = n.rule.expand_via
             if not via:
                 raise WalkError(400, f"{name} cannot be used with $expand through the v6 proxy")
-            target = self.res(n.target)
-            child = ObjectPlan(resource=target.name, v7_resource=target.v7)
-            options = item.ensure_options()
-            self.walk_options(options, target, child, top=False)
-            if options.select is None or options.select.star:
-                self.full_ops(target, child)
-            self.finish_plan(options, child, target)
+            child, options = self.child_plan(item, self.res(n.target))
             inner = ExpandItem(TreeName(via[-1]), count=item.count, options=options if options.options else None)
             for nav in reversed(via[:-1]):
                 wrapper = OptionList(nested=True)
@@ -435,6 +423,16 @@ class Walker:
             return Op(name, PATH, via[0], (tuple(via[1:]), child))
         # a field named in $expand: pass through, the upstream answers as it does
         return Op(name, COPY, n.v7 or name)
+
+    def child_plan(self, item: ExpandItem, target: ResourceInfo) -> tuple[ObjectPlan, OptionList]:
+        """The plan of the rows an expanded navigation holds, walking its nested options."""
+        child = ObjectPlan(resource=target.name, v7_resource=target.v7)
+        options = item.ensure_options()
+        self.walk_options(options, target, child, top=False)
+        if options.select is None or options.select.star:
+            self.full_ops(target, child)
+        self.finish_plan(options, child, target)
+        return child, options
 
     def rename_helper_ops(self, options: OptionList | None, plan: ObjectPlan) -> None:
         """Derived values read their helper navigation under the translator's key: wrap compute."""
