@@ -86,3 +86,14 @@ def test_resource_names_and_aliases():
     assert schema.resource("release_asset") is None
     assert schema.resource("my_application")[1] == "application"
     assert schema.navigation_target("release", "should_be_running_on__device") == "device"
+
+
+def test_a_broken_plugin_stops_the_proxy_at_startup(monkeypatch):
+    from proxy.app import create_app
+    from conftest import test_settings
+    import translators.registry as registry
+
+    broken = Translator(resource="device", rules=(Rename("old_name", "not_a_v7_field"),))
+    monkeypatch.setattr(registry, "thirdparty_translators", lambda: [("broken", [broken])])
+    with pytest.raises(TranslatorError, match="not_a_v7_field"):
+        create_app(test_settings(v6_mode="translate", upstream_flavour="open-balena"))
