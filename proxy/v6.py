@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 from typing import Any, Awaitable, Callable
@@ -26,6 +27,7 @@ ENGINE: web.AppKey[Engine] = web.AppKey("v6_engine", Engine)
 BODY_METHODS = frozenset({"POST", "PATCH", "PUT", "MERGE"})
 STATUS_TEXT = {200: "OK", 201: "Created"}
 GZIP_MIN_BYTES = 1024
+METADATA_TIMEOUT = 10.0  # start-up must not wait long for an optional document
 
 
 def _settings(app: web.Application) -> Any:
@@ -55,7 +57,8 @@ async def _merge_upstream_metadata(app: web.Application) -> None:
     settings = _settings(app)
     headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
     try:
-        reply = await app[UPSTREAM].fetch("GET", "/v7/$metadata", headers)
+        async with asyncio.timeout(METADATA_TIMEOUT):
+            reply = await app[UPSTREAM].fetch("GET", "/v7/$metadata", headers)
     except Exception as exc:  # the bundled graph still serves
         log.info("upstream_metadata_unavailable", error=exc.__class__.__name__)
         return
