@@ -76,7 +76,7 @@ async def test_serve_forwards_to_the_upstream(serve_app, spawn_cli):
     app.router.add_get("/{tail:.*}", echo)
     upstream = await serve_app(app)
     port = free_port()
-    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json")
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json", "--v6-mode", "forward")
     [listening] = await cli.wait_event("listening")
     assert listening["port"] == port and listening["upstream"] == upstream
     async with aiohttp.ClientSession() as client:

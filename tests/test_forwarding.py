@@ -54,7 +54,7 @@ def recording_upstream() -> tuple[web.Application, list[dict]]:
 async def echo_proxy(serve_app, start_proxy):
     app, seen = recording_upstream()
     upstream = await serve_app(app)
-    proxy = await start_proxy(upstream)
+    proxy = await start_proxy(upstream, v6_mode="forward")  # these tests are about pass-through of /v6/ too
     return proxy, seen, upstream
 
 
@@ -173,7 +173,7 @@ async def test_response_hop_by_hop_dropped_and_gzip_passed_unchanged(start_proxy
     seen: list[bytes] = []
     server, upstream = await raw_upstream(response, seen=seen)
     async with server:
-        proxy = await start_proxy(upstream)
+        proxy = await start_proxy(upstream, v6_mode="forward")
         async with aiohttp.ClientSession(auto_decompress=False) as client:
             async with client.get(proxy.url + "/v6/device", headers={"Accept-Encoding": "gzip"}) as r:
                 assert r.status == 200
@@ -231,7 +231,7 @@ async def test_idle_stream_is_cut_after_stream_idle_timeout(serve_app, start_pro
 
 
 async def test_dead_upstream_is_502_and_proxy_keeps_serving(start_proxy):
-    proxy = await start_proxy(f"http://127.0.0.1:{free_port()}")
+    proxy = await start_proxy(f"http://127.0.0.1:{free_port()}", v6_mode="forward")
     async with aiohttp.ClientSession() as client:
         for _ in range(2):
             async with client.get(proxy.url + "/v6/device") as r:
@@ -263,7 +263,7 @@ async def test_slow_upstream_is_504_and_next_request_is_served(serve_app, start_
 async def test_upstream_base_path_is_prefixed(serve_app, start_proxy):
     app, seen = recording_upstream()
     upstream = await serve_app(app)
-    proxy = await start_proxy(upstream + "/api/")
+    proxy = await start_proxy(upstream + "/api/", v6_mode="forward")
     raw = await raw_request(proxy.url, b"GET /v6/device?$filter=a%20eq%20'b' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 200")
     assert seen[-1]["raw_path"] == "/api/v6/device?$filter=a%20eq%20'b'"

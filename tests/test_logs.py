@@ -40,7 +40,7 @@ async def send_with_secrets(url: str) -> tuple[int, str]:
 
 
 async def test_access_event_has_the_fields_and_no_secrets(serve_app, start_proxy, log_output):
-    proxy = await start_proxy(await serve_app(await upstream_app()))
+    proxy = await start_proxy(await serve_app(await upstream_app()), v6_mode="forward")
     status, _ = await send_with_secrets(proxy.url)
     assert status == 200
     [event] = log_output.events("request")
@@ -56,7 +56,7 @@ async def test_access_event_has_the_fields_and_no_secrets(serve_app, start_proxy
 
 
 async def test_error_bodies_and_logs_have_no_secrets(start_proxy, log_output):
-    proxy = await start_proxy(f"http://127.0.0.1:{free_port()}")
+    proxy = await start_proxy(f"http://127.0.0.1:{free_port()}", v6_mode="forward")
     status, body = await send_with_secrets(proxy.url)
     assert status == 502
     for secret in SECRETS:
