@@ -334,3 +334,14 @@ async def test_absolute_form_targets_are_refused(echo_proxy):
     proxy, seen, _ = echo_proxy
     raw = await raw_request(proxy.url, b"GET http://evil.example/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
     assert raw.split(b" ")[1] == b"400" and not seen
+
+
+async def test_translate_mode_without_an_engine_forwards_and_warns(serve_app, start_proxy, log_output, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "proxy.v6", None)  # as if proxy/v6.py were missing
+    app, seen = recording_upstream()
+    proxy = await start_proxy(await serve_app(app), v6_mode="translate")
+    raw = await raw_request(proxy.url, b"GET /v6/device?$select=id HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200") and seen[-1]["raw_path"] == "/v6/device?$select=id"
+    assert log_output.events("v6_translation_unavailable")
