@@ -138,13 +138,16 @@ async def test_sdk14_application_get_all_get_and_create(sdk, pair):
     assert row["organization"] == 1 and row["is_for__device_type"] == 1
 
 
-async def test_sdk14_release_get_and_latest(sdk):
+async def test_sdk14_release_get_and_latest(sdk, pair):
     results = await sdk("14.5.0", ("models.release.get", [RELEASES["v1.1.0"]]),
                         ("models.release.get", [RELEASES["draft"]]),
                         ("models.release.get_latest_by_application", ["acme/myapp"]))
     final = ok(results[0])
     assert final["id"] == 2 and final["release_type"] == "final" and final["is_final"] is True
     assert "is_pinned_to__device" not in final
+    # v6 contract is the JSON text (PostgreSQL jsonb::text rendering), v7 an object
+    assert final["contract"] == '{"name": "myapp", "type": "sw.application", "version": "1.1.0"}'
+    assert pair.store.get("release", 2)["contract"] == {"type": "sw.application", "name": "myapp", "version": "1.1.0"}
     assert ok(results[1])["release_type"] == "draft"
     latest = ok(results[2])
     assert latest["id"] == 3 and latest["status"] == "success"  # newest successful, as the v6 query asks
@@ -266,3 +269,9 @@ async def test_sdk14_other_users_fleets_are_invisible(sdk, pair):
     assert ok(results[1]) is None  # a PATCH matching no row the caller may write answers "OK", as on the API
     assert [a["slug"] for a in ok(results[2])] == ["bob/bobs-app"]
     assert store_device(pair, UUID["operational"])["device_name"] == "dev-operational"
+
+
+async def test_sdk14_image_size_is_a_number_in_v6(sdk, pair):
+    image = ok((await sdk("14.5.0", ("models.image.get", [1])))[0])
+    assert image["image_size"] == 100001000 and isinstance(image["image_size"], int)
+    assert pair.store.get("image", 1)["image_size"] == "100001000"  # v7 Big Integer: a string

@@ -44,7 +44,7 @@ def _device(id_: int, uuid: str, name: str, app: int, dt: int, **cols) -> dict:
 
 
 def _release(id_: int, app: int, commit: str, semver: str, *, final: bool = True, status: str = "success",
-             revision: int = 0, created: str = T1, note: str | None = None) -> dict:
+             revision: int = 0, created: str = T1, note: str | None = None, contract: dict | None = None) -> dict:
     major, minor, patch = (int(p) for p in semver.split("."))
     raw = semver if final else f"{semver}-1767000000{id_:03d}"
     if final and revision:
@@ -55,7 +55,7 @@ def _release(id_: int, app: int, commit: str, semver: str, *, final: bool = True
     return _stamp({
         "id": id_, "belongs_to__application": app, "commit": commit, "composition": {"services": {"main": {}}},
         "status": status, "source": "cloud", "build_log": None, "is_invalidated": False, "start_timestamp": created,
-        "end_timestamp": created, "update_timestamp": created, "release_version": None, "contract": None,
+        "end_timestamp": created, "update_timestamp": created, "release_version": None, "contract": contract,
         "is_passing_tests": True, "is_finalized_at__date": created if final else None, "phase": None,
         "is_final": final, "semver": semver, "semver_major": major, "semver_minor": minor, "semver_patch": patch,
         "semver_prerelease": "" if final else raw.split("-")[1], "semver_build": "", "variant": "",
@@ -135,7 +135,8 @@ def build() -> dict:
     ]
     t["release"] = [
         _release(1, 1, "a" * 31 + "1", "1.0.0", created="2026-01-10T10:00:00.000Z", note="first"),
-        _release(2, 1, "b" * 32, "1.1.0", created="2026-01-20T10:00:00.000Z"),
+        _release(2, 1, "b" * 32, "1.1.0", created="2026-01-20T10:00:00.000Z",
+                 contract={"type": "sw.application", "name": "myapp", "version": "1.1.0"}),
         _release(3, 1, "c" * 31 + "3", "1.2.0", final=False, created="2026-02-10T10:00:00.000Z"),
         _release(4, 1, "d" * 31 + "4", "1.3.0", status="failed", created="2026-02-20T10:00:00.000Z"),
         _release(5, 1, "e" * 31 + "5", "1.0.0", revision=1, created="2026-01-15T10:00:00.000Z"),
