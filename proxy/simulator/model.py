@@ -47,9 +47,13 @@ REVERSE_COLUMNS: dict[tuple[str, str], str] = {
     ("release", "device_history"): "is_running__release",
 }
 
-# Columns whose values the server computes; writes to them are ignored (a PATCH of only these fails).
+# Columns the server computes on every read (from other columns and rows); never stored.
+DERIVED_ON_READ = {"device": {"overall_status", "overall_progress", "should_be_running__release"},
+                   "release": {"is_final"}}
+# Columns a write cannot set: derived on read, or derived once by a server hook at write time (release
+# versioning), or a view (direct access). A PATCH with only these keys fails as on the server.
 COMPUTED = {
-    "device": {"overall_status", "overall_progress", "should_be_running__release"},
+    "device": DERIVED_ON_READ["device"],
     "release": {"is_final", "raw_version", "version", "semver_major", "semver_minor", "semver_patch",
                 "semver_prerelease", "semver_build", "is_finalized_at__date"},
     "user__has_direct_access_to__application": {"id", "user", "has_direct_access_to__application"},

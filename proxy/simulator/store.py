@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 from aiohttp import web
 
-from .model import COMPUTED, Model, Resource
+from .model import DERIVED_ON_READ, Model, Resource
 
 Row = dict[str, Any]
 
@@ -76,10 +76,9 @@ class Store:
                 out["revision"] = 0
             if out.get("is_final") is False:
                 out["revision"] = None
-        for col in COMPUTED.get(res.name, ()):
-            if res.name == "release" or res.name == "user__has_direct_access_to__application":
-                continue  # stored as recorded: derived once at write time
-            out.pop(col, None)
+        for col in DERIVED_ON_READ.get(res.name, ()):
+            if col != "is_final":  # a release's is_final is read from its revision, kept consistent above
+                out.pop(col, None)
         for col in res.key_order:
             out.setdefault(col, None)
         return out
