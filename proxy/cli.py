@@ -114,6 +114,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from exc
         address = runner.addresses[0]
+        if worker == 0:
+            log.info("settings", **settings.describe())
         log.info(
             "listening",
             host=address[0],

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -197,7 +196,3 @@ def _timeout_message(exc: BaseException, settings: Settings) -> str:
         return f"no connection within {settings.connect_timeout:g} s"
     return f"no response within {settings.first_byte_timeout:g} s"
 
-
-def monotonic_ms(start: float) -> float:
-    """Milliseconds since ``start`` (a ``time.perf_counter()`` value), rounded for logs."""
-    return round((time.perf_counter() - start) * 1000, 3)

@@ -76,8 +76,13 @@ async def test_serve_forwards_to_the_upstream(serve_app, spawn_cli):
     app.router.add_get("/{tail:.*}", echo)
     upstream = await serve_app(app)
     port = free_port()
-    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json", "--v6-mode", "forward")
+    cli = await spawn_cli(
+        "serve", "--upstream", upstream, "--port", str(port), "--log-format", "json", "--v6-mode", "forward",
+        env=clean_env(PROXY_UPSTREAM_API_KEY="SECRET-KEY-1"),
+    )
     [listening] = await cli.wait_event("listening")
+    [settings] = await cli.wait_event("settings")
+    assert settings["upstream_api_key"] == "***" and settings["port"] == port
     assert listening["port"] == port and listening["upstream"] == upstream
     async with aiohttp.ClientSession() as client:
         async with client.get(f"http://127.0.0.1:{port}/v6/device?$filter=a%20eq%20'b'") as response:
@@ -85,6 +90,7 @@ async def test_serve_forwards_to_the_upstream(serve_app, spawn_cli):
     [access] = await cli.wait_event("request")
     assert access["status"] == 200
     assert await cli.stop() == 0
+    assert "SECRET-KEY-1" not in repr(cli.events)
 
 
 def test_wheel_carries_its_data_files(tmp_path):
