@@ -101,5 +101,8 @@ def test_toml_reference_is_valid_toml():
 
 def test_readme_configuration_reference_lists_every_setting():
     readme = (ROOT / "README.md").read_text()
+    defaults = Settings()
     for name in FIELDS:
-        assert f"| `{name}` | `{env_var(name)}` | `{cli_flag(name)}` |" in readme
+        value = getattr(defaults, name)
+        shown = "unset" if value is None else f"`{str(value).lower() if isinstance(value, bool) else value}`"
+        assert f"| `{name}` | `{env_var(name)}` | `{cli_flag(name)}` | {shown} | {HELP[name]} |" in readme
