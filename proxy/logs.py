@@ -38,10 +38,16 @@ def get_logger(name: str | None = None) -> Any:
 
 
 def _mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
+    """Mask secrets in every string field; put timestamp, level and event first for readers of raw lines."""
+    ordered: dict[str, Any] = {}
+    for key in ("timestamp", "level", "event"):
+        if key in event:
+            ordered[key] = event.pop(key)
+    ordered.update(event)
+    for key, value in ordered.items():
         if isinstance(value, str):
-            event[key] = mask_secrets(value)
-    return event
+            ordered[key] = mask_secrets(value)
+    return ordered
 
 
 def _orjson_dumps(value: Any, **_kw: Any) -> str:
@@ -74,7 +80,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        logger_factory=structlog.WriteLoggerFactory(file=_NeverRaises(stream)),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()
@@ -85,6 +91,25 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root.setLevel(level)
     # aiohttp's own access log is replaced by our "request" event.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class _NeverRaises:
+    """A text stream wrapper whose writes never raise: a closed log pipe must not fail requests."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+        except (OSError, ValueError):
+            pass
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 class _ToStructlog(logging.Handler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import aiohttp
@@ -105,3 +106,18 @@ def test_mask_secrets():
     assert mask_secrets("/d?x=1&APIKEY=abc") == "/d?x=1&APIKEY=***"
     assert mask_secrets("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
     assert mask_secrets("/d?$filter=a%20eq%201") == "/d?$filter=a%20eq%201"
+
+
+async def test_a_broken_log_stream_does_not_fail_requests(serve_app, start_proxy):
+    from conftest import test_settings
+
+    from proxy.logs import configure_logging
+
+    class Broken(io.StringIO):
+        def write(self, _text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    configure_logging(test_settings(), stream=Broken())
+    proxy = await start_proxy(await serve_app(await upstream_app()), v6_mode="forward")
+    status, _ = await send_with_secrets(proxy.url)
+    assert status == 200
