@@ -345,3 +345,25 @@ async def test_translate_mode_without_an_engine_forwards_and_warns(serve_app, st
     raw = await raw_request(proxy.url, b"GET /v6/device?$select=id HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 200") and seen[-1]["raw_path"] == "/v6/device?$select=id"
     assert log_output.events("v6_translation_unavailable")
+
+
+async def test_request_body_is_streamed_to_the_upstream(serve_app, start_proxy):
+    first_chunk_arrived = asyncio.Event()
+
+    async def upload(request: web.Request) -> web.Response:
+        first = await request.content.readexactly(5)
+        first_chunk_arrived.set()  # the client has not sent the rest yet
+        rest = await request.content.read()
+        return web.Response(text=(first + rest).decode())
+
+    async def body():
+        yield b"first"
+        await asyncio.wait_for(first_chunk_arrived.wait(), 5)  # only a streaming proxy gets past this
+        yield b"+rest"
+
+    app = web.Application()
+    app.router.add_post("/upload", upload)
+    proxy = await start_proxy(await serve_app(app))
+    async with aiohttp.ClientSession() as client:
+        async with client.post(proxy.url + "/upload", data=body()) as r:
+            assert r.status == 200 and await r.text() == "first+rest"
