@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -84,6 +85,7 @@ async def test_serve_forwards_to_the_upstream(serve_app, spawn_cli):
     [settings] = await cli.wait_event("settings")
     assert settings["upstream_api_key"] == "***" and settings["port"] == port
     assert listening["port"] == port and listening["upstream"] == upstream
+    assert listening["event_loop"] == ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
     async with aiohttp.ClientSession() as client:
         async with client.get(f"http://127.0.0.1:{port}/v6/device?$filter=a%20eq%20'b'") as response:
             assert response.status == 200 and await response.text() == "/v6/device?$filter=a%20eq%20'b'"
