@@ -122,5 +122,7 @@ class ProxyRunner(web.AppRunner):
 
     async def _make_server(self) -> web_server.Server:
         server = await super()._make_server()
+        # aiohttp has no parameter for the connection handler class; the server it built is otherwise
+        # exactly right (request factory, kwargs), so only its factory method is swapped.
         server.__class__ = _SafeServer
         return server
