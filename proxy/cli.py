@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in FIELDS:
         help_text = f"{HELP[name]} [{env_var(name)}]"
         if base_type(name) is bool:
-            serve.add_argument(cli_flag(name), dest=name, action="store_const", const=True, default=None, help=help_text)
+            serve.add_argument(cli_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             serve.add_argument(cli_flag(name), dest=name, metavar=name.upper(), default=None, help=help_text)
     commands.add_parser("demo", help="run the local demo (simulated v7 API + proxy); see `demo --help`")

@@ -151,3 +151,11 @@ def test_ci_runs_the_readme_test_command():
         assert os.access(path, os.X_OK) and path.read_text().startswith("#!/usr/bin/env bash\n")
         subprocess.run(["bash", "-n", str(path)], check=True, timeout=10)
     assert "./scripts/run --upstream" in readme and "./scripts/test" in readme
+
+
+def test_boolean_flags_can_switch_off_a_config_value(tmp_path):
+    from proxy.cli import build_parser
+
+    parsed = build_parser().parse_args(["serve", "--no-insecure"])
+    assert parsed.insecure is False
+    assert build_parser().parse_args(["serve"]).insecure is None  # not given: lower layers decide
