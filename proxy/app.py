@@ -27,6 +27,8 @@ log = get_logger("proxy.app")
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 READY_PATH = "/ping"
+MAX_REQUEST_LINE = 65536
+MAX_HEADER_FIELD = 16384
 READY_TIMEOUT = 5.0
 
 
@@ -116,6 +118,9 @@ class ProxyRunner(web.AppRunner):
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         kwargs.setdefault("access_log", None)  # replaced by the "request" event of the middleware
         kwargs.setdefault("handler_cancellation", True)  # a client that leaves frees its upstream stream
+        # OData URLs get long ($filter=id in (...) with hundreds of ids): allow more than aiohttp's 8 KiB.
+        kwargs.setdefault("max_line_size", MAX_REQUEST_LINE)
+        kwargs.setdefault("max_field_size", MAX_HEADER_FIELD)
         settings = app[SETTINGS]
         kwargs.setdefault("shutdown_timeout", settings.shutdown_timeout)
         super().__init__(app, **kwargs)

@@ -3,7 +3,8 @@
 Fixtures (all function-scoped, cleaned up after the test):
 
 * ``serve_app``   — ``await serve_app(app)`` starts any aiohttp app (a fake upstream, the simulator) on
-  127.0.0.1 and returns its base URL, e.g. ``"http://127.0.0.1:41234"``.
+  127.0.0.1 and returns its base URL, e.g. ``"http://127.0.0.1:41234"`` (keyword arguments go to the
+  ``AppRunner``, e.g. ``max_line_size=65536``).
 * ``start_proxy`` — ``await start_proxy(upstream_url, v6_mode="translate", ...)`` builds settings with
   ``load_settings(env={}, overrides=...)`` (the real environment is ignored), starts ``create_app(settings)``
   with the production runner and returns a :class:`RunningProxy` (``.url``, ``.app``, ``.settings``).
@@ -75,11 +76,11 @@ async def _start(runner: web.BaseRunner) -> str:
 
 
 @pytest.fixture
-async def serve_app() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
+async def serve_app() -> AsyncIterator[Callable[..., Awaitable[str]]]:
     runners: list[web.AppRunner] = []
 
-    async def start(app: web.Application) -> str:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    async def start(app: web.Application, **runner_kwargs: Any) -> str:
+        runner = web.AppRunner(app, **{"access_log": None, "shutdown_timeout": 0.5, **runner_kwargs})
         runners.append(runner)
         return await _start(runner)
 

@@ -53,7 +53,7 @@ def recording_upstream() -> tuple[web.Application, list[dict]]:
 @pytest.fixture
 async def echo_proxy(serve_app, start_proxy):
     app, seen = recording_upstream()
-    upstream = await serve_app(app)
+    upstream = await serve_app(app, max_line_size=65536)
     proxy = await start_proxy(upstream, v6_mode="forward")  # these tests are about pass-through of /v6/ too
     return proxy, seen, upstream
 
@@ -367,3 +367,11 @@ async def test_request_body_is_streamed_to_the_upstream(serve_app, start_proxy):
     async with aiohttp.ClientSession() as client:
         async with client.post(proxy.url + "/upload", data=body()) as r:
             assert r.status == 200 and await r.text() == "first+rest"
+
+
+async def test_long_odata_urls_pass(echo_proxy):
+    proxy, seen, _ = echo_proxy
+    target = "/v6/device?$filter=id%20in%20(" + ",".join(str(n) for n in range(100000, 104000)) + ")"
+    assert len(target) > 20000
+    raw = await raw_request(proxy.url, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert raw.startswith(b"HTTP/1.1 200") and seen[-1]["raw_path"] == target
