@@ -10,13 +10,14 @@ Fixtures (all function-scoped, cleaned up after the test):
   with the production runner and returns a :class:`RunningProxy` (``.url``, ``.app``, ``.settings``).
 * ``log_output``  — routes structlog (and aiohttp's stdlib loggers) to a buffer as JSON lines; use
   ``log_output.text`` for "never appears" checks and ``log_output.events("request")`` for parsed events.
-
 * ``spawn_cli``   — ``await spawn_cli("serve", "--upstream", url, "--port", str(free_port()))`` runs
   ``python -m proxy`` as a subprocess (PROXY_* variables removed) and returns a :class:`CliProcess`
   (``await cli.wait_event("listening")``, ``await cli.stop()`` sends SIGTERM).
 
-Module helpers: :func:`raw_request` sends bytes over a plain socket and returns the raw answer (for
-byte-exact targets and malformed requests); :func:`free_port` picks a loopback port for subprocesses.
+Module helpers (``from conftest import ...``): :func:`raw_request` sends bytes over a plain socket and
+returns the raw answer (for byte-exact targets and malformed requests); :func:`free_port` picks a loopback
+port for subprocesses; :func:`test_settings` builds isolated settings; :func:`clean_env` is the environment
+without ``PROXY_*`` variables.
 """
 
 from __future__ import annotations
