@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the printe
 
 async def test_demo_prints_curl_commands_that_work():
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXY_")}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "demo", "--", "--port", "0",
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "demo", "--port", "0",
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
                                                 env=env)
     try:
