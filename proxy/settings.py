@@ -5,6 +5,9 @@ Every field is one setting. Its TOML key is the field name, its environment vari
 ``proxy/default_settings.toml`` holds the defaults an installed proxy starts from (a test keeps it equal
 to the dataclass defaults below), so a wheel or an image needs nothing from the source tree.
 
+Changing a default means changing it here, in ``proxy/default_settings.toml``, in
+``config/balena-v6-proxy.example.toml`` and in the README's table; tests fail until all four agree.
+
 A bad value raises :class:`SettingsError` whose message is one line naming the setting; the CLI prints
 that line and exits non-zero instead of showing a traceback.
 """
