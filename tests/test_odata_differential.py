@@ -50,13 +50,14 @@ DURATIONS = [
     "duration'P1Y'", "duration'PT'", "duration'P'", "duration%27P1D%27", "duration'%2BP1D'", "duration'P1DT'",
     "duration'P1DT0H'", "duration'PT0.5S'",
 ]
-OPS = ["eq", "ne", "gt", "ge", "lt", "le", "and", "or", "sub", "add", "mod", "div", "mul"]
+OPS = ["eq", "ne", "gt", "ge", "lt", "le", "and", "or", "sub", "add", "mod", "div", "mul"] * 3 + ["EQ", "And", "has"]
 FUNCS = ["contains", "startswith", "tolower", "substring", "now", "year", "concat", "replace", "length",
-         "substringof", "isof", "cast", "round", "trim", "indexof", "maxdatetime"]
+         "substringof", "isof", "cast", "round", "trim", "indexof", "maxdatetime", "foo", "matchesPattern"]
 KEYS = ["(1)", "('k')", "(a=1,b='x')", "(@p)", "(uuid='x')", "( 1 )", "(1,2)", "(a=1, b=2)", "(-1)", "()",
-        "(a=@p)", "(1.5)", "(%27k%27)"]
+        "(a=@p)", "(1.5)", "(%27k%27)", "(datetime'2024-01-01T00:00:00Z')", "(true)", "(null)"]
 _DATE_LITERAL = re.compile(r"date(?:time)?(?:'|%27).*?(?:'|%27)")
-CORRUPTIONS = [" ", "(", ")", ",", "'", "/", "$", "&", ";", "%", "%2", ":", "=", "?", "@", "+"]
+CORRUPTIONS = [" ", "(", ")", ",", "'", "/", "$", "&", ";", "%", "%2", ":", "=", "?", "@", "+", "%28", "%29",
+               "%2C", "%3D", "%2F", "%26"]
 
 
 def sp(draw, least: int = 0, most: int = 2) -> str:
@@ -109,7 +110,8 @@ def member_path(draw, depth: int, lambdas: bool = True) -> str:
     if tail == 0:
         path += "/$count"
     elif tail == 1 and depth > 0:
-        path += "/$count(" + draw(st.sampled_from(["$", "%24"])) + "filter=" + draw(expression(depth - 1)) + ")"
+        path += ("/$count(" + draw(st.sampled_from(["$", "%24"])) + "filter=" + draw(expression(depth - 1))
+                 + draw(st.sampled_from(["", "", "", ";$top=1", "&$top=1"])) + ")")
     elif tail in (2, 3) and depth > 0 and lambdas:
         kind = draw(st.sampled_from(["any", "all"]))
         var = draw(st.sampled_from(VARS))
@@ -144,7 +146,8 @@ def value(draw, depth: int) -> str:
         seps = [draw(st.sampled_from([",", ", ", " ,", ",%20"])) for _ in items]
         body = "".join((seps[i] if i else "") + item for i, item in enumerate(items))
         lhs = draw(value(depth - 1))
-        return lhs + sp(draw, 1, 1) + "in" + draw(st.sampled_from(["", " ", "%20"])) + "(" + body + ")"
+        rhs = draw(st.sampled_from(["(" + body + ")"] * 6 + ["@p", "()", "( " + body + " )"]))
+        return lhs + sp(draw, 1, 1) + "in" + draw(st.sampled_from(["", " ", "%20"])) + rhs
     if choice == 9:
         return draw(member_path(depth))
     return draw(st.sampled_from(["@p", "now()", "not(a)", "(a eq 1)and(b eq 2)", "a eq 1 or b eq 2 and c eq 3",
@@ -188,6 +191,8 @@ def query_option(draw, depth: int) -> str:
                 item += "(" + "".join((seps[i] if i else "") + o for i, o in enumerate(nested)) + ")"
             if draw(st.integers(0, 4)) == 0:
                 item += "/" + draw(prop_path(0))
+                if draw(st.integers(0, 3)) == 0:
+                    item += "($select=a)"  # options after a/b: a syntax error
             items.append(item)
         return dollar + "expand=" + ",".join(items)
     if kind in (6, 7):
@@ -208,7 +213,7 @@ def query_option(draw, depth: int) -> str:
             "unknown=1", "search=x"]))
     if kind == 10:
         return draw(st.sampled_from(["apikey=abc123", "foo=bar", "x=a%20b", "=v", "%24foo=1", "a=b=c", "k",
-                                     "x=%E9", "x='y'", "x=a b"]))
+                                     "x=%E9", "x='y'", "x=a b", ""]))
     return "@" + draw(st.sampled_from(["p", "q"])) + "=" + draw(st.sampled_from(
         ["1", "'abc'", "true", "null", "datetime'2024-01-01'", "duration'P1D'", "%27x%27", "-2.5"]))
 
@@ -217,7 +222,9 @@ def query_option(draw, depth: int) -> str:
 def odata_url(draw) -> str:
     kind = draw(st.integers(0, 19))
     if kind == 0:
-        return draw(st.sampled_from(["/", "/$metadata", "$1", "$1/a", "/$batch", "/$metadata?x=1", "device"]))
+        return draw(st.sampled_from(["/", "/$metadata", "$1", "$1/a", "/$batch", "/$metadata?x=1", "device",
+                                     "/dev%69ce", "/device%20x", "/device/", "/device/nav", "/device(1)/$count",
+                                     "/device(1)/nav/$count", "/device/$count/$count"]))
     path = "/" + draw(st.sampled_from(NAMES))
     if draw(st.booleans()):
         path += draw(st.sampled_from(KEYS[:6]))
