@@ -388,3 +388,7 @@ async def test_written_values_are_cast_to_the_column_type(client):
     row = (await get(client, "/v7/device(1)?$select=is_pinned_on__release,is_accessible_by_support_until__date"))[1]
     assert row["d"][0] == {"is_pinned_on__release": {"__id": 2},
                            "is_accessible_by_support_until__date": "2026-01-05T10:00:00.000Z"}
+
+
+async def test_resource_method_in_filter_is_a_server_error(client):
+    assert (await get(client, "/v7/device?$filter=device_tag/canAccess()"))[:2] == (500, None)

@@ -76,7 +76,7 @@ def path(node: t.Path) -> q.Path:
         lam = node.lambda_
         last.lam = q.Lambda(lam.kind, lam.var.text, expr(lam.body))
     elif node.method is not None:
-        last.lam = q.Lambda("method", node.method.name.text, q.Lit(None, "null"))
+        raise ValueError("resource methods in $filter are internal to the server")  # answered as a 500
     return q.Path(segs)
 
 
