@@ -229,6 +229,13 @@ def test_bad_percent_escapes_are_syntax_errors(odata_oracle, target: str) -> Non
         parse_target(target)
 
 
+def test_syntax_errors_say_where_parsing_stopped() -> None:
+    with pytest.raises(ODataSyntaxError) as info:
+        parse_target("/device?$filter=a%20eq%201&$orderby=a, b")
+    assert info.value.position == len("/device?$filter=a%20eq%201&$orderby=a")
+    assert "unexpected ','" in str(info.value)
+
+
 def test_malformed_url_message_masks_api_keys() -> None:
     assert malformed_url_message("/v6/device?$filter=a%20eq&apikey=SECRET123") == \
         "Malformed url: '/v6/device?$filter=a%20eq&apikey=***'"

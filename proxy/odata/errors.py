@@ -9,7 +9,9 @@ __all__ = ["ODataSyntaxError", "malformed_url_message", "mask_apikey"]
 
 class ODataSyntaxError(ValueError):
     """The server would reject this URL: a grammar failure (400) or a bad percent-escape (500 there,
-    400 from the proxy).  `target` is the text that failed to parse."""
+    400 from the proxy).  `target` is the text that failed to parse; `position` the offset where the
+    resource path and options could not be read further (an approximation of the server's error position;
+    -1 for bad percent-escapes and excessive nesting)."""
 
     def __init__(self, message: str, target: str = "", position: int = -1) -> None:
         super().__init__(message)

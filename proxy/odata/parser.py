@@ -122,7 +122,7 @@ def js_date_parse(text: str) -> int | None:
 # ------------------------------------------------------------------------------------------ parser
 
 class _Parser:
-    __slots__ = ("s", "n", "aliases", "no_value", "no_primitive")
+    __slots__ = ("s", "n", "aliases", "no_value", "no_primitive", "stop")
 
     def __init__(self, s: str) -> None:
         self.s = s
@@ -132,14 +132,17 @@ class _Parser:
         # remembering them keeps adversarial nesting such as "((((((a" linear, like peggy's cache
         self.no_value: set[int] = set()
         self.no_primitive: set[int] = set()
+        self.stop = 0  # where the resource path + options parse ended (for the error message)
 
     # -------------------------------------------------------------------------------- URL / paths
 
     def odata(self) -> ODataUrl | None:
         s = self.s
         r = self.path_segment(0, top=True)
-        if r is not None and r[1] == self.n:
-            return ODataUrl("resource", r[0])
+        if r is not None:
+            if r[1] == self.n:
+                return ODataUrl("resource", r[0])
+            self.stop = r[1]
         if s == "/$metadata":
             return ODataUrl("metadata")
         if s == "/":
@@ -781,7 +784,9 @@ def parse_target(target: str) -> ODataUrl:
     except RecursionError:
         raise ODataSyntaxError("Malformed url: nesting too deep", target) from None
     if url is None:
-        raise ODataSyntaxError("Malformed url", target)
+        where = parser.stop
+        found = repr(target[where]) if where < len(target) else "end of input"
+        raise ODataSyntaxError(f"Malformed url: unexpected {found} at offset {where}", target, where)
     return url
 
 
@@ -793,6 +798,7 @@ def parse_expression(text: str) -> Expr:
     except _Fatal as exc:
         raise ODataSyntaxError(f"Malformed expression: {exc}", text) from None
     if r is None or r[1] != len(text):
-        raise ODataSyntaxError("Malformed expression", text)
+        where = 0 if r is None else r[1]
+        raise ODataSyntaxError(f"Malformed expression: cannot read past offset {where}", text, where)
     canonicalize(r[0])
     return r[0]
