@@ -83,18 +83,29 @@ class _Fatal(Exception):
 
 _ISO_DATE = re.compile(
     r"([+-][0-9]{6}|[0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?"
-    r"(?:(?:[Tt]|(?<=[0-9]{2}-[0-9]{2}) )([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
+    r"(?:[Tt]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
     r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?|([Zz]))?"
 ).fullmatch
 
 
+# V8's legacy parser also reads `YYYY-MM-DD H:MM[:SS[.f]] [Z|GMT|UTC|UT|+HH[:]MM]` (Python's str(datetime))
+_SPACED_DATE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
+    r" ?(?:(Z|z|GMT|UTC|UT)|([+-][0-9]{2}:?[0-9]{2}))?"
+).fullmatch
+
+
 def js_date_parse(text: str) -> int | None:
-    """Epoch ms like V8's Date.parse for ISO-8601-like text (server in UTC), None where it gives NaN.
-    Covers the forms clients send; V8's legacy formats ("Jan 1 2024") are not reproduced."""
+    """Epoch ms like V8's Date.parse (server in UTC), None where it gives NaN.  Covers ISO 8601 and the
+    space-separated form; V8's other legacy formats ("Jan 1 2024", "2024/01/01") are not reproduced."""
     m = _ISO_DATE(text)
-    if m is None:
-        return None
-    year_s, mon_s, day_s, hh, mm, ss, frac, tz, zulu = m.groups()
+    if m is not None:
+        year_s, mon_s, day_s, hh, mm, ss, frac, tz, _zulu = m.groups()
+    else:
+        m = _SPACED_DATE(text)
+        if m is None:
+            return None
+        year_s, mon_s, day_s, hh, mm, ss, frac, _zulu, tz = m.groups()
     year = int(year_s)
     month = int(mon_s) if mon_s else 1
     day = int(day_s) if day_s else 1
