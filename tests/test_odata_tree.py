@@ -121,6 +121,7 @@ def _subtrees(tree):
 @pytest.mark.parametrize("literal, kind, value", [
     (Literal.text("O'Brien & co/100% #1 +x é"), "Text", "O'Brien & co/100% #1 +x é"),
     (Literal.text(""), "Text", ""),
+    (Literal.text_("it's"), "Text", "it's"),
     (Literal.number(1), "Real", 1.0),
     (Literal.number(-2.5), "Real", -2.5),
     (Literal.number(0.0000001), "Real", 0.0000001),

@@ -210,6 +210,9 @@ class Literal(Expr):
         """A new string literal (serialized quoted, `'` doubled, contents percent-encoded)."""
         return cls("Text", value)
 
+    #: the same constructor under the name an early draft of this module used (kept: callers use it)
+    text_ = text
+
     @classmethod
     def number(cls, value: int | float) -> "Literal":
         _number_text(value)
