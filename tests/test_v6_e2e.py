@@ -510,3 +510,54 @@ async def test_upstream_metadata_is_merged_at_startup(serve_app, start_proxy):
     assert e.last == "/v7/device?$select=id,brand_new_field"
     meta = [r for r in fixture.received if r.path_qs == "/v7/$metadata"]
     assert meta and meta[0].headers["Authorization"] == "Bearer metadata-key"
+
+
+# ------------------------------------------------------------------------------------------ $expand tail paths
+async def test_expand_tail_path_is_translated_at_both_levels(env):
+    """`a($select=x)/b` means "expand a, and inside it b": the tail is renamed with a's target as its resource
+    and the response keys are renamed back at both levels."""
+    env.fixture.queue(Reply(200, {"d": [{"owns__device": [{"is_pinned_on__release": [{"id": 3, "is_final": True}],
+                                                           "id": 7}], "id": 1}]}))
+    status, body = await env.json(
+        "GET", "/v6/application?$select=id&$expand=owns__device($select=id)/should_be_running__release"
+    )
+    assert status == 200
+    assert env.last == "/v7/application?$select=id&$expand=owns__device($select=id;$expand=is_pinned_on__release)"
+    assert body == {"d": [{"owns__device": [{"should_be_running__release": [{"id": 3, "release_type": "final",
+                                                                              "is_final": True}], "id": 7}], "id": 1}]}
+
+
+async def test_expand_tail_without_options_and_two_deep(env):
+    env.fixture.queue(Reply(200, {"d": [{"owns__device": [{"is_pinned_on__release": [
+        {"is_pinned_to__device": [{"id": 7, "actor": {"__id": 70}}], "id": 3}]}], "id": 1}]}))
+    status, body = await env.json(
+        "GET", "/v6/application?$select=id&$expand=owns__device/should_be_running__release/should_be_running_on__device"
+    )
+    assert status == 200
+    # the tail's resources are the targets of the navigations before it (device, then release)
+    assert env.last.startswith(
+        "/v7/application?$select=id&$expand=owns__device($expand=is_pinned_on__release($expand=is_pinned_to__device"
+    )
+    device = body["d"][0]["owns__device"][0]
+    release = device["should_be_running__release"][0]
+    assert list(device)[0] == "should_be_running__release" and "is_pinned_on__release" not in device
+    assert release["should_be_running_on__device"][0]["actor"] == 70 and "is_pinned_to__device" not in release
+
+
+async def test_expand_tail_removed_unknown_and_counted_navigations(env, log_output):
+    env.fixture.queue(Reply(200, {"d": [{"owns__device": [{"id": 7}], "id": 1}]}))
+    _, body = await env.json("GET", "/v6/application?$select=id&$expand=owns__device($select=id)/manages__device")
+    assert env.last == "/v7/application?$select=id&$expand=owns__device($select=id)"
+    assert body == {"d": [{"owns__device": [{"manages__device": [], "id": 7}], "id": 1}]}
+    env.fixture.queue(Reply(200, {"d": [{"owns__device": [{"id": 7}], "id": 1}]}))
+    _, body = await env.json("GET", "/v6/application?$select=id&$expand=owns__device($select=id)/is_pinned_on__release")
+    assert env.last == "/v7/application?$select=id&$expand=owns__device($select=id)"
+    assert body == {"d": [{"owns__device": [{"id": 7}], "id": 1}]}
+    assert ("is_pinned_on__release", "device", "$expand") in {
+        (e["name"], e["resource"], e["option"]) for e in log_output.events("unknown_field")}
+    env.fixture.queue(Reply(200, {"d": [{"owns__device": [{"is_pinned_on__release": 1, "id": 7}], "id": 1}]}))
+    _, body = await env.json(
+        "GET", "/v6/application?$select=id&$expand=owns__device($select=id)/should_be_running__release/$count"
+    )
+    assert env.last == "/v7/application?$select=id&$expand=owns__device($select=id;$expand=is_pinned_on__release/$count)"
+    assert body == {"d": [{"owns__device": [{"should_be_running__release": 1, "id": 7}], "id": 1}]}

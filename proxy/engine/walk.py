@@ -22,6 +22,7 @@ from proxy.odata import (
     Call,
     ExpandItem,
     Expr,
+    FilterOption,
     Group,
     In,
     Lambda,
@@ -384,6 +385,8 @@ class Walker:
 
     # ------------------------------------------------------------------ $expand
     def walk_expand_item(self, item: ExpandItem, resource: ResourceInfo, expand) -> Op | None:
+        if item.tail is not None:
+            _nest_tail(item)
         name = item.name.text
         n = self.lookup(resource, name)
         if n is None:
@@ -399,9 +402,7 @@ class Walker:
                 item.name.rename(n.v7)
                 self.feature(f"{resource.name}.{name}.rename")
             if item.count:
-                if item.options is not None and item.options.filter is not None:
-                    f = item.options.filter
-                    f.expr = self.walk_expr(f.expr, self.res(n.target), {})
+                self.walk_counted_options(item.options, self.res(n.target))
                 return Op(name, COPY, n.v7)
             child, options = self.child_plan(item, self.res(n.target))
             if not options.options:
@@ -423,6 +424,20 @@ class Walker:
             return Op(name, PATH, via[0], (tuple(via[1:]), child))
         # a field named in $expand: pass through, the upstream answers as it does
         return Op(name, COPY, n.v7 or name)
+
+    def walk_counted_options(self, options: OptionList | None, target: ResourceInfo) -> None:
+        """``nav/$count(...)``: the server filters what it counts and still builds the nested $expand
+        (an unknown name there fails), but ignores $select/$orderby/$top/$skip."""
+        if options is None:
+            return
+        if options.filter is not None:
+            options.filter.expr = self.walk_expr(options.filter.expr, target, {})
+        expand = options.expand
+        if expand is not None:
+            for sub in list(expand.items):
+                self.walk_expand_item(sub, target, expand)
+            if not expand.items:
+                options.remove(expand)
 
     def child_plan(self, item: ExpandItem, target: ResourceInfo) -> tuple[ObjectPlan, OptionList]:
         """The plan of the rows an expanded navigation holds, walking its nested options."""
@@ -788,6 +803,37 @@ class Walker:
         return expr
 
 
+
+
+def _nest_tail(item: ExpandItem) -> None:
+    """Rewrite ``a(opts)/b/c`` into ``a(opts;$expand=b($expand=c))``.
+
+    A tail path in ``$expand`` means "expand a, and inside it expand b" (odata-dialect.md §2). The server
+    (odata-to-abstract-sql ``Expands``) treats the tail exactly like a nested ``$expand`` item placed before
+    a's own nested ``$expand`` items: same query, same key order. Translating a tail in place would need its
+    own copy of every nested-expand rule (renames, removed, unknown and always-empty navigations, helper
+    expands, response plans), so the walk rewrites it into the nested form and translates that. A key on a
+    tail segment (``a/b(1)``) is dropped: the server never reads it there.
+    """
+    tail = item.tail
+    assert tail is not None
+    item.tail = None
+    segments = tail.segments
+    inner_options = None
+    if tail.count is not None and tail.count.filter is not None:
+        inner_options = OptionList(nested=True)
+        inner_options.add(FilterOption(tail.count.filter))
+    inner = ExpandItem(TreeName(segments[-1].name.text), count=tail.count is not None, options=inner_options)
+    for seg in reversed(segments[:-1]):
+        wrapper = OptionList(nested=True)
+        wrapper.add(ExpandOption([inner]))
+        inner = ExpandItem(TreeName(seg.name.text), options=wrapper)
+    options = item.ensure_options()
+    expand = options.expand
+    if expand is None:
+        options.add(ExpandOption([inner]))
+    else:
+        expand.items.insert(0, inner)
 
 
 def _reading_helpers(fn: Any, aliases: dict[str, str]) -> Any:
