@@ -561,3 +561,13 @@ async def test_expand_tail_removed_unknown_and_counted_navigations(env, log_outp
     )
     assert env.last == "/v7/application?$select=id&$expand=owns__device($select=id;$expand=is_pinned_on__release/$count)"
     assert body == {"d": [{"owns__device": [{"should_be_running__release": 1, "id": 7}], "id": 1}]}
+
+
+async def test_a_true_constant_reads_true_as_a_condition(cloud):
+    """supervisor_release.is_public is the constant true in v6: `$filter=is_public` keeps every row."""
+    for flt, literal in [("is_public", "true"), ("not(is_public)", "false"), ("true eq is_public", "true"),
+                         ("is_public in (false,null)", "false")]:
+        cloud.fixture.queue(Reply(200, {"d": []}))
+        status, _ = await cloud.json("GET", f"/v6/supervisor_release?$select=id&$filter={flt}")
+        assert status == 200
+        assert cloud.last.startswith(f"/v7/release?$select=id&$filter={literal} and ("), flt

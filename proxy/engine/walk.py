@@ -8,6 +8,7 @@ the translators — what that name is in v7. The walk itself knows no field.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -579,18 +580,25 @@ class Walker:
             lam: Lambda = path.lambda_
             inner = dict(scope)
             inner[lam.var.text] = target
-            lam.body = self.walk_expr(lam.body, target, inner)
+            lam.body = self.walk_expr(lam.body, target, inner, every=lam.kind == "all")
 
-    def walk_expr(self, expr: Expr, resource: ResourceInfo, scope: dict[str, ResourceInfo]) -> Expr:
+    def walk_expr(
+        self, expr: Expr, resource: ResourceInfo, scope: dict[str, ResourceInfo], *, every: bool = False
+    ) -> Expr:
+        """The v7 condition for a v6 one in a position where only TRUE keeps a row (``$filter``, an ``any()``
+        body, a ``$count`` filter) or, with ``every``, an ``all()`` body: pinejs compiles ``all(v:E)`` to
+        ``NOT EXISTS(… WHERE NOT E)``, so there a member fails only where E is FALSE, not where it is NULL."""
         result = self._expr(expr, resource, scope)
-        if isinstance(result, _Tri):
-            return Literal.boolean(bool(result.value))
-        return result
+        if not isinstance(result, (_Tri, _Cond)):
+            return result
+        if every:
+            return _condition(_negated(_falsity(result)))
+        return _condition(_truth(result))
 
     def _expr(self, expr: Expr, resource: ResourceInfo, scope: dict[str, ResourceInfo]) -> Any:
         if isinstance(expr, Group):
             inner = self._expr(expr.inner, resource, scope)
-            if isinstance(inner, _Tri):
+            if isinstance(inner, (_Tri, _Cond)):
                 return inner
             expr.inner = inner
             return expr
@@ -598,6 +606,8 @@ class Walker:
             inner = self._expr(expr.operand, resource, scope)
             if isinstance(inner, _Tri):
                 return _Tri(None if inner.value is None else not inner.value)
+            if isinstance(inner, _Cond):
+                return _Cond(inner.false, inner.true)  # not NULL is NULL: TRUE and FALSE swap, NULL stays
             expr.operand = inner
             return expr
         if isinstance(expr, BinOp):
@@ -617,6 +627,15 @@ class Walker:
 
     def _logic(self, expr: BinOp, resource: ResourceInfo, scope: dict) -> Any:
         operands = [self._expr(o, resource, scope) for o in expr.operands]
+        if any(isinstance(o, _Cond) or (isinstance(o, _Tri) and o.value is None) for o in operands) and not all(
+            isinstance(o, _Tri) for o in operands
+        ):
+            # a NULL next to v7 conditions: SQL's three-valued and/or (NULL and FALSE is FALSE, NULL or TRUE
+            # is TRUE, otherwise NULL), carried as "TRUE where …, FALSE where …" for an enclosing not()
+            truths, falsities = [_truth(o) for o in operands], [_falsity(o) for o in operands]
+            if expr.op == "and":
+                return _cond(_joined("and", truths), _joined("or", falsities))
+            return _cond(_joined("or", truths), _joined("and", falsities))
         consts = [o for o in operands if isinstance(o, _Tri)]
         if len(consts) == len(operands):
             values = [c.value for c in consts]
@@ -706,7 +725,8 @@ class Walker:
                     cur = self.res(n.target)
         found = self.walk_path(path, resource, scope, "$filter")
         if found[0] == "const":
-            return _Tri(None)
+            value = _constant_value(found[1]) if found[2] else None  # a path through a NULL link is NULL
+            return _Tri(value if isinstance(value, bool) else None)
         if found[0] == "derived":
             raise WalkError(400, f"{found[1].v6} cannot be used as a condition through the v6 proxy")
         return path
@@ -727,12 +747,8 @@ class Walker:
                     continue
                 kind, n, owner, prefix = found
                 if kind == "const":
-                    if isinstance(other, Literal):
-                        self.feature(f"{owner.name}.{n.v6}.filter_constant")
-                        return _Tri(_compare_constant(n.rule.value if n.rule else None, expr.op, other))
-                    if isinstance(other, Path):
-                        self._value(other, resource, scope, expr.op)
-                    return _Tri(None)
+                    self.feature(f"{owner.name}.{n.v6}.filter_constant")
+                    return self._constant_comparison(_constant_value(n), expr.op, other, flipped, resource, scope)
                 if kind == "derived":
                     rule = n.rule
                     if expr.op not in ("eq", "ne") or not isinstance(other, Literal):
@@ -748,6 +764,24 @@ class Walker:
                     return Group(node)
         expr.operands = [self._value(o, resource, scope, expr.op) for o in expr.operands]
         return expr
+
+    def _constant_comparison(
+        self, value: Any, op: str, other: Expr, flipped: bool, resource: ResourceInfo, scope: dict
+    ) -> Any:
+        """``constant op other`` (``other op constant`` when ``flipped``). pinejs compiles eq/ne to
+        IS [NOT] DISTINCT FROM, so NULL eq NULL is TRUE and a NULL constant eq E is ``E eq null``; an
+        ordering against NULL is NULL."""
+        op = op if flipped else _MIRRORED[op]  # now ``other op constant``
+        if isinstance(other, Path):
+            found = self._peek(other, resource, scope)
+            if found is not None and found[0] == "const":
+                other = _null_or(_constant_value(found[1]))
+        if isinstance(other, Literal):
+            return _Tri(_compare_constant(value, _MIRRORED[op], other))
+        operand = self._value(other, resource, scope, op)
+        if value is None and op not in ("eq", "ne"):
+            return _Tri(None)
+        return BinOp(op, [Group(operand) if isinstance(operand, BinOp) else operand, _null_or(value)])
 
     def _peek(self, path: Path, resource: ResourceInfo, scope: dict) -> tuple | None:
         """If the path ends on a constant or derived name: (kind, Name, owner resource, prefix); else None."""
@@ -782,10 +816,17 @@ class Walker:
             if found is not None:
                 kind, n, owner, prefix = found
                 if kind == "const":
-                    value = n.rule.value if n.rule else None
+                    # SQL IN: TRUE on a match, else NULL if the value or an item is NULL (a path item reads as
+                    # NULL on the server), else FALSE
+                    value = _constant_value(n)
+                    if value is None:
+                        return _Tri(None)
                     items = [self._literal(i) for i in expr.items]
-                    hits = [_compare_constant(value, "eq", i) for i in items if isinstance(i, Literal)]
-                    return _Tri(True if any(h is True for h in hits) else False)
+                    if any(isinstance(i, Literal) and _compare_constant(value, "eq", i) is True for i in items):
+                        return _Tri(True)
+                    if any(not isinstance(i, Literal) or i.kind == "Null" for i in items):
+                        return _Tri(None)
+                    return _Tri(False)
                 if kind == "derived":
                     self.feature(f"{owner.name}.{n.v6}.filter")
                     parts = []
@@ -856,6 +897,74 @@ class _Tri:
 
     def __init__(self, value: bool | None) -> None:
         self.value = value
+
+
+class _Cond:
+    """A filter sub-expression whose v6 value is three-valued and not constant: TRUE exactly where the v7
+    condition ``true`` holds, FALSE exactly where ``false`` holds, SQL NULL elsewhere (each side a bool or a
+    v7 expression read in WHERE position, where only TRUE keeps a row). It arises where a NULL constant meets
+    other operands in and/or: ``NULL or E`` is TRUE where E is and never FALSE, so ``not(NULL or E)`` keeps no
+    row, while ``not(NULL and E)`` keeps the rows where E is FALSE."""
+
+    __slots__ = ("true", "false")
+
+    def __init__(self, true: "bool | Expr", false: "bool | Expr") -> None:
+        self.true = true
+        self.false = false
+
+
+def _cond(true: "bool | Expr", false: "bool | Expr") -> "_Tri | _Cond":
+    if isinstance(true, bool) and isinstance(false, bool):
+        return _Tri(True if true else False if false else None)
+    return _Cond(true, false)
+
+
+def _truth(x: Any) -> "bool | Expr":
+    """Where ``x`` is TRUE (a v7 expression itself is TRUE where it holds)."""
+    if isinstance(x, _Tri):
+        return x.value is True
+    if isinstance(x, _Cond):
+        return x.true
+    return x
+
+
+def _falsity(x: Any) -> "bool | Expr":
+    """Where ``x`` is FALSE: for a v7 expression E, ``not(E)`` (NULL where E is NULL, so read as not FALSE)."""
+    if isinstance(x, _Tri):
+        return x.value is False
+    if isinstance(x, _Cond):
+        return x.false
+    return _negated(copy.deepcopy(x))
+
+
+def _negated(x: "bool | Expr") -> "bool | Expr":
+    if isinstance(x, bool):
+        return not x
+    return Not(x if isinstance(x, Group) else Group(x))
+
+
+def _joined(op: str, parts: list) -> "bool | Expr":
+    """``and``/``or`` of conditions, folding the constant ones."""
+    absorbing = op == "or"  # TRUE absorbs an or, FALSE an and
+    if any(p is absorbing for p in parts):
+        return absorbing
+    parts = [p for p in parts if not isinstance(p, bool)]
+    if not parts:
+        return not absorbing
+    if len(parts) == 1:
+        return parts[0]
+    return BinOp(op, [Group(p) if isinstance(p, BinOp) and p.op in ("and", "or") else p for p in parts])
+
+
+def _condition(x: "bool | Expr") -> Expr:
+    return Literal.boolean(x) if isinstance(x, bool) else x
+
+
+_MIRRORED = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
+
+
+def _constant_value(n: Name) -> Any:
+    return n.rule.value if n.rule is not None else None
 
 
 def _null_or(value: Any) -> Literal:
