@@ -44,7 +44,7 @@ class Settings:
     workers: int = 1
     log_format: str = "auto"  # "json" | "console" | "auto" (console on a terminal, else json)
     log_level: str = "info"
-    v6_mode: str = "forward"  # "forward" | "translate"
+    v6_mode: str = "translate"  # "translate" | "forward" (the rollback switch)
     upstream_flavour: str = "balena-cloud"  # "balena-cloud" | "open-balena"
     unknown_names: str = "drop"  # "drop" | "reject"
     max_local_sort_rows: int = 10000

@@ -339,7 +339,10 @@ async def test_absolute_form_targets_are_refused(echo_proxy):
 async def test_translate_mode_without_an_engine_forwards_and_warns(serve_app, start_proxy, log_output, monkeypatch):
     import sys
 
+    import proxy
+
     monkeypatch.setitem(sys.modules, "proxy.v6", None)  # as if proxy/v6.py were missing
+    monkeypatch.delattr(proxy, "v6", raising=False)  # (and never imported before)
     app, seen = recording_upstream()
     proxy = await start_proxy(await serve_app(app), v6_mode="translate")
     raw = await raw_request(proxy.url, b"GET /v6/device?$select=id HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
