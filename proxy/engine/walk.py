@@ -33,6 +33,7 @@ from proxy.odata import (
     OptionList,
     OrderByOption,
     OrderItem,
+    SP,
     Path,
     SelectOption,
     TopOption,
@@ -615,7 +616,7 @@ class Walker:
                 return self._logic(expr, resource, scope)
             if expr.op in COMPARISONS and len(expr.operands) == 2:
                 return self._comparison(expr, resource, scope)
-            expr.operands = [self._value(o, resource, scope, expr.op) for o in expr.operands]
+            _set_operands(expr, [self._value(o, resource, scope, expr.op) for o in expr.operands])
             return expr
         if isinstance(expr, In):
             return self._in(expr, resource, scope)
@@ -646,7 +647,7 @@ class Walker:
             if any(v is True for v in values):
                 return _Tri(True)
             return _Tri(None if any(v is None for v in values) else False)
-        expr.operands = [Literal.boolean(bool(o.value)) if isinstance(o, _Tri) else o for o in operands]
+        _set_operands(expr, [Literal.boolean(bool(o.value)) if isinstance(o, _Tri) else o for o in operands])
         return expr
 
     def _value(self, operand: Expr, resource: ResourceInfo, scope: dict, context: str) -> Expr:
@@ -665,7 +666,7 @@ class Walker:
             operand.inner = self._value(operand.inner, resource, scope, context)
             return operand
         if isinstance(operand, BinOp):
-            operand.operands = [self._value(o, resource, scope, operand.op) for o in operand.operands]
+            _set_operands(operand, [self._value(o, resource, scope, operand.op) for o in operand.operands])
             return operand
         if isinstance(operand, Call):
             r = self._call(operand, resource, scope)
@@ -762,7 +763,7 @@ class Walker:
                     if expr.op == "ne":
                         return Not(Group(node))
                     return Group(node)
-        expr.operands = [self._value(o, resource, scope, expr.op) for o in expr.operands]
+        _set_operands(expr, [self._value(o, resource, scope, expr.op) for o in expr.operands])
         return expr
 
     def _constant_comparison(
@@ -840,7 +841,10 @@ class Walker:
                     if "true" in parts:
                         return _Tri(True)
                     return Group(_prefixed(" or ".join(f"({p})" for p in parts), prefix))
-        expr.operand = self._value(expr.operand, resource, scope, "in")
+        operand = self._value(expr.operand, resource, scope, "in")
+        if operand is not expr.operand:
+            expr.operand = operand
+            expr.sep = f"{SP}in{SP}"  # `x in(…)` is only valid after a closing parenthesis
         return expr
 
 
@@ -958,6 +962,19 @@ def _joined(op: str, parts: list) -> "bool | Expr":
 
 def _condition(x: "bool | Expr") -> Expr:
     return Literal.boolean(x) if isinstance(x, bool) else x
+
+
+def _set_operands(expr: BinOp, operands: list[Expr]) -> None:
+    """Replace a chain's operands; around a replaced one the separator becomes `` op `` again, because a
+    client may write ``(a)and(b)`` and a literal put in place of ``(b)`` must not make ``andfalse``."""
+    canonical = f"{SP}{expr.op}{SP}"
+    for i, (old, new) in enumerate(zip(expr.operands, operands)):
+        if old is not new:
+            if i > 0:
+                expr.seps[i - 1] = canonical
+            if i < len(expr.seps):
+                expr.seps[i] = canonical
+    expr.operands = operands
 
 
 _MIRRORED = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
