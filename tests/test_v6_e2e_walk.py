@@ -6,7 +6,7 @@ Each test checks the v7 request the upstream received (``env.last``) and what th
 from __future__ import annotations
 
 from fixtures.engine.upstream import Reply
-from test_v6_e2e import env  # noqa: F401  (the proxy + recording upstream fixture)
+from test_v6_e2e import cloud, env  # noqa: F401  (the proxy + recording upstream fixtures)
 
 
 # ------------------------------------------------------------------------------------------ separators
@@ -21,3 +21,34 @@ async def test_a_replaced_operand_keeps_a_valid_separator(env):  # noqa: F811
         status, body = await env.json("GET", f"/v6/device?$select=id&$filter={v6}")
         assert (status, body) == (200, {"d": [{"id": 1}]})
         assert env.last == f"/v7/device?$select=id&$filter={v7}"
+
+
+# ------------------------------------------------------------------------------------------ values
+async def test_not_binds_one_value_and_its_operand_is_translated(env):  # noqa: F811
+    """`not a eq b` is `(not a) eq b`: the name under `not` is still renamed."""
+    env.fixture.queue(Reply(200, {"d": []}))
+    status, _ = await env.json("GET", "/v6/device?$select=id&$filter=not should_be_running__release eq 1")
+    assert status == 200
+    assert env.last == "/v7/device?$select=id&$filter=not is_pinned_on__release eq 1"
+
+
+async def test_always_empty_navigation_as_a_value_is_refused_not_a_crash(env):  # noqa: F811
+    for flt in ["manages__device eq 1", "not(manages__device in (1,2))"]:
+        status, body = await env.json("GET", f"/v6/device?$select=id&$filter={flt}")
+        assert (status, body) == (400, "manages__device is a navigation and cannot be used as a value through the v6 proxy")
+    assert env.fixture.v7 == []
+
+
+async def test_derived_value_compared_with_a_duration_is_false(env):  # noqa: F811
+    env.fixture.queue(Reply(200, {"d": []}))
+    status, _ = await env.json("GET", "/v6/device?$select=id&$filter=overall_status eq duration'P1D'")
+    assert status == 200
+    assert env.last == "/v7/device?$select=id&$filter=false"
+
+
+async def test_all_over_a_rewritten_view_navigation_is_refused(cloud):  # noqa: F811
+    """A translator's filter hook rewrites `any()`; `all()` over the same navigation has no rewrite."""
+    status, body = await cloud.json(
+        "GET", "/v6/supervisor_release?$select=id&$filter=is_for__device_type/all(dt:dt/slug eq 'raspberrypi3')")
+    assert (status, body) == (400, "is_for__device_type cannot be used with a lambda through the v6 proxy")
+    assert cloud.fixture.v7 == []

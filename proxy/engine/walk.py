@@ -658,7 +658,9 @@ class Walker:
                 n = found[1]
                 if operand.count is not None:
                     return Literal.number(0)  # an always-empty navigation counts 0
-                return _null_or(n.rule.value if n.rule is not None else None)
+                if n.kind == S.EMPTY and found[2]:
+                    raise _not_a_value(n)
+                return _null_or(_constant_value(n))
             if found[0] == "derived":
                 raise WalkError(400, f"{found[1].v6} cannot be used with {context} through the v6 proxy")
             return operand
@@ -673,6 +675,12 @@ class Walker:
             if isinstance(r, _Tri):
                 return _null_or(r.value)
             return r
+        if isinstance(operand, Not):  # `not a eq b` is `(not a) eq b`: not binds one value
+            operand.operand = self._value(operand.operand, resource, scope, "not")
+            return operand
+        if isinstance(operand, In):
+            r = self._in(operand, resource, scope)
+            return _null_or(r.value) if isinstance(r, _Tri) else r
         return operand
 
     def _call(self, call: Call, resource: ResourceInfo, scope: dict) -> Any:
@@ -713,7 +721,8 @@ class Walker:
                     return _Tri(path.lambda_.kind == "all")
                 if n.kind == S.DERIVED:
                     hook = cur.merged.filter_hooks.get(n.v6) if cur.merged else None
-                    if hook is None or i != len(segs) - 1 or n.target is None:
+                    # a hook rewrites any(); all() over a derived navigation has no rewrite
+                    if hook is None or i != len(segs) - 1 or n.target is None or path.lambda_.kind != "any":
                         raise WalkError(400, f"{n.v6} cannot be used with a lambda through the v6 proxy")
                     lam = path.lambda_
                     target = self.res(n.target)
@@ -981,7 +990,12 @@ _MIRRORED = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "
 
 
 def _constant_value(n: Name) -> Any:
-    return n.rule.value if n.rule is not None else None
+    return getattr(n.rule, "value", None)
+
+
+def _not_a_value(n: Name) -> WalkError:
+    """An always-empty collection where a value is expected (``link eq 1``): the server cannot read it either."""
+    return WalkError(400, f"{n.v6} is a navigation and cannot be used as a value through the v6 proxy")
 
 
 def _null_or(value: Any) -> Literal:
@@ -1021,7 +1035,10 @@ def _derived_filter(rule: Any, literal: Literal) -> str:
         return fv(literal.value)
     if fv is None:
         raise WalkError(400, f"{rule.name} cannot be used in $filter through the v6 proxy")
-    return fv.get(literal.value, "false")
+    try:
+        return fv.get(literal.value, "false")
+    except TypeError:  # a duration literal (a dict) never equals a derived value
+        return "false"
 
 
 def _prefixed(text: str, prefix: list[str]) -> Expr:
