@@ -52,3 +52,38 @@ async def test_all_over_a_rewritten_view_navigation_is_refused(cloud):  # noqa: 
         "GET", "/v6/supervisor_release?$select=id&$filter=is_for__device_type/all(dt:dt/slug eq 'raspberrypi3')")
     assert (status, body) == (400, "is_for__device_type cannot be used with a lambda through the v6 proxy")
     assert cloud.fixture.v7 == []
+
+
+# ------------------------------------------------------------------------------------------ always-NULL links
+async def test_a_path_through_an_always_null_link_empties_its_query(env):  # noqa: F811
+    """pinejs joins every navigation of a $filter/$orderby path into the query of its scope; through a v6 link
+    that is always NULL that query has no row, whatever not/or surround the path."""
+    for v6, v7 in [
+        ("device?$select=id&$filter=not(is_managed_by__device/device_name eq 'x')", "device?$select=id&$filter=false"),
+        ("device?$select=id&$filter=id eq 1 or manages__device/device_name eq 'x'", "device?$select=id&$filter=false"),
+        ("application?$select=id&$filter=owns__device/all(d:d/manages__device/device_name eq 'x')",
+         "application?$select=id&$filter=owns__device/all(d:true)"),
+        ("application?$select=id&$filter=owns__device/any(d:not(d/manages__device/device_name eq 'x'))",
+         "application?$select=id&$filter=owns__device/any(d:false)"),
+        ("device?$select=id&$orderby=is_managed_by__device/device_name desc", "device?$select=id&$filter=false"),
+        ("device?$select=id&$expand=belongs_to__application($select=id;$filter=depends_on__application/app_name eq 'x')",
+         "device?$select=id&$expand=belongs_to__application($select=id;$filter=false)"),
+    ]:
+        env.fixture.queue(Reply(200, {"d": []}))
+        status, _ = await env.json("GET", f"/v6/{v6}")
+        assert status == 200, v6
+        assert env.last == f"/v7/{v7}"
+
+
+async def test_a_constant_at_the_end_of_a_path_is_still_a_value(env):  # noqa: F811
+    env.fixture.queue(Reply(200, {"d": []}))
+    await env.json("GET", "/v6/application?$select=id&$filter=owns__device/any(d:d/is_managed_by__device eq null)")
+    assert env.last == "/v7/application?$select=id&$filter=owns__device/any(d:true)"
+    status, body = await env.json("GET", "/v6/device?$select=id&$filter=manages__device eq null")
+    assert (status, body) == (400, "manages__device is a navigation and cannot be used as a value through the v6 proxy")
+
+
+async def test_orderby_a_derived_value_at_the_end_of_a_path(env):  # noqa: F811
+    env.fixture.queue(Reply(200, {"d": []}))
+    await env.json("GET", "/v6/device?$select=id&$orderby=should_be_running__release/release_type desc")
+    assert env.last == "/v7/device?$select=id&$orderby=is_pinned_on__release/is_final desc"

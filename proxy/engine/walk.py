@@ -112,6 +112,10 @@ class Walker:
         self.helper_aliases: dict[int, dict[str, str]] = {}
         self.local_sort_label: str | None = None
         self.aliases: dict[str, Literal] = {}
+        # the condition being walked navigates through a v6 link that is always NULL (a removed link or an
+        # always-empty navigation, e.g. ``link/name eq 'x'``): pinejs joins every navigation of a path into the
+        # query of its scope ($filter, a lambda body, a $count filter), so that query has no row at all
+        self.dead = False
 
     # ------------------------------------------------------------------ helpers
     def feature(self, text: str) -> None:
@@ -491,7 +495,21 @@ class Walker:
                         continue
                     local.append((item, n))
                     continue
-            self.walk_path(item.path, resource, {}, "$orderby")
+            found = self.walk_path(item.path, resource, {}, "$orderby")
+            if found[0] == "const":
+                orderby.remove(item)  # a constant orders nothing
+                self.feature(f"{resource.name}.{found[1].v6}.orderby_constant")
+            elif found[0] == "derived":
+                n = found[1]
+                if not n.rule.order_by:
+                    raise WalkError(400, f"{n.v6} cannot be used with $orderby on a navigation path through the v6 proxy")
+                item.path.segments[-1].name.rename(n.rule.order_by)
+                self.feature(f"{found[2].name}.{n.v6}.orderby")
+        if self.dead:
+            # ordering through an always-NULL link joins it into this query (as in $filter): no row
+            self.dead = False
+            options.and_filter(Literal.boolean(False))
+            self.feature(f"{resource.name}.null_link_scope")
         if not local:
             if not orderby.items:
                 options.remove(orderby)
@@ -556,6 +574,8 @@ class Walker:
             if n is None:
                 self.unknown_name(name, current, option)
             if n.kind in (S.CONST, S.EMPTY):
+                if i != len(segs) - 1:
+                    self.dead = True
                 return ("const", n, i == len(segs) - 1)
             if n.kind == S.DERIVED:
                 if i != len(segs) - 1:
@@ -589,7 +609,14 @@ class Walker:
         """The v7 condition for a v6 one in a position where only TRUE keeps a row (``$filter``, an ``any()``
         body, a ``$count`` filter) or, with ``every``, an ``all()`` body: pinejs compiles ``all(v:E)`` to
         ``NOT EXISTS(… WHERE NOT E)``, so there a member fails only where E is FALSE, not where it is NULL."""
-        result = self._expr(expr, resource, scope)
+        outer, self.dead = self.dead, False
+        try:
+            result = self._expr(expr, resource, scope)
+        finally:
+            dead, self.dead = self.dead, outer
+        if dead:
+            self.feature(f"{resource.name}.null_link_scope")
+            return Literal.boolean(every)  # no row: any() and a WHERE are FALSE, all() is TRUE
         if not isinstance(result, (_Tri, _Cond)):
             return result
         if every:
@@ -717,6 +744,9 @@ class Walker:
                 if n is None:
                     self.unknown_name(names[i], cur, "$filter")
                 if n.kind in (S.EMPTY, S.CONST):
+                    if i != len(segs) - 1:
+                        self.dead = True
+                        return _Tri(None)
                     self.feature(f"{cur.name}.{n.v6}.empty_lambda")
                     return _Tri(path.lambda_.kind == "all")
                 if n.kind == S.DERIVED:
@@ -810,6 +840,10 @@ class Walker:
             if n is None:
                 return None
             if n.kind in (S.CONST, S.EMPTY):
+                if i != len(names) - 1:
+                    self.dead = True
+                elif n.kind == S.EMPTY:
+                    raise _not_a_value(n)
                 return ("const", n, cur, prefix)
             if n.kind == S.DERIVED:
                 return ("derived", n, cur, prefix) if i == len(names) - 1 else None
