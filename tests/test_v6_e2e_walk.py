@@ -87,3 +87,15 @@ async def test_orderby_a_derived_value_at_the_end_of_a_path(env):  # noqa: F811
     env.fixture.queue(Reply(200, {"d": []}))
     await env.json("GET", "/v6/device?$select=id&$orderby=should_be_running__release/release_type desc")
     assert env.last == "/v7/device?$select=id&$orderby=is_pinned_on__release/is_final desc"
+
+
+# ------------------------------------------------------------------------------------------ $select paths
+async def test_select_path_is_renamed_and_its_key_renamed_back(env):  # noqa: F811
+    """`$select=nav/name` answers the name under its own key (pinejs joins nav into the query)."""
+    env.fixture.queue(Reply(200, {"d": [{"id": 1, "is_pinned_on__release": {"__id": 3}}]}))
+    status, body = await env.json("GET", "/v6/release?$select=id,should_be_running_on__device/should_be_running__release")
+    assert env.last == "/v7/release?$select=id,is_pinned_to__device/is_pinned_on__release"
+    assert (status, body) == (200, {"d": [{"id": 1, "should_be_running__release": {"__id": 3}}]})
+    status, body = await env.json("GET", "/v6/device?$select=id,should_be_running__release/release_type")
+    assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")
+

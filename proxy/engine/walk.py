@@ -325,11 +325,34 @@ class Walker:
     def walk_select_item(self, path: Path, resource: ResourceInfo, select: SelectOption, helpers: set[str]) -> Op | None:
         name = path.names[0] if path.segments else ""
         n = self.lookup(resource, name)
-        if n is None or len(path.segments) != 1:
+        if n is None:
             select.remove(path)
             self.unknown_name(name, resource, "$select")
             return None
+        if len(path.segments) != 1:
+            return self.walk_select_path(path, resource, select)
         return self.name_op(n, resource, select=select, path=path, helpers=helpers)
+
+    def walk_select_path(self, path: Path, resource: ResourceInfo, select: SelectOption) -> Op | None:
+        """``$select=nav/name``: pinejs joins ``nav`` into the query and answers the name's value under the
+        name's own key. The path is renamed like a $filter path and the key renamed back."""
+        current = resource
+        segs = path.segments
+        for i, seg in enumerate(segs):
+            n = self.lookup(current, seg.name.text)
+            if n is None:
+                select.remove(path)
+                self.unknown_name(seg.name.text, current, "$select")
+                return None
+            last = i == len(segs) - 1
+            if (not last and not (n.kind == S.NAV and n.target)) or n.kind not in (S.FIELD, S.NAV, S.UNWRAP, S.COERCE):
+                raise WalkError(400, f"{n.v6} cannot be used in a $select path through the v6 proxy")
+            if n.v7 and n.v7 != n.v6:
+                seg.name.rename(n.v7)
+                self.feature(f"{current.name}.{n.v6}.rename")
+            if not last:
+                current = self.res(n.target)  # type: ignore[arg-type]
+        return self.name_op(n, current)
 
     def name_op(
         self,
