@@ -99,3 +99,10 @@ async def test_select_path_is_renamed_and_its_key_renamed_back(env):  # noqa: F8
     status, body = await env.json("GET", "/v6/device?$select=id,should_be_running__release/release_type")
     assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")
 
+
+# ------------------------------------------------------------------------------------------ resource paths
+async def test_navigation_from_a_filtered_resource_is_refused(env):  # noqa: F811
+    """my_application is application narrowed by a filter; `/my_application(1)/owns__device` cannot carry it."""
+    status, body = await env.json("GET", "/v6/my_application(1)/owns__device?$select=id")
+    assert (status, body) == (400, "my_application cannot be used with a navigation path through the v6 proxy")
+    assert env.fixture.v7 == []

@@ -165,6 +165,10 @@ class Walker:
         while seg is not None:
             n = self.lookup(current, seg.name.text)
             if n is not None and n.kind == S.NAV and n.target:
+                if current.extra_filters and last is root:
+                    # the v6 resource is a v7 one narrowed by a filter, which a $filter on the navigation's
+                    # target cannot express
+                    raise WalkError(400, f"{v6_spelling} cannot be used with a navigation path through the v6 proxy")
                 seg.name.rename(n.v7)
                 current = self.res(n.target)
             elif n is not None and n.kind in (S.EMPTY, S.CONST):
