@@ -77,3 +77,11 @@ async def test_expanding_the_device_type_of_a_supervisor_release(proxy):
     row = body["d"][0]
     assert list(row)[0] == "is_for__device_type" and row["is_for__device_type"] == [{"id": 5}]
     assert "belongs_to__application" not in row and "raw_version" not in row
+
+
+async def test_expand_count_of_a_derived_navigation_is_a_number(proxy):
+    """`is_for__device_type/$count` is expanded along the view's v7 path; the client gets the count, not []."""
+    status, body = await call(proxy, "GET", "/v6/supervisor_release?$select=id&$expand=is_for__device_type/$count"
+                                            "&$orderby=id asc")
+    assert status == 200
+    assert body["d"][0] == {"is_for__device_type": 1, "id": 10}

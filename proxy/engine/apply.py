@@ -143,7 +143,10 @@ def _apply_op(op: Any, row: dict, out: dict, names: dict[str, str]) -> None:
         steps, child = op.arg
         for step in steps:
             value = value[0].get(step, []) if isinstance(value, list) and value and isinstance(value[0], dict) else []
-        out[op.key] = apply_rows(child, value, names) if isinstance(value, list) else []
+        if child is None:  # `nav/$count`: the number at the end of the path (no row on the way: 0)
+            out[op.key] = value if isinstance(value, int) and not isinstance(value, bool) else 0
+        else:
+            out[op.key] = apply_rows(child, value, names) if isinstance(value, list) else []
 
 
 def _place_extra(plan: ObjectPlan, row: dict, out: dict, extra: list[str]) -> dict:

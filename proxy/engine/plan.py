@@ -18,6 +18,7 @@ COERCE = 3  # ``arg(value of src)``
 DERIVE = 4  # ``arg(v7 row)``
 CHILD = 5  # expanded navigation ``src`` with plan ``arg`` (a number when it was ``$count``)
 PATH = 6  # expanded along v7 navigations: ``src`` then ``arg[0]`` (single-valued steps), rows planned by ``arg[1]``
+#          (``None``: the path ends on a ``$count``, a number)
 
 
 @dataclass(frozen=True)

@@ -454,7 +454,7 @@ class Walker:
                 inner = ExpandItem(TreeName(nav), options=wrapper)
             expand.items[expand.items.index(item)] = inner
             self.feature(f"{resource.name}.{name}.expand_via")
-            return Op(name, PATH, via[0], (tuple(via[1:]), child))
+            return Op(name, PATH, via[0], (tuple(via[1:]), None if item.count else child))
         # a field named in $expand: pass through, the upstream answers as it does
         return Op(name, COPY, n.v7 or name)
 
