@@ -106,3 +106,14 @@ async def test_navigation_from_a_filtered_resource_is_refused(env):  # noqa: F81
     status, body = await env.json("GET", "/v6/my_application(1)/owns__device?$select=id")
     assert (status, body) == (400, "my_application cannot be used with a navigation path through the v6 proxy")
     assert env.fixture.v7 == []
+
+
+# ------------------------------------------------------------------------------------------ in lists
+async def test_in_list_with_null_on_a_derived_value_is_null_where_nothing_matches(env):  # noqa: F811
+    """SQL: `x in ('final', null)` is NULL (not FALSE) for a draft, so under not() it keeps no row."""
+    for v6, v7 in [("not(release_type in ('x',null))", "false"),
+                   ("not(release_type in ('final',null))", "false"),
+                   ("not(release_type in ('final','x'))", "not(((is_final eq true)))")]:
+        env.fixture.queue(Reply(200, {"d": []}))
+        await env.json("GET", f"/v6/release?$select=id&$filter={v6}")
+        assert env.last == f"/v7/release?$select=id&$filter={v7}", v6

@@ -901,16 +901,21 @@ class Walker:
                 if kind == "derived":
                     self.feature(f"{owner.name}.{n.v6}.filter")
                     parts = []
+                    null_item = False
                     for item in map(self._literal, expr.items):
                         if not isinstance(item, Literal):
                             raise WalkError(400, f"{n.v6} cannot be used with in through the v6 proxy")
+                        if item.kind == "Null":
+                            null_item = True  # SQL: x IN (…, NULL) is NULL, not FALSE, where nothing matches
+                            continue
                         parts.append(_derived_filter(n.rule, item))
                     parts = [p for p in parts if p != "false"]
-                    if not parts:
-                        return _Tri(False)
                     if "true" in parts:
                         return _Tri(True)
-                    return Group(_prefixed(" or ".join(f"({p})" for p in parts), prefix))
+                    match: Any = Group(_prefixed(" or ".join(f"({p})" for p in parts), prefix)) if parts else False
+                    if null_item:
+                        return _cond(match, False)
+                    return match if parts else _Tri(False)
         operand = self._value(expr.operand, resource, scope, "in")
         if operand is not expr.operand:
             expr.operand = operand
