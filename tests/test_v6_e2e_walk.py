@@ -117,3 +117,5 @@ async def test_in_list_with_null_on_a_derived_value_is_null_where_nothing_matche
         env.fixture.queue(Reply(200, {"d": []}))
         await env.json("GET", f"/v6/release?$select=id&$filter={v6}")
         assert env.last == f"/v7/release?$select=id&$filter={v7}", v6
+    status, body = await env.json("GET", "/v6/release?$select=id&$filter=(release_type in ('final',null)) eq true")
+    assert (status, body) == (400, "an in list holding null cannot be used as a value through the v6 proxy")

@@ -734,6 +734,8 @@ class Walker:
             return operand
         if isinstance(operand, In):
             r = self._in(operand, resource, scope)
+            if isinstance(r, _Cond):
+                raise WalkError(400, "an in list holding null cannot be used as a value through the v6 proxy")
             return _null_or(r.value) if isinstance(r, _Tri) else r
         return operand
 
