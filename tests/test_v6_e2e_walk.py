@@ -9,6 +9,14 @@ from fixtures.engine.upstream import Reply
 from test_v6_e2e import cloud, env  # noqa: F401  (the proxy + recording upstream fixtures)
 
 
+async def translated(env, target: str) -> str:  # noqa: F811  (env: the fixture object)
+    """GET /v6/<target> (the upstream answers no row): the v7 target the upstream received."""
+    env.fixture.queue(Reply(200, {"d": []}))
+    status, _ = await env.json("GET", f"/v6/{target}")
+    assert status == 200, target
+    return env.last
+
+
 # ------------------------------------------------------------------------------------------ separators
 async def test_a_replaced_operand_keeps_a_valid_separator(env):  # noqa: F811
     """Clients may write `(a)and(b)`: a literal put in place of `(b)` must not make `andfalse`, which the
@@ -26,10 +34,8 @@ async def test_a_replaced_operand_keeps_a_valid_separator(env):  # noqa: F811
 # ------------------------------------------------------------------------------------------ values
 async def test_not_binds_one_value_and_its_operand_is_translated(env):  # noqa: F811
     """`not a eq b` is `(not a) eq b`: the name under `not` is still renamed."""
-    env.fixture.queue(Reply(200, {"d": []}))
-    status, _ = await env.json("GET", "/v6/device?$select=id&$filter=not should_be_running__release eq 1")
-    assert status == 200
-    assert env.last == "/v7/device?$select=id&$filter=not is_pinned_on__release eq 1"
+    assert await translated(env, "device?$select=id&$filter=not should_be_running__release eq 1") == (
+        "/v7/device?$select=id&$filter=not is_pinned_on__release eq 1")
 
 
 async def test_always_empty_navigation_as_a_value_is_refused_not_a_crash(env):  # noqa: F811
@@ -40,10 +46,8 @@ async def test_always_empty_navigation_as_a_value_is_refused_not_a_crash(env):  
 
 
 async def test_derived_value_compared_with_a_duration_is_false(env):  # noqa: F811
-    env.fixture.queue(Reply(200, {"d": []}))
-    status, _ = await env.json("GET", "/v6/device?$select=id&$filter=overall_status eq duration'P1D'")
-    assert status == 200
-    assert env.last == "/v7/device?$select=id&$filter=false"
+    assert await translated(env, "device?$select=id&$filter=overall_status eq duration'P1D'") == (
+        "/v7/device?$select=id&$filter=false")
 
 
 async def test_all_over_a_rewritten_view_navigation_is_refused(cloud):  # noqa: F811
@@ -69,24 +73,19 @@ async def test_a_path_through_an_always_null_link_empties_its_query(env):  # noq
         ("device?$select=id&$expand=belongs_to__application($select=id;$filter=depends_on__application/app_name eq 'x')",
          "device?$select=id&$expand=belongs_to__application($select=id;$filter=false)"),
     ]:
-        env.fixture.queue(Reply(200, {"d": []}))
-        status, _ = await env.json("GET", f"/v6/{v6}")
-        assert status == 200, v6
-        assert env.last == f"/v7/{v7}"
+        assert await translated(env, v6) == f"/v7/{v7}"
 
 
 async def test_a_constant_at_the_end_of_a_path_is_still_a_value(env):  # noqa: F811
-    env.fixture.queue(Reply(200, {"d": []}))
-    await env.json("GET", "/v6/application?$select=id&$filter=owns__device/any(d:d/is_managed_by__device eq null)")
-    assert env.last == "/v7/application?$select=id&$filter=owns__device/any(d:true)"
+    assert await translated(env, "application?$select=id&$filter=owns__device/any(d:d/is_managed_by__device eq null)") == (
+        "/v7/application?$select=id&$filter=owns__device/any(d:true)")
     status, body = await env.json("GET", "/v6/device?$select=id&$filter=manages__device eq null")
     assert (status, body) == (400, "manages__device is a navigation and cannot be used as a value through the v6 proxy")
 
 
 async def test_orderby_a_derived_value_at_the_end_of_a_path(env):  # noqa: F811
-    env.fixture.queue(Reply(200, {"d": []}))
-    await env.json("GET", "/v6/device?$select=id&$orderby=should_be_running__release/release_type desc")
-    assert env.last == "/v7/device?$select=id&$orderby=is_pinned_on__release/is_final desc"
+    assert await translated(env, "device?$select=id&$orderby=should_be_running__release/release_type desc") == (
+        "/v7/device?$select=id&$orderby=is_pinned_on__release/is_final desc")
 
 
 # ------------------------------------------------------------------------------------------ $select paths
@@ -114,8 +113,6 @@ async def test_in_list_with_null_on_a_derived_value_is_null_where_nothing_matche
     for v6, v7 in [("not(release_type in ('x',null))", "false"),
                    ("not(release_type in ('final',null))", "false"),
                    ("not(release_type in ('final','x'))", "not(((is_final eq true)))")]:
-        env.fixture.queue(Reply(200, {"d": []}))
-        await env.json("GET", f"/v6/release?$select=id&$filter={v6}")
-        assert env.last == f"/v7/release?$select=id&$filter={v7}", v6
+        assert await translated(env, f"release?$select=id&$filter={v6}") == f"/v7/release?$select=id&$filter={v7}", v6
     status, body = await env.json("GET", "/v6/release?$select=id&$filter=(release_type in ('final',null)) eq true")
     assert (status, body) == (400, "an in list holding null cannot be used as a value through the v6 proxy")
