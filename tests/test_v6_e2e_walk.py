@@ -38,6 +38,14 @@ async def test_not_binds_one_value_and_its_operand_is_translated(env):  # noqa: 
         "/v7/device?$select=id&$filter=not is_pinned_on__release eq 1")
 
 
+async def test_a_condition_compared_as_a_value(env):  # noqa: F811
+    """`(a or b) eq true`: constants fold when the result is two-valued; a NULL there has no v7 spelling."""
+    assert await translated(env, "device?$select=id&$filter=(logs_channel eq null or id eq 1) eq true") == (
+        "/v7/device?$select=id&$filter=(true or id eq 1) eq true")
+    status, body = await env.json("GET", "/v6/device?$select=id&$filter=(startswith(logs_channel,'a') or id eq 1) eq true")
+    assert (status, body) == (400, "a condition on a removed field cannot be used as a value through the v6 proxy")
+
+
 async def test_always_empty_navigation_as_a_value_is_refused_not_a_crash(env):  # noqa: F811
     for flt in ["manages__device eq 1", "not(manages__device in (1,2))"]:
         status, body = await env.json("GET", f"/v6/device?$select=id&$filter={flt}")

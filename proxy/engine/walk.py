@@ -721,6 +721,12 @@ class Walker:
         if isinstance(operand, Group):
             operand.inner = self._value(operand.inner, resource, scope, context)
             return operand
+        if isinstance(operand, BinOp) and operand.op in ("and", "or"):
+            # a condition compared as a value (`(a or b) eq true`): only a two-valued result has a v7 spelling
+            r = self._logic(operand, resource, scope)
+            if isinstance(r, _Cond) or (isinstance(r, _Tri) and r.value is None):
+                raise WalkError(400, "a condition on a removed field cannot be used as a value through the v6 proxy")
+            return Literal.boolean(r.value) if isinstance(r, _Tri) else r
         if isinstance(operand, BinOp):
             _set_operands(operand, [self._value(o, resource, scope, operand.op) for o in operand.operands])
             return operand
