@@ -118,6 +118,35 @@ class _BodyContext:
             self.features.append(feature)
 
 
+class _BodyTooLarge(Exception):
+    """The request body went over ``max_body_bytes`` while it was being read."""
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, read until EOF (it may arrive in many segments or chunks), refusing it as soon as
+    it exceeds ``limit`` bytes: a chunked body has no Content-Length to check up front."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> web.Response:
+    response = api_error(413, f"Request body too large: the limit is {limit} bytes")
+    response.force_close()  # the rest of the body is never read
+    return response
+
+
+def _json_content(request: web.Request) -> bool:
+    """A body the proxy must parse: JSON, or no declared type (clients of the API send JSON)."""
+    declared = request.headers.get("Content-Type")
+    return declared is None or "json" in declared.lower()
+
+
 def _string_body(body: bytes) -> str | None:
     if not body:
         return None
@@ -160,7 +189,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     raw = request.raw_path
     target = raw[3:] or "/"
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
-        return api_error(413, None)
+        return _too_large(settings.max_body_bytes)
     try:
         tr = engine.translate(method, target)
     except ODataSyntaxError:
@@ -184,17 +213,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
     body: bytes | None = None
     if method in BODY_METHODS or request.body_exists:
         try:
-            data = await request.content.read(settings.max_body_bytes + 1)
-        except ValueError:
-            return api_error(413, None)
-        if len(data) > settings.max_body_bytes:
-            return api_error(413, None)
+            data = await _read_body(request, settings.max_body_bytes)
+        except _BodyTooLarge:
+            return _too_large(settings.max_body_bytes)
         body = data if data else None
-    if body is not None and tr.resource is not None and method in BODY_METHODS:
+    if body is not None and tr.resource is not None and method in BODY_METHODS and _json_content(request):
         try:
             parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            parsed = None
+        except orjson.JSONDecodeError as exc:
+            return api_error(400, f"Request body is not valid JSON: {exc}")
         if isinstance(parsed, dict):
             ctx = _BodyContext(request, method, tr.resource.name, features)
             try:
