@@ -121,3 +121,21 @@ async def test_expanded_devices_without_select_get_v6_status(proxy):
     assert got == {u: v for u, v in V6_BY_UUID.items() if u in got}
     assert len(got) == 13
     assert all("image_install" not in d and "device__installs__image" not in d for d in body["d"][0]["owns__device"])
+
+
+async def test_sort_key_only_still_computes_the_exact_v6_value(proxy):
+    """Ordering by overall_status without selecting it: the helper navigation count is still fetched, so a
+    reduced-functionality device that is downloading sorts with the updating devices, not the idle ones."""
+    _, full = await get(proxy, "/v6/device?$select=id,overall_status")
+    by_id = {r["id"]: r["overall_status"] for r in full["d"]}
+    expected = sorted(sorted(by_id), key=lambda i: by_id[i], reverse=True)  # desc, then id asc (stable)
+    status, body = await get(proxy, "/v6/device?$select=id&$orderby=overall_status desc,id asc")
+    assert status == 200
+    assert [r["id"] for r in body["d"]] == expected
+    assert all(list(r) == ["id"] for r in body["d"])
+    # the same inside a nested $expand
+    _, body = await get(proxy, "/v6/application(1)?$select=id&$expand=owns__device($select=id;$orderby=overall_status desc,id asc)")
+    ids = [d["id"] for d in body["d"][0]["owns__device"]]
+    assert ids == [i for i in expected if i in ids]
+    assert all(list(d) == ["id"] for d in body["d"][0]["owns__device"])
+

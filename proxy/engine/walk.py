@@ -112,6 +112,7 @@ class Walker:
         self.helper_aliases: dict[int, dict[str, str]] = {}
         self.local_sort_label: str | None = None
         self.aliases: dict[str, Literal] = {}
+        self.local_sort_names: dict[int, list[str]] = {}  # id(options) → derived names the proxy sorts by
         # the condition being walked navigates through a v6 link that is always NULL (a removed link or an
         # always-empty navigation, e.g. ``link/name eq 'x'``): pinejs joins every navigation of a path into the
         # query of its scope ($filter, a lambda body, a $count filter), so that query has no row at all
@@ -278,8 +279,11 @@ class Walker:
         orderby = options.orderby
         if orderby is not None:
             self.walk_orderby(orderby, options, resource, plan, helpers, top=top)
-        # derived values need their helpers: fields into $select, navigations into $expand
-        derived = [op for op in select_ops if op.kind == DERIVE and op.key not in {e.key for e in expand_ops}]
+        # derived values need their helpers: fields into $select, navigations into $expand; a value the proxy
+        # sorts by needs them too, selected or not
+        expanded_keys = {e.key for e in expand_ops}
+        derived = [op for op in select_ops if op.kind == DERIVE and op.key not in expanded_keys]
+        derived += [Op(k, DERIVE) for k in self.local_sort_names.pop(id(options), ()) if k not in expanded_keys]
         needs_expands = derived if select is not None and not select.star else None
         if needs_expands is None:
             needs_expands = [
@@ -287,10 +291,12 @@ class Walker:
                 for k, n in resource.names.items()
                 if n.kind == S.DERIVED and k not in {e.key for e in expand_ops}
             ]
+        seen: set[str] = set()
         for op in needs_expands if helpers_allowed else []:
             rule = resource.names[op.key].rule if op.key in resource.names else None
-            if rule is None:
+            if rule is None or op.key in seen:
                 continue
+            seen.add(op.key)
             for helper_key, (navs, text) in rule.helper_expands.items():
                 self.add_helper_expand(options, resource, helper_key, navs, text)
         if select is not None and not select.star:
@@ -562,6 +568,7 @@ class Walker:
             helpers.add(field_name)
         options.remove(orderby)
         plan.sort = tuple(keys)
+        self.local_sort_names[id(options)] = [n.v6 for _, n in local]
         self.feature(f"{resource.name}.{label}.local_sort")
         rule = local[0][1].rule
         if top:
