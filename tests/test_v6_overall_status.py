@@ -139,3 +139,11 @@ async def test_sort_key_only_still_computes_the_exact_v6_value(proxy):
     assert ids == [i for i in expected if i in ids]
     assert all(list(d) == ["id"] for d in body["d"][0]["owns__device"])
 
+
+async def test_local_sort_with_a_navigation_path_key_names_the_real_limit(proxy):
+    status, body = await get(proxy, "/v6/device?$select=id&$orderby=overall_status desc,belongs_to__application/app_name asc")
+    assert (status, body) == (
+        400,
+        "overall_status cannot be used with $orderby together with a navigation path "
+        "(belongs_to__application/app_name) through the v6 proxy",
+    )

@@ -506,6 +506,7 @@ class Walker:
         helpers: set[str], *, top: bool,
     ) -> None:
         local: list[tuple[OrderItem, Name]] = []
+        v6_paths = {id(item): "/".join(item.path.names) for item in orderby.items}
         for item in list(orderby.items):
             names = item.path.names
             if item.path.count is not None or item.path.lambda_ is not None:
@@ -562,7 +563,10 @@ class Walker:
                 helpers.update(n.rule.helpers)
                 continue
             if len(item.path.segments) != 1:
-                raise WalkError(400, f"{label} cannot be used with $orderby on a navigation path through the v6 proxy")
+                # the proxy sorts the rows itself and reads each key from the row; a value at the end of a
+                # navigation path is not in the row
+                raise WalkError(400, f"{label} cannot be used with $orderby together with a navigation path "
+                                     f"({v6_paths[id(item)]}) through the v6 proxy")
             field_name = item.path.names[0]
             keys.append(SortKey(field_name, None, desc))
             helpers.add(field_name)
