@@ -15,7 +15,7 @@ from proxy.engine import Engine, build_schema
 from proxy.engine.apply import LocalSortOverflow, apply_plan
 from proxy.engine.metadata import metadata_document
 from proxy.engine.walk import WalkError
-from proxy.errors import api_error, mask_secrets
+from proxy.errors import UpstreamUnavailable, api_error, mask_secrets
 from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from proxy.logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, credential_hash, get_logger
 from proxy.odata import ODataSyntaxError, malformed_url_message
@@ -95,9 +95,15 @@ class _BodyContext:
         for name in ("Content-Length", "Content-Type", "Content-Encoding", "Accept-Encoding"):
             headers.popall(name, None)
         reply = await self.request.app[UPSTREAM].fetch("GET", path_qs, headers)
-        if reply.status >= 400:
+        what = path_qs.split("?", 1)[0]
+        if reply.status >= 500:
+            raise UpstreamUnavailable(f"the look-up of {what} answered {reply.status}")
+        if reply.status >= 400:  # the caller may not read it (401/403): its own answer
             raise BodyError(reply.status, _string_body(reply.body))
-        return orjson.loads(reply.body) if reply.body else None
+        try:
+            return orjson.loads(reply.body) if reply.body else None
+        except orjson.JSONDecodeError:
+            raise UpstreamUnavailable(f"the look-up of {what} answered a body that is not JSON") from None
 
     async def cached(self, key: str, compute: Callable[[], Awaitable[Any]]) -> Any:
         ttl = self.settings.device_type_cache_ttl
@@ -227,6 +233,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
             try:
                 translated = await engine.translate_body(tr.resource, parsed, ctx)
             except BodyError as exc:
+                if exc.status >= 500:
+                    log.warning("body_hook_error", status=exc.status, error=exc.message, path=mask_secrets(raw))
                 return api_error(exc.status, exc.message)
             body = orjson.dumps(translated)
     headers = request_headers_for_upstream(request)

@@ -116,3 +116,51 @@ async def test_a_body_that_is_not_json_is_a_clear_400(pair):
             message = await resp.json()
     assert message.startswith("Request body is not valid JSON: ")
     assert [r for r in pair.upstream_requests[before:] if r[0] == "PATCH"] == []
+
+
+# ------------------------------------------------------------------ look-ups of body hooks
+@pytest.fixture
+async def recorded(serve_app, start_proxy):
+    """The proxy in front of the recording fixture upstream, whose look-up answers each test sets."""
+    from fixtures.engine.upstream import V7Fixture
+
+    fixture = V7Fixture()
+    running = await start_proxy(await serve_app(fixture.app), v6_mode="translate", upstream_flavour="open-balena")
+    return running.url, fixture
+
+
+async def post(url: str, path: str, body: dict) -> tuple[int, object]:
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer user-token"}) as s:
+        async with s.post(url + path, json=body) as resp:
+            data = await resp.read()
+            return resp.status, (json.loads(data) if data else None)
+
+
+BAD_LOOKUP_ANSWERS = [
+    pytest.param(200, b"<html>gateway</html>", "answered a body that is not JSON", id="not-json"),
+    pytest.param(503, b"", "answered 503", id="server-error"),
+    pytest.param(200, b'{"d": "nope"}', "answered an unexpected body", id="unexpected-shape"),
+]
+
+
+@pytest.mark.parametrize("status, raw, detail", BAD_LOOKUP_ANSWERS)
+async def test_a_failed_device_type_look_up_is_502(recorded, log_output, status, raw, detail):
+    from fixtures.engine.upstream import Reply
+
+    url, fixture = recorded
+    fixture.route("/v7/device_type", Reply(status, raw=raw, headers={"Content-Type": "application/json"}))
+    got = await post(url, "/v6/device", {"uuid": "abc", "device_type": "raspberrypi3", "belongs_to__application": 1})
+    assert got == (502, f"Upstream unavailable: the look-up of /v7/device_type {detail}")
+    assert not [r for r in fixture.v7 if r.method == "POST"]
+    assert "Traceback" not in log_output.text and "Internal proxy error" not in log_output.text
+
+
+@pytest.mark.parametrize("status, raw, detail", BAD_LOOKUP_ANSWERS)
+async def test_a_failed_organization_look_up_is_502(recorded, log_output, status, raw, detail):
+    from fixtures.engine.upstream import Reply
+
+    url, fixture = recorded
+    fixture.route("/v7/organization", Reply(status, raw=raw, headers={"Content-Type": "application/json"}))
+    got = await post(url, "/v6/application", {"app_name": "a", "is_for__device_type": 1})
+    assert got == (502, f"Upstream unavailable: the look-up of /v7/organization {detail}")
+    assert "Traceback" not in log_output.text and "Internal proxy error" not in log_output.text

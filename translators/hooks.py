@@ -7,6 +7,14 @@ from typing import Any
 from translators import BodyError, BodyContext
 
 
+def _rows(reply: Any, what: str) -> list[dict]:
+    """The ``d`` rows of a look-up; an answer of another shape is the upstream's fault (502)."""
+    rows = reply.get("d") if isinstance(reply, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), int) for r in rows):
+        raise BodyError(502, f"Upstream unavailable: the look-up of {what} answered an unexpected body")
+    return rows
+
+
 def _odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -35,7 +43,7 @@ def device_type_to_reference(v7_field: str):
             return await ctx.get_json("/v7/device_type?" + query)
 
         reply = await ctx.cached("device_type:" + slug, look_up)
-        rows = reply.get("d", []) if isinstance(reply, dict) else []
+        rows = _rows(reply, "/v7/device_type")
         if not rows:
             raise BodyError(404, f"Unknown device type {slug}")
         body[v7_field] = rows[0]["id"]
@@ -63,16 +71,18 @@ async def default_organization(ctx: BodyContext, body: dict) -> None:
         reply = await ctx.get_json(
             "/v7/organization?$select=id&$filter=handle%20eq%20" + _quote(_odata_string(str(configured)))
         )
-        rows = reply.get("d", []) if isinstance(reply, dict) else []
+        rows = _rows(reply, "/v7/organization")
         if rows:
             body["organization"] = rows[0]["id"]
             ctx.record("body.organization_default")
             return
         raise BodyError(400, NO_ORGANIZATION)
     whoami = await ctx.get_json("/user/v1/whoami")
-    username = whoami.get("username") if isinstance(whoami, dict) else None
+    if not isinstance(whoami, dict):
+        raise BodyError(502, "Upstream unavailable: the look-up of /user/v1/whoami answered an unexpected body")
+    username = whoami.get("username")
     reply = await ctx.get_json("/v7/organization?$select=id,handle")
-    rows = reply.get("d", []) if isinstance(reply, dict) else []
+    rows = _rows(reply, "/v7/organization")
     chosen = [r for r in rows if username is not None and r.get("handle") == username]
     if not chosen and len(rows) == 1:
         chosen = rows
