@@ -54,6 +54,7 @@ class ObjectPlan:
     local_limit: int | None = None  # local sort: at most this many upstream rows
     compiled: Any = None  # the applier's specialised function (built on first use)
     key_of_src: dict[str, str] = field(default_factory=dict)  # v7 key → the v6 key written from it
+    padded: bool = False  # $select names a key only because v7 needs one name there (never shown)
 
     def finish(self, hidden: frozenset[str] = frozenset()) -> "ObjectPlan":
         srcs = {op.src for op in self.ops if op.src is not None}

@@ -241,7 +241,7 @@ class Walker:
 
     def is_trivial(self, plan: ObjectPlan, resource: ResourceInfo, aliases: dict) -> bool:
         """True when the v7 objects already are the v6 ones (same keys, same order): no JSON work."""
-        if plan.sort or plan.local_limit is not None or aliases:
+        if plan.sort or plan.local_limit is not None or aliases or plan.padded:
             return False
         for op in plan.ops:
             if op.kind == CHILD and op.key == op.src and (op.arg is None or op.arg.trivial):
@@ -307,6 +307,7 @@ class Walker:
                     present.add(h)
             if not select.items:
                 select.add("id")
+                plan.padded = True
         expanded = {op.key for op in expand_ops}
         plan.ops = expand_ops + [op for op in select_ops if op.key not in expanded]
         plan.expand_count = len(expand_ops)
