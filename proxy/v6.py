@@ -174,13 +174,35 @@ def _finish(request: web.Request, response: web.Response) -> web.Response:
     if (
         isinstance(body, (bytes, bytearray))
         and len(body) >= GZIP_MIN_BYTES
-        and "gzip" in request.headers.get("Accept-Encoding", "")
+        and accepts_gzip(request.headers.get("Accept-Encoding", ""))
         and "Content-Encoding" not in response.headers
     ):
         response.body = gzip.compress(bytes(body), compresslevel=5)
         response.headers["Content-Encoding"] = "gzip"
         response.headers.add("Vary", "Accept-Encoding")
     return response
+
+
+def accepts_gzip(header: str) -> bool:
+    """RFC 9110 §12.5.3: gzip (or x-gzip) listed with q > 0, or ``*`` with q > 0 when gzip is not listed;
+    ``gzip;q=0`` refuses it."""
+    star: float | None = None
+    for item in header.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if coding in ("gzip", "x-gzip"):
+            return q > 0
+        if coding == "*":
+            star = q
+    return star is not None and star > 0
 
 
 async def handle(request: web.Request) -> web.StreamResponse:

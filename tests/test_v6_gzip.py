@@ -1,0 +1,39 @@
+"""Translated responses are gzipped only when the client's Accept-Encoding really accepts gzip (q-values)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import aiohttp
+import pytest
+
+from proxy.simulator.fixtures import ADMIN_TOKEN
+from proxy.simulator.harness import running_pair
+
+
+@pytest.mark.parametrize(
+    "accept, gzipped",
+    [
+        ("gzip", True),
+        ("gzip;q=0.5, identity", True),
+        ("deflate, *;q=0.1", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0, deflate", False),
+        ("*;q=0", False),
+        ("identity", False),
+        ("br, *", True),
+        ("*, gzip;q=0", False),
+    ],
+)
+async def test_gzip_follows_the_q_values_of_accept_encoding(accept, gzipped):
+    async with running_pair() as pair:
+        async with aiohttp.ClientSession(auto_decompress=False,
+                                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
+            async with s.get(f"{pair.proxy_url}/v6/device?$orderby=id asc", headers={"Accept-Encoding": accept}) as resp:
+                assert resp.status == 200
+                data = await resp.read()
+                assert (resp.headers.get("Content-Encoding") == "gzip") is gzipped
+    rows = json.loads(gzip.decompress(data) if gzipped else data)["d"]
+    assert len(data) >= 1024 or gzipped  # big enough to be compressed when accepted
+    assert rows[0]["id"] == 1 and "overall_status" in rows[0]
