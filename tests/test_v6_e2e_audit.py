@@ -43,3 +43,32 @@ async def test_select_of_the_key_alone_is_still_answered_as_is(env):  # noqa: F8
     status, body = await env.json("GET", "/v6/device?$select=id,nope")
     assert (status, body) == (200, {"d": [{"id": 1}]})
     assert env.last == "/v7/device?$select=id"
+
+
+# ------------------------------------------------------------------------------------------ (d) fields in $expand
+async def test_a_non_navigation_in_expand_is_an_unknown_name(env, log_output):  # noqa: F811
+    """Only navigations can be expanded; a field there is unknown (decision 1): dropped, never sent to v7
+    (which answers 500), and logged."""
+    cases = [
+        ("device?$select=id&$expand=overall_status", "/v7/device?$select=id", ("overall_status", "device")),
+        ("device?$select=id&$expand=device_name", "/v7/device?$select=id", ("device_name", "device")),
+        ("device?$select=id&$expand=logs_channel/$count", "/v7/device?$select=id", ("logs_channel", "device")),
+        ("device?$select=id&$expand=should_be_running__release/release_type",
+         "/v7/device?$select=id&$expand=is_pinned_on__release", ("release_type", "release")),
+        ("device?$select=id&$expand=should_be_running__release($select=id;$expand=contract)",
+         "/v7/device?$select=id&$expand=is_pinned_on__release($select=id)", ("contract", "release")),
+    ]
+    for target, v7, unknown in cases:
+        env.fixture.queue(Reply(200, {"d": [{"id": 1}]}))
+        status, body = await env.json("GET", f"/v6/{target}")
+        assert status == 200, target
+        assert env.last == v7, target
+        assert (*unknown, "$expand") in {
+            (e["name"], e["resource"], e["option"]) for e in log_output.events("unknown_field")}, target
+    assert body == {"d": [{"id": 1}]}
+
+
+async def test_a_non_navigation_in_expand_is_400_when_rejecting(strict):
+    status, body = await strict.json("GET", "/v6/device?$select=id&$expand=overall_status")
+    assert (status, body) == (400, "Unknown field 'overall_status' on 'device' in $expand")
+    assert strict.fixture.v7 == []

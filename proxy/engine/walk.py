@@ -462,8 +462,14 @@ class Walker:
             expand.items[expand.items.index(item)] = inner
             self.feature(f"{resource.name}.{name}.expand_via")
             return Op(name, PATH, via[0], (tuple(via[1:]), None if item.count else child))
-        # a field named in $expand: pass through, the upstream answers as it does
-        return Op(name, COPY, n.v7 or name)
+        if (n.v7 or name) in self.schema.v7graph.get(resource.v7, {}).get("navigation", {}):
+            # a v7 reference v6 shows as a value (e.g. an unwrapped ``{"__id": n}``): it still expands in v6;
+            # pass it through, the upstream answers as it does
+            return Op(name, COPY, n.v7 or name)
+        # any other field: only navigations expand, so v6 had no such navigation (decision 1)
+        expand.remove(item)
+        self.unknown_name(name, resource, "$expand")
+        return None
 
     def walk_counted_options(self, options: OptionList | None, target: ResourceInfo) -> None:
         """``nav/$count(...)``: the server filters what it counts and still builds the nested $expand
