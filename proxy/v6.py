@@ -132,10 +132,10 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, read until EOF (it may arrive in many segments or chunks), refusing it as soon as
     it exceeds ``limit`` bytes: a chunked body has no Content-Length to check up front."""
     chunks: list[bytes] = []
-    size = 0
+    received = 0
     async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
+        received += len(chunk)
+        if received > limit:
             raise _BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
