@@ -38,7 +38,7 @@ def test_balena_cloud_graph_has_the_cloud_only_v6_items():
     schema = build_schema("balena-cloud")
     assert "supervisor_release" in schema.graph and "device_history" in schema.graph
     device = schema.graph["device"]
-    assert device["navigation"]["should_be_managed_by__supervisor_release"] == "release"
+    assert device["navigation"]["should_be_managed_by__supervisor_release"] == "supervisor_release"
     assert "should_be_managed_by__release" not in device["navigation"]
     assert "is_active" in device["fields"]  # a cloud-only v7 field passes through
     assert "release_asset" not in schema.graph
@@ -51,6 +51,7 @@ def test_balena_cloud_graph_has_the_cloud_only_v6_items():
         (Hide("typo_field"), "names 'typo_field'"),
         (Unwrap("nope"), "names 'nope'"),
         (Constant("gone", "Short Text | null", after="not_there"), "after 'not_there'"),
+        (Rename("pinned", "is_pinned_on__release", target="device"), "leads to 'device', which does not stand on v7 'release'"),
     ],
 )
 def test_a_rule_naming_something_the_graph_lacks_is_a_startup_error(rule, message):

@@ -85,3 +85,27 @@ async def test_expand_count_of_a_derived_navigation_is_a_number(proxy):
                                             "&$orderby=id asc")
     assert status == 200
     assert body["d"][0] == {"is_for__device_type": 1, "id": 10}
+
+
+async def test_the_device_navigation_leads_to_the_supervisor_release_view(proxy):
+    """Decision 4 / spec C2: the v6 navigation's target is v6 supervisor_release (a view over v7 release), so
+    its names are the view's in $expand and in $filter paths."""
+    status, body = await call(proxy, "PATCH", "/v6/device(1)", {"should_be_managed_by__supervisor_release": 10})
+    assert (status, body) == (200, "OK")
+    status, body = await call(proxy, "GET", "/v6/device(1)?$select=id"
+                              "&$expand=should_be_managed_by__supervisor_release($select=supervisor_version)")
+    assert (status, body) == (200, {"d": [{"should_be_managed_by__supervisor_release": [{"supervisor_version": "v14.0.0"}],
+                                           "id": 1}]})
+    status, body = await call(proxy, "GET", "/v6/device(1)?$select=id&$expand=should_be_managed_by__supervisor_release")
+    assert status == 200
+    managed = body["d"][0]["should_be_managed_by__supervisor_release"]
+    assert list(managed[0]) == ["created_at", "id", "supervisor_version", "image_name", "is_public", "note",
+                                "is_for__device_type"]
+    assert managed[0]["id"] == 10 and managed[0]["is_public"] is True
+    for version in ("v14.0.0", "14.0.0"):
+        status, body = await call(proxy, "GET", "/v6/device?$select=id&$filter="
+                                  f"should_be_managed_by__supervisor_release/supervisor_version eq '{version}'")
+        assert (status, body) == (200, {"d": [{"id": 1}]})
+    status, body = await call(proxy, "GET", "/v6/device?$select=id&$filter="
+                              "should_be_managed_by__supervisor_release/supervisor_version eq 'v1.0.0'")
+    assert (status, body) == (200, {"d": []})

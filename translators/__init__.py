@@ -10,7 +10,8 @@ Rules (all names are v6 names unless the rule says v7):
 
 * ``Rename(v6, v7)`` – a field or navigation called ``v6`` in v6 is ``v7`` in v7, in URLs (select, expand,
   filter, orderby, lambdas, at any depth), bodies and responses. A v7 name that a rename shadows (v7's own
-  field of the same v6 name) becomes invisible in v6.
+  field of the same v6 name) becomes invisible in v6. ``Rename(v6, v7, target=view)`` makes a navigation lead
+  to a v6 view standing on the v7 navigation's target, so its names are the view's.
 * ``Hide(v7)`` – a v7-only field or navigation: it never appears in a v6 response and a v6 request naming it is
   treated as unknown.
 * ``Constant(name, type, value=None, after=..., target=None, reject_non_null_body=False)`` – a v6 field removed
@@ -56,10 +57,12 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 @dataclass(frozen=True)
 class Rename:
-    """A field or navigation that has another name in v7."""
+    """A field or navigation that has another name in v7. ``target`` (navigations only): the v6 resource it
+    leads to when that is a view over the v7 target (e.g. ``supervisor_release`` over ``release``)."""
 
     v6: str
     v7: str
+    target: str | None = None
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,10 @@ TRANSLATORS = [
     Translator(
         resource="device",
         flavours=("balena-cloud",),
-        rules=(Rename("should_be_managed_by__supervisor_release", "should_be_managed_by__release"),),
+        rules=(
+            Rename("should_be_managed_by__supervisor_release", "should_be_managed_by__release",
+                   target="supervisor_release"),
+        ),
     ),
     Translator(resource="device", flavours=("open-balena",), rules=(Hide("should_be_managed_by__release"),)),
 ]

@@ -103,6 +103,7 @@ def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, An
     v7 = v7graph[v7name]
     rules = m.rules if m else []
     renames = {r.v7: r.v6 for r in rules if isinstance(r, Rename)}
+    targets = {r.v7: r.target for r in rules if isinstance(r, Rename) and r.target}
     hidden = {r.v7 for r in rules if isinstance(r, Hide)}
     for r in rules:
         if isinstance(r, (Rename, Hide)):
@@ -146,7 +147,7 @@ def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, An
         if n in unwraps:
             fields[n] = unwraps[n].type
             continue
-        navigation[renames.get(n, n)] = target
+        navigation[renames.get(n, n)] = targets.get(n, target)
         if n in v7["many"]:
             many.append(renames.get(n, n))
     order = [renames.get(k, k) for k in v7["key_order"] if visible(k)]
@@ -185,6 +186,19 @@ def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, An
     return {k: out[k] for k in ("fields", "navigation", "many", "aliases", "key_order") if k in out}
 
 
+def _check_view_target(m: Merged, r: Rename, v7graph: Graph, merged: dict[str, Merged]) -> None:
+    """A renamed navigation may lead to a v6 view only if the view stands on the v7 navigation's target."""
+    v7_target = v7graph[m.v7_resource]["navigation"].get(r.v7)
+    if v7_target is None:
+        raise TranslatorError(f"{m.resource}: Rename {r.v6!r} has a target but v7 {r.v7!r} is no navigation")
+    view = merged.get(r.target)  # type: ignore[arg-type]
+    stands_on = view.v7_resource if view is not None else r.target
+    if stands_on != v7_target:
+        raise TranslatorError(
+            f"{m.resource}: Rename {r.v6!r} leads to {r.target!r}, which does not stand on v7 {v7_target!r}"
+        )
+
+
 def derive_v6_graph(v7graph: Graph, translators: list[Translator]) -> tuple[Graph, dict[str, Merged]]:
     merged = merge_translators(translators)
     v6: Graph = {}
@@ -198,6 +212,8 @@ def derive_v6_graph(v7graph: Graph, translators: list[Translator]) -> tuple[Grap
         for r in m.rules:
             if isinstance(r, (EmptyNavigation,)) and r.target not in v6:
                 raise TranslatorError(f"{m.resource}: EmptyNavigation {r.name!r} targets unknown {r.target!r}")
+            if isinstance(r, Rename) and r.target and m.local is None and m.resource in v6:
+                _check_view_target(m, r, v7graph, merged)
     for rname, res in v6.items():
         for nav, target in res["navigation"].items():
             if target not in v6:
