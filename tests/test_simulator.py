@@ -281,6 +281,43 @@ async def test_count_in_filter_and_expand_and_all_lambda(client):
     assert ids((await get(client, target))[1]) == [2, 4, 5, 6, 7, 8]  # public fleets too
 
 
+async def test_lambda_bodies_follow_sql_three_valued_logic(client):
+    """all(v:E) is NOT EXISTS(… WHERE NOT E): a NULL E (every device's note is NULL) fails no member, so every
+    application passes; any(v:E) is EXISTS(… WHERE E): a NULL E, or NOT of it, satisfies none."""
+    every = ids((await get(client, "/v7/application?$select=id&$orderby=id%20asc"))[1])
+    assert len(every) > 2
+    target = "/v7/application?$select=id&$orderby=id%20asc&$filter=owns__device/all(d:startswith(d/note,'a'))"
+    assert ids((await get(client, target))[1]) == every
+    for body in ("startswith(d/note,'a')", "not(startswith(d/note,'a'))"):
+        target = f"/v7/application?$select=id&$filter=owns__device/any(d:{body})"
+        assert (await get(client, target))[1] == {"d": []}
+    target = "/v7/application?$select=id&$orderby=id%20asc&$filter=owns__device/all(d:d/note%20eq%20'a')"
+    assert ids((await get(client, target))[1]) == [i for i in every if i not in (1, 2)]  # 1, 2 own devices
+
+
+async def test_a_to_one_path_is_a_left_join_a_missing_link_reads_null_and_keeps_the_row(client):
+    """odata-to-abstract-sql (8.x on; the server runs 10.x) LEFT JOINs a navigation path's table: a device with
+    no pinned release has a NULL commit, which keeps it for `eq null` and `not(eq 'x')`, drops it for `ne null`
+    and for not(NULL), and a lambda or $count below the NULL link sees no members. Only device 12 is pinned."""
+    every = ids((await get(client, "/v7/device?$select=id&$orderby=id%20asc"))[1])
+    unpinned = [i for i in every if i != 12]
+
+    async def kept(flt: str) -> list[int]:
+        return ids((await get(client, f"/v7/device?$select=id&$orderby=id%20asc&$filter={flt}"))[1])
+
+    assert await kept("is_pinned_on__release/commit%20eq%20null") == unpinned
+    assert await kept("not(is_pinned_on__release/commit%20eq%20'x')") == every
+    assert await kept("is_pinned_on__release/commit%20ne%20null") == [12]
+    assert await kept("not(is_pinned_on__release/id%20gt%200)") == []
+    # release 1 (device 12's) has no tags either, so every device passes
+    assert await kept("is_pinned_on__release/release_tag/all(t:t/tag_key%20eq%20'zzz')") == every
+    assert await kept("is_pinned_on__release/release_tag/$count%20eq%200") == every
+    assert await kept("is_pinned_on__release/belongs_to__application/app_name%20eq%20null") == unpinned
+    # $orderby by the path keeps the unpinned devices too (NULLs first when descending)
+    target = "/v7/device?$select=id&$orderby=is_pinned_on__release/created_at%20desc,id%20asc"
+    assert ids((await get(client, target))[1]) == unpinned + [12]
+
+
 async def test_navigation_paths_functions_in_and_paging(client):
     target = ("/v7/device?$select=device_name&$filter=belongs_to__application/slug%20eq%20'acme%2Fmyapp'%20and%20"
               "contains(tolower(device_name),'dl')&$orderby=device_name%20asc")

@@ -7,6 +7,9 @@ Semantics kept from the real server (odata-to-abstract-sql compiled to PostgreSQ
 - ``$orderby`` without a direction sorts descending; NULLs sort last ascending and first descending; text sorts
   by code point (the C collation); ties keep table order;
 - lambdas and navigation paths see only rows the caller may read, as permissions apply to every join;
+- a navigation path is a LEFT JOIN: a missing to-one link reads as NULL and keeps the row (see ``_walk``);
+- ``any(v:E)`` is ``EXISTS(… WHERE E)`` and ``all(v:E)`` is ``NOT EXISTS(… WHERE NOT E)``: a NULL ``E`` neither
+  satisfies any() nor fails all();
 - names are resolved against the resource in scope (odata-dialect.md §6): lambda variables first, and inside a
   lambda a bare name means the lambda's resource.
 """
@@ -344,34 +347,47 @@ class Evaluator:
         assert res is not None
         return self._walk(res, [row], segs[index:], scope, many=False)
 
-    def _walk(self, res: Resource, rows: list[Row], segs: list[Seg], scope: Scope, many: bool) -> Any:
+    def _walk(self, res: Resource, rows: list[Row | None], segs: list[Seg], scope: Scope, many: bool) -> Any:
+        """Follows ``segs`` from ``rows``. A navigation path is a LEFT JOIN in pinejs (odata-to-abstract-sql >= 8
+        ``AddJoins`` -> ``joinResource``; the server runs 10.x), so a missing or unreadable to-one link is one NULL
+        row (``None`` here): its fields are NULL, a lambda below it sees no members, a ``$count`` below it is 0,
+        and the base row is kept. (The inner join of ``AddExtraFroms`` is odata-to-abstract-sql <= 7.)
+
+        To-many paths are NOT joined row by row: a LEFT JOIN over a collection multiplies the base row once per
+        member (duplicates in the answer and in counts). The simulator keeps its older reading instead, a
+        comparison over the members' values holds when it holds for any member; emulating the duplicates is not
+        done (no client is known to filter by a plain collection path; they use any()/all())."""
         seg = segs[0]
         last = len(segs) == 1
         if seg.name in res.navigation and (not last or seg.lam is not None or seg.count):
+            target = self.nav_target(res, seg.name)
+            to_many = seg.name in res.many
             results: list[Any] = []
             for row in rows:
-                target, reached = self.follow(res, row, seg.name)
+                reached: list[Row | None] = [] if row is None else list(self.follow(res, row, seg.name)[1])
                 if seg.lam is not None:
-                    results.append(self.lambda_(target, reached, seg.lam, scope))
+                    results.append(self.lambda_(target, reached, seg.lam, scope))  # type: ignore[arg-type]
                 elif seg.count:
                     if seg.count_filter is not None:
                         reached = [r for r in reached if self.eval(
-                            seg.count_filter, Scope(target.name, r, scope.vars)) is True]
+                            seg.count_filter, Scope(target.name, r, scope.vars)) is True]  # type: ignore[arg-type]
                     results.append(len(reached))
                 else:
-                    sub = self._walk(target, reached, segs[1:], scope, many or seg.name in res.many)
+                    if not reached and not to_many:
+                        reached = [None]  # the LEFT JOIN's NULL row
+                    sub = self._walk(target, reached, segs[1:], scope, many or to_many)
                     if isinstance(sub, Many):
                         results.extend(sub)
                     else:
                         results.append(sub)
             if seg.lam is not None or seg.count:
                 return results[0] if len(results) == 1 and not many else Many(results)
-            if many or seg.name in res.many or len(results) != 1:
+            if many or to_many or len(results) != 1:
                 return Many(results)
             return results[0]
         # a field (or an FK used as a value) of the rows reached so far
         column = res.fk_column.get(seg.name, seg.name)
-        values = [self.store.value(res.name, r, column) for r in rows]
+        values = [None if r is None else self.store.value(res.name, r, column) for r in rows]
         if many or len(values) != 1:
             return Many(values)
         return values[0]
@@ -379,9 +395,10 @@ class Evaluator:
     def lambda_(self, target: Resource, rows: list[Row], lam: Lambda, scope: Scope) -> bool:
         outcomes = (self.eval(lam.body, Scope(target.name, r, {**scope.vars, lam.var: (target.name, r)}))
                     for r in rows)
-        if lam.kind == "any":
+        if lam.kind == "any":  # EXISTS(SELECT … WHERE body): a NULL body does not satisfy it
             return any(truthy(o) if o is not None else False for o in outcomes)
-        return all(truthy(o) if o is not None else False for o in outcomes)
+        # NOT EXISTS(SELECT … WHERE NOT body): only a FALSE body fails all(); NOT NULL is NULL, which selects nothing
+        return not any(o is not None and not truthy(o) for o in outcomes)
 
 
 # -- PostgreSQL-like value semantics ------------------------------------------------------------------------
