@@ -1,23 +1,26 @@
-"""A third-party translator, pip-installed into the test venv, is loaded through its entry point.
+"""A third-party translator, really pip-installed, is loaded through its entry point.
 
 The package lives in tests/thirdparty/ (its pyproject.toml declares the ``balena_v6_proxy.translators`` entry
-point). The test packs it into a wheel (no build backend or network needed), installs it with pip, starts the
-proxy and checks the plug-in's rule works end to end, then uninstalls it.
+point). The test packs it into a wheel (no build backend or network needed), installs it with
+``pip install --target`` into a temporary directory (never the shared venv), starts the proxy as a subprocess
+with that directory on PYTHONPATH and checks the plug-in's rule works end to end.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
+import os
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import distributions
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from conftest import clean_env, free_port
 from fixtures.engine.upstream import Reply, V7Fixture
 from translators.registry import ENTRY_POINT_GROUP, thirdparty_translators
 
@@ -50,33 +53,55 @@ def build_wheel(out_dir: Path) -> Path:
 
 
 @pytest.fixture
-def installed_plugin(tmp_path):
+def plugin_site(tmp_path) -> Path:
+    """The plug-in really pip-installed, but into a directory of its own (never the shared venv, so parallel
+    runs do not see it and a killed run leaves nothing behind)."""
     wheel = build_wheel(tmp_path)
+    site = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--no-deps", "--no-index", str(wheel)], check=True)
-    importlib.invalidate_caches()
-    try:
-        yield
-    finally:
-        subprocess.run([*pip, "uninstall", "-y", "balena-v6-proxy-legacy-note"], check=True)
-        sys.modules.pop(DIST, None)
-        importlib.invalidate_caches()
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)], check=True)
+    return site
 
 
-async def test_thirdparty_translator_from_an_installed_package(installed_plugin, serve_app, start_proxy):
-    names = [name for name, _ in thirdparty_translators()]
-    assert "legacy_note" in names
+def test_pip_installed_the_package_with_its_entry_point(plugin_site):
+    """What pip wrote is an installed distribution whose entry point importlib.metadata finds on that path."""
+    [dist] = [d for d in distributions(path=[str(plugin_site)]) if d.metadata["Name"] == "balena-v6-proxy-legacy-note"]
+    [ep] = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+    assert (ep.name, ep.value) == ("legacy_note", DIST)
+    assert (plugin_site / DIST / "__init__.py").is_file() and dist.files
+
+
+async def test_thirdparty_translator_from_an_installed_package(plugin_site, serve_app, spawn_cli):
+    """The proxy, started with the plug-in's directory on its path, finds it through the entry point and its
+    rule works end to end."""
     fixture = V7Fixture()
-    running = await start_proxy(await serve_app(fixture.app), v6_mode="translate", upstream_flavour="open-balena")
+    upstream = await serve_app(fixture.app)
+    port = free_port()
+    path = os.pathsep.join(p for p in (str(plugin_site), os.environ.get("PYTHONPATH")) if p)
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json",
+                          "--v6-mode", "translate", "--upstream-flavour", "open-balena", env=clean_env(PYTHONPATH=path))
+    await cli.wait_event("listening")
     fixture.queue(Reply(200, {"d": [{"id": 1, "note": "n"}]}))
+    base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as s:
-        async with s.get(running.url + "/v6/device?$select=id,note,legacy_note") as resp:
+        async with s.get(base + "/v6/device?$select=id,note,legacy_note") as resp:
             assert await resp.json() == {"d": [{"id": 1, "note": "n", "legacy_note": None}]}
-        async with s.get(running.url + "/v6/device?$select=id&$filter=legacy_note%20eq%20null") as resp:
+        async with s.get(base + "/v6/device?$select=id&$filter=legacy_note%20eq%20null") as resp:
             assert resp.status == 200
     assert fixture.v7[0].path_qs == "/v7/device?$select=id,note"
     assert fixture.v7[-1].path_qs == "/v7/device?$select=id&$filter=true"
+    assert await cli.stop() == 0
 
 
-def test_without_the_package_the_name_is_unknown():
-    assert "legacy_note" not in [name for name, _ in thirdparty_translators()]
+async def test_without_the_plugin_on_the_path_the_name_is_unknown(serve_app, spawn_cli):
+    fixture = V7Fixture()
+    upstream = await serve_app(fixture.app)
+    port = free_port()
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json",
+                          "--v6-mode", "translate", "--upstream-flavour", "open-balena", "--unknown-names", "reject")
+    await cli.wait_event("listening")
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"http://127.0.0.1:{port}/v6/device?$select=id,legacy_note") as resp:
+            assert (resp.status, await resp.json()) == (400, "Unknown field 'legacy_note' on 'device' in $select")
+    assert fixture.v7 == []
+    assert "legacy_note" not in [name for name, _ in thirdparty_translators()]  # nor in this test process
