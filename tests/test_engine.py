@@ -31,6 +31,13 @@ def test_the_engine_knows_no_field():
         assert (names & words) - GENERIC == set(), path
 
 
+def test_the_engine_takes_keys_from_the_models():
+    """``id`` is allowed as a word (GENERIC) but never as a name the engine assumes: keys come from the graph."""
+    for path in glob.glob(str(ROOT / "proxy/engine/*.py")):
+        text = Path(path).read_text()
+        assert not re.search(r"""["']id["']|Name=\\?"id\\?"|\$select=id\b""", text), path
+
+
 def test_plans_are_cached_per_method_and_target_in_an_lru():
     engine = Engine(build_schema("open-balena"), plan_cache_size=2)
     a = engine.translate("GET", "/device?$select=id")

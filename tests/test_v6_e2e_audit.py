@@ -10,6 +10,7 @@ from test_v6_e2e import Env, env  # noqa: F401  (the proxy + recording upstream 
 from fixtures.engine.upstream import V7Fixture
 
 import pytest
+from importlib import resources
 
 
 @pytest.fixture
@@ -72,3 +73,62 @@ async def test_a_non_navigation_in_expand_is_400_when_rejecting(strict):
     status, body = await strict.json("GET", "/v6/device?$select=id&$expand=overall_status")
     assert (status, body) == (400, "Unknown field 'overall_status' on 'device' in $expand")
     assert strict.fixture.v7 == []
+
+
+# ------------------------------------------------------------------------------------------ (e) keys from the models
+WIDGET = """					<EntityType Name="widget">
+						<Key>
+							<PropertyRef Name="code" />
+						</Key>
+
+						<Property Name="code" Type="Edm.String" Nullable="false" />
+<Property Name="label" Type="Edm.String" Nullable="true" />
+
+					</EntityType>
+"""
+
+
+@pytest.fixture
+async def keyed(serve_app, start_proxy):
+    """balenaCloud flavour behind an upstream whose ``/v7/$metadata`` keys ``application`` by ``uuid`` and
+    has a resource ``widget`` keyed by ``code`` (no ``id`` at all)."""
+    fixture = V7Fixture()
+    xml = resources.files("proxy.data").joinpath("v7-metadata.xml").read_text(encoding="utf-8")
+    app_entity = xml.index('<EntityType Name="application">')
+    xml = xml[:app_entity] + xml[app_entity:].replace('<PropertyRef Name="id" />', '<PropertyRef Name="uuid" />', 1)
+    first = xml.index("\t\t\t\t\t<EntityType ")
+    fixture.metadata = xml[:first] + WIDGET + xml[first:]
+    running = await start_proxy(await serve_app(fixture.app), v6_mode="translate", upstream_flavour="balena-cloud",
+                                upstream_api_key="metadata-key")
+    return Env(running.url, fixture, running.app)
+
+
+async def test_the_key_the_proxy_selects_is_the_resources_own(keyed):
+    # every selected name dropped: v7 still needs one name in $select, the resource's key
+    keyed.fixture.queue(Reply(200, {"d": [{"code": "w1"}]}))
+    status, body = await keyed.json("GET", "/v6/widget?$select=nope")
+    assert (status, body) == (200, {"d": [{}]})
+    assert keyed.last == "/v7/widget?$select=code"
+    keyed.fixture.queue(Reply(200, {"d": [{"uuid": "u1"}]}))
+    status, body = await keyed.json("GET", "/v6/application?$select=nope")
+    assert (status, body) == (200, {"d": [{}]})
+    assert keyed.last == "/v7/application?$select=uuid"
+    # a derived navigation expanded along a v7 path selects only the key on the hops in between
+    keyed.fixture.queue(Reply(200, {"d": [{"id": 5, "belongs_to__application": [
+        {"uuid": "u1", "is_for__device_type": [{"slug": "rpi"}]}]}]}))
+    status, body = await keyed.json("GET", "/v6/supervisor_release?$select=id&$expand=is_for__device_type($select=slug)")
+    assert (status, body) == (200, {"d": [{"is_for__device_type": [{"slug": "rpi"}], "id": 5}]})
+    assert keyed.last.startswith(
+        "/v7/release?$select=id&$expand=belongs_to__application($select=uuid;$expand=is_for__device_type($select=slug))")
+
+
+async def test_v6_metadata_states_each_resources_key(keyed):
+    status, body = await keyed.json("GET", "/v6/$metadata")
+    assert status == 200
+    widget = body[body.index('<EntityType Name="widget">'):]
+    assert widget[: widget.index("</Key>")].count("<PropertyRef") == 1
+    assert '<PropertyRef Name="code" />' in widget[: widget.index("</Key>")]
+    application = body[body.index('<EntityType Name="application">'):]
+    assert '<PropertyRef Name="uuid" />' in application[: application.index("</Key>")]
+    device = body[body.index('<EntityType Name="device">'):]
+    assert '<PropertyRef Name="id" />' in device[: device.index("</Key>")]

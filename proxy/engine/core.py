@@ -8,6 +8,7 @@ from typing import Any
 from translators import BodyError
 from translators.registry import load_translators
 
+from proxy.engine.keys import annotate_graph_keys
 from proxy.engine.walk import Translation, translate_target
 from proxy.schema.graph import Graph, merge_metadata, v7_graph
 from proxy.schema.v6schema import CONST, DERIVED, ResourceInfo, V6Schema
@@ -18,6 +19,7 @@ def build_schema(flavour: str, metadata_xml: str | None = None, translators: lis
     graph: Graph = v7_graph(flavour)
     if metadata_xml:
         merge_metadata(graph, metadata_xml)
+        annotate_graph_keys(graph, metadata_xml)
     return V6Schema(graph, translators if translators is not None else load_translators(flavour), flavour)
 
 

@@ -14,6 +14,7 @@ from importlib import resources
 
 from translators import Coerce, Constant, Derived, Unwrap
 
+from proxy.engine.keys import v6_key
 from proxy.schema.v6schema import V6Schema
 
 _ENTITY = re.compile(r'\t\t\t\t\t<EntityType Name="([^"]+)">(.*?)</EntityType>', re.S)
@@ -152,7 +153,7 @@ def _generate(schema: V6Schema, ns: str) -> str:
                 )
                 associations.append((xml_name, role, "0..1" if isinstance(rule, Constant) else "1", key))
         block = (
-            f'\t\t\t\t\t<EntityType Name="{xml_name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t<PropertyRef Name="id" />\n'
+            f'\t\t\t\t\t<EntityType Name="{xml_name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t<PropertyRef Name="{v6_key(schema, info)}" />\n'
             f"\t\t\t\t\t\t</Key>\n\n\t\t\t\t\t\t" + "\n".join(props) + "\n" + "\n".join(navs) + "\n\n\t\t\t\t\t</EntityType>"
         )
         blocks.append(block)

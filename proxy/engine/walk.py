@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from proxy.engine.keys import key_of
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op, ResponsePlan, SortKey
 from proxy.odata import Name as TreeName
 from proxy.odata import (
@@ -130,6 +131,13 @@ class Walker:
 
     def lookup(self, resource: ResourceInfo, name: str) -> Name | None:
         return resource.names.get(name)
+
+    def key(self, v7_resource: str) -> str:
+        """The name a v7 ``$select`` on ``v7_resource`` can always hold: its key."""
+        key = key_of(self.schema, v7_resource)
+        if key is None:
+            raise WalkError(400, f"{v7_resource} has no field to select through the v6 proxy")
+        return key
 
     def res(self, v6name: str) -> ResourceInfo:
         return self.schema.resources[v6name]
@@ -306,7 +314,7 @@ class Walker:
                     select.add(h)
                     present.add(h)
             if not select.items:
-                select.add("id")
+                select.add(self.key(resource.v7))
                 plan.padded = True
         expanded = {op.key for op in expand_ops}
         plan.ops = expand_ops + [op for op in select_ops if op.key not in expanded]
@@ -454,9 +462,13 @@ class Walker:
                 raise WalkError(400, f"{name} cannot be used with $expand through the v6 proxy")
             child, options = self.child_plan(item, self.res(n.target))
             inner = ExpandItem(TreeName(via[-1]), count=item.count, options=options if options.options else None)
-            for nav in reversed(via[:-1]):
+            targets, at = [], resource.v7  # the v7 resource each hop of the path reaches
+            for nav in via:
+                at = self.schema.v7graph[at]["navigation"][nav]
+                targets.append(at)
+            for nav, target in reversed(list(zip(via[:-1], targets))):
                 wrapper = OptionList(nested=True)
-                wrapper.add(SelectOption([Path.of("id")]))
+                wrapper.add(SelectOption([Path.of(self.key(target))]))
                 wrapper.add(ExpandOption([inner]))
                 inner = ExpandItem(TreeName(nav), options=wrapper)
             expand.items[expand.items.index(item)] = inner
