@@ -5,12 +5,12 @@ Each test checks the v7 request the upstream received (``env.last``) and what th
 
 from __future__ import annotations
 
-from fixtures.engine.upstream import Reply
-from test_v6_e2e import Env, env  # noqa: F401  (the proxy + recording upstream fixture)
-from fixtures.engine.upstream import V7Fixture
+from importlib import resources
 
 import pytest
-from importlib import resources
+
+from fixtures.engine.upstream import Reply, V7Fixture
+from test_v6_e2e import Env, env  # noqa: F401  (the proxy + recording upstream fixture)
 
 
 @pytest.fixture
