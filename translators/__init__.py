@@ -30,6 +30,10 @@ Rules (all names are v6 names unless the rule says v7):
   sorts the same way, or ``None`` when the proxy must sort locally (``sort_key`` orders values). A derived
   *navigation* (``type`` = the target resource) may name ``expand_via``: the v7 navigation path whose end is
   what ``$expand`` of the v6 navigation shows (e.g. a view's "device type of the release's fleet").
+  ``cases`` — ``((v7 condition, v6 value), …)``, conditions that never overlap: the value is exactly ``value``
+  where its condition holds (NULL where none does). Then any other use in ``$filter`` (functions, ``gt``, a
+  comparison with another field) is translated exactly, one branch per case with the value folded in
+  (``f(x)`` ≡ ``(C1 and f(V1)) or (C2 and f(V2))``, see ``proxy.schema.fold``).
 * ``AliasRename(v6, v7)`` – a resource alias (raw fact-type name) that changed.
 
 Translator options: ``v7_resource`` (the v7 resource a v6 resource stands on, e.g. ``my_application`` →
@@ -127,6 +131,7 @@ class Derived:
     sort_key: Callable[[Any], Any] | None = None
     local_sort_label: str | None = None
     expand_via: tuple[str, ...] = ()
+    cases: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ async def release_type_body(ctx, body: dict) -> None:
         return
     value = body["release_type"]
     if not isinstance(value, str):
-        if value is None:
-            raise BodyError(400, None)
-        return
+        raise BodyError(400, None)  # v6's validator: a required Short Text (null, 5, true, {} all fail)
     if value not in ("final", "draft"):
         raise BodyError(400, RELEASE_TYPE_MESSAGE)
     is_final = value == "final"
@@ -48,6 +46,7 @@ RELEASE_TYPE = Derived(
     filter_values={"final": "is_final eq true", "draft": "is_final eq false"},
     filter_null=("false", "true"),
     order_by="is_final",
+    cases=(("is_final eq true", "final"), ("is_final eq false", "draft")),
 )
 
 TRANSLATORS = [

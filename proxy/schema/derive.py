@@ -17,6 +17,7 @@ from translators import (
     Unwrap,
 )
 
+from proxy.odata import ODataSyntaxError, parse_expression
 from proxy.schema.graph import Graph
 
 
@@ -118,6 +119,11 @@ def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, An
                     raise TranslatorError(f"{name}: Derived {r.name!r} helper {key!r} names no v7 navigation")
             if r.replaces:
                 _need(v7, r.replaces, name, r)
+            for condition, _value in r.cases:
+                try:
+                    parse_expression(condition)
+                except ODataSyntaxError:
+                    raise TranslatorError(f"{name}: Derived {r.name!r} case {condition!r} is not an OData condition") from None
             current = v7
             for step in r.expand_via:
                 if step not in current["navigation"]:

@@ -1,0 +1,221 @@
+"""Folding OData expressions whose operands are literals, the way PostgreSQL evaluates what pinejs compiles.
+
+A derived v6 value declared by cases (``Derived.cases``: "the value is V where the v7 condition C holds")
+is filtered by evaluating the v6 expression once per case with the value put in as a literal:
+``f(x, …)`` ≡ ``(C1 and f(V1, …)) or (C2 and f(V2, …))``. Folding turns ``f(V, 'literal')`` into TRUE, FALSE or
+NULL here, so v7 gets a plain condition. Anything this module is not sure about stays an expression (with the
+literal in it) for the server to evaluate: folding is an optimisation, never a guess.
+
+Semantics followed (pinejs → PostgreSQL): SQL NULL propagates through functions and comparisons; ``eq``/``ne``
+against ``null`` are ``IS [NOT] NULL``; text compares by code point (the C collation, as decision 2 says);
+``tolower``/``toupper`` change ASCII letters only (C ctype); ``indexof`` is ``STRPOS - 1``; ``substring(s, i[, n])``
+is ``SUBSTRING(s FROM i + 1 [FOR n])``; ``trim`` removes spaces; ``concat`` is ``||``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from proxy.odata import BinOp, Call, Expr, Group, In, Lambda, Literal, Not, Path
+from proxy.odata.tree import iter_nodes
+
+_UNKNOWN = object()  # "cannot fold": the expression stays for the server
+
+
+def substitute(expr: Expr, matches: Callable[[Path], bool], value: Any) -> Expr:
+    """A copy of ``expr`` with every path ``matches`` accepts (outside lambda bodies) replaced by ``value``."""
+    copied = copy.deepcopy(expr)
+    replacement = _literal(value)
+    if isinstance(copied, Path) and matches(copied):
+        return copy.deepcopy(replacement)
+    _replace_in(copied, matches, replacement)
+    return copied
+
+
+def _replace_in(node: Any, matches: Callable[[Path], bool], replacement: Literal) -> None:
+    for attr in ("inner", "operand"):
+        child = getattr(node, attr, None)
+        if isinstance(child, Path) and matches(child):
+            setattr(node, attr, copy.deepcopy(replacement))
+        elif child is not None and not isinstance(child, Lambda):
+            _replace_in(child, matches, replacement)
+    for attr in ("operands", "args", "items"):
+        children = getattr(node, attr, None)
+        if isinstance(children, list):
+            for i, child in enumerate(children):
+                if isinstance(child, Path) and matches(child):
+                    children[i] = copy.deepcopy(replacement)
+                else:
+                    _replace_in(child, matches, replacement)
+
+
+def mentions(expr: Expr, matches: Callable[[Path], bool]) -> bool:
+    """Whether a path ``matches`` accepts occurs in ``expr`` (lambda bodies aside: they have their own scope)."""
+    lambdas = [n for n in iter_nodes(expr) if isinstance(n, Lambda)]
+    inside = {id(x) for lam in lambdas for x in iter_nodes(lam.body)}
+    return any(isinstance(n, Path) and id(n) not in inside and matches(n) for n in iter_nodes(expr))
+
+
+def fold(expr: Expr) -> Expr:
+    """``expr`` with every sub-expression over literals only replaced by its value (a Literal; a boolean
+    result is ``true``/``false``, SQL NULL is ``null``); ``X and true`` and ``X or false`` become ``X``."""
+    return _fold(expr)[1]
+
+
+def _literal(value: Any) -> Literal:
+    if value is None:
+        return Literal.null()
+    if isinstance(value, bool):
+        return Literal.boolean(value)
+    if isinstance(value, (int, float)):
+        return Literal.number(value)
+    return Literal.text(str(value))
+
+
+def _known(value: Any) -> tuple[Any, Expr]:
+    return value, _literal(value)
+
+
+def _fold(node: Expr) -> tuple[Any, Expr]:
+    """(the node's constant value or _UNKNOWN, the node simplified)."""
+    if isinstance(node, Literal):
+        return (node.value if node.kind in ("Text", "Real", "Boolean", "Null") else _UNKNOWN), node
+    if isinstance(node, Group):
+        value, inner = _fold(node.inner)
+        if value is not _UNKNOWN:
+            return _known(value)
+        node.inner = inner
+        return _UNKNOWN, node
+    if isinstance(node, Not):
+        value, operand = _fold(node.operand)
+        if value is None or isinstance(value, bool):
+            return _known(None if value is None else not value)
+        node.operand = operand if isinstance(operand, (Group, Literal, Path, Call)) else Group(operand)
+        return _UNKNOWN, node
+    if isinstance(node, BinOp):
+        folded = [_fold(o) for o in node.operands]
+        values = [v for v, _ in folded]
+        if node.op in ("and", "or"):
+            value = _logic(node.op, values)
+            if value is not _UNKNOWN:
+                return _known(value)
+            identity = node.op == "and"  # TRUE leaves an and unchanged, FALSE an or
+            kept = [n for v, n in folded if v is not identity]
+            if len(kept) == 1:
+                return _UNKNOWN, kept[0]
+            return _UNKNOWN, BinOp(node.op, [Group(n) if isinstance(n, BinOp) and n.op in ("and", "or") else n
+                                            for n in kept])
+        node.operands = [n for _, n in folded]
+        if _UNKNOWN in values or len(values) != 2:
+            return _UNKNOWN, node
+        value = _compare(node.op, *values)
+        return (_known(value) if value is not _UNKNOWN else (_UNKNOWN, node))
+    if isinstance(node, In):
+        operand, node.operand = _fold(node.operand)
+        folded = [_fold(i) for i in node.items]
+        items = [v for v, _ in folded]
+        node.items = [n for _, n in folded]
+        if operand is _UNKNOWN or _UNKNOWN in items:
+            return _UNKNOWN, node
+        if operand is None:
+            return _known(None)
+        if any(_compare("eq", operand, i) is True for i in items if i is not None):
+            return _known(True)
+        return _known(None if None in items else False)
+    if isinstance(node, Call):
+        folded = [_fold(a) for a in node.args]
+        node.args = [n for _, n in folded]
+        values = [v for v, _ in folded]
+        if _UNKNOWN in values:
+            return _UNKNOWN, node
+        value = _call(node.name, values)
+        return (_known(value) if value is not _UNKNOWN else (_UNKNOWN, node))
+    return _UNKNOWN, node
+
+
+def _logic(op: str, values: list) -> Any:
+    """SQL three-valued and/or; decided as soon as one known operand decides it."""
+    absorbing = op == "or"
+    if any(v is absorbing for v in values):
+        return absorbing
+    if _UNKNOWN in values:
+        return _UNKNOWN
+    if any(v is None for v in values):
+        return None
+    if all(isinstance(v, bool) for v in values):
+        return not absorbing
+    return _UNKNOWN
+
+
+def _compare(op: str, left: Any, right: Any) -> Any:
+    if op in ("eq", "ne") and (left is None or right is None):
+        same = left is None and right is None  # eq null is IS NULL
+        return same if op == "eq" else not same
+    if left is None or right is None:
+        return None
+    if op not in ("eq", "ne", "gt", "ge", "lt", "le"):
+        return _UNKNOWN  # arithmetic: left to the server
+    if isinstance(left, bool) != isinstance(right, bool):
+        return _UNKNOWN
+    if isinstance(left, str) != isinstance(right, str):
+        return _UNKNOWN  # the server decides what a text compared with a number means
+    result = {
+        "eq": left == right, "ne": left != right, "gt": left > right,
+        "ge": left >= right, "lt": left < right, "le": left <= right,
+    }[op]
+    return result
+
+
+def _ascii_lower(text: str) -> str:
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def _ascii_upper(text: str) -> str:
+    return "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in text)
+
+
+def _call(fn: str, args: list) -> Any:
+    if any(a is None for a in args):
+        return None  # every function folded here is strict: NULL in, NULL out
+    texts = all(isinstance(a, str) for a in args)
+    if fn in ("startswith", "endswith", "contains", "substringof", "indexof", "concat") and texts:
+        s, t = args
+        if fn == "startswith":
+            return s.startswith(t)
+        if fn == "endswith":
+            return s.endswith(t)
+        if fn == "contains":
+            return t in s
+        if fn == "substringof":
+            return s in t
+        if fn == "indexof":
+            return s.find(t)  # STRPOS(s, t) - 1: -1 when absent
+        return s + t
+    if fn in ("tolower", "toupper", "trim", "length") and texts:
+        (s,) = args
+        if fn == "tolower":
+            return _ascii_lower(s)
+        if fn == "toupper":
+            return _ascii_upper(s)
+        if fn == "trim":
+            return s.strip(" ")
+        return len(s)
+    if fn == "replace" and texts:
+        s, old, new = args
+        return s.replace(old, new) if old else s
+    if fn == "substring" and isinstance(args[0], str) and all(_is_int(a) for a in args[1:]):
+        s = args[0]
+        start = int(args[1]) + 1  # SQL positions count from 1
+        if len(args) == 2:
+            return s[max(start - 1, 0):]
+        count = int(args[2])
+        if count < 0:
+            return _UNKNOWN  # PostgreSQL raises: the server answers that
+        end = start + count
+        return s[max(start - 1, 0):max(end - 1, 0)]
+    return _UNKNOWN
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
