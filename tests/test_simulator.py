@@ -318,6 +318,34 @@ async def test_a_to_one_path_is_a_left_join_a_missing_link_reads_null_and_keeps_
     assert ids((await get(client, target))[1]) == unpinned + [12]
 
 
+async def test_a_collection_path_is_a_left_join_one_row_per_member(client):
+    """The same LEFT JOIN over a collection yields the base row once per member, with no DISTINCT: duplicates in
+    the answer, in /$count and in a $count subquery, and one joined member must satisfy every condition on it
+    (checked against odata-to-abstract-sql 10.0.28's SQL: `FROM "device" LEFT JOIN "device tag" AS … WHERE …`)."""
+    response = await client.post("/v7/device_tag", headers=ALICE, json={"device": 1, "tag_key": "env", "value": "b"})
+    assert response.status == 201, await response.text()
+    every = ids((await get(client, "/v7/device?$select=id&$orderby=id%20asc"))[1])  # device 1 tagged lab and b
+
+    async def kept(flt: str, extra: str = "&$orderby=id%20asc") -> list[int]:
+        return ids((await get(client, f"/v7/device?$select=id&$filter={flt}{extra}"))[1])
+
+    assert await kept("device_tag/tag_key%20ne%20'zz'") == [1] + every
+    assert (await get(client, "/v7/device/$count?$filter=device_tag/tag_key%20ne%20'zz'"))[1] == {"d": len(every) + 1}
+    assert await kept("not(device_tag/value%20eq%20'lab')") == every  # device 1 through its 'b' tag
+    assert await kept("device_tag/tag_key%20eq%20'location'%20and%20device_tag/value%20eq%20'b'") == []
+    target = ("/v7/application?$select=id&$filter=owns__device/any(d:d/device_tag/tag_key%20eq%20'location'%20and%20"
+              "device_tag/value%20eq%20'b')")
+    assert (await get(client, target))[1] == {"d": []}
+    target = "/v7/application(1)?$select=id&$expand=owns__device/$count($filter=device_tag/tag_key%20ne%20'zz')"
+    assert (await get(client, target))[1] == {"d": [{"owns__device": 13 + 1, "id": 1}]}
+    target = "/v7/device?$select=id&$orderby=device_tag/value%20asc,id%20asc&$top=4"
+    assert ids((await get(client, target))[1]) == [1, 2, 1, 3]  # 'b', 'field', 'lab', then NULLs (no tag)
+    # a write is `WHERE id IN (SELECT … LEFT JOIN …)`: each of device 1's tags is joined twice, deleted once
+    response = await client.delete("/v7/device_tag?$filter=device/device_tag/value%20ne%20'zz'", headers=ALICE)
+    assert response.status == 200
+    assert (await get(client, "/v7/device_tag/$count"))[1] == {"d": 0}
+
+
 async def test_navigation_paths_functions_in_and_paging(client):
     target = ("/v7/device?$select=device_name&$filter=belongs_to__application/slug%20eq%20'acme%2Fmyapp'%20and%20"
               "contains(tolower(device_name),'dl')&$orderby=device_name%20asc")

@@ -178,7 +178,9 @@ def _write_targets(ev: Evaluator, req: Request) -> tuple[Any, list]:
     res, rows = ev.target_rows(req)
     only_filter = Options(filter=req.options.filter)
     ev.check_options(res, only_filter)
-    return res, ev.apply_options(res, rows, only_filter)
+    # pinejs writes `WHERE id IN (SELECT … LEFT JOIN …)`: a row a collection path joined twice is written once
+    matched = {id(row): row for row in ev.apply_options(res, rows, only_filter)}
+    return res, list(matched.values())
 
 
 async def _body(request: web.Request) -> Any:

@@ -17,7 +17,7 @@ Semantics kept from the real server (odata-to-abstract-sql compiled to PostgreSQ
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable
@@ -46,6 +46,10 @@ class Scope:
     resource: str
     row: Row
     vars: dict[str, tuple[str, Row]]
+    # this scope's LEFT JOINed rows: (root, nav, ...) -> the row joined there (None: the join's NULL row); root ""
+    # is the scope's own row, else an outer lambda variable (see ``Evaluator.scopes``)
+    joins: dict[tuple[str, ...], Row | None] = field(default_factory=dict)
+    own: str | None = None  # the lambda variable that stands for ``row`` (its paths are keyed under root "")
 
 
 class Evaluator:
@@ -228,22 +232,87 @@ class Evaluator:
 
     def apply_options(self, res: Resource, rows: list[Row], opts: Options,
                       outer: dict[str, tuple[str, Row]] | None = None) -> list[Row]:
-        if opts.filter is not None:
-            rows = [r for r in rows if self.eval(opts.filter, Scope(res.name, r, dict(outer or {}))) is True]
-        if opts.orderby:
-            rows = self.sort(res, rows, opts.orderby)
-        if opts.skip:
-            rows = rows[opts.skip:]
-        if opts.top is not None:
-            rows = rows[:opts.top]
-        return rows
-
-    def sort(self, res: Resource, rows: list[Row], orderby: list[tuple[Any, str]]) -> list[Row]:
-        for expr, direction in reversed(orderby):
-            keyed = [(sort_key(self.eval(expr, Scope(res.name, r, {})), direction), r) for r in rows]
+        """``$filter``, ``$orderby``, ``$skip``, ``$top`` over ``rows``. Navigation paths in ``$filter`` and
+        ``$orderby`` are LEFT JOINs of this query, so a row comes out once per joined combination that passes
+        (several times through a collection, as in SQL)."""
+        exprs = ([opts.filter] if opts.filter is not None else []) + [e for e, _ in opts.orderby]
+        pairs = [(sc.row, sc) for r in rows for sc in self.scopes(res.name, r, exprs, dict(outer or {}))
+                 if opts.filter is None or self.eval(opts.filter, sc) is True]
+        for expr, direction in reversed(opts.orderby):
+            keyed = [(sort_key(self.eval(expr, sc), direction), (r, sc)) for r, sc in pairs]
             keyed.sort(key=lambda kv: kv[0], reverse=(direction != "asc"))
-            rows = [r for _, r in keyed]
-        return rows
+            pairs = [pair for _, pair in keyed]
+        out = [r for r, _ in pairs]
+        if opts.skip:
+            out = out[opts.skip:]
+        if opts.top is not None:
+            out = out[:opts.top]
+        return out
+
+    def count_matching(self, resource: str, rows: list[Row], flt: Any, vars_: dict[str, tuple[str, Row]],
+                       own: str | None = None) -> int:
+        """``COUNT(*)`` of a ``$count`` subquery: joined combinations of ``rows`` for which ``flt`` is TRUE."""
+        if flt is None:
+            return len(rows)
+        return sum(1 for r in rows for sc in self.scopes(resource, r, [flt], vars_, own)
+                   if self.eval(flt, sc) is True)
+
+    # -- the LEFT JOINs of one scope (odata-to-abstract-sql ``AddJoins``) ----------------------------------
+    def scopes(self, resource: str, row: Row, exprs: list[Any], vars_: dict[str, tuple[str, Row]],
+               own: str | None = None) -> list[Scope]:
+        """One scope per combination of the rows LEFT JOINed for the navigation paths in ``exprs``: a to-one
+        link gives its row or the NULL row, a collection each member (or the NULL row when empty). ``own`` is a
+        lambda variable standing for ``row`` itself (its paths join the same tables as bare paths)."""
+        trie: dict[str, Any] = {}
+        for expr in exprs:
+            for chain in self._join_chains(expr, vars_, own):
+                node = trie
+                for name in chain:
+                    node = node.setdefault(name, {})
+        combos: list[dict[tuple[str, ...], Row | None]] = [{}]
+        for root, sub in trie.items():
+            base_resource, base_row = (resource, row) if root == "" else vars_[root]
+            base = self.model.resolve(base_resource)
+            assert base is not None
+            found = self._join_rows(base, base_row, (root,), sub)
+            combos = [{**a, **b} for a in combos for b in found]
+        return [Scope(resource, row, vars_, joins, own) for joins in combos]
+
+    def _join_rows(self, res: Resource, row: Row | None, prefix: tuple[str, ...],
+                   trie: dict[str, Any]) -> list[dict[tuple[str, ...], Row | None]]:
+        combos: list[dict[tuple[str, ...], Row | None]] = [{}]
+        for nav, sub in trie.items():
+            key = prefix + (nav,)
+            target = self.nav_target(res, nav)
+            members: list[Row | None] = [None] if row is None else list(self.follow(res, row, nav)[1])
+            options = [{key: m, **inner} for m in (members or [None])
+                       for inner in self._join_rows(target, m, key, sub)]
+            combos = [{**a, **b} for a in combos for b in options]
+        return combos
+
+    def _join_chains(self, expr: Any, vars_: dict[str, Any], own: str | None) -> Iterable[tuple[str, ...]]:
+        """(root, nav, ...) for each path of ``expr`` that navigates, up to its last navigation; not inside
+        lambda bodies or ``$count`` filters, which are subqueries with their own joins."""
+        if isinstance(expr, Path):
+            segs = expr.segs
+            root = ""
+            if segs[0].name in vars_:
+                root = "" if segs[0].name == own else segs[0].name
+                segs = segs[1:]
+            chain: list[str] = []
+            for seg in segs[:-1]:
+                if seg.lam is not None or seg.count or seg.key is not None:
+                    break
+                chain.append(seg.name)
+            if chain:
+                yield (root, *chain)
+        elif isinstance(expr, (Bin, Call)):
+            for arg in expr.args:
+                yield from self._join_chains(arg, vars_, own)
+        elif isinstance(expr, Not):
+            yield from self._join_chains(expr.arg, vars_, own)
+        elif isinstance(expr, In):
+            yield from self._join_chains(expr.arg, vars_, own)
 
     def render(self, res: Resource, row: Row, opts: Options, name: str | None = None) -> dict[str, Any]:
         """One entity as v7 answers it: expanded navigations first, then the selected (or all) fields."""
@@ -277,9 +346,7 @@ class Evaluator:
     def render_expand(self, res: Resource, row: Row, item: ExpandItem) -> Any:
         target, rows = self.follow(res, row, item.nav)
         if item.count:
-            if item.options.filter is not None:
-                rows = [r for r in rows if self.eval(item.options.filter, Scope(target.name, r, {})) is True]
-            return len(rows)
+            return self.count_matching(target.name, rows, item.options.filter, {})
         rows = self.apply_options(target, rows, item.options)
         return [self.render(target, r, item.options) for r in rows]
 
@@ -338,44 +405,52 @@ class Evaluator:
     def eval_path(self, segs: list[Seg], scope: Scope) -> Any:
         resource, row = scope.resource, scope.row
         index = 0
+        root = ""
         if segs[0].name in scope.vars:
             resource, row = scope.vars[segs[0].name]
             index = 1
             if len(segs) == 1:
                 return row.get("id")
+            root = "" if segs[0].name == scope.own else segs[0].name
         res = self.model.resolve(resource)
         assert res is not None
-        return self._walk(res, [row], segs[index:], scope, many=False)
+        return self._walk(res, [row], segs[index:], scope, many=False, key=(root,))
 
-    def _walk(self, res: Resource, rows: list[Row | None], segs: list[Seg], scope: Scope, many: bool) -> Any:
+    def _walk(self, res: Resource, rows: list[Row | None], segs: list[Seg], scope: Scope, many: bool,
+              key: tuple[str, ...] | None = None) -> Any:
         """Follows ``segs`` from ``rows``. A navigation path is a LEFT JOIN in pinejs (odata-to-abstract-sql >= 8
         ``AddJoins`` -> ``joinResource``; the server runs 10.x), so a missing or unreadable to-one link is one NULL
         row (``None`` here): its fields are NULL, a lambda below it sees no members, a ``$count`` below it is 0,
         and the base row is kept. (The inner join of ``AddExtraFroms`` is odata-to-abstract-sql <= 7.)
 
-        To-many paths are NOT joined row by row: a LEFT JOIN over a collection multiplies the base row once per
-        member (duplicates in the answer and in counts). The simulator keeps its older reading instead, a
-        comparison over the members' values holds when it holds for any member; emulating the duplicates is not
-        done (no client is known to filter by a plain collection path; they use any()/all())."""
+        ``key`` is the path walked so far as a key of ``scope.joins``: a navigation the scope joined reads the
+        one row of this combination (``scopes`` multiplies the base row over a collection's members, as SQL
+        does). A path the scope did not join (a key segment) follows every row, a collection giving ``Many``
+        values compared with "any member" semantics."""
         seg = segs[0]
         last = len(segs) == 1
         if seg.name in res.navigation and (not last or seg.lam is not None or seg.count):
             target = self.nav_target(res, seg.name)
             to_many = seg.name in res.many
             results: list[Any] = []
+            joined_key = key + (seg.name,) if key is not None and seg.key is None else None
+            joined = joined_key is not None and joined_key in scope.joins and seg.lam is None and not seg.count
+            if joined:
+                to_many = False  # this combination's one row
             for row in rows:
-                reached: list[Row | None] = [] if row is None else list(self.follow(res, row, seg.name)[1])
+                if joined:
+                    reached: list[Row | None] = [scope.joins[joined_key]]  # type: ignore[index]
+                else:
+                    reached = [] if row is None else list(self.follow(res, row, seg.name)[1])
                 if seg.lam is not None:
                     results.append(self.lambda_(target, reached, seg.lam, scope))  # type: ignore[arg-type]
                 elif seg.count:
-                    if seg.count_filter is not None:
-                        reached = [r for r in reached if self.eval(
-                            seg.count_filter, Scope(target.name, r, scope.vars)) is True]  # type: ignore[arg-type]
-                    results.append(len(reached))
+                    results.append(self.count_matching(target.name, reached, seg.count_filter,  # type: ignore[arg-type]
+                                                       scope.vars))
                 else:
                     if not reached and not to_many:
                         reached = [None]  # the LEFT JOIN's NULL row
-                    sub = self._walk(target, reached, segs[1:], scope, many or to_many)
+                    sub = self._walk(target, reached, segs[1:], scope, many or to_many, joined_key if joined else None)
                     if isinstance(sub, Many):
                         results.extend(sub)
                     else:
@@ -393,8 +468,8 @@ class Evaluator:
         return values[0]
 
     def lambda_(self, target: Resource, rows: list[Row], lam: Lambda, scope: Scope) -> bool:
-        outcomes = (self.eval(lam.body, Scope(target.name, r, {**scope.vars, lam.var: (target.name, r)}))
-                    for r in rows)
+        outcomes = (self.eval(lam.body, sc) for r in rows
+                    for sc in self.scopes(target.name, r, [lam.body], {**scope.vars, lam.var: (target.name, r)}, lam.var))
         if lam.kind == "any":  # EXISTS(SELECT … WHERE body): a NULL body does not satisfy it
             return any(truthy(o) if o is not None else False for o in outcomes)
         # NOT EXISTS(SELECT … WHERE NOT body): only a FALSE body fails all(); NOT NULL is NULL, which selects nothing
