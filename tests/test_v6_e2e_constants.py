@@ -63,13 +63,19 @@ async def test_all_over_a_null_body_is_true(pair):
     assert await ids(pair, "application", "owns__device/any(d:startswith(d/logs_channel,'a'))") == []
 
 
-async def test_a_path_through_an_always_null_link_returns_no_row(pair):
-    """pinejs joins `is_managed_by__device` into the query: with the link always NULL no row survives, even
-    under not()."""
-    assert await ids(pair, "device", "not(is_managed_by__device/device_name eq 'x')") == []
-    assert await ids(pair, "device", "is_managed_by__device/device_name eq 'x' or id gt 0") == []
-    every = await ids(pair, "application")
-    assert await ids(pair, "application", "owns__device/all(d:d/is_managed_by__device/device_name eq 'x')") == every
+async def test_a_path_through_an_always_null_link_reads_null(pair):
+    """pinejs LEFT JOINs `is_managed_by__device` into the query: with the link always NULL every row stays and
+    `device_name` below it reads NULL (`eq 'x'` FALSE, `eq null` TRUE, under not() TRUE)."""
+    every = await ids(pair, "device")
+    assert await ids(pair, "device", "not(is_managed_by__device/device_name eq 'x')") == every
+    assert await ids(pair, "device", "is_managed_by__device/device_name eq null") == every
+    assert await ids(pair, "device", f"is_managed_by__device/device_name eq 'x' or id eq {every[0]}") == [every[0]]
+    assert await ids(pair, "device", "is_managed_by__device/device_tag/any(t:t/value eq 'x')") == []
+    assert await ids(pair, "device", "is_managed_by__device/device_tag/all(t:t/value eq 'x')") == every
+    apps = await ids(pair, "application")
+    with_devices = await ids(pair, "application", "owns__device/any(d:true)")
+    assert await ids(pair, "application", "owns__device/all(d:d/is_managed_by__device/device_name eq 'x')") == [
+        a for a in apps if a not in with_devices]
 
 
 V6_TO_V7_NULL_TEXT = {"logs_channel": "note", "vpn_address": "local_id"}  # always NULL in the simulator's fleet
@@ -104,8 +110,7 @@ async def v7_ids(pair, target: str) -> list[int]:
 async def test_random_filters_on_constants_match_the_same_filters_on_null_columns(pair):
     """Differential: a v6 filter through the proxy keeps exactly the rows the same filter keeps when the constant
     fields are real always-NULL columns (evaluated directly by the simulator, which follows SQL's
-    three-valued logic), at the top level and inside any(). (Not all(): the simulator reads a NULL all() body as
-    failing, pinejs's NOT EXISTS(… WHERE NOT body) does not — see test_all_over_a_null_body_is_true.)"""
+    three-valued logic), at the top level and inside any() and all()."""
     import random
     import re
 
@@ -113,7 +118,7 @@ async def test_random_filters_on_constants_match_the_same_filters_on_null_column
     pattern = re.compile(r"\b(" + "|".join(V6_TO_V7_NULL_TEXT) + r")\b")
     for i in range(150):
         resource, flt = ("device", random_filter(rng, "")) if i % 3 else (
-            "application", f"owns__device/any(d:{random_filter(rng, 'd')})")
+            "application", f"owns__device/{'any' if i % 2 else 'all'}(d:{random_filter(rng, 'd')})")
         expected = await v7_ids(pair, f"/v7/{resource}?$select=id&$orderby=id asc&$filter="
                                       + pattern.sub(lambda m: V6_TO_V7_NULL_TEXT[m.group(1)], flt))
         assert await ids(pair, resource, flt) == expected, flt

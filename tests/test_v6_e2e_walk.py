@@ -67,21 +67,40 @@ async def test_all_over_a_rewritten_view_navigation_is_refused(cloud):  # noqa: 
 
 
 # ------------------------------------------------------------------------------------------ always-NULL links
-async def test_a_path_through_an_always_null_link_empties_its_query(env):  # noqa: F811
-    """pinejs joins every navigation of a $filter/$orderby path into the query of its scope; through a v6 link
-    that is always NULL that query has no row, whatever not/or surround the path."""
+async def test_a_path_through_an_always_null_link_reads_null(env):  # noqa: F811
+    """pinejs (odata-to-abstract-sql >= 8) LEFT JOINs every navigation of a $filter/$orderby path: through a
+    v6 link that is always NULL the row stays and the value at the end of the path is NULL (`eq 'x'` is
+    FALSE as IS NOT NULL AND =, `eq null` TRUE, a lambda below it sees no member, a $count below it is 0)."""
     for v6, v7 in [
-        ("device?$select=id&$filter=not(is_managed_by__device/device_name eq 'x')", "device?$select=id&$filter=false"),
-        ("device?$select=id&$filter=id eq 1 or manages__device/device_name eq 'x'", "device?$select=id&$filter=false"),
+        ("device?$select=id&$filter=not(is_managed_by__device/device_name eq 'x')", "device?$select=id&$filter=true"),
+        ("device?$select=id&$filter=is_managed_by__device/device_name eq null", "device?$select=id&$filter=true"),
+        ("device?$select=id&$filter=id eq 1 or manages__device/device_name eq 'x'",
+         "device?$select=id&$filter=id eq 1 or false"),
+        ("device?$select=id&$filter=startswith(is_managed_by__device/device_name,'x') or id eq 1",
+         "device?$select=id&$filter=id eq 1"),  # NULL or E: TRUE exactly where E is
+        ("device?$select=id&$filter=is_managed_by__device/device_tag/any(t:t/value eq 'x')",
+         "device?$select=id&$filter=false"),
+        ("device?$select=id&$filter=is_managed_by__device/device_tag/all(t:t/value eq 'x')",
+         "device?$select=id&$filter=true"),
+        ("device?$select=id&$filter=is_managed_by__device/device_tag/$count eq 0", "device?$select=id&$filter=0 eq 0"),
         ("application?$select=id&$filter=owns__device/all(d:d/manages__device/device_name eq 'x')",
-         "application?$select=id&$filter=owns__device/all(d:true)"),
+         "application?$select=id&$filter=owns__device/all(d:false)"),
         ("application?$select=id&$filter=owns__device/any(d:not(d/manages__device/device_name eq 'x'))",
-         "application?$select=id&$filter=owns__device/any(d:false)"),
-        ("device?$select=id&$orderby=is_managed_by__device/device_name desc", "device?$select=id&$filter=false"),
+         "application?$select=id&$filter=owns__device/any(d:true)"),
+        ("device?$select=id&$orderby=is_managed_by__device/device_name desc", "device?$select=id"),
+        ("device?$select=id&$orderby=is_managed_by__device/device_name desc,id asc", "device?$select=id&$orderby=id asc"),
         ("device?$select=id&$expand=belongs_to__application($select=id;$filter=depends_on__application/app_name eq 'x')",
          "device?$select=id&$expand=belongs_to__application($select=id;$filter=false)"),
     ]:
-        assert await translated(env, v6) == f"/v7/{v7}"
+        assert await translated(env, v6) == f"/v7/{v7}", v6
+
+
+async def test_an_unknown_name_below_an_always_null_link_is_still_400(env):  # noqa: F811
+    status, body = await env.json("GET", "/v6/device?$select=id&$filter=is_managed_by__device/nope eq 'x'")
+    assert (status, body) == (400, "Unknown field 'nope' on 'device' in $filter")
+    status, body = await env.json("GET", "/v6/device?$select=id&$orderby=manages__device/nope asc")
+    assert (status, body) == (400, "Unknown field 'nope' on 'device' in $orderby")
+    assert env.fixture.v7 == []
 
 
 async def test_a_constant_at_the_end_of_a_path_is_still_a_value(env):  # noqa: F811
@@ -105,6 +124,18 @@ async def test_select_path_is_renamed_and_its_key_renamed_back(env):  # noqa: F8
     assert (status, body) == (200, {"d": [{"id": 1, "should_be_running__release": {"__id": 3}}]})
     status, body = await env.json("GET", "/v6/device?$select=id,should_be_running__release/release_type")
     assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")
+
+
+async def test_select_path_through_an_always_null_link_is_null(env, log_output):  # noqa: F811
+    env.fixture.queue(Reply(200, {"d": [{"id": 1}]}))
+    status, body = await env.json("GET", "/v6/device?$select=id,is_managed_by__device/device_name")
+    assert env.last == "/v7/device?$select=id"
+    assert (status, body) == (200, {"d": [{"id": 1, "device_name": None}]})
+    env.fixture.queue(Reply(200, {"d": [{"id": 1}]}))
+    status, body = await env.json("GET", "/v6/device?$select=id,manages__device/nope")
+    assert (status, body) == (200, {"d": [{"id": 1}]})
+    assert ("nope", "device", "$select") in {
+        (e["name"], e["resource"], e["option"]) for e in log_output.events("unknown_field")}
 
 
 # ------------------------------------------------------------------------------------------ resource paths

@@ -114,10 +114,6 @@ class Walker:
         self.local_sort_label: str | None = None
         self.aliases: dict[str, Literal] = {}
         self.local_sort_names: dict[int, list[str]] = {}  # id(options) → derived names the proxy sorts by
-        # the condition being walked navigates through a v6 link that is always NULL (a removed link or an
-        # always-empty navigation, e.g. ``link/name eq 'x'``): pinejs joins every navigation of a path into the
-        # query of its scope ($filter, a lambda body, a $count filter), so that query has no row at all
-        self.dead = False
 
     # ------------------------------------------------------------------ helpers
     def feature(self, text: str) -> None:
@@ -138,6 +134,22 @@ class Walker:
         if key is None:
             raise WalkError(400, f"{v7_resource} has no field to select through the v6 proxy")
         return key
+
+    def null_link(self, n: Name, owner: ResourceInfo, names: list[str], i: int, option: str) -> Name:
+        """A path that goes on through a v6 link that is always NULL (a removed link or an always-empty
+        navigation, ``link/name``). pinejs (odata-to-abstract-sql ≥ 8) LEFT JOINs every navigation of a path,
+        so the row stays and the value at the end of the path is NULL (a lambda below it sees no member, a
+        ``$count`` below it is 0). The names after the link are still checked; the value is a NULL constant."""
+        cur = self.res(n.target) if n.target else None
+        for name in names[i + 1 :]:
+            if cur is None:
+                break
+            below = self.lookup(cur, name)
+            if below is None:
+                self.unknown_name(name, cur, option)
+            cur = self.res(below.target) if below is not None and below.target else None
+        self.feature(f"{owner.name}.{n.v6}.null_link_path")
+        return Name(S.CONST, n.v6)
 
     def res(self, v6name: str) -> ResourceInfo:
         return self.schema.resources[v6name]
@@ -364,6 +376,11 @@ class Walker:
                 self.unknown_name(seg.name.text, current, "$select")
                 return None
             last = i == len(segs) - 1
+            if not last and n.kind in (S.CONST, S.EMPTY):
+                select.remove(path)  # LEFT JOINed through an always-NULL link: the value is NULL
+                known = len(self.unknown)
+                self.null_link(n, current, path.names, i, "$select")
+                return Op(path.names[-1], CONST, None, None) if len(self.unknown) == known else None
             if (not last and not (n.kind == S.NAV and n.target)) or n.kind not in (S.FIELD, S.NAV, S.UNWRAP, S.COERCE):
                 raise WalkError(400, f"{n.v6} cannot be used in a $select path through the v6 proxy")
             if n.v7 and n.v7 != n.v6:
@@ -558,11 +575,6 @@ class Walker:
                     raise WalkError(400, f"{n.v6} cannot be used with $orderby on a navigation path through the v6 proxy")
                 item.path.segments[-1].name.rename(n.rule.order_by)
                 self.feature(f"{found[2].name}.{n.v6}.orderby")
-        if self.dead:
-            # ordering through an always-NULL link joins it into this query (as in $filter): no row
-            self.dead = False
-            options.and_filter(Literal.boolean(False))
-            self.feature(f"{resource.name}.null_link_scope")
         if not local:
             if not orderby.items:
                 options.remove(orderby)
@@ -632,8 +644,8 @@ class Walker:
                 self.unknown_name(name, current, option)
             if n.kind in (S.CONST, S.EMPTY):
                 if i != len(segs) - 1:
-                    self.dead = True
-                return ("const", n, i == len(segs) - 1)
+                    return ("const", self.null_link(n, current, path.names, i, option), False)
+                return ("const", n, True)
             if n.kind == S.DERIVED:
                 if i != len(segs) - 1:
                     raise WalkError(400, f"{name} cannot be used with a path through the v6 proxy")
@@ -666,14 +678,7 @@ class Walker:
         """The v7 condition for a v6 one in a position where only TRUE keeps a row (``$filter``, an ``any()``
         body, a ``$count`` filter) or, with ``every``, an ``all()`` body: pinejs compiles ``all(v:E)`` to
         ``NOT EXISTS(… WHERE NOT E)``, so there a member fails only where E is FALSE, not where it is NULL."""
-        outer, self.dead = self.dead, False
-        try:
-            result = self._expr(expr, resource, scope)
-        finally:
-            dead, self.dead = self.dead, outer
-        if dead:
-            self.feature(f"{resource.name}.null_link_scope")
-            return Literal.boolean(every)  # no row: any() and a WHERE are FALSE, all() is TRUE
+        result = self._expr(expr, resource, scope)
         if not isinstance(result, (_Tri, _Cond)):
             return result
         if every:
@@ -810,9 +815,9 @@ class Walker:
                     self.unknown_name(names[i], cur, "$filter")
                 if n.kind in (S.EMPTY, S.CONST):
                     if i != len(segs) - 1:
-                        self.dead = True
-                        return _Tri(None)
-                    self.feature(f"{cur.name}.{n.v6}.empty_lambda")
+                        self.null_link(n, cur, names, i, "$filter")  # below a NULL link: no member
+                    else:
+                        self.feature(f"{cur.name}.{n.v6}.empty_lambda")
                     return _Tri(path.lambda_.kind == "all")
                 if n.kind == S.DERIVED:
                     hook = cur.merged.filter_hooks.get(n.v6) if cur.merged else None
@@ -906,8 +911,8 @@ class Walker:
                 return None
             if n.kind in (S.CONST, S.EMPTY):
                 if i != len(names) - 1:
-                    self.dead = True
-                elif n.kind == S.EMPTY:
+                    return ("const", self.null_link(n, cur, names, i, "$filter"), cur, prefix)
+                if n.kind == S.EMPTY:
                     raise _not_a_value(n)
                 return ("const", n, cur, prefix)
             if n.kind == S.DERIVED:
