@@ -109,3 +109,37 @@ async def test_the_device_navigation_leads_to_the_supervisor_release_view(proxy)
     status, body = await call(proxy, "GET", "/v6/device?$select=id&$filter="
                               "should_be_managed_by__supervisor_release/supervisor_version eq 'v1.0.0'")
     assert (status, body) == (200, {"d": []})
+
+
+def _engine_prefixes_filter_hooks() -> bool:
+    from proxy.engine import build_schema
+    from proxy.engine.walk import translate_target
+
+    target = translate_target(build_schema("balena-cloud"), "GET", "/device?$filter=should_be_managed_by__supervisor_release"
+                              "/is_for__device_type/any(dt:dt/slug%20eq%20'x')").v7_target
+    return "should_be_managed_by__release/" in (target or "")
+
+
+_engine_prefixes_hooks = pytest.mark.xfail(
+    not _engine_prefixes_filter_hooks(), strict=True,
+    reason="a filter hook reached through a navigation must be prefixed: requested from ENGINE-FIX",
+)
+
+
+@_engine_prefixes_hooks
+async def test_device_type_filter_through_the_device_navigation(proxy):
+    """`is_for__device_type/any()` reached from device is the managing supervisor release's device type
+    (the view's filter hook, under the v7 navigation), not the device's own fleet's: device 1 (a fleet of
+    aarch64 devices) is made managed by release 13, the armv7hf supervisor."""
+    status, body = await call(proxy, "GET", "/v6/device(1)?$select=id&$expand=belongs_to__application($select=id;"
+                              "$expand=is_for__device_type($select=slug))")
+    assert body["d"][0]["belongs_to__application"][0]["is_for__device_type"] == [{"slug": "raspberrypi4-64"}]
+    status, body = await call(proxy, "PATCH", "/v6/device(1)", {"should_be_managed_by__supervisor_release": 13})
+    assert status == 200
+    found = {}
+    for slug in ("raspberrypi4-64", "raspberrypi3"):
+        status, body = await call(proxy, "GET", "/v6/device?$select=id&$orderby=id asc&$filter="
+                                  f"should_be_managed_by__supervisor_release/is_for__device_type/any(dt:dt/slug eq '{slug}')")
+        assert status == 200
+        found[slug] = [d["id"] for d in body["d"]]
+    assert 1 in found["raspberrypi3"] and 1 not in found["raspberrypi4-64"]
