@@ -26,7 +26,7 @@ _UNKNOWN = object()  # "cannot fold": the expression stays for the server
 def substitute(expr: Expr, matches: Callable[[Path], bool], value: Any) -> Expr:
     """A copy of ``expr`` with every path ``matches`` accepts (outside lambda bodies) replaced by ``value``."""
     copied = copy.deepcopy(expr)
-    replacement = _literal(value)
+    replacement = literal_of(value)
     if isinstance(copied, Path) and matches(copied):
         return copy.deepcopy(replacement)
     _replace_in(copied, matches, replacement)
@@ -63,7 +63,8 @@ def fold(expr: Expr) -> Expr:
     return _fold(expr)[1]
 
 
-def _literal(value: Any) -> Literal:
+def literal_of(value: Any) -> Literal:
+    """The OData literal of a Python value (None → null); the one place that spells this out."""
     if value is None:
         return Literal.null()
     if isinstance(value, bool):
@@ -74,7 +75,7 @@ def _literal(value: Any) -> Literal:
 
 
 def _known(value: Any) -> tuple[Any, Expr]:
-    return value, _literal(value)
+    return value, literal_of(value)
 
 
 def _fold(node: Expr) -> tuple[Any, Expr]:
