@@ -41,7 +41,9 @@ from proxy.odata import (
     parse_expression,
     parse_target,
 )
+from proxy.odata import iter_nodes
 from proxy.schema import v6schema as S
+from proxy.schema.fold import fold, mentions, substitute
 from proxy.schema.v6schema import Name, ResourceInfo, V6Schema
 
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
@@ -700,6 +702,10 @@ class Walker:
                 return _Cond(inner.false, inner.true)  # not NULL is NULL: TRUE and FALSE swap, NULL stays
             expr.operand = inner
             return expr
+        if isinstance(expr, (BinOp, Call, In)) and not (isinstance(expr, BinOp) and expr.op in ("and", "or")):
+            split = self._cases_target(expr, resource, scope)
+            if split is not None:
+                return self._by_cases(expr, split, resource, scope)
         if isinstance(expr, BinOp):
             if expr.op in ("and", "or"):
                 return self._logic(expr, resource, scope)
@@ -840,6 +846,48 @@ class Walker:
         if found[0] == "derived":
             raise WalkError(400, f"{found[1].v6} cannot be used as a condition through the v6 proxy")
         return path
+
+    def _cases_target(self, expr: Expr, resource: ResourceInfo, scope: dict) -> tuple | None:
+        """A derived value declared by ``cases`` used in ``expr`` other than as ``name eq/ne literal`` or
+        ``name in (literals)`` (those have ``filter_values``): (path, Name, owner, v7 prefix), else None."""
+        for node in iter_nodes(expr):
+            if not isinstance(node, Path) or node.lambda_ is not None or node.count is not None:
+                continue
+            if not mentions(expr, lambda p: p is node):
+                continue  # inside a lambda body: walked in its own scope
+            found = self._peek(node, resource, scope)
+            if found is None or found[0] != "derived" or not found[1].rule.cases:
+                continue
+            if isinstance(expr, BinOp) and expr.op in ("eq", "ne") and len(expr.operands) == 2 and node in expr.operands:
+                other = expr.operands[1] if expr.operands[0] is node else expr.operands[0]
+                if isinstance(self._literal(other), Literal):
+                    return None
+            if isinstance(expr, In) and expr.operand is node and all(
+                isinstance(self._literal(i), Literal) for i in expr.items
+            ):
+                return None
+            return (node, *found[1:])
+        return None
+
+    def _by_cases(self, expr: Expr, split: tuple, resource: ResourceInfo, scope: dict) -> Any:
+        """``E(x)`` for a derived ``x`` declared by cases ``(Ci, Vi)``: TRUE where some ``Ci and E(Vi)`` is,
+        FALSE where some ``Ci and not E(Vi)`` is, NULL elsewhere; each ``E(Vi)`` is walked (other names
+        renamed) and folded on its literals (proxy.schema.fold)."""
+        path, n, owner, prefix = split
+        names = path.names
+        trues: list = []
+        falses: list = []
+        for condition, value in n.rule.cases:
+            branch = substitute(expr, lambda p: p.names == names and p.lambda_ is None and p.count is None, value)
+            walked = self._expr(branch, resource, scope)
+            if not isinstance(walked, (_Tri, _Cond)):
+                walked = fold(walked)
+                if isinstance(walked, Literal) and walked.kind in ("Boolean", "Null"):
+                    walked = _Tri(walked.value)
+            trues.append(_joined("and", [_prefixed(condition, prefix), _truth(walked)]))
+            falses.append(_joined("and", [_prefixed(condition, prefix), _falsity(walked)]))
+        self.feature(f"{owner.name}.{n.v6}.filter_cases")
+        return _cond(_joined("or", trues), _joined("or", falses))
 
     def _literal(self, node: Expr) -> Expr:
         """A parameter alias (``@x``) stands for its literal where a translator needs the value."""
