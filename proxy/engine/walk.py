@@ -810,9 +810,11 @@ class Walker:
             owner = resource
             names = path.names
             start = 0
+            prefix: list[str] = []  # the v7 path to the owner of the last name (hook text is written for it)
             if names[0] in scope:
                 owner = scope[names[0]]
                 start = 1
+                prefix.append(names[0])
             # walk to the last navigation's owner to see if it is special
             cur = owner
             for i in range(start, len(segs)):
@@ -836,9 +838,10 @@ class Walker:
                     inner[lam.var.text] = target
                     body = self.walk_expr(lam.body, target, inner)
                     self.feature(f"{cur.name}.{n.v6}.filter_hook")
-                    return expression(hook(lam.var.text, _decoded(body.serialize())))
+                    return _prefixed(hook(lam.var.text, _decoded(body.serialize())), prefix, keep=set(scope))
                 if n.kind == S.NAV and n.target:
                     cur = self.res(n.target)
+                    prefix.append(n.v7 or names[i])
         found = self.walk_path(path, resource, scope, "$filter")
         if found[0] == "const":
             value = _constant_value(found[1]) if found[2] else None  # a path through a NULL link is NULL
@@ -1198,14 +1201,15 @@ def _derived_filter(rule: Any, literal: Literal) -> str:
         return "false"
 
 
-def _prefixed(text: str, prefix: list[str]) -> Expr:
+def _prefixed(text: str, prefix: list[str], keep: set[str] = frozenset()) -> Expr:  # type: ignore[assignment]
     """Translator text is written for the resource itself; under a lambda variable or a navigation
-    path, every name in it is prefixed with that (v7) path (``d/<name>``)."""
+    path, every name in it is prefixed with that (v7) path (``d/<name>``). Paths starting with a lambda
+    variable (of the text, or of the client's scope in ``keep``) are left alone."""
     node = expression(text)
     if prefix:
         from proxy.odata import iter_nodes
 
-        lambda_vars = {n.var.text for n in iter_nodes(node) if isinstance(n, Lambda)}
+        lambda_vars = {n.var.text for n in iter_nodes(node) if isinstance(n, Lambda)} | set(keep)
         for sub in list(iter_nodes(node)):
             if isinstance(sub, Path) and sub.segments and sub.segments[0].name.text not in lambda_vars:
                 from proxy.odata import Name as TName
