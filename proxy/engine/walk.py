@@ -44,6 +44,7 @@ from proxy.odata import (
 from proxy.odata import iter_nodes
 from proxy.schema import v6schema as S
 from proxy.schema.fold import fold, mentions, substitute
+from proxy.schema.fold import literal_of as _null_or  # a Python value as an OData literal (None → null)
 from proxy.schema.v6schema import Name, ResourceInfo, V6Schema
 
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
@@ -1156,16 +1157,6 @@ def _constant_value(n: Name) -> Any:
 def _not_a_value(n: Name) -> WalkError:
     """An always-empty collection where a value is expected (``link eq 1``): the server cannot read it either."""
     return WalkError(400, f"{n.v6} is a navigation and cannot be used as a value through the v6 proxy")
-
-
-def _null_or(value: Any) -> Literal:
-    if value is None:
-        return Literal.null()
-    if isinstance(value, bool):
-        return Literal.boolean(value)
-    if isinstance(value, (int, float)):
-        return Literal.number(value)
-    return Literal.text_(str(value))
 
 
 def _compare_constant(value: Any, op: str, literal: Literal) -> bool | None:
