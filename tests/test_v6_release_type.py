@@ -10,16 +10,8 @@ import aiohttp
 import pytest
 import yarl
 
-from proxy.engine.walk import Walker
 from proxy.simulator.fixtures import ADMIN_TOKEN
 from proxy.simulator.harness import running_pair
-
-# The translator declares release_type by cases (translators/release.py) and proxy.schema.fold evaluates a
-# branch; the walk calling them is requested from ENGINE-FIX (/work/team/REQUESTS.md). Until it lands these
-# tests must fail (strict): today the engine answers 400 "release_type cannot be used with startswith()".
-needs_engine_cases = pytest.mark.xfail(
-    not hasattr(Walker, "_by_cases"), strict=True, reason="engine hook for Derived.cases requested from ENGINE-FIX"
-)
 
 
 @pytest.fixture
@@ -54,7 +46,6 @@ FILTERS = [
 ]
 
 
-@needs_engine_cases
 @pytest.mark.parametrize("text, keep", FILTERS, ids=[f for f, _ in FILTERS])
 async def test_functions_over_release_type_keep_the_rows_v6_kept(pair, text, keep):
     status, everything = await call(pair.proxy_url, "GET", "/v6/release?$select=id,release_type,commit&$orderby=id asc")
@@ -66,7 +57,6 @@ async def test_functions_over_release_type_keep_the_rows_v6_kept(pair, text, kee
     assert [r["id"] for r in body["d"]] == [r["id"] for r in rows if keep(r)]
 
 
-@needs_engine_cases
 async def test_a_function_over_release_type_inside_a_lambda(pair):
     status, body = await call(pair.proxy_url, "GET", "/v6/application?$select=id&$orderby=id asc"
                               "&$filter=owns__release/any(r:startswith(r/release_type,'d'))")
@@ -84,3 +74,10 @@ async def test_a_non_string_release_type_in_a_body_is_400_empty(pair, value):
                                                              "commit": "abc", "composition": {}, "status": "success",
                                                              "source": "cloud"}) == (400, None)
     assert [r for r in pair.upstream_requests[before:] if r[0] in ("PATCH", "POST")] == []
+
+
+async def test_a_function_folds_to_a_plain_v7_condition(pair):
+    status, _ = await call(pair.proxy_url, "GET", "/v6/release?$select=id&$filter=startswith(release_type,'f')")
+    assert status == 200
+    method, path, _status = pair.upstream_requests[-1]
+    assert (method, path) == ("GET", "/v7/release?$select=id&$filter=is_final%20eq%20true")

@@ -111,22 +111,6 @@ async def test_the_device_navigation_leads_to_the_supervisor_release_view(proxy)
     assert (status, body) == (200, {"d": []})
 
 
-def _engine_prefixes_filter_hooks() -> bool:
-    from proxy.engine import build_schema
-    from proxy.engine.walk import translate_target
-
-    target = translate_target(build_schema("balena-cloud"), "GET", "/device?$filter=should_be_managed_by__supervisor_release"
-                              "/is_for__device_type/any(dt:dt/slug%20eq%20'x')").v7_target
-    return "should_be_managed_by__release/" in (target or "")
-
-
-_engine_prefixes_hooks = pytest.mark.xfail(
-    not _engine_prefixes_filter_hooks(), strict=True,
-    reason="a filter hook reached through a navigation must be prefixed: requested from ENGINE-FIX",
-)
-
-
-@_engine_prefixes_hooks
 async def test_device_type_filter_through_the_device_navigation(proxy):
     """`is_for__device_type/any()` reached from device is the managing supervisor release's device type
     (the view's filter hook, under the v7 navigation), not the device's own fleet's: device 1 (a fleet of
