@@ -113,6 +113,11 @@ async def test_the_key_the_proxy_selects_is_the_resources_own(keyed):
     status, body = await keyed.json("GET", "/v6/application?$select=nope")
     assert (status, body) == (200, {"d": [{}]})
     assert keyed.last == "/v7/application?$select=uuid"
+    # a balenaCloud-only resource known from the SDK typings (its key typed as a plain Integer there)
+    keyed.fixture.queue(Reply(200, {"d": [{"id": 4}]}))
+    status, body = await keyed.json("GET", "/v6/team?$select=nope")
+    assert (status, body) == (200, {"d": [{}]})
+    assert keyed.last == "/v7/team?$select=id"
     # a derived navigation expanded along a v7 path selects only the key on the hops in between
     keyed.fixture.queue(Reply(200, {"d": [{"id": 5, "belongs_to__application": [
         {"uuid": "u1", "is_for__device_type": [{"slug": "rpi"}]}]}]}))

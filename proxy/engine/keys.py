@@ -4,8 +4,9 @@ The key is what the server's ``$metadata`` names in ``<Key><PropertyRef …/></K
 a v7 ``$select`` can always hold (when every name the client selected was dropped, and on the hops of a
 derived navigation's path), and ``/v6/$metadata`` states the key. Sources, first that knows: the graph's
 ``key`` (set from the upstream's own ``/v7/$metadata`` when it was merged), the bundled v7 ``$metadata``
-(the server's document), the resource's one ``Serial`` field; for a resource none of them covers (a
-balenaCloud-only resource known from the SDK typings), its first field.
+(the server's document), the resource's one ``Serial`` field, its first non-nullable ``Integer`` field (how the
+SDK typings, where balenaCloud-only resources come from, type a Serial key); for a resource with none of those (a
+keyless view), its first field.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ def _serial(fields: dict[str, str]) -> str | None:
     return serial[0] if len(serial) == 1 else None
 
 
+def _typed_key(fields: dict[str, str]) -> str | None:
+    """The SDK typings type a Serial key as a plain non-nullable ``Integer``: the first such field."""
+    return next((f for f, t in fields.items() if t == "Integer"), None)
+
+
+def _fallback(fields: dict[str, str]) -> str | None:
+    return _serial(fields) or _typed_key(fields) or next(iter(fields), None)
+
+
 def _v7_key(graph: Graph, res: str, bundled: dict[str, str]) -> str | None:
     data = graph.get(res)
     if data is None:
@@ -64,7 +74,7 @@ def _v7_key(graph: Graph, res: str, bundled: dict[str, str]) -> str | None:
     key = data.get("key")
     if key in fields:
         return key
-    return bundled.get(res) or _serial(fields) or next(iter(fields), None)
+    return bundled.get(res) or _fallback(fields)
 
 
 def key_of(schema: V6Schema, v7_resource: str) -> str | None:
@@ -81,7 +91,6 @@ def v6_key(schema: V6Schema, info: ResourceInfo) -> str | None:
     """The key ``/v6/$metadata`` states for a v6 resource: its v7 resource's, or for a resource the proxy
     answers itself, the one its declaration gives."""
     if info.local or info.v7 not in schema.v7graph:
-        fields = schema.graph.get(info.name, {}).get("fields", {})
-        return _serial(fields) or next(iter(fields), None)
+        return _fallback(schema.graph.get(info.name, {}).get("fields", {}))
     key = key_of(schema, info.v7)
     return next((n.v6 for n in info.names.values() if n.v7 == key), key)

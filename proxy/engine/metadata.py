@@ -152,8 +152,10 @@ def _generate(schema: V6Schema, ns: str) -> str:
                     f'FromRole="{xml_name}" ToRole="{role}" />'
                 )
                 associations.append((xml_name, role, "0..1" if isinstance(rule, Constant) else "1", key))
+        entity_key = v6_key(schema, info)
+        key_ref = f'<PropertyRef Name="{entity_key}" />' if entity_key else ""
         block = (
-            f'\t\t\t\t\t<EntityType Name="{xml_name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t<PropertyRef Name="{v6_key(schema, info)}" />\n'
+            f'\t\t\t\t\t<EntityType Name="{xml_name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t{key_ref}\n'
             f"\t\t\t\t\t\t</Key>\n\n\t\t\t\t\t\t" + "\n".join(props) + "\n" + "\n".join(navs) + "\n\n\t\t\t\t\t</EntityType>"
         )
         blocks.append(block)
