@@ -346,6 +346,26 @@ async def test_a_collection_path_is_a_left_join_one_row_per_member(client):
     assert (await get(client, "/v7/device_tag/$count"))[1] == {"d": 0}
 
 
+async def test_a_path_deeper_through_an_already_joined_navigation_is_a_500(client):
+    """pinejs joins a path's navigations only if its first one is new to the query, so `a/x … a/b/y` names a table
+    it never joined (PostgreSQL fails: 500, empty body) while `a/b/y … a/x` works; $filter and $orderby share the
+    query, a lambda body is its own. /$count ignores $orderby (and its names), so there it is fine."""
+    bad = ("belongs_to__application/app_name%20eq%20'x'%20and%20belongs_to__application/organization/handle%20eq"
+           "%20'acme'")
+    good = ("belongs_to__application/organization/handle%20eq%20'acme'%20and%20belongs_to__application/app_name"
+            "%20ne%20'x'")
+    assert (await get(client, f"/v7/device?$select=id&$filter={bad}"))[:2] == (500, None)
+    assert len((await get(client, f"/v7/device?$select=id&$filter={good}"))[1]["d"]) == 13
+    order = "&$orderby=belongs_to__application/organization/handle%20asc"
+    assert (await get(client, f"/v7/device?$select=id&$filter=belongs_to__application/app_name%20ne%20'x'{order}"
+                      ))[:2] == (500, None)
+    assert (await get(client, f"/v7/device/$count?$filter=belongs_to__application/app_name%20ne%20'x'{order}"
+                      ))[1] == {"d": 14}
+    assert (await get(client, "/v7/device/$count?$orderby=nope%20asc&$select=nope"))[1] == {"d": 14}
+    target = f"/v7/application?$select=id&$filter=owns__device/any(d:{bad.replace('belongs', 'd/belongs', 1)})"
+    assert (await get(client, target))[:2] == (500, None)
+
+
 async def test_navigation_paths_functions_in_and_paging(client):
     target = ("/v7/device?$select=device_name&$filter=belongs_to__application/slug%20eq%20'acme%2Fmyapp'%20and%20"
               "contains(tolower(device_name),'dl')&$orderby=device_name%20asc")

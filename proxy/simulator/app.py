@@ -210,7 +210,9 @@ def can_access(ev: Evaluator, req: Request, body: Any) -> web.Response:
 
 
 def read(ev: Evaluator, req: Request) -> web.Response:
-    ev.check_options(ev.path_resource(req), req.options)
+    # /$count: pinejs ignores $select, $orderby, $top and $skip (AddQueryOptions, AddCountField), names included
+    checked = Options(filter=req.options.filter, expand=req.options.expand) if req.count else req.options
+    ev.check_options(ev.path_resource(req), checked)
     res, rows = ev.target_rows(req)
     if req.count:
         rows = ev.apply_options(res, rows, Options(filter=req.options.filter))

@@ -130,6 +130,21 @@ class Evaluator:
             self.check_expr(res, opts.filter, {})
         for expr, _direction in opts.orderby:
             self.check_expr(res, expr, {})
+        self.check_joins(([opts.filter] if opts.filter is not None else []) + [e for e, _ in opts.orderby], {}, None)
+
+    def check_joins(self, exprs: list[Any], vars_: dict[str, Any], own: str | None) -> None:
+        """pinejs joins a path's navigations only when the first one is not joined yet in that query
+        (``AddJoinNavigation`` throws on an existing alias and ``AddJoins`` swallows the error for the whole
+        path). A later path that goes deeper through an already joined navigation then names a table that is not
+        in the query (`a/x eq 1 and a/b/y eq 2`; the other order works): PostgreSQL fails, a 500 with no body."""
+        joined: set[tuple[str, ...]] = set()
+        for expr in exprs:
+            for chain in self._join_chains(expr, vars_, own):
+                prefixes = {chain[:i] for i in range(2, len(chain) + 1)}
+                if chain[:2] not in joined:
+                    joined |= prefixes
+                elif not prefixes <= joined:
+                    raise ODataError(500)
 
     def check_expr(self, res: Resource, expr: Any, vars_: dict[str, Resource]) -> None:
         if isinstance(expr, Path):
@@ -161,10 +176,12 @@ class Evaluator:
                 target = self.nav_target(current, seg.name)
                 if seg.lam is not None:
                     self.check_expr(target, seg.lam.body, {**vars_, seg.lam.var: target})
+                    self.check_joins([seg.lam.body], {**vars_, seg.lam.var: target}, seg.lam.var)
                     return
                 if seg.count:
                     if seg.count_filter is not None:
                         self.check_expr(target, seg.count_filter, vars_)
+                        self.check_joins([seg.count_filter], vars_, None)
                     return
                 if last:
                     return  # an FK compared as a value
