@@ -346,6 +346,23 @@ async def test_a_collection_path_is_a_left_join_one_row_per_member(client):
     assert (await get(client, "/v7/device_tag/$count"))[1] == {"d": 0}
 
 
+async def test_select_of_a_navigation_path_is_the_joined_column_under_its_own_name(client):
+    """`$select=nav/name` LEFT JOINs nav (AddSelectFields) and selects its column as `name`: NULL through a
+    missing link, one row per member through a collection; an unknown name below the navigation is an error."""
+    target = "/v7/device?$select=id,belongs_to__application/app_name,is_pinned_on__release/commit&$filter=id%20in%20(1,12)"
+    assert (await get(client, target))[1] == {"d": [{"id": 1, "app_name": "myapp", "commit": None},
+                                                    {"id": 12, "app_name": "myapp",
+                                                     "commit": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"}]}
+    response = await client.post("/v7/device_tag", headers=ALICE, json={"device": 1, "tag_key": "env", "value": "b"})
+    assert response.status == 201
+    target = "/v7/device?$select=id,device_tag/value&$filter=id%20le%202&$orderby=id%20asc"
+    assert (await get(client, target))[1] == {"d": [{"id": 1, "value": "lab"}, {"id": 1, "value": "b"},
+                                                    {"id": 2, "value": "field"}]}
+    target = "/v7/application(1)?$select=id&$expand=owns__device($select=belongs_to__application/slug;$top=1)"
+    assert (await get(client, target))[1] == {"d": [{"owns__device": [{"slug": "acme/myapp"}], "id": 1}]}
+    assert (await get(client, "/v7/device?$select=belongs_to__application/nope"))[:2] == (500, None)
+
+
 async def test_a_path_deeper_through_an_already_joined_navigation_is_a_500(client):
     """pinejs joins a path's navigations only if its first one is new to the query, so `a/x … a/b/y` names a table
     it never joined (PostgreSQL fails: 500, empty body) while `a/b/y … a/x` works; $filter and $orderby share the

@@ -217,9 +217,9 @@ def read(ev: Evaluator, req: Request) -> web.Response:
     if req.count:
         rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
         return json_response({"d": len(rows)})
-    rows = ev.apply_options(res, rows, req.options)
     name = req.resource if not req.navs else None
-    return json_response({"d": [ev.render(res, row, req.options, name) for row in rows]})
+    return json_response({"d": [ev.render(res, sc.row, req.options, name, sc)
+                                for sc in ev.apply_scoped(res, rows, req.options)]})
 
 
 def create(ev: Evaluator, req: Request, body: Any) -> web.Response:

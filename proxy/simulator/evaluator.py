@@ -120,9 +120,13 @@ class Evaluator:
     def check_options(self, res: Resource, opts: Options) -> None:
         if opts.select is not None:
             for name in opts.select:
-                if name in res.fields or (name in res.navigation and name not in res.many):
+                current, names = res, name.split("/")
+                for nav in names[:-1]:  # $select=nav/.../name: the navigations are LEFT JOINed (AddSelectFields)
+                    current = self.nav_target(current, nav)
+                last = names[-1]
+                if last in current.fields or (last in current.navigation and last not in current.many):
                     continue
-                raise self.unknown(name)
+                raise self.unknown(last)
         for item in opts.expand:
             target = self.nav_target(res, item.nav)
             self.check_options(target, item.options)
@@ -130,7 +134,7 @@ class Evaluator:
             self.check_expr(res, opts.filter, {})
         for expr, _direction in opts.orderby:
             self.check_expr(res, expr, {})
-        self.check_joins(([opts.filter] if opts.filter is not None else []) + [e for e, _ in opts.orderby], {}, None)
+        self.check_joins(join_exprs(opts), {}, None)
 
     def check_joins(self, exprs: list[Any], vars_: dict[str, Any], own: str | None) -> None:
         """pinejs joins a path's navigations only when the first one is not joined yet in that query
@@ -249,22 +253,25 @@ class Evaluator:
 
     def apply_options(self, res: Resource, rows: list[Row], opts: Options,
                       outer: dict[str, tuple[str, Row]] | None = None) -> list[Row]:
-        """``$filter``, ``$orderby``, ``$skip``, ``$top`` over ``rows``. Navigation paths in ``$filter`` and
-        ``$orderby`` are LEFT JOINs of this query, so a row comes out once per joined combination that passes
-        (several times through a collection, as in SQL)."""
-        exprs = ([opts.filter] if opts.filter is not None else []) + [e for e, _ in opts.orderby]
-        pairs = [(sc.row, sc) for r in rows for sc in self.scopes(res.name, r, exprs, dict(outer or {}))
+        return [sc.row for sc in self.apply_scoped(res, rows, opts, outer)]
+
+    def apply_scoped(self, res: Resource, rows: list[Row], opts: Options,
+                     outer: dict[str, tuple[str, Row]] | None = None) -> list[Scope]:
+        """``$filter``, ``$orderby``, ``$skip``, ``$top`` over ``rows``. Navigation paths in ``$select``,
+        ``$filter`` and ``$orderby`` are LEFT JOINs of this query, so a row comes out once per joined combination
+        that passes (several times through a collection, as in SQL); each comes with its scope (its joined rows)."""
+        exprs = join_exprs(opts)
+        found = [sc for r in rows for sc in self.scopes(res.name, r, exprs, dict(outer or {}))
                  if opts.filter is None or self.eval(opts.filter, sc) is True]
         for expr, direction in reversed(opts.orderby):
-            keyed = [(sort_key(self.eval(expr, sc), direction), (r, sc)) for r, sc in pairs]
+            keyed = [(sort_key(self.eval(expr, sc), direction), sc) for sc in found]
             keyed.sort(key=lambda kv: kv[0], reverse=(direction != "asc"))
-            pairs = [pair for _, pair in keyed]
-        out = [r for r, _ in pairs]
+            found = [sc for _, sc in keyed]
         if opts.skip:
-            out = out[opts.skip:]
+            found = found[opts.skip:]
         if opts.top is not None:
-            out = out[:opts.top]
-        return out
+            found = found[:opts.top]
+        return found
 
     def count_matching(self, resource: str, rows: list[Row], flt: Any, vars_: dict[str, tuple[str, Row]],
                        own: str | None = None) -> int:
@@ -331,16 +338,26 @@ class Evaluator:
         elif isinstance(expr, In):
             yield from self._join_chains(expr.arg, vars_, own)
 
-    def render(self, res: Resource, row: Row, opts: Options, name: str | None = None) -> dict[str, Any]:
-        """One entity as v7 answers it: expanded navigations first, then the selected (or all) fields."""
+    def render(self, res: Resource, row: Row, opts: Options, name: str | None = None,
+               scope: Scope | None = None) -> dict[str, Any]:
+        """One entity as v7 answers it: expanded navigations first, then the selected (or all) fields. A
+        ``$select=nav/name`` is the joined row's column under the key ``name`` (raw: pinejs's output processing
+        follows the base resource's fields, not the joined one's), read from ``scope``'s joins."""
         out: dict[str, Any] = {}
         if self.full_metadata:
             out["__metadata"] = {"uri": f"/v7/{name or res.name}(@id)?@id={row.get('id')}"}
         for item in opts.expand:
             out[item.nav] = self.render_expand(res, row, item)
+        expanded = set(out)
         names = opts.select if opts.select is not None else self.default_columns(res)
         for name in names:
-            if name in out:
+            if "/" in name:
+                key = name.rsplit("/", 1)[1]
+                if key not in expanded:  # a second column of the same name overwrites the first, as in a JS row
+                    value = self.eval_path(select_path(name).segs, scope or Scope(res.name, row, {}))
+                    out[key] = (value[0] if value else None) if isinstance(value, Many) else value
+                continue
+            if name in expanded:
                 continue
             out[name] = self.output_value(res, row, name)
         return out
@@ -364,8 +381,8 @@ class Evaluator:
         target, rows = self.follow(res, row, item.nav)
         if item.count:
             return self.count_matching(target.name, rows, item.options.filter, {})
-        rows = self.apply_options(target, rows, item.options)
-        return [self.render(target, r, item.options) for r in rows]
+        return [self.render(target, sc.row, item.options, scope=sc)
+                for sc in self.apply_scoped(target, rows, item.options)]
 
     # -- expressions ---------------------------------------------------------------------------------------
     def eval(self, expr: Any, scope: Scope) -> Any:
@@ -491,6 +508,17 @@ class Evaluator:
             return any(truthy(o) if o is not None else False for o in outcomes)
         # NOT EXISTS(SELECT … WHERE NOT body): only a FALSE body fails all(); NOT NULL is NULL, which selects nothing
         return not any(o is not None and not truthy(o) for o in outcomes)
+
+
+def select_path(name: str) -> Path:
+    return Path([Seg(n) for n in name.split("/")])
+
+
+def join_exprs(opts: Options) -> list[Any]:
+    """The expressions whose navigation paths one query LEFT JOINs, in pinejs's order: $select, $filter,
+    $orderby."""
+    selected = [select_path(n) for n in opts.select or [] if "/" in n]
+    return selected + ([opts.filter] if opts.filter is not None else []) + [e for e, _ in opts.orderby]
 
 
 # -- PostgreSQL-like value semantics ------------------------------------------------------------------------
