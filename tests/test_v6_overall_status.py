@@ -140,10 +140,37 @@ async def test_sort_key_only_still_computes_the_exact_v6_value(proxy):
     assert all(list(d) == ["id"] for d in body["d"][0]["owns__device"])
 
 
-async def test_local_sort_with_a_navigation_path_key_names_the_real_limit(proxy):
-    status, body = await get(proxy, "/v6/device?$select=id&$orderby=overall_status desc,belongs_to__application/app_name asc")
-    assert (status, body) == (
-        400,
-        "overall_status cannot be used with $orderby together with a navigation path "
-        "(belongs_to__application/app_name) through the v6 proxy",
-    )
+async def test_local_sort_with_a_navigation_path_key(proxy):
+    """The proxy sorts by overall_status itself; a key at the end of a path of single-valued navigations is
+    fetched for it (expanded, then stripped again), NULL links sorting as NULL (last ascending)."""
+    _, full = await get(proxy, "/v6/device?$select=id,overall_status&$expand=belongs_to__application($select=app_name;"
+                               "$expand=is_for__device_type($select=slug))")
+    rows = {r["id"]: r for r in full["d"]}
+    app = {i: (r["belongs_to__application"] or [{}])[0] for i, r in rows.items()}
+    assert len({a.get("app_name") for a in app.values()}) > 1
+    expected = sorted(rows, key=lambda i: ((app[i].get("app_name") is None, app[i].get("app_name") or ""), i))
+    expected = sorted(expected, key=lambda i: rows[i]["overall_status"], reverse=True)
+    status, body = await get(proxy, "/v6/device?$select=id&$orderby=overall_status desc,belongs_to__application/app_name asc,id asc")
+    assert status == 200
+    assert [r["id"] for r in body["d"]] == expected
+    assert all(list(r) == ["id"] for r in body["d"])
+    # two hops
+    status, body = await get(proxy, "/v6/device?$select=id,device_name&$orderby=belongs_to__application/is_for__device_type/slug asc,"
+                                    "overall_status desc,id asc&$top=20")
+    assert status == 200
+    slug = {i: (a.get("is_for__device_type") or [{}])[0].get("slug") for i, a in app.items()}
+    expected = sorted(sorted(rows, key=lambda i: (rows[i]["overall_status"], -i), reverse=True),
+                      key=lambda i: (slug[i] is None, slug[i] or ""))
+    assert [r["id"] for r in body["d"]] == expected
+    assert all(list(r) == ["id", "device_name"] for r in body["d"])
+
+
+async def test_local_sort_with_a_navigation_path_key_it_cannot_fetch_names_the_real_limit(proxy):
+    for path in ["/v6/device?$orderby=overall_status desc,belongs_to__application/app_name asc",
+                 "/v6/device?$select=id,belongs_to__application&$orderby=overall_status desc,belongs_to__application/app_name asc"]:
+        status, body = await get(proxy, path)
+        assert (status, body) == (
+            400,
+            "overall_status cannot be used with $orderby on belongs_to__application/app_name without $select, or "
+            "with belongs_to__application selected or expanded, through the v6 proxy",
+        ), path

@@ -546,6 +546,7 @@ class Walker:
     ) -> None:
         local: list[tuple[OrderItem, Name]] = []
         v6_paths = {id(item): "/".join(item.path.names) for item in orderby.items}
+        walked: dict[int, Any] = {}  # id(item) → walk_path's answer for a multi-name item
         for item in list(orderby.items):
             names = item.path.names
             if item.path.count is not None or item.path.lambda_ is not None:
@@ -569,6 +570,7 @@ class Walker:
                     local.append((item, n))
                     continue
             found = self.walk_path(item.path, resource, {}, "$orderby")
+            walked[id(item)] = found
             if found[0] == "const":
                 orderby.remove(item)  # a constant orders nothing
                 self.feature(f"{resource.name}.{found[1].v6}.orderby_constant")
@@ -597,10 +599,14 @@ class Walker:
                 helpers.update(n.rule.helpers)
                 continue
             if len(item.path.segments) != 1:
-                # the proxy sorts the rows itself and reads each key from the row; a value at the end of a
-                # navigation path is not in the row
-                raise WalkError(400, f"{label} cannot be used with $orderby together with a navigation path "
-                                     f"({v6_paths[id(item)]}) through the v6 proxy")
+                path_key = self.path_sort_key(item, walked.get(id(item)), v6_paths[id(item)], options, resource,
+                                              helpers, desc)
+                if path_key is None:
+                    first = v6_paths[id(item)].split("/")[0]
+                    raise WalkError(400, f"{label} cannot be used with $orderby on {v6_paths[id(item)]} without "
+                                         f"$select, or with {first} selected or expanded, through the v6 proxy")
+                keys.append(path_key)
+                continue
             field_name = item.path.names[0]
             keys.append(SortKey(field_name, None, desc))
             helpers.add(field_name)
@@ -625,6 +631,45 @@ class Walker:
                 options.remove(opt)
             for opt in options.all("$skip"):
                 options.remove(opt)
+
+    def path_sort_key(
+        self, item: OrderItem, found: Any, v6_path: str, options: OptionList, resource: ResourceInfo,
+        helpers: set[str], desc: bool,
+    ) -> SortKey | None:
+        """A local sort key at the end of a path of single-valued navigations (``link/name``): the proxy sorts
+        v7 rows, so it expands the path itself (selecting only the value) and reads the value from there. Only
+        where that expansion cannot change what the client sees: a $select that names neither the first
+        navigation nor expands it (the rows then never show it). None: not possible."""
+        if found is None or found[0] != "name" or found[1].kind != S.FIELD:
+            return None
+        select = options.select
+        if select is None or select.star:
+            return None
+        v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path
+        navs, leaf = v7_names[:-1], v7_names[-1]
+        expand = options.expand
+        taken = {p.names[0] for p in select.items if p.segments} | set(helpers)
+        taken |= {i.name.text for i in expand.items} if expand is not None else set()
+        if navs[0] in taken:
+            return None
+        cur = resource
+        targets: list[str] = []
+        for name in v6_path.split("/")[:-1]:
+            n = self.lookup(cur, name)
+            if n is None or n.kind != S.NAV or n.many or not n.target:
+                return None
+            cur = self.res(n.target)
+            targets.append(cur.v7)
+        text = f"{navs[-1]}($select={leaf})"
+        for nav, target in reversed(list(zip(navs[:-1], targets[:-1]))):
+            text = f"{nav}($select={self.key(target)};$expand={text})"
+        new = parse_target("/x?$expand=" + text).query.expand.items[0]  # type: ignore[union-attr]
+        if expand is None:
+            options.add(ExpandOption([new]))
+        else:
+            expand.items.append(new)
+        self.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, _at_path(tuple(navs), leaf), desc)
 
     # ------------------------------------------------------------------ $filter
     def walk_path(self, path: Path, resource: ResourceInfo, scope: dict[str, ResourceInfo], option: str) -> Any:
@@ -1049,6 +1094,19 @@ def _nest_tail(item: ExpandItem) -> None:
         options.add(ExpandOption([inner]))
     else:
         expand.items.insert(0, inner)
+
+
+def _at_path(navs: tuple[str, ...], leaf: str) -> Any:
+    """Reads ``leaf`` at the end of expanded single-valued navigations of a v7 row (None when a link is NULL)."""
+
+    def compute(row: dict) -> Any:
+        value: Any = row
+        for nav in navs:
+            value = value.get(nav) if isinstance(value, dict) else None
+            value = value[0] if isinstance(value, list) and value else None
+        return value.get(leaf) if isinstance(value, dict) else None
+
+    return compute
 
 
 def _reading_helpers(fn: Any, aliases: dict[str, str]) -> Any:
