@@ -379,6 +379,8 @@ async def test_a_path_deeper_through_an_already_joined_navigation_is_a_500(clien
     assert (await get(client, f"/v7/device/$count?$filter=belongs_to__application/app_name%20ne%20'x'{order}"
                       ))[1] == {"d": 14}
     assert (await get(client, "/v7/device/$count?$orderby=nope%20asc&$select=nope"))[1] == {"d": 14}
+    target = "/v7/application(1)?$select=id&$expand=owns__device/$count($select=nope;$orderby=nope%20asc)"
+    assert (await get(client, target))[1] == {"d": [{"owns__device": 13, "id": 1}]}  # counted expands too
     target = f"/v7/application?$select=id&$filter=owns__device/any(d:{bad.replace('belongs', 'd/belongs', 1)})"
     assert (await get(client, target))[:2] == (500, None)
 

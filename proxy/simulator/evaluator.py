@@ -7,7 +7,8 @@ Semantics kept from the real server (odata-to-abstract-sql compiled to PostgreSQ
 - ``$orderby`` without a direction sorts descending; NULLs sort last ascending and first descending; text sorts
   by code point (the C collation); ties keep table order;
 - lambdas and navigation paths see only rows the caller may read, as permissions apply to every join;
-- a navigation path is a LEFT JOIN: a missing to-one link reads as NULL and keeps the row (see ``_walk``);
+- a navigation path in ``$select``/``$filter``/``$orderby`` is a LEFT JOIN of its query (``scopes``): a missing
+  to-one link reads as NULL and keeps the row, a collection yields the row once per member (duplicates, as SQL);
 - ``any(v:E)`` is ``EXISTS(… WHERE E)`` and ``all(v:E)`` is ``NOT EXISTS(… WHERE NOT E)``: a NULL ``E`` neither
   satisfies any() nor fails all();
 - names are resolved against the resource in scope (odata-dialect.md §6): lambda variables first, and inside a
@@ -129,7 +130,9 @@ class Evaluator:
                 raise self.unknown(last)
         for item in opts.expand:
             target = self.nav_target(res, item.nav)
-            self.check_options(target, item.options)
+            # a counted expand ignores its $select/$orderby/$top/$skip, names included (Expands, AddQueryOptions)
+            counted = Options(filter=item.options.filter, expand=item.options.expand)
+            self.check_options(target, counted if item.count else item.options)
         if opts.filter is not None:
             self.check_expr(res, opts.filter, {})
         for expr, _direction in opts.orderby:
