@@ -153,11 +153,11 @@ def test_ci_runs_the_readme_test_command():
     lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip()]
     assert lines == ["#!/usr/bin/env bash", "set -euo pipefail", 'cd "$(dirname "$0")/.."', "exec ./scripts/test"]
     readme = (ROOT / "README.md").read_text()
-    for script in ("scripts/run", "scripts/test", ".ci/run"):
+    for script in ("scripts/run", "scripts/test", "scripts/demo", ".ci/run"):
         path = ROOT / script
         assert os.access(path, os.X_OK) and path.read_text().startswith("#!/usr/bin/env bash\n")
         subprocess.run(["bash", "-n", str(path)], check=True, timeout=10)
-    assert "./scripts/run --upstream" in readme and "./scripts/test" in readme
+    assert "./scripts/run --upstream" in readme and "./scripts/test" in readme and "./scripts/demo" in readme
 
 
 def test_boolean_flags_can_switch_off_a_config_value(tmp_path):
