@@ -203,7 +203,7 @@ class Walker:
         if method in ("GET", "HEAD") and not is_count:
             kind = "rows"
         elif method == "POST" and not is_count and last is root:
-            kind = "entity"
+            kind = "entity" if not _returns_id_only(last.query) else "raw"  # spec §4.5: ``{"id": N}`` as is
         elif is_count:
             kind = "count"
         else:
@@ -238,6 +238,7 @@ class Walker:
             local_sort_label=self.local_sort_label,
             features=tuple(self.features),
             resource_names=dict(self.schema.v7_to_v6_resource) if _wants_metadata(options) else {},
+            entity_key=key_of(self.schema, current.v7) if kind == "entity" else None,
         )
         return Translation(
             v7_target=url.serialize(),
@@ -1272,6 +1273,14 @@ def _decoded(text: str) -> str:
     from urllib.parse import unquote
 
     return unquote(text)
+
+
+def _returns_id_only(options: OptionList | None) -> bool:
+    """``?returnResource=0|false``: the server answers a POST with ``{"id": N}`` only (spec §4.5)."""
+    if options is None:
+        return False
+    opt = options.get("returnResource")
+    return opt is not None and getattr(opt, "value", None) in ("0", "false")
 
 
 def _wants_metadata(options: OptionList | None) -> bool:

@@ -1,0 +1,58 @@
+"""End-to-end: findings of the 01:30 review, through the running proxy (the recording v7 upstream, or the
+simulator behind the proxy), asserting what a v6 client sees."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+import yarl
+
+from fixtures.engine.upstream import Reply
+from proxy.simulator.fixtures import ADMIN_TOKEN
+from proxy.simulator.harness import running_pair
+from test_v6_e2e import env  # noqa: F401  (the proxy + recording upstream fixture)
+
+
+@pytest.fixture
+async def pair():
+    async with running_pair(flavour="open-balena") as p:
+        yield p
+
+
+async def call(base: str, method: str, path: str, body=None):
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
+        async with s.request(method, yarl.URL(base + path.replace(" ", "%20"), encoded=True), json=body) as resp:
+            data = await resp.read()
+            return resp.status, (json.loads(data) if data else None)
+
+
+# ------------------------------------------------------------------------------------------ 1. POST {"id": N}
+@pytest.mark.parametrize("flag", ["0", "false"])
+async def test_post_with_return_resource_off_answers_the_bare_id(pair, flag):
+    """Spec §4.5: ``?returnResource=0|false`` → ``{"id": N}``, no constant or derived value added."""
+    status, body = await call(pair.proxy_url, "POST", f"/v6/release?returnResource={flag}",
+                              {"release_type": "final", "belongs_to__application": 1, "commit": f"c{flag}",
+                               "composition": {}, "status": "success", "source": "cloud", "start_timestamp": "2024-01-01T00:00:00Z"})
+    assert status == 201, body
+    assert list(body) == ["id"] and isinstance(body["id"], int)
+    status, body = await call(pair.proxy_url, "POST", f"/v6/device?returnResource={flag}",
+                              {"device_type": "raspberrypi3", "belongs_to__application": 1, "uuid": f"ab{flag}cd" * 4})
+    assert status == 201, body
+    assert list(body) == ["id"]
+
+
+async def test_post_whose_read_back_failed_answers_the_bare_id(env):  # noqa: F811
+    """Spec §4.5: a failed read-back is ``{"id": N}`` in v6 too (the v7 201 body holds only the key)."""
+    env.fixture.queue(Reply(201, {"id": 15}, headers={"Location": "/v7/release(@id)?@id=15"}))
+    status, body = await env.json("POST", "/v6/release", {"release_type": "final", "commit": "x"})
+    assert (status, body) == (201, {"id": 15})
+    env.fixture.route("/v7/device_type?", Reply(200, {"d": [{"id": 8, "slug": "raspberrypi3"}]}))
+    env.fixture.queue(Reply(201, {"id": 32}, headers={"Location": "/v7/device(@id)?@id=32"}))
+    status, body = await env.json("POST", "/v6/device", {"device_type": "raspberrypi3", "belongs_to__application": 1})
+    assert (status, body) == (201, {"id": 32})
+    # a full read-back still gets every v6 value
+    env.fixture.queue(Reply(201, {"id": 16, "is_final": True}, headers={"Location": "/v7/release(@id)?@id=16"}))
+    status, body = await env.json("POST", "/v6/release", {"release_type": "final", "commit": "x"})
+    assert status == 201 and body["release_type"] == "final"
