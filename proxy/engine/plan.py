@@ -76,4 +76,4 @@ class ResponsePlan:
     local_sort_label: str | None = None
     features: tuple[str, ...] = ()
     resource_names: dict[str, str] = field(default_factory=dict)  # v7 → v6 names for URI rewriting
-    entity_key: str | None = None  # POST: the key; a body holding only it is the bare ``{"id": N}`` (spec §4.5)
+    entity_key: str | None = None  # POST: the key; a body holding only it is the bare key object (spec §4.5)

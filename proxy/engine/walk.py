@@ -203,7 +203,7 @@ class Walker:
         if method in ("GET", "HEAD") and not is_count:
             kind = "rows"
         elif method == "POST" and not is_count and last is root:
-            kind = "entity" if not _returns_id_only(last.query) else "raw"  # spec §4.5: ``{"id": N}`` as is
+            kind = "entity" if not _returns_id_only(last.query) else "raw"  # spec §4.5: the bare key as is
         elif is_count:
             kind = "count"
         else:
@@ -1276,7 +1276,7 @@ def _decoded(text: str) -> str:
 
 
 def _returns_id_only(options: OptionList | None) -> bool:
-    """``?returnResource=0|false``: the server answers a POST with ``{"id": N}`` only (spec §4.5)."""
+    """``?returnResource=0|false``: the server answers a POST with the bare key only (spec §4.5)."""
     if options is None:
         return False
     opt = options.get("returnResource")
