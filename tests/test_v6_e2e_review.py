@@ -56,3 +56,38 @@ async def test_post_whose_read_back_failed_answers_the_bare_id(env):  # noqa: F8
     env.fixture.queue(Reply(201, {"id": 16, "is_final": True}, headers={"Location": "/v7/release(@id)?@id=16"}))
     status, body = await env.json("POST", "/v6/release", {"release_type": "final", "commit": "x"})
     assert status == 201 and body["release_type"] == "final"
+
+
+# ------------------------------------------------------------------------------------------ 2. local sort: reads only
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+async def test_a_write_paged_by_a_derived_order_is_refused(env, method):  # noqa: F811
+    """The proxy sorts and pages GET rows itself; a one-row write must never become a 10,001-row one."""
+    before = len(env.fixture.v7)
+    status, body = await env.json(method, "/v6/device?$orderby=overall_status desc&$top=1",
+                                  {"note": "x"} if method == "PATCH" else None)
+    assert (status, body) == (400, f"overall_status cannot be used with $orderby on a {method} through the v6 proxy")
+    assert len(env.fixture.v7) == before  # nothing was sent upstream
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+async def test_a_write_ordered_by_a_derived_value_without_paging_drops_the_order(env, method):  # noqa: F811
+    env.fixture.queue(Reply(200, None))
+    status, body = await env.json(method, "/v6/device?$orderby=overall_status desc&$filter=id eq 1",
+                                  {"note": "x"} if method == "PATCH" else None)
+    assert (status, body) == (200, "OK")
+    assert env.last == "/v7/device?$filter=id eq 1"
+
+
+async def test_a_count_ordered_by_a_derived_value_drops_the_order(env):  # noqa: F811
+    env.fixture.queue(Reply(200, {"d": 3}))
+    status, body = await env.json("GET", "/v6/device/$count?$orderby=overall_status desc")
+    assert (status, body) == (200, {"d": 3})
+    assert env.last == "/v7/device/$count"
+
+
+async def test_a_write_paged_by_a_derived_order_changes_nothing_in_the_simulator(pair):
+    status, before = await call(pair.proxy_url, "GET", "/v6/device?$select=id,note&$orderby=id")
+    status, body = await call(pair.proxy_url, "PATCH", "/v6/device?$orderby=overall_status desc&$top=1", {"note": "zz"})
+    assert status == 400
+    status, after = await call(pair.proxy_url, "GET", "/v6/device?$select=id,note&$orderby=id")
+    assert after == before

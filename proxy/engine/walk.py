@@ -117,6 +117,8 @@ class Walker:
         self.local_sort_label: str | None = None
         self.aliases: dict[str, Literal] = {}
         self.local_sort_names: dict[int, list[str]] = {}  # id(options) → derived names the proxy sorts by
+        self.method = "GET"
+        self.kind = "rows"  # the response kind of the request being walked (local sorting is for rows only)
 
     # ------------------------------------------------------------------ helpers
     def feature(self, text: str) -> None:
@@ -208,6 +210,7 @@ class Walker:
             kind = "count"
         else:
             kind = "raw"
+        self.method, self.kind = method, kind
         plan = ObjectPlan(resource=current.name, v7_resource=current.v7)
         if last.query is not None:
             self.aliases = {
@@ -589,6 +592,15 @@ class Walker:
         label = local[0][1].v6
         top_opt = options.get("$top")
         skip_opt = options.get("$skip")
+        if top and self.kind != "rows":
+            # only row reads are sorted and paged by the proxy. A count, or a write without $top/$skip,
+            # touches the same rows in any order: the ordering is dropped. A write paged by the order
+            # cannot be done exactly (the proxy would have to read and pick the rows itself).
+            if self.kind != "count" and (top_opt is not None or skip_opt is not None):
+                raise WalkError(400, f"{label} cannot be used with $orderby on a {self.method} through the v6 proxy")
+            options.remove(orderby)
+            self.feature(f"{resource.name}.{label}.orderby_dropped")
+            return
         if not top and (top_opt is not None or skip_opt is not None):
             raise WalkError(400, f"{label} cannot be used with $orderby and $top/$skip inside $expand through the v6 proxy")
         keys: list[SortKey] = []
