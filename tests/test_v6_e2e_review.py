@@ -12,7 +12,7 @@ import yarl
 from fixtures.engine.upstream import Reply
 from proxy.simulator.fixtures import ADMIN_TOKEN
 from proxy.simulator.harness import running_pair
-from test_v6_e2e import env  # noqa: F401  (the proxy + recording upstream fixture)
+from test_v6_e2e import cloud, env  # noqa: F401  (the proxy + recording upstream fixtures)
 
 
 @pytest.fixture
@@ -91,3 +91,29 @@ async def test_a_write_paged_by_a_derived_order_changes_nothing_in_the_simulator
     assert status == 400
     status, after = await call(pair.proxy_url, "GET", "/v6/device?$select=id,note&$orderby=id")
     assert after == before
+
+
+# ------------------------------------------------------------------------------------------ 3. writes through a path
+WRITE_PATHS = [
+    "/v6/device(1)/should_be_managed_by__supervisor_release",  # decision 4: a read-only view
+    "/v6/device(1)/gateway_download",  # decision 5: answered by the proxy, writes 401
+    "/v6/image(1)/is_downloaded_by__device",
+    "/v6/device(1)/manages__device",
+]
+
+
+@pytest.mark.parametrize("method", ["PATCH", "POST", "DELETE"])
+@pytest.mark.parametrize("path", WRITE_PATHS)
+async def test_a_write_through_a_navigation_to_a_read_only_or_empty_target_is_401(cloud, path, method):  # noqa: F811
+    env = cloud
+    before = len(env.fixture.v7)
+    status, headers, data = await env.call(method, path, {"note": "x"} if method != "DELETE" else None)
+    assert (status, data) == (401, b"")
+    assert len(env.fixture.v7) == before
+
+
+async def test_reads_through_those_navigations_still_answer(cloud):  # noqa: F811
+    env = cloud
+    for path in WRITE_PATHS[1:]:
+        assert await env.json("GET", path) == (200, {"d": []})
+    assert await env.json("GET", "/v6/device(1)/gateway_download/$count") == (200, {"d": 0})

@@ -197,7 +197,12 @@ class Walker:
                     raise WalkError(400, f"{v6_spelling} cannot be used with a navigation path through the v6 proxy")
                 seg.name.rename(n.v7)
                 current = self.res(n.target)
+                local = self.path_access(current, method, bool(url.segments[-1].count))
+                if local is not None:
+                    return local
             elif n is not None and n.kind in (S.EMPTY, S.CONST):
+                if method not in ("GET", "HEAD"):
+                    raise WalkError(401, None)  # decision 5: a write to an always-empty navigation
                 return Translation(local_status=200, local_body={"d": 0} if seg.count else {"d": []})
             last = seg
             seg = seg.child
@@ -252,6 +257,17 @@ class Walker:
             v6_spelling=v6_spelling,
             v7_spelling=v7_spelling,
         )
+
+    def path_access(self, info: ResourceInfo, method: str, count: bool) -> Translation | None:
+        """A resource reached through a navigation path is as writable as it is at the root (decisions 4
+        and 5): a write to a read-only or proxy-answered one is 401 with an empty body, a read of a
+        proxy-answered one is answered empty here. None: go on."""
+        if (info.local or info.read_only) and method not in ("GET", "HEAD"):
+            raise WalkError(401, None)
+        if info.local:
+            self.feature(f"{info.name}.local_empty")
+            return Translation(local_status=200, local_body={"d": 0} if count else {"d": []}, features=self.features)
+        return None
 
     # ------------------------------------------------------------------ options of one resource
     def finish_plan(self, options: OptionList | None, plan: ObjectPlan, resource: ResourceInfo) -> None:
