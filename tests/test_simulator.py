@@ -496,3 +496,59 @@ async def test_written_values_are_cast_to_the_column_type(client):
 
 async def test_resource_method_in_filter_is_a_server_error(client):
     assert (await get(client, "/v7/device?$filter=device_tag/canAccess()"))[:2] == (500, None)
+
+
+# -- body validation (pinejs zod looseObject, spec §2.3 step 3) and HEAD ---------------------------------------
+@pytest.mark.parametrize("method,target,body", [
+    ("patch", "/v7/device(1)", {"note": 5}),  # number for Text
+    ("patch", "/v7/device(1)", {"device_name": None}),  # null for a required column (.optional(), not .nullish())
+    ("patch", "/v7/device(1)", {"memory_usage": "lots"}),  # non-numeric string for Integer
+    ("patch", "/v7/device(1)", {"memory_usage": True}),  # boolean for Integer
+    ("patch", "/v7/device(1)", {"is_online": "yes"}),  # string for Boolean
+    ("patch", "/v7/device(1)", {"last_vpn_event": "yesterday"}),  # not a date for Date Time
+    ("patch", "/v7/device(1)", {"last_vpn_event": True}),
+    ("patch", "/v7/device(1)", {"is_pinned_on__release": "two"}),  # FK
+    ("patch", "/v7/device(1)", {"is_pinned_on__release": {"__id": "x"}}),
+    ("patch", "/v7/release(1)", {"composition": "notjson"}),  # JSON must be an object or array
+    ("patch", "/v7/device(1)", ["note"]),  # not an object
+    ("patch", "/v7/device(1)", "note"),
+    ("put", "/v7/device(1)", {"api_heartbeat_state": 3}),  # number for an Enum
+    ("post", "/v7/application", {"app_name": 7, "organization": 1, "is_for__device_type": 1}),
+    ("post", "/v7/application", {"app_name": "x", "organization": "acme", "is_for__device_type": 1}),
+    ("post", "/v7/image", {"image_size": "big", "is_stored_at__image_location": "x", "status": "x",
+                           "start_timestamp": "2026-01-01T00:00:00Z"}),
+    ("post", "/v7/device_tag", 5),
+])
+async def test_a_body_of_the_wrong_shape_is_400_empty_before_any_hook(client, method, target, body):
+    response = await getattr(client, method)(target, headers=ALICE, json=body)
+    assert (response.status, await response.read()) == (400, b"")
+    assert store_of(client.server.app).get("device", 1)["note"] != 5
+
+
+async def test_values_pinejs_coerces_pass_validation(client):
+    body = {"memory_usage": "42", "cpu_usage": 7.0, "is_online": 1, "last_vpn_event": 1767607300000,
+            "is_locked_until__date": "2026-03-01T00:00:00.000Z", "is_pinned_on__release": {"__id": 1},
+            "logs_channel": 5, "note": None}  # unknown keys pass whatever their type; note is nullable
+    response = await client.patch("/v7/device(1)", headers=ALICE, json=body)
+    assert (response.status, await response.read()) == (200, b"")
+    row = (await get(client, "/v7/device(1)?$select=memory_usage,is_online,is_pinned_on__release"))[1]["d"][0]
+    assert row == {"memory_usage": 42, "is_online": True, "is_pinned_on__release": {"__id": 1}}
+
+
+async def test_big_integer_takes_a_number_or_a_numeric_string(client):
+    for size in (123, "9223372036854775807"):
+        response = await client.post("/v7/image", headers=ALICE, json={
+            "image_size": size, "is_stored_at__image_location": "registry/x", "status": "success",
+            "start_timestamp": "2026-01-01T00:00:00.000Z"})
+        assert response.status != 400, size
+
+
+async def test_head_answers_like_get_without_a_body(client):
+    get_response = await client.get("/v7/device(1)?$select=id", headers=ALICE)
+    response = await client.head("/v7/device(1)?$select=id", headers=ALICE)
+    assert response.status == 200 == get_response.status
+    assert response.headers["Content-Type"] == get_response.headers["Content-Type"]
+    assert response.headers["Content-Length"] == get_response.headers["Content-Length"]
+    assert await response.read() == b""
+    assert (await client.head("/v7/device", headers={})).status == 401
+    assert (await client.head("/ping")).status == 200

@@ -21,6 +21,7 @@ from aiohttp import web
 from proxy.odata import ODataSyntaxError, malformed_url_message, parse_target
 
 from . import device_api, ir, writes
+from .validation import validate_body
 from .evaluator import Evaluator, ODataError
 from .identity import READ, WRITE, Caller, authenticate, whoami_body
 from .metadata import metadata_xml
@@ -148,11 +149,13 @@ async def odata(request: web.Request) -> web.StreamResponse:
         req = ir.request(url)
         ev = Evaluator(store, caller, config.unknown_name_status, req.aliases)
         ev.full_metadata = req.options.metadata == "full"
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):  # express answers HEAD with the GET route, minus the body
             return read(ev, req)
         body = await _body(request)
         if request.method == "POST" and req.navs and req.navs[-1].name == "canAccess":
             return can_access(ev, req, body)
+        if request.method in ("POST", "PATCH", "PUT", "MERGE"):
+            validate_body(ev.path_resource(req), body)  # pinejs: before any hook or URL translation
         if request.method == "POST":
             return create(ev, req, body)
         if request.method in ("PATCH", "PUT", "MERGE"):
