@@ -117,3 +117,27 @@ async def test_reads_through_those_navigations_still_answer(cloud):  # noqa: F81
     for path in WRITE_PATHS[1:]:
         assert await env.json("GET", path) == (200, {"d": []})
     assert await env.json("GET", "/v6/device(1)/gateway_download/$count") == (200, {"d": 0})
+
+
+# ------------------------------------------------------------------------------------------ 4. metadata=full URIs
+@pytest.fixture
+async def cloud_pair():
+    async with running_pair(flavour="balena-cloud") as p:
+        yield p
+
+
+async def test_full_metadata_uris_name_the_v6_resource_of_the_row(cloud_pair):
+    fmt = "$format=json;odata.metadata=full"
+    status, body = await call(cloud_pair.proxy_url, "GET", f"/v6/supervisor_release?$top=1&{fmt}")
+    assert status == 200, body
+    row = body["d"][0]
+    assert row["__metadata"]["uri"] == f"/v6/supervisor_release(@id)?@id={row['id']}"
+    deferred = row["is_for__device_type"]["__deferred"]["uri"]
+    assert deferred.startswith("/v6/device_type(@id)?@id="), deferred
+    assert "/v7/" not in json.dumps(body)
+    status, body = await call(cloud_pair.proxy_url, "GET", f"/v6/my_application?$top=1&$select=id,app_name&{fmt}")
+    row = body["d"][0]
+    assert row["__metadata"]["uri"] == f"/v6/my_application(@id)?@id={row['id']}"
+    status, body = await call(cloud_pair.proxy_url, "GET", f"/v6/application?$top=1&$select=id&{fmt}")
+    row = body["d"][0]
+    assert row["__metadata"]["uri"] == f"/v6/application(@id)?@id={row['id']}"

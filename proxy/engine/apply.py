@@ -17,13 +17,24 @@ class LocalSortOverflow(Exception):
     """More rows than the local sort may hold."""
 
 
-def _rewrite_uri(uri: Any, names: dict[str, str]) -> Any:
+def _rewrite_uri(uri: Any, names: dict[str, str], own: tuple[str, str] | None = None) -> Any:
+    """A ``/v7/<resource>…`` URI as v6 spells it; ``own`` (v7, v6) names the row's own resource, which may
+    be a view over a v7 resource other v6 resources also read (a row's URI names the resource it was read as)."""
     if not isinstance(uri, str):
         return uri
     m = _URI.match(uri)
     if not m:
         return uri
-    return "/v6/" + names.get(m.group(1), m.group(1)) + uri[m.end() :]
+    name = m.group(1)
+    v6 = own[1] if own is not None and own[0] == name else names.get(name, name)
+    return "/v6/" + v6 + uri[m.end() :]
+
+
+def _rewrite_deferred(value: Any, names: dict[str, str]) -> Any:
+    """``{"__deferred": {"uri": "/v7/…"}}`` (``odata.metadata=full``) with a v6 URI."""
+    if names and isinstance(value, dict) and isinstance(value.get("__deferred"), dict):
+        return {**value, "__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)}}
+    return value
 
 
 def _null_last_key(value: Any, descending: bool) -> tuple:
@@ -105,7 +116,7 @@ def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
     if "__metadata" in row:
         meta = dict(row["__metadata"]) if isinstance(row["__metadata"], dict) else row["__metadata"]
         if isinstance(meta, dict) and "uri" in meta:
-            meta["uri"] = _rewrite_uri(meta["uri"], names)
+            meta["uri"] = _rewrite_uri(meta["uri"], names, (plan.v7_resource, plan.resource))
         out = {"__metadata": meta, **out}
     return out
 
@@ -115,13 +126,11 @@ def _apply_op(op: Any, row: dict, out: dict, names: dict[str, str]) -> None:
     if kind == COPY:
         value = row.get(op.src, _MISSING)
         if value is not _MISSING:
-            if names and isinstance(value, dict) and "__deferred" in value:
-                value = {**value, "__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)}}
-            out[op.key] = value
+            out[op.key] = _rewrite_deferred(value, names)
     elif kind == CONST:
         out[op.key] = op.arg
     elif kind == DERIVE:
-        out[op.key] = op.arg(row)
+        out[op.key] = _rewrite_deferred(op.arg(row), names)
     elif kind == UNWRAP:
         value = row.get(op.src, _MISSING)
         if value is not _MISSING:
