@@ -141,3 +141,24 @@ async def test_full_metadata_uris_name_the_v6_resource_of_the_row(cloud_pair):
     status, body = await call(cloud_pair.proxy_url, "GET", f"/v6/application?$top=1&$select=id&{fmt}")
     row = body["d"][0]
     assert row["__metadata"]["uri"] == f"/v6/application(@id)?@id={row['id']}"
+
+
+# ------------------------------------------------------------------------------------------ 5. derived navigation path
+async def test_a_derived_navigation_after_a_key_is_answered_as_its_expand(cloud_pair):
+    """``/supervisor_release(k)/is_for__device_type`` answers what ``$expand=is_for__device_type`` holds, with
+    the client's own options (it reached v7 untranslated and failed with a 500)."""
+    url = cloud_pair.proxy_url
+    status, expanded = await call(url, "GET", "/v6/supervisor_release?$top=1&$select=id&$expand=is_for__device_type($select=slug)")
+    assert status == 200, expanded
+    row = expanded["d"][0]
+    assert row["is_for__device_type"], row
+    key = row["id"]
+    assert await call(url, "GET", f"/v6/supervisor_release({key})/is_for__device_type?$select=slug") == (
+        200, {"d": row["is_for__device_type"]})
+    assert await call(url, "GET", f"/v6/supervisor_release({key})/is_for__device_type/$count") == (
+        200, {"d": len(row["is_for__device_type"])})
+    assert await call(url, "GET", f"/v6/supervisor_release({key})/is_for__device_type?$select=slug&$filter=slug eq 'nope'") == (
+        200, {"d": []})
+    assert await call(url, "GET", "/v6/supervisor_release(999999)/is_for__device_type?$select=slug") == (200, {"d": []})
+    status, body = await call(url, "GET", "/v6/device?$top=1&$expand=should_be_managed_by__supervisor_release/is_for__device_type")
+    assert status == 200

@@ -197,7 +197,8 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
     """The v6 body for the v7 ``body`` (a 2xx JSON answer)."""
     if plan.kind == "raw" or not body:
         return body
-    if plan.objects is not None and plan.objects.trivial and not plan.resource_names and plan.max_local_rows is None:
+    if (plan.objects is not None and plan.objects.trivial and not plan.resource_names and plan.max_local_rows is None
+            and plan.unwrap is None):
         return body  # the fast path: nothing to change
     data = orjson.loads(body)
     names = plan.resource_names
@@ -206,6 +207,9 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
         if plan.max_local_rows is not None and len(rows) > plan.max_local_rows:
             raise LocalSortOverflow(plan.max_local_rows)
         data["d"] = apply_rows(plan.objects, rows, names) if plan.objects else rows
+        if plan.unwrap is not None:  # the navigation's rows (or count) of the one keyed row
+            first = data["d"][0] if data["d"] and isinstance(data["d"][0], dict) else {}
+            data = {"d": first.get(plan.unwrap, 0 if plan.unwrap_count else [])}
     elif plan.kind == "entity" and isinstance(data, dict) and plan.objects is not None:
         if plan.entity_key is not None and list(data) == [plan.entity_key]:
             return body  # the read-back failed or was not asked for: v6 answers the bare key too (spec §4.5)

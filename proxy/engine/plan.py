@@ -76,4 +76,6 @@ class ResponsePlan:
     local_sort_label: str | None = None
     features: tuple[str, ...] = ()
     resource_names: dict[str, str] = field(default_factory=dict)  # v7 → v6 names for URI rewriting
+    unwrap: str | None = None  # rows: answer the first row's expanded ``unwrap`` as ``d`` (a navigation path)
+    unwrap_count: bool = False  # … which is a ``$count`` (a number)
     entity_key: str | None = None  # POST: the key; a body holding only it is the bare key object (spec §4.5)

@@ -200,6 +200,9 @@ class Walker:
                 local = self.path_access(current, method, bool(url.segments[-1].count))
                 if local is not None:
                     return local
+            elif n is not None and n.kind == S.DERIVED and n.target:
+                root.name.rename(v6_spelling)
+                return self.derived_navigation(url, last, seg, info, method)
             elif n is not None and n.kind in (S.EMPTY, S.CONST):
                 if method not in ("GET", "HEAD"):
                     raise WalkError(401, None)  # decision 5: a write to an always-empty navigation
@@ -257,6 +260,34 @@ class Walker:
             v6_spelling=v6_spelling,
             v7_spelling=v7_spelling,
         )
+
+    def derived_navigation(self, url: ODataUrl, last: Any, seg: Any, info: ResourceInfo, method: str) -> Translation:
+        """``/<resource>(key)/<derived navigation>`` (e.g. a view's navigation v7 reaches along a path): answered
+        as ``/<resource>(key)?$expand=<navigation>(<the client's options>)``, translated as that $expand is,
+        and the expanded rows (or count) unwrapped into ``d``."""
+        name = seg.name.text
+        if seg.child is not None or last is not url.root or url.root.key is None or method not in ("GET", "HEAD"):
+            raise WalkError(400, f"{name} cannot be used in a navigation path through the v6 proxy")
+        url.root.child = None
+        top = OptionList()
+        nested = OptionList(nested=True)
+        for opt in list(seg.query.options) if seg.query is not None else []:
+            wanted = ("$filter",) if seg.count else ("$select", "$expand", "$filter", "$orderby", "$top", "$skip")
+            if opt.key in wanted:
+                nested.add(opt)
+            elif not opt.key.startswith("$") or opt.key == "$format":
+                top.add(opt)  # custom options (apikey) and the format stay on the request
+        top.add(SelectOption([Path.of(self.key(info.v7))]))
+        top.add(ExpandOption([ExpandItem(TreeName(name), count=bool(seg.count), options=nested if nested.options else None)]))
+        url.root.query = top
+        inner = Walker(self.schema, unknown_names=self.unknown_names, max_local_sort_rows=self.max_local_sort_rows)
+        tr = inner.walk(url, method)
+        if tr.plan is not None:
+            tr.plan.unwrap = name
+            tr.plan.unwrap_count = bool(seg.count)
+            tr.plan.features = tr.plan.features + (f"{info.name}.{name}.navigation_path",)
+        tr.features.append(f"{info.name}.{name}.navigation_path")
+        return tr
 
     def path_access(self, info: ResourceInfo, method: str, count: bool) -> Translation | None:
         """A resource reached through a navigation path is as writable as it is at the root (decisions 4
