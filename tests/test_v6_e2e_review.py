@@ -162,3 +162,29 @@ async def test_a_derived_navigation_after_a_key_is_answered_as_its_expand(cloud_
     assert await call(url, "GET", "/v6/supervisor_release(999999)/is_for__device_type?$select=slug") == (200, {"d": []})
     status, body = await call(url, "GET", "/v6/device?$top=1&$expand=should_be_managed_by__supervisor_release/is_for__device_type")
     assert status == 200
+
+
+# ------------------------------------------------------------------------------------------ 6. helper from the client's expand
+async def test_overall_status_with_every_spelling_of_its_helper_expanded(cloud_pair):
+    """v6 answers 200: the proxy computes the downloading-installs helper from the client's own expanded rows
+    (selected names the helper reads are fetched and cut back again)."""
+    url = cloud_pair.proxy_url
+    status, plain = await call(url, "GET", "/v6/device?$select=id,overall_status")
+    assert status == 200
+    want = {r["id"]: r["overall_status"] for r in plain["d"]}
+    assert "updating" in want.values()
+    navs = ("device__installs__image", "image_install", "installs__image")
+    status, body = await call(url, "GET", "/v6/device?$select=id,overall_status&$expand="
+                              + ",".join(f"{n}($select=id)" for n in navs))
+    assert status == 200, body
+    assert {r["id"]: r["overall_status"] for r in body["d"]} == want
+    for row in body["d"]:
+        for nav in navs:
+            assert all(list(i) == ["id"] for i in row[nav]), row  # only what the client selected
+    status, body = await call(url, "GET", "/v6/device?$expand=" + ",".join(navs))
+    assert status == 200, body
+    assert {r["id"]: r["overall_status"] for r in body["d"]} == want
+    # a filtered, paged or counted expansion does not hold every row: still the 400
+    status, body = await call(url, "GET", "/v6/device?$select=id,overall_status&$expand=device__installs__image($top=1),"
+                              "image_install($filter=id eq 1),installs__image/$count")
+    assert (status, body) == (400, "downloading_installs cannot be computed with this $expand through the v6 proxy")

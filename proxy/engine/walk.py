@@ -372,7 +372,7 @@ class Walker:
                 continue
             seen.add(op.key)
             for helper_key, (navs, text) in rule.helper_expands.items():
-                self.add_helper_expand(options, resource, helper_key, navs, text)
+                self.add_helper_expand(options, resource, helper_key, navs, text, expand_ops)
         if select is not None and not select.star:
             present = {p.serialize() for p in select.items}
             for h in sorted(helpers):
@@ -387,9 +387,12 @@ class Walker:
         plan.expand_count = len(expand_ops)
         plan.trivial = False
 
-    def add_helper_expand(self, options: OptionList, resource: ResourceInfo, key: str, navs: tuple, text: str) -> None:
+    def add_helper_expand(
+        self, options: OptionList, resource: ResourceInfo, key: str, navs: tuple, text: str, expand_ops: list[Op] = ()
+    ) -> None:
         """Expand a helper navigation under a spelling the client did not use; the response plan
-        renames it to the helper key the translator's compute function reads."""
+        renames it to the helper key the translator's compute function reads. When the client uses every
+        spelling, the helper is computed from the client's own expanded rows where that is exact."""
         expand = options.expand
         used = {i.name.text for i in expand.items} if expand is not None else set()
         v7 = self.schema.v7graph.get(resource.v7, {}).get("navigation", {})
@@ -397,7 +400,9 @@ class Walker:
             if nav in v7 and nav not in used:
                 break
         else:
-            raise WalkError(400, f"{key} cannot be computed with this $expand through the v6 proxy")
+            if not self.helper_from_client(options, key, navs, text, expand_ops):
+                raise WalkError(400, f"{key} cannot be computed with this $expand through the v6 proxy")
+            return
         item = _expand_item(nav, text)
         if expand is None:
             from proxy.odata import ExpandOption
@@ -406,6 +411,50 @@ class Walker:
         else:
             expand.items.append(item)
         self.helper_aliases.setdefault(id(options), {})[nav] = key
+
+    def helper_from_client(self, options: OptionList, key: str, navs: tuple, text: str, expand_ops: list[Op]) -> bool:
+        """The helper ``key`` read from an expansion the client asked for itself: one of the helper's spellings
+        expanded with every row (no $filter/$top/$skip, not a count), its $select widened by the names the
+        helper reads (the rows the client sees keep only what it selected). A counted helper counts the rows
+        its filter keeps (eq/ne/and/or/not over names and literals, as the server evaluates them)."""
+        spec = _expand_item("x", text)
+        spec_opts = spec.options.options if spec.options is not None else []
+        if spec.count:
+            filt = spec.options.filter if spec.options is not None else None
+            pred = _row_predicate(filt.expr) if filt is not None else (lambda row: True)
+            if pred is None or any(o is not filt for o in spec_opts):
+                return False
+            needed = sorted({n.names[0] for n in iter_nodes(filt.expr) if isinstance(n, Path)}) if filt else []
+
+            def compute(rows: Any) -> Any:
+                return sum(1 for r in rows if isinstance(r, dict) and pred(r)) if isinstance(rows, list) else 0
+        else:
+            select = spec.options.select if spec.options is not None else None
+            if any(o is not select for o in spec_opts):
+                return False
+            needed = [p.names[0] for p in select.items] if select is not None and not select.star else []
+
+            def compute(rows: Any) -> Any:
+                return rows
+        children = {op.src: op.arg for op in expand_ops if op.kind == CHILD}
+        for item in options.expand.items if options.expand is not None else []:
+            name = item.name.text
+            if name not in navs or item.count or item.tail is not None or name not in children:
+                continue
+            opts = item.options
+            if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+                continue
+            select = opts.select if opts is not None else None
+            if select is not None and not select.star:
+                present = {p.serialize() for p in select.items}
+                for f in needed:
+                    if f not in present:
+                        select.add(f)
+                children[name].trivial = False  # the widened rows are cut back to the client's $select
+            self.helper_aliases.setdefault(id(options), {})[name] = (key, compute)
+            self.feature(f"{key}.from_client_expand")
+            return True
+        return False
 
     def walk_select_item(self, path: Path, resource: ResourceInfo, select: SelectOption, helpers: set[str]) -> Op | None:
         name = path.names[0] if path.segments else ""
@@ -1176,10 +1225,39 @@ def _reading_helpers(fn: Any, aliases: dict[str, str]) -> Any:
         view = dict(row)
         for nav, key in aliases.items():
             if nav in row:
-                view[key] = row[nav]
+                if isinstance(key, tuple):  # (key, function of the client's expanded rows)
+                    view[key[0]] = key[1](row[nav])
+                else:
+                    view[key] = row[nav]
         return fn(view)
 
     return compute
+
+
+def _row_predicate(expr: Expr) -> Any:
+    """A translator's filter (eq/ne/and/or/not over names and literals) as a function of a v7 row, with the
+    server's NULL rules (``x eq v`` is FALSE where x is NULL); None when the filter uses anything else."""
+    if isinstance(expr, Group):
+        return _row_predicate(expr.inner)
+    if isinstance(expr, Not):
+        inner = _row_predicate(expr.operand)
+        return None if inner is None else (lambda row: not inner(row))
+    if isinstance(expr, BinOp) and expr.op in ("and", "or"):
+        parts = [_row_predicate(o) for o in expr.operands]
+        if any(p is None for p in parts):
+            return None
+        if expr.op == "and":
+            return lambda row: all(p(row) for p in parts)
+        return lambda row: any(p(row) for p in parts)
+    if isinstance(expr, BinOp) and expr.op in ("eq", "ne") and len(expr.operands) == 2:
+        left, right = expr.operands
+        if isinstance(right, Path) and isinstance(left, Literal):
+            left, right = right, left
+        if isinstance(left, Path) and len(left.segments) == 1 and left.lambda_ is None and left.count is None \
+                and isinstance(right, Literal):
+            name, op, literal = left.names[0], expr.op, right
+            return lambda row: _compare_constant(row.get(name), op, literal) is True
+    return None
 
 
 class _Tri:
