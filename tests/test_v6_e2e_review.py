@@ -5,27 +5,12 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 import pytest
-import yarl
 
 from fixtures.engine.upstream import Reply
-from proxy.simulator.fixtures import ADMIN_TOKEN
 from proxy.simulator.harness import running_pair
 from test_v6_e2e import cloud, env  # noqa: F401  (the proxy + recording upstream fixtures)
-
-
-@pytest.fixture
-async def pair():
-    async with running_pair(flavour="open-balena") as p:
-        yield p
-
-
-async def call(base: str, method: str, path: str, body=None):
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
-        async with s.request(method, yarl.URL(base + path.replace(" ", "%20"), encoded=True), json=body) as resp:
-            data = await resp.read()
-            return resp.status, (json.loads(data) if data else None)
+from test_v6_release_type import call, pair  # noqa: F401  (the proxy before the open-balena simulator)
 
 
 # ------------------------------------------------------------------------------------------ 1. POST {"id": N}
