@@ -508,7 +508,11 @@ async def test_resource_method_in_filter_is_a_server_error(client):
     ("patch", "/v7/device(1)", {"last_vpn_event": "yesterday"}),  # not a date for Date Time
     ("patch", "/v7/device(1)", {"last_vpn_event": True}),
     ("patch", "/v7/device(1)", {"is_pinned_on__release": "two"}),  # FK
-    ("patch", "/v7/device(1)", {"is_pinned_on__release": {"__id": "x"}}),
+    ("patch", "/v7/device(1)", {"is_pinned_on__release": {"__id": 1}}),  # FKs are the integer schema
+    ("patch", "/v7/device(1)", {"belongs_to__application": None}),  # a NOT NULL foreign key
+    ("patch", "/v7/device(1)", {"memory_usage": 1.5}),  # z.number().int()
+    ("patch", "/v7/device(1)", {"memory_usage": 2**53}),  # beyond the safe integers
+    ("patch", "/v7/device(1)", {"device_name": "x" * 256}),  # Short Text is at most 255 characters
     ("patch", "/v7/release(1)", {"composition": "notjson"}),  # JSON must be an object or array
     ("patch", "/v7/device(1)", ["note"]),  # not an object
     ("patch", "/v7/device(1)", "note"),
@@ -525,9 +529,9 @@ async def test_a_body_of_the_wrong_shape_is_400_empty_before_any_hook(client, me
     assert store_of(client.server.app).get("device", 1)["note"] != 5
 
 
-async def test_values_pinejs_coerces_pass_validation(client):
+async def test_values_the_real_schemas_coerce_pass_validation(client):
     body = {"memory_usage": "42", "cpu_usage": 7.0, "is_online": 1, "last_vpn_event": 1767607300000,
-            "is_locked_until__date": "2026-03-01T00:00:00.000Z", "is_pinned_on__release": {"__id": 1},
+            "is_locked_until__date": "2026-03-01T00:00:00.000Z", "is_pinned_on__release": "1",
             "logs_channel": 5, "note": None}  # unknown keys pass whatever their type; note is nullable
     response = await client.patch("/v7/device(1)", headers=ALICE, json=body)
     assert (response.status, await response.read()) == (200, b"")

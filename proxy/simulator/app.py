@@ -155,7 +155,8 @@ async def odata(request: web.Request) -> web.StreamResponse:
         if request.method == "POST" and req.navs and req.navs[-1].name == "canAccess":
             return can_access(ev, req, body)
         if request.method in ("POST", "PATCH", "PUT", "MERGE"):
-            validate_body(ev.path_resource(req), body)  # pinejs: before any hook or URL translation
+            target = ev.path_resource(req)
+            validate_body(target, body, writes.REQUIRED.get(target.name, ()))  # pinejs: before hooks, URL checks
         if request.method == "POST":
             return create(ev, req, body)
         if request.method in ("PATCH", "PUT", "MERGE"):

@@ -1,13 +1,14 @@
 """Request-body validation as pinejs 24.2 runs it before any hook (spec §2.3 step 3, §4.8).
 
-pinejs builds one zod ``looseObject`` per table from its fields (``validation.ts`` ``getValidator``): each known
-field gets its sbvr-type's schema, ``.optional()`` when the column is required (NOT NULL, so ``null`` fails) and
-``.nullish()`` otherwise; unknown keys pass. Any failure is a ``BadRequestError()``: 400 with an empty body.
+pinejs builds one zod ``looseObject`` per table (``src/sbvr-api/validation.ts`` ``getValidator``): each field
+gets ``sbvrTypes[dataType].schema``, ``.optional()`` when the column is required (so ``null`` fails) and
+``.nullish()`` otherwise; unknown keys pass. Any failure is ``BadRequestError()``: 400 with an empty body.
 
-The per-type acceptance below follows sbvr-types' ``validate`` functions (``type-utils.ts``): integers parse
-numbers and numeric strings, dates take epoch numbers or date strings, text must be a string, booleans are
-``true``/``false`` (or 0/1), JSON must be an object or array. Foreign keys also take ``{"__id": n}``, the form
-v7 responses carry, as the simulator always has. Types we know nothing about are not checked.
+The per-type predicates below reproduce the zod schemas of @balena/sbvr-types 11.3 (``type-utils.ts``
+``schema``) with the JavaScript coercions they rely on: ``parseInt``/``parseFloat`` of strings for integers and
+reals, ``BigInt()`` for big integers, ``Number()`` then ``new Date()`` for dates, 0/1/'0'/'1' for booleans.
+Foreign keys are the integer schema, so ``{"__id": n}`` fails as on the server. tests/fixtures/simulator/
+sbvr-type-verdicts.json holds the real schemas' verdicts and the test suite checks these predicates against them.
 """
 
 from __future__ import annotations
@@ -21,86 +22,171 @@ from typing import Any, Callable
 from .evaluator import ODataError
 from .model import COMPUTED, Resource
 
-_INTEGER_TEXT = re.compile(r"^\s*[-+]?\d+\s*$")
-_NUMBER_TEXT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+MAX_SAFE_INTEGER = 2**53 - 1  # zod 4's .int() accepts safe integers only
+MAX_DATE_MS = 8.64e15  # ECMAScript time value range
+_PARSE_INT = re.compile(r"[+-]?\d+")
+_PARSE_FLOAT = re.compile(r"[+-]?(Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)")
+_JS_NUMBER = re.compile(r"[+-]?(Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+")
+_BIGINT = re.compile(r"[+-]?\d+|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+")
+_WEB_RESOURCE = {"filename": str, "href": str, "content_type": str, "content_disposition": str, "checksum": str,
+                 "size": int}
+_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%a, %d %b %Y")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _number(value: Any) -> bool:
+    """A JSON number as JavaScript sees it (booleans are not numbers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _js_float(text: str) -> float:
+    """``parseFloat``: the longest numeric prefix after leading whitespace, else NaN."""
+    match = _PARSE_FLOAT.match(text.lstrip())
+    if match is None:
+        return math.nan
+    try:
+        return float(match.group(0).replace("Infinity", "inf"))
+    except OverflowError:  # pragma: no cover - float() returns inf rather than raising
+        return math.inf
+
+
+def _js_number(text: str) -> float:
+    """``Number(string)``: whole trimmed string, empty is 0, hex/octal/binary literals allowed, else NaN."""
+    text = text.strip()
+    if not text:
+        return 0.0
+    if _JS_NUMBER.fullmatch(text) is None:
+        return math.nan
+    if text[:2].lower() in ("0x", "0o", "0b"):
+        return float(int(text, 0))
+    return float(text.replace("Infinity", "inf"))
 
 
 def _integer(value: Any) -> bool:
+    """``preprocess(string -> parseInt(v, 10), z.number().int())``."""
     if isinstance(value, str):
-        return bool(_INTEGER_TEXT.match(value))
-    return _is_number(value) and float(value).is_integer()
+        match = _PARSE_INT.match(value.lstrip())
+        if match is None:
+            return False
+        value = int(match.group(0))
+    return _number(value) and math.isfinite(value) and float(value).is_integer() and abs(value) <= MAX_SAFE_INTEGER
+
+
+def _bigint(value: Any) -> bool:
+    """``union(non-empty string, number, bigint).pipe(z.coerce.bigint())``: ``BigInt(v)`` must not throw."""
+    if isinstance(value, str):
+        return value != "" and (not value.strip() or _BIGINT.fullmatch(value.strip()) is not None)
+    return _number(value) and math.isfinite(value) and float(value).is_integer()
 
 
 def _real(value: Any) -> bool:
-    return _is_number(value) or (isinstance(value, str) and bool(_NUMBER_TEXT.match(value)))
+    """``preprocess(string -> parseFloat(v), z.number())``: finite numbers only."""
+    if isinstance(value, str):
+        value = _js_float(value)
+    return _number(value) and math.isfinite(value)
 
 
 def _text(value: Any) -> bool:
     return isinstance(value, str)
 
 
+def _short_text(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 255
+
+
 def _boolean(value: Any) -> bool:
-    return isinstance(value, bool) or (_is_number(value) and value in (0, 1))
+    """``preprocess(0/'0' -> false, 1/'1' -> true, z.boolean())``."""
+    if isinstance(value, bool):
+        return True
+    return (_number(value) and value in (0, 1)) or value in ("0", "1")
 
 
-def _date(value: Any) -> bool:
-    if _is_number(value):
-        return True
-    if not isinstance(value, str):
-        return False
-    text = value.strip()
-    if _NUMBER_TEXT.match(text):
-        return True
+def _date_string(text: str) -> bool:
+    """Whether ``new Date(text)`` is valid, for the formats clients send (ISO 8601, RFC 2822, "March 1, 2026")."""
+    text = text.strip()
     try:
         datetime.fromisoformat(text)
         return True
     except ValueError:
-        return parsedate_tz(text) is not None
+        pass
+    if parsedate_tz(text) is not None:
+        return True
+    for fmt in _DATE_FORMATS:
+        try:
+            datetime.strptime(text, fmt)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def _date(value: Any) -> bool:
+    """``union(string, number).transform(Number(v) unless NaN, then new Date(..)).pipe(z.date())``."""
+    if isinstance(value, str):
+        number = _js_number(value)
+        if math.isnan(number):
+            return _date_string(value)
+        value = number
+    return _number(value) and math.isfinite(value) and abs(value) <= MAX_DATE_MS
 
 
 def _json(value: Any) -> bool:
+    """``union(array(json), record(string, json))``: an array or an object."""
     return isinstance(value, (dict, list))
 
 
-def _foreign_key(value: Any) -> bool:
-    if isinstance(value, dict) and set(value) == {"__id"}:
-        value = value["__id"]
-    return _integer(value)
+def _web_resource(value: Any) -> bool:
+    """``strictObject({filename, href, content_type?, content_disposition?, size?, checksum?})``."""
+    if not isinstance(value, dict) or not {"filename", "href"} <= set(value) or not set(value) <= set(_WEB_RESOURCE):
+        return False
+    for key, item in value.items():
+        if _WEB_RESOURCE[key] is int:
+            if not _integer(item) or isinstance(item, str):
+                return False
+        elif not isinstance(item, str):
+            return False
+    return True
 
 
-_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "Integer": _integer, "Serial": _integer, "Big Integer": _integer, "Big Serial": _integer, "Real": _real,
-    "Short Text": _text, "Text": _text, "Hashed": _text, "Date Time": _date, "Date": _date, "Boolean": _boolean,
-    "Enum: boolean": _boolean, "JSON": _json,
+CHECKS: dict[str, Callable[[Any], bool]] = {
+    "Integer": _integer, "Serial": _integer, "ForeignKey": _integer, "ConceptType": _integer,
+    "Big Integer": _bigint, "Big Serial": _bigint, "Real": _real, "Short Text": _short_text, "Text": _text,
+    "Hashed": _text, "Date Time": _date, "Date": _date, "Time": _date, "Boolean": _boolean, "JSON": _json,
+    "WebResource": _web_resource,
 }
 
 
-def _check_for(ftype: str) -> Callable[[Any], bool] | None:
-    base = ftype.split(" | ")[0]
-    if base.startswith("Enum: ") and base != "Enum: boolean":
-        return _text
-    return _CHECKS.get(base)
+def accepts(sbvr_type: str, value: Any, required: bool) -> bool:
+    """The verdict of ``sbvrTypes[sbvr_type].schema[required ? 'optional' : 'nullish']()`` for ``value``."""
+    if value is None:
+        return not required
+    check = CHECKS.get(sbvr_type)
+    return check is None or check(value)
 
 
-def validate_body(res: Resource, body: Any) -> None:
-    """Raise the empty 400 pinejs answers when ``body`` is not an object or a known field has the wrong type."""
+def _field_type(model_type: str) -> tuple[str, bool]:
+    """The sbvr type and NOT NULL-ness of a model field type such as ``"Short Text | null"``.
+
+    Enums in the model are SDK typings of Short Text columns (a rule restricts the values); ``Enum: boolean`` is a
+    Boolean column."""
+    parts = model_type.split(" | ")
+    base = parts[0]
+    if base.startswith("Enum: "):
+        base = "Boolean" if base == "Enum: boolean" else "Short Text"
+    return base, "null" not in parts[1:]
+
+
+def validate_body(res: Resource, body: Any, required_columns: tuple[str, ...] = ()) -> None:
+    """Raise the empty 400 pinejs answers when ``body`` is not an object or a known field fails its schema.
+
+    ``required_columns`` names NOT NULL foreign keys (the model gives navigations no nullability)."""
     if not isinstance(body, dict):
         raise ODataError(400)
     computed = COMPUTED.get(res.name, set())
     for key, value in body.items():
         if key in res.fields:
-            ftype = res.fields[key]
-            if value is None:
-                if "null" not in ftype.split(" | ")[1:] and key not in computed:
-                    raise ODataError(400)  # a required column's schema is .optional(): null fails
-                continue
-            check = _check_for(ftype)
-            if check is not None and not check(value):
+            sbvr_type, required = _field_type(res.fields[key])
+            if not accepts(sbvr_type, value, required and key not in computed):
                 raise ODataError(400)
         elif key in res.navigation and key not in res.many and key in res.key_order:
-            if value is not None and not _foreign_key(value):
+            if not accepts("ForeignKey", value, key in required_columns):
                 raise ODataError(400)
