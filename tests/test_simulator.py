@@ -556,3 +556,11 @@ async def test_head_answers_like_get_without_a_body(client):
     assert await response.read() == b""
     assert (await client.head("/v7/device", headers={})).status == 401
     assert (await client.head("/ping")).status == 200
+
+
+async def test_a_coerced_value_is_stored_as_the_schema_produced_it(client):
+    body = {"memory_usage": "12abc", "cpu_usage": 7.0, "is_online": "0", "last_vpn_event": "1767607300000"}
+    response = await client.patch("/v7/device(1)", headers=ALICE, json=body)
+    assert (response.status, await response.read()) == (200, b"")
+    row = (await get(client, "/v7/device(1)?$select=memory_usage,cpu_usage,is_online,last_vpn_event"))[1]["d"][0]
+    assert row == {"memory_usage": 12, "cpu_usage": 7, "is_online": False, "last_vpn_event": "2026-01-05T10:01:40.000Z"}

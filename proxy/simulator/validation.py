@@ -7,8 +7,9 @@ gets ``sbvrTypes[dataType].schema``, ``.optional()`` when the column is required
 The per-type predicates below reproduce the zod schemas of @balena/sbvr-types 11.3 (``type-utils.ts``
 ``schema``) with the JavaScript coercions they rely on: ``parseInt``/``parseFloat`` of strings for integers and
 reals, ``BigInt()`` for big integers, ``Number()`` then ``new Date()`` for dates, 0/1/'0'/'1' for booleans.
-Foreign keys are the integer schema, so ``{"__id": n}`` fails as on the server. tests/fixtures/simulator/
-sbvr-type-verdicts.json holds the real schemas' verdicts and the test suite checks these predicates against them.
+Foreign keys are the integer schema, so ``{"__id": n}`` fails as on the server.
+tests/fixtures/simulator/sbvr_types/verdicts.json holds the real schemas' verdicts; the tests check these
+predicates against every one. ``coerced`` gives the value such a schema hands on (what gets stored).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _js_float(text: str) -> float:
         return math.inf
 
 
-def _js_number(text: str) -> float:
+def js_number(text: str) -> float:
     """``Number(string)``: whole trimmed string, empty is 0, hex/octal/binary literals allowed, else NaN."""
     text = text.strip()
     if not text:
@@ -122,7 +123,7 @@ def _date_string(text: str) -> bool:
 def _date(value: Any) -> bool:
     """``union(string, number).transform(Number(v) unless NaN, then new Date(..)).pipe(z.date())``."""
     if isinstance(value, str):
-        number = _js_number(value)
+        number = js_number(value)
         if math.isnan(number):
             return _date_string(value)
         value = number
@@ -161,6 +162,27 @@ def accepts(sbvr_type: str, value: Any, required: bool) -> bool:
         return not required
     check = CHECKS.get(sbvr_type)
     return check is None or check(value)
+
+
+def coerced(model_type: str, value: Any) -> Any:
+    """The value a passing schema produces for a string or number: ``"12abc"`` -> 12 for an integer, ``" 12 "``
+    -> ``"12"`` for a big integer (the store keeps those as strings, as v7 answers them), ``"1"`` -> True for a
+    boolean. Dates are left to the caller; anything else is returned unchanged."""
+    if not model_type:
+        return value
+    sbvr_type, _ = _field_type(model_type)
+    if sbvr_type in ("Integer", "Serial") and isinstance(value, str) and _integer(value):
+        return int(_PARSE_INT.match(value.lstrip()).group(0))
+    if sbvr_type in ("Integer", "Serial") and isinstance(value, float) and _integer(value):
+        return int(value)
+    if sbvr_type == "Real" and isinstance(value, str) and _real(value):
+        return _js_float(value)
+    if sbvr_type in ("Big Integer", "Big Serial") and isinstance(value, str) and _bigint(value):
+        text = value.strip()
+        return str(int(text, 0) if text[:2].lower() in ("0x", "0o", "0b") else int(text or "0"))
+    if sbvr_type == "Boolean" and not isinstance(value, bool) and _boolean(value):
+        return value in (1, "1")
+    return value
 
 
 def _field_type(model_type: str) -> tuple[str, bool]:

@@ -8,6 +8,7 @@ POST whose parent the caller may not write is a 401, as on pinejs.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from .evaluator import Evaluator, ODataError
 from .identity import PARENT, WRITE
 from .model import COMPUTED, Resource
 from .store import Row, new_uuid, now_iso, unwrap
+from .validation import coerced, js_number
 
 UNIQUE: dict[str, list[tuple[str, ...]]] = {
     "application": [("slug",)],
@@ -66,8 +68,9 @@ def writable_values(res: Resource, body: dict[str, Any]) -> dict[str, Any]:
 
 def cast(res: Resource, column: str, value: Any) -> Any:
     ftype = res.fields.get(column, "Integer" if column in res.navigation else "").split(" | ")[0]
-    if isinstance(value, str) and ftype in ("Integer", "Serial") and value.strip().lstrip("-").isdigit():
-        return int(value)
+    value = coerced(ftype, value)
+    if isinstance(value, str) and ftype == "Date Time" and not math.isnan(number := js_number(value)):
+        value = number  # Number(v) first, as the Date Time schema does: "1767607300000" is epoch ms
     if isinstance(value, (int, float)) and not isinstance(value, bool) and ftype == "Date Time":
         moment = datetime.fromtimestamp(value / 1000, tz=timezone.utc)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
