@@ -564,3 +564,20 @@ async def test_a_coerced_value_is_stored_as_the_schema_produced_it(client):
     assert (response.status, await response.read()) == (200, b"")
     row = (await get(client, "/v7/device(1)?$select=memory_usage,cpu_usage,is_online,last_vpn_event"))[1]["d"][0]
     assert row == {"memory_usage": 12, "cpu_usage": 7, "is_online": False, "last_vpn_event": "2026-01-05T10:01:40.000Z"}
+
+
+async def test_validation_comes_after_resource_resolution_and_before_url_translation(client):
+    response = await client.post("/v7/no_such_resource", headers=ALICE, json={"note": 5})
+    assert (response.status, await response.read()) == (401, b"")
+    response = await client.patch("/v7/device?$filter=no_such_field%20eq%201", headers=ALICE, json={"note": 5})
+    assert (response.status, await response.read()) == (400, b"")
+    response = await client.patch("/v7/device?$filter=no_such_field%20eq%201", headers=ALICE, json={"note": "x"})
+    assert (response.status, await response.read()) == (500, b"")
+
+
+@pytest.mark.parametrize("target", ["/v7/$metadata", "/v7/device/$count", "/v7/device?$select=nope",
+                                    "/v7/device(1)?$filter=(", "/v7/no_such_resource"])
+async def test_head_status_matches_get_everywhere_on_v7(client, target):
+    get_status = (await client.get(target, headers=ALICE)).status
+    response = await client.head(target, headers=ALICE)
+    assert (response.status, await response.read()) == (get_status, b"")
