@@ -31,7 +31,12 @@ _JS_NUMBER = re.compile(r"[+-]?(Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)|0[xX]
 _BIGINT = re.compile(r"[+-]?\d+|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+")
 _WEB_RESOURCE = {"filename": str, "href": str, "content_type": str, "content_disposition": str, "checksum": str,
                  "size": int}
-_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%a, %d %b %Y")
+_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%a, %d %b %Y",
+                 "%A, %B %d, %Y", "%a, %B %d, %Y", "%a %b %d %Y", "%Y/%m/%d", "%m/%d/%Y", "%Y-%m-%d", "%Y-%m",
+                 "%d.%m.%Y", "%m.%d.%Y", "%Y")
+# a trailing time of day and zone, as V8's fallback parser takes them after a date ("... 10:00:00 GMT+0200")
+_TIME_SUFFIX = re.compile(r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2}|GMT[+-]\d{4}"
+                          r"|\([^)]*\))*\s*$", re.IGNORECASE)
 
 
 def _number(value: Any) -> bool:
@@ -102,7 +107,8 @@ def _boolean(value: Any) -> bool:
 
 
 def _date_string(text: str) -> bool:
-    """Whether ``new Date(text)`` is valid, for the formats clients send (ISO 8601, RFC 2822, "March 1, 2026")."""
+    """Whether ``new Date(text)`` is valid, for the formats clients send (ISO 8601, RFC 2822, "March 1, 2026",
+    "2026/03/01 10:00 GMT+0200"). V8's fallback parser is looser still (it takes "tomorrow 5"); those stay 400."""
     text = text.strip()
     try:
         datetime.fromisoformat(text)
@@ -111,9 +117,10 @@ def _date_string(text: str) -> bool:
         pass
     if parsedate_tz(text) is not None:
         return True
+    date_part = _TIME_SUFFIX.sub("", text).strip() or text
     for fmt in _DATE_FORMATS:
         try:
-            datetime.strptime(text, fmt)
+            datetime.strptime(date_part, fmt)
             return True
         except ValueError:
             continue
