@@ -127,3 +127,32 @@ async def test_device_type_filter_through_the_device_navigation(proxy):
         assert status == 200
         found[slug] = [d["id"] for d in body["d"]]
     assert 1 in found["raspberrypi3"] and 1 not in found["raspberrypi4-64"]
+
+
+async def test_a_navigation_to_supervisor_release_keeps_the_view_restriction():
+    """The view's restriction (decision 4) holds however supervisor_release is reached: a device managed by an
+    ordinary fleet release shows no supervisor release, through a path, $expand, $count or a lambda."""
+    from proxy.simulator.harness import running_pair
+
+    async with running_pair(flavour="balena-cloud") as pair:
+        base = pair.proxy_url
+        nav = "should_be_managed_by__supervisor_release"
+        assert await call(base, "PATCH", "/v6/device(1)", {nav: 1}) == (200, "OK")  # an application release
+        assert await call(base, "PATCH", "/v6/device(2)", {nav: 10}) == (200, "OK")  # a supervisor release
+        assert await call(base, "GET", f"/v6/device(1)/{nav}?$select=id") == (200, {"d": []})
+        assert await call(base, "GET", f"/v6/device(2)/{nav}?$select=id") == (200, {"d": [{"id": 10}]})
+        assert await call(base, "GET", f"/v6/device(1)/{nav}/$count") == (200, {"d": 0})
+        assert await call(base, "GET", f"/v6/device(2)/{nav}/$count") == (200, {"d": 1})
+        status, body = await call(base, "GET", f"/v6/device?$select=id&$filter=id le 2&$orderby=id asc"
+                                               f"&$expand={nav}($select=id;$filter=id gt 0)")
+        assert (status, body) == (200, {"d": [{nav: [], "id": 1}, {nav: [{"id": 10}], "id": 2}]})
+        status, body = await call(base, "GET", f"/v6/device?$select=id&$filter=id le 2&$orderby=id asc"
+                                               f"&$expand={nav}/$count")
+        assert (status, body) == (200, {"d": [{nav: 0, "id": 1}, {nav: 1, "id": 2}]})
+        for text, ids in ((f"{nav}/any(r:r/id gt 0)", [2]), (f"{nav}/all(r:r/id eq 10)", [1, 2]),
+                          (f"{nav}/$count gt 0", [2])):
+            status, body = await call(base, "GET", f"/v6/device?$select=id&$orderby=id asc&$filter=id le 2 and {text}")
+            assert (status, [r["id"] for r in body["d"]]) == (200, ids), text
+        # beyond the view: its restriction cannot be carried to the next resource
+        status, body = await call(base, "GET", f"/v6/device(2)/{nav}/is_for__device_type")
+        assert status == 400

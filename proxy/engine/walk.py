@@ -41,7 +41,7 @@ from proxy.odata import (
     parse_expression,
     parse_target,
 )
-from proxy.odata import iter_nodes
+from proxy.odata import and_filter, iter_nodes
 from proxy.schema import v6schema as S
 from proxy.schema.fold import fold, mentions, substitute
 from proxy.schema.fold import literal_of as _null_or  # a Python value as an OData literal (None → null)
@@ -191,10 +191,11 @@ class Walker:
         while seg is not None:
             n = self.lookup(current, seg.name.text)
             if n is not None and n.kind == S.NAV and n.target:
-                if current.extra_filters and last is root:
+                if current.extra_filters:
                     # the v6 resource is a v7 one narrowed by a filter, which a $filter on the navigation's
                     # target cannot express
-                    raise WalkError(400, f"{v6_spelling} cannot be used with a navigation path through the v6 proxy")
+                    raise WalkError(400, f"{current.name if last is not root else v6_spelling} cannot be used "
+                                         "with a navigation path through the v6 proxy")
                 seg.name.rename(n.v7)
                 current = self.res(n.target)
                 local = self.path_access(current, method, bool(url.segments[-1].count))
@@ -234,7 +235,9 @@ class Walker:
             self.finish_plan(options, plan, current)
         if created and options.options:
             last.query = options
-        filters = list(current.extra_filters) if last is root else []
+        # the resource the path ends on keeps its restriction however it is reached (the root, or a
+        # navigation such as /<resource>(key)/<navigation to a view>): the v7 rows outside it do not exist in v6
+        filters = list(current.extra_filters)
         if filters and method != "POST":
             opts = url.ensure_query()
             for text in filters:
@@ -571,8 +574,11 @@ class Walker:
                 self.feature(f"{resource.name}.{name}.rename")
             if item.count:
                 self.walk_counted_options(item.options, self.res(n.target))
+                if self.res(n.target).extra_filters:
+                    self.restrict(item.ensure_options(), self.res(n.target))
                 return Op(name, COPY, n.v7)
             child, options = self.child_plan(item, self.res(n.target))
+            self.restrict(options, self.res(n.target))
             if not options.options:
                 item.options = None
             return Op(name, CHILD, n.v7, child)
@@ -581,6 +587,7 @@ class Walker:
             if not via:
                 raise WalkError(400, f"{name} cannot be used with $expand through the v6 proxy")
             child, options = self.child_plan(item, self.res(n.target))
+            self.restrict(options, self.res(n.target))
             inner = ExpandItem(TreeName(via[-1]), count=item.count, options=options if options.options else None)
             targets, at = [], resource.v7  # the v7 resource each hop of the path reaches
             for nav in via:
@@ -602,6 +609,32 @@ class Walker:
         expand.remove(item)
         self.unknown_name(name, resource, "$expand")
         return None
+
+    def restrict(self, options: OptionList, target: ResourceInfo) -> None:
+        """A navigation leads to a resource that is a v7 one narrowed by its translator's ``extra_filter`` (a
+        view over a v7 resource): the rows outside it do not exist in v6, so the nested options
+        filter them out as a root request of the resource would. The text is v7 and added after the client's
+        $filter was walked."""
+        for text in target.extra_filters:
+            options.and_filter(expression(text))
+        if target.extra_filters:
+            self.feature(f"{target.name}.extra_filter")
+
+    def restricted_condition(self, body: Expr, target: ResourceInfo, var: str, every: bool) -> Expr:
+        """A walked lambda body over a navigation to a resource narrowed by ``extra_filter``: only members
+        inside it count. ``any(v:B)`` → ``any(v:B and X)``; ``all(v:B)`` → ``all(v:not(X) or B)`` (pinejs
+        fails a member of all() only where the body is FALSE, so a member outside the view never fails).
+        ``X`` is the translator's text with every name under ``v``."""
+        if not target.extra_filters:
+            return body
+        self.feature(f"{target.name}.extra_filter")
+        parts = [_prefixed(text, [var]) for text in target.extra_filters]
+        restriction: Expr = parts[0]
+        for part in parts[1:]:
+            restriction = and_filter(restriction, part)
+        if every:
+            return BinOp("or", [_negated(restriction), Group(body) if isinstance(body, BinOp) else body])
+        return and_filter(Group(body) if isinstance(body, BinOp) and body.op == "or" else body, restriction)
 
     def walk_counted_options(self, options: OptionList | None, target: ResourceInfo) -> None:
         """``nav/$count(...)``: the server filters what it counts and still builds the nested $expand
@@ -821,13 +854,22 @@ class Walker:
         return ("name", last, current)
 
     def _walk_tail(self, path: Path, target: ResourceInfo, scope: dict[str, ResourceInfo], option: str) -> None:
-        if path.count is not None and path.count.filter is not None:
-            path.count.filter = self.walk_expr(path.count.filter, target, scope)
+        """The ``/$count(…)`` or lambda after a navigation path. A target narrowed by ``extra_filter`` counts
+        and quantifies only its own rows (``restrict``); a bare value path through it (``nav/name``) is
+        not narrowed."""
+        if path.count is not None:
+            if path.count.filter is not None:
+                path.count.filter = self.walk_expr(path.count.filter, target, scope)
+            for text in target.extra_filters:
+                path.count.filter = and_filter(path.count.filter, expression(text))
+                self.feature(f"{target.name}.extra_filter")
         if path.lambda_ is not None:
             lam: Lambda = path.lambda_
             inner = dict(scope)
             inner[lam.var.text] = target
-            lam.body = self.walk_expr(lam.body, target, inner, every=lam.kind == "all")
+            every = lam.kind == "all"
+            lam.body = self.restricted_condition(self.walk_expr(lam.body, target, inner, every=every), target,
+                                                 lam.var.text, every)
 
     def walk_expr(
         self, expr: Expr, resource: ResourceInfo, scope: dict[str, ResourceInfo], *, every: bool = False
