@@ -12,7 +12,6 @@ from proxy.schema.v6schema import Name
 
 
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
-BOOLEAN_CALLS = {"startswith", "endswith", "contains", "substringof", "isof"}
 
 
 class WalkError(Exception):
