@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "odata"))
 
-from proxy.odata import Name, ODataSyntaxError, Site, parse_target, walk_names  # noqa: E402
 from sdk_requests import load_sdk_requests  # noqa: E402
+
+from proxy.odata import Name, ODataSyntaxError, Site, parse_target, walk_names  # noqa: E402
 
 # a few real v6 -> v7 renames by (resource, name), enough to make the walk do work at every name
 RENAMES = {
@@ -95,8 +96,9 @@ async def _serve(handler) -> tuple[web.AppRunner, int]:
 
 async def passthrough_us(requests: int) -> float:
     """Median latency (µs) of one request through a minimal aiohttp pass-through to a loopback upstream."""
-    body = json.dumps({"d": [{"id": 1, "uuid": "a" * 32, "device_name": "x" * 40,
-                               **{f"field_{i}": i for i in range(50)}}]}).encode()
+    body = json.dumps(
+        {"d": [{"id": 1, "uuid": "a" * 32, "device_name": "x" * 40, **{f"field_{i}": i for i in range(50)}}]}
+    ).encode()
 
     async def upstream_handler(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
@@ -165,16 +167,16 @@ def main() -> None:
     print(f"pass-through request (median of {args.requests}, c=1): {request_us:8.1f} µs")
     print(f"{'len':>5} {'uncached µs':>12} {'ratio':>7} {'cached µs':>10} {'ratio':>7}  target")
     for t in sorted(targets, key=len):
-        print(f"{len(t):5d} {uncached[t]:12.1f} {uncached[t] / request_us:7.1%} {cached[t]:10.3f} "
-              f"{cached[t] / request_us:7.2%}  {t[:70]}")
+        print(
+            f"{len(t):5d} {uncached[t]:12.1f} {uncached[t] / request_us:7.1%} {cached[t]:10.3f} "
+            f"{cached[t] / request_us:7.2%}  {t[:70]}"
+        )
     med_u = statistics.median(uncached.values())
     med_c = statistics.median(cached.values())
     print(f"\nSDK URLs: {len(targets)} unique targets")
-    print(f"median uncached: {med_u:7.1f} µs = {med_u / request_us:6.1%} of a pass-through request "
-          f"(target <= 25 %)")
+    print(f"median uncached: {med_u:7.1f} µs = {med_u / request_us:6.1%} of a pass-through request (target <= 25 %)")
     print(f"max    uncached: {max(uncached.values()):7.1f} µs = {max(uncached.values()) / request_us:6.1%}")
-    print(f"median cached:   {med_c:7.3f} µs = {med_c / request_us:6.2%} of a pass-through request "
-          f"(target <= 1 %)")
+    print(f"median cached:   {med_c:7.3f} µs = {med_c / request_us:6.2%} of a pass-through request (target <= 1 %)")
     print("\nhostile targets (one parse each):")
     for label, target in ADVERSARIAL.items():
         print(f"  {label:28} {len(target):6d} chars {adversarial_ms(target):7.2f} ms")

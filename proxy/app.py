@@ -54,7 +54,7 @@ async def readyz(request: web.Request) -> web.Response:
 def install_v6(app: web.Application) -> None:
     """Let the engine add its ``/v6/...`` routes; without an engine, fall back to forwarding."""
     try:
-        from . import v6  # noqa: PLC0415 - optional until the engine lands
+        from . import v6
     except ModuleNotFoundError as exc:
         if exc.name != "proxy.v6":
             raise

@@ -28,7 +28,9 @@ log = get_logger("proxy.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Translating reverse proxy: balena API v6 clients -> v7 API.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Translating reverse proxy: balena API v6 clients -> v7 API."
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{serve,demo}")
     serve = commands.add_parser("serve", help="run the proxy (the default command)")
@@ -36,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in FIELDS:
         help_text = f"{HELP[name]} [{env_var(name)}]"
         if base_type(name) is bool:
-            serve.add_argument(cli_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            serve.add_argument(
+                cli_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
         else:
             serve.add_argument(cli_flag(name), dest=name, metavar=name.upper(), default=None, help=help_text)
     commands.add_parser("demo", help="run the local demo (simulated v7 API + proxy); see `demo --help`")
@@ -47,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``balena-v6-proxy`` console script and ``python -m proxy``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["demo"]:  # the demo parses its own options (--port, --flavour, ...)
-        from .simulator.demo import main as demo_main  # noqa: PLC0415 - optional, owned by the simulator
+        from .simulator.demo import main as demo_main
 
         return int(demo_main(args[1:]) or 0)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
@@ -70,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_loop(main_coroutine: Any) -> None:
     """Run on uvloop when it is installed (about 25 % more requests per second, performance.md), else asyncio."""
     try:
-        import uvloop  # noqa: PLC0415 - optional speed-up
+        import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
         asyncio.run(main_coroutine)
         return

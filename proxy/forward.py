@@ -7,7 +7,6 @@ if the upstream compressed it. This is the fast path and the rollback path (``v6
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import aiohttp
@@ -47,7 +46,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
                 request[BODY_BYTES_OUT] += len(chunk)
         except ConnectionResetError:
             raise  # the client left (the middleware logs 499); leaving the block frees the upstream connection
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # The status line is gone already: all we can do is cut the connection so the client sees a
             # truncated response instead of a clean end.
             log.warning(

@@ -28,7 +28,9 @@ def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set
     return tokens
 
 
-def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str], *, drop: frozenset[str] = frozenset()) -> CIMultiDict[str]:
+def end_to_end(
+    headers: CIMultiDictProxy[str] | CIMultiDict[str], *, drop: frozenset[str] = frozenset()
+) -> CIMultiDict[str]:
     """A copy of ``headers`` without hop-by-hop headers (and without the lower-case names in ``drop``)."""
     named = _connection_tokens(headers)
     kept: CIMultiDict[str] = CIMultiDict()

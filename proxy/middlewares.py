@@ -58,7 +58,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             _access_event(request, response, status, started)
 
 
-def _access_event(request: web.Request, response: web.StreamResponse | None, status: int | None, started: float) -> None:
+def _access_event(
+    request: web.Request, response: web.StreamResponse | None, status: int | None, started: float
+) -> None:
     fields: dict[str, Any] = {
         "request_id": request[REQUEST_ID],
         "method": request.method,

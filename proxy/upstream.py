@@ -122,7 +122,7 @@ class Upstream:
                 if attempt + 1 < attempts:
                     continue  # a pooled connection closed by the upstream while idle: try a fresh one
                 raise UpstreamUnavailable(f"connection closed by upstream ({exc.__class__.__name__})") from exc
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise UpstreamTimeout(_timeout_message(exc, self.settings)) from exc
             except aiohttp.ClientConnectorError as exc:
                 raise UpstreamUnavailable(f"cannot connect to {exc.host}:{exc.port} ({_reason(exc)})") from exc
@@ -159,7 +159,7 @@ class Upstream:
         response = await self._request(method, path_qs, headers, body, decompress=True)
         try:
             data = await response.read()
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise UpstreamTimeout(_timeout_message(exc, self.settings)) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(_reason(exc)) from exc
@@ -195,4 +195,3 @@ def _timeout_message(exc: BaseException, settings: Settings) -> str:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return f"no connection within {settings.connect_timeout:g} s"
     return f"no response within {settings.first_byte_timeout:g} s"
-

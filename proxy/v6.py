@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from translators import BodyError
 from proxy.engine import Engine, build_schema
 from proxy.engine.apply import LocalSortOverflow, apply_plan
 from proxy.engine.metadata import metadata_document
@@ -20,6 +20,7 @@ from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, respo
 from proxy.logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, credential_hash, get_logger
 from proxy.odata import ODataSyntaxError, malformed_url_message
 from proxy.upstream import UPSTREAM
+from translators import BodyError
 
 log = get_logger("proxy.v6")
 
@@ -164,8 +165,9 @@ def _string_body(body: bytes) -> str | None:
 
 
 def _json_response(status: int, value: Any, request: web.Request) -> web.Response:
-    return _finish(request, web.Response(status=status, body=orjson.dumps(value), content_type="application/json",
-                                         charset="utf-8"))
+    return _finish(
+        request, web.Response(status=status, body=orjson.dumps(value), content_type="application/json", charset="utf-8")
+    )
 
 
 def _finish(request: web.Request, response: web.Response) -> web.Response:
@@ -230,8 +232,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if tr.unknown:
         who = client_identity(request)
         for u in tr.unknown:
-            log.info("unknown_field", name=u.name, resource=u.resource, option=u.option,
-                     path=mask_secrets(raw), **who)
+            log.info("unknown_field", name=u.name, resource=u.resource, option=u.option, path=mask_secrets(raw), **who)
         log_extra["unknown_fields"] = [f"{u.resource}.{u.name}" for u in tr.unknown]
     if tr.local_kind == "metadata":
         text = metadata_document(engine.schema)
@@ -274,7 +275,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if location and tr.v7_spelling is not None:
         prefix = "/v7/" + tr.v7_spelling
         if location.startswith(prefix):
-            out_headers["Location"] = "/v6/" + (tr.v6_spelling or tr.v7_spelling) + location[len(prefix):]
+            out_headers["Location"] = "/v6/" + (tr.v6_spelling or tr.v7_spelling) + location[len(prefix) :]
         elif location.startswith("/v7/"):
             out_headers["Location"] = "/v6/" + location[4:]
     status = reply.status

@@ -166,7 +166,7 @@ class CliProcess:
             self.process.send_signal(signal.SIGTERM)
         try:
             return await asyncio.wait_for(self.process.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.process.kill()
             raise
 
@@ -178,7 +178,10 @@ async def spawn_cli() -> AsyncIterator[Callable[..., Awaitable[CliProcess]]]:
 
     async def spawn(*args: str, env: dict[str, str] | None = None) -> CliProcess:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "proxy", *args,
+            sys.executable,
+            "-m",
+            "proxy",
+            *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=clean_env() if env is None else env,
@@ -192,6 +195,6 @@ async def spawn_cli() -> AsyncIterator[Callable[..., Awaitable[CliProcess]]]:
             cli.process.terminate()
             try:
                 await asyncio.wait_for(cli.process.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 cli.process.kill()
                 await asyncio.wait_for(cli.process.wait(), 10)

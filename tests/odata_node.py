@@ -23,8 +23,9 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -40,8 +41,13 @@ def ensure_installed() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if PACKAGE.exists():
             return
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR,
-                       check=True, timeout=300, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_DIR,
+            check=True,
+            timeout=300,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 class NodeOracle:
@@ -50,8 +56,13 @@ class NodeOracle:
     def __init__(self) -> None:
         ensure_installed()
         self._proc = subprocess.Popen(
-            ["node", str(NODE_DIR / "oracle.js")], cwd=NODE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, encoding="utf-8", bufsize=1,
+            ["node", str(NODE_DIR / "oracle.js")],
+            cwd=NODE_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
         )
         self._lock = threading.Lock()
 

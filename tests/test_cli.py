@@ -40,7 +40,9 @@ def test_bad_flag_value():
 
 
 def test_bad_environment_value():
-    assert_one_line_error(run_cli("--upstream", "http://x", env=clean_env(PROXY_V6_MODE="both")), "'v6_mode'", "PROXY_V6_MODE")
+    assert_one_line_error(
+        run_cli("--upstream", "http://x", env=clean_env(PROXY_V6_MODE="both")), "'v6_mode'", "PROXY_V6_MODE"
+    )
 
 
 def test_bad_config_file(tmp_path):
@@ -79,7 +81,15 @@ async def test_serve_forwards_to_the_upstream(serve_app, spawn_cli):
     upstream = await serve_app(app)
     port = free_port()
     cli = await spawn_cli(
-        "serve", "--upstream", upstream, "--port", str(port), "--log-format", "json", "--v6-mode", "forward",
+        "serve",
+        "--upstream",
+        upstream,
+        "--port",
+        str(port),
+        "--log-format",
+        "json",
+        "--v6-mode",
+        "forward",
         env=clean_env(PROXY_UPSTREAM_API_KEY="SECRET-KEY-1"),
     )
     [listening] = await cli.wait_event("listening")
@@ -104,8 +114,21 @@ def test_wheel_carries_its_data_files(tmp_path):
     for package in ("proxy", "translators"):
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     [wheel] = tmp_path.glob("balena_v6_proxy-*.whl")
@@ -130,7 +153,10 @@ def test_wheel_carries_its_data_files(tmp_path):
     dependencies = sysconfig.get_paths()["purelib"]
     result = subprocess.run(
         [sys.executable, "-S", "-c", code, str(unpacked)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
         env={**clean_env(), "PYTHONPATH": f"{unpacked}{os.pathsep}{dependencies}"},
     )
     assert result.stdout.strip().endswith("ok"), result.stderr[-2000:]

@@ -66,8 +66,16 @@ def test_installs_the_package_and_runs_its_console_script():
 
 
 def test_dockerignore_keeps_the_build_context_small_but_complete():
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
     for excluded in (".git", ".venv", "tests", "node_modules"):
         assert excluded in patterns
-    for needed in ("pyproject.toml", "README.md", "proxy/cli.py", "proxy/default_settings.toml", "translators/__init__.py"):
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "proxy/cli.py",
+        "proxy/default_settings.toml",
+        "translators/__init__.py",
+    ):
         assert not any(fnmatch.fnmatch(needed, p) or needed.startswith(p.rstrip("/") + "/") for p in patterns), needed

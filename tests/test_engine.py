@@ -15,8 +15,21 @@ from proxy.engine.plan import COPY, ObjectPlan, Op, ResponsePlan, SortKey
 
 ROOT = Path(__file__).parent.parent
 # Python identifiers / OData conventions that happen to be spelled like some model name
-GENERIC = {"application", "feature", "handle", "id", "key", "location", "message", "name", "plan", "role", "scope",
-           "status", "value"}
+GENERIC = {
+    "application",
+    "feature",
+    "handle",
+    "id",
+    "key",
+    "location",
+    "message",
+    "name",
+    "plan",
+    "role",
+    "scope",
+    "status",
+    "value",
+}
 
 
 def test_the_engine_knows_no_field():
@@ -25,7 +38,11 @@ def test_the_engine_knows_no_field():
     for g in graph.values():
         for res, data in g.items():
             names |= {res, *data["fields"], *data["navigation"], *data.get("aliases", [])}
-    files = glob.glob(str(ROOT / "proxy/engine/*.py")) + glob.glob(str(ROOT / "proxy/schema/*.py")) + [str(ROOT / "proxy/v6.py")]
+    files = (
+        glob.glob(str(ROOT / "proxy/engine/*.py"))
+        + glob.glob(str(ROOT / "proxy/schema/*.py"))
+        + [str(ROOT / "proxy/v6.py")]
+    )
     for path in files:
         words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", Path(path).read_text()))
         assert (names & words) - GENERIC == set(), path

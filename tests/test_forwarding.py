@@ -84,7 +84,9 @@ async def test_methods_and_bodies_are_forwarded(echo_proxy):
             yield payload[start : start + 65536]
 
     async with aiohttp.ClientSession() as client:
-        async with client.post(proxy.url + "/v6/device", data=payload, headers={"Content-Type": "application/octet-stream"}) as r:
+        async with client.post(
+            proxy.url + "/v6/device", data=payload, headers={"Content-Type": "application/octet-stream"}
+        ) as r:
             assert r.status == 200
         assert seen[-1]["body_len"] == len(payload) and seen[-1]["method"] == "POST"
         async with client.patch(proxy.url + "/v6/device(1)", data=chunks()) as r:  # chunked upload
@@ -136,7 +138,9 @@ async def test_request_id_is_passed_both_ways(echo_proxy):
         assert {k.lower(): v for k, v in seen[-1]["headers"].items()}["x-request-id"] == "abc-123"
         async with client.get(proxy.url + "/x") as r:
             generated = r.headers["X-Request-Id"]
-        assert len(generated) >= 16 and {k.lower(): v for k, v in seen[-1]["headers"].items()}["x-request-id"] == generated
+        assert (
+            len(generated) >= 16 and {k.lower(): v for k, v in seen[-1]["headers"].items()}["x-request-id"] == generated
+        )
 
 
 async def raw_upstream(response: bytes, *, seen: list[bytes] | None = None):
@@ -264,7 +268,9 @@ async def test_upstream_base_path_is_prefixed(serve_app, start_proxy):
     app, seen = recording_upstream()
     upstream = await serve_app(app)
     proxy = await start_proxy(upstream + "/api/", v6_mode="forward")
-    raw = await raw_request(proxy.url, b"GET /v6/device?$filter=a%20eq%20'b' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = await raw_request(
+        proxy.url, b"GET /v6/device?$filter=a%20eq%20'b' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert raw.startswith(b"HTTP/1.1 200")
     assert seen[-1]["raw_path"] == "/api/v6/device?$filter=a%20eq%20'b'"
 
@@ -332,7 +338,9 @@ async def test_fetch_decompresses_whatever_the_client_accepts(serve_app, start_p
 
 async def test_absolute_form_targets_are_refused(echo_proxy):
     proxy, seen, _ = echo_proxy
-    raw = await raw_request(proxy.url, b"GET http://evil.example/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+    raw = await raw_request(
+        proxy.url, b"GET http://evil.example/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    )
     assert raw.split(b" ")[1] == b"400" and not seen
 
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from odata_node import odata_oracle  # noqa: F401
+
 from proxy.odata import ODataSyntaxError, parse_target
 from proxy.odata.server_tree import resolve_binds, to_server_tree
 

@@ -9,13 +9,13 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-
 from odata_node import odata_oracle  # noqa: F401
+
 from proxy.odata import Name, Site, parse_target, walk_names
 from proxy.odata.server_tree import resolve_binds, to_server_tree
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "odata"))
-from sdk_requests import load_sdk_requests  # noqa: E402
+from sdk_requests import load_sdk_requests
 
 REQUESTS = load_sdk_requests()
 TARGETS = sorted({r.target for r in REQUESTS})
@@ -39,8 +39,9 @@ V6 = GraphSchema("open_balena_v6")
 def test_all_sdk_captures_are_loaded() -> None:
     assert {r.sdk for r in REQUESTS} == {"12.7.0", "14.5.0", "15.0.0"}
     assert len(REQUESTS) == 77
-    assert "/application?$filter=(slug%20eq%20'myorg%2Fmyapp')%20or%20(uuid%20eq%20'myorg%2Fmyapp')&$select=id" \
-        in TARGETS
+    assert (
+        "/application?$filter=(slug%20eq%20'myorg%2Fmyapp')%20or%20(uuid%20eq%20'myorg%2Fmyapp')&$select=id" in TARGETS
+    )
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -84,7 +85,7 @@ def test_renaming_one_name_changes_only_its_bytes(odata_oracle, target: str) -> 
         suffix = 0
         while suffix < min(len(out), len(target)) - prefix and out[-1 - suffix] == target[-1 - suffix]:
             suffix += 1
-        assert target[prefix:len(target) - suffix] in old and out[prefix:len(out) - suffix] in "zz_renamed"
+        assert target[prefix : len(target) - suffix] in old and out[prefix : len(out) - suffix] in "zz_renamed"
         assert len(out) - len(target) == len("zz_renamed") - len(old)
         verdict = odata_oracle.parse(out)
         assert verdict["accepted"], out
@@ -93,8 +94,10 @@ def test_renaming_one_name_changes_only_its_bytes(odata_oracle, target: str) -> 
 
 def test_sdk_pin_field_is_renamed_on_device_only() -> None:
     """v6 device.should_be_running__release is v7 is_pinned_on__release; application's keeps its name."""
-    target = ("/device(uuid='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')?$select=should_be_running__release"
-              "&$expand=belongs_to__application($select=should_be_running__release)")
+    target = (
+        "/device(uuid='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')?$select=should_be_running__release"
+        "&$expand=belongs_to__application($select=should_be_running__release)"
+    )
     tree = parse_target(target)
 
     def visitor(resource: str | None, name: Name, role: str, site: Site) -> None:
@@ -104,4 +107,5 @@ def test_sdk_pin_field_is_renamed_on_device_only() -> None:
     walk_names(tree, V6, visitor)
     assert tree.serialize() == (
         "/device(uuid='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')?$select=is_pinned_on__release"
-        "&$expand=belongs_to__application($select=should_be_running__release)")
+        "&$expand=belongs_to__application($select=should_be_running__release)"
+    )

@@ -3,14 +3,28 @@ reads every edited URL as meant (precedence-aware parentheses, literal escaping)
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
-
 from odata_node import odata_oracle  # noqa: F401
+
 from proxy.odata import (
-    BinOp, ExpandOption, FilterOption, Group, Literal, Name, ODataSyntaxError, OrderByOption, Path,
-    SelectOption, TopOption, and_filter, iter_nodes, malformed_url_message, parse_expression, parse_target,
+    BinOp,
+    ExpandOption,
+    FilterOption,
+    Group,
+    Literal,
+    Name,
+    ODataSyntaxError,
+    OrderByOption,
+    Path,
+    SelectOption,
+    TopOption,
+    and_filter,
+    iter_nodes,
+    malformed_url_message,
+    parse_expression,
+    parse_target,
     replace_expr,
 )
 from proxy.odata.server_tree import expression_to_server, resolve_binds, to_server_tree
@@ -41,14 +55,21 @@ def test_invalid_new_names_are_refused() -> None:
 
 def test_parse_expression_gives_canonical_new_nodes() -> None:
     expr = parse_expression("is_final eq true and name eq 'a b/c' and  x in ('a', 'b')")
-    assert expr.serialize() == (
-        "is_final%20eq%20true%20and%20name%20eq%20'a%20b%2Fc'%20and%20x%20in%20('a','b')")
+    assert expr.serialize() == ("is_final%20eq%20true%20and%20name%20eq%20'a%20b%2Fc'%20and%20x%20in%20('a','b')")
     with pytest.raises(ODataSyntaxError):
         parse_expression("a eq")
 
 
-OLD = ["a eq 1", "a eq 1 or b eq 2", "a eq 1 and b eq 2", "(a eq 1)", "not(a)", "a in (1,2)",
-       "x/any(y:y eq 1)", "a eq 1 or b eq 2 and c eq 3"]
+OLD = [
+    "a eq 1",
+    "a eq 1 or b eq 2",
+    "a eq 1 and b eq 2",
+    "(a eq 1)",
+    "not(a)",
+    "a in (1,2)",
+    "x/any(y:y eq 1)",
+    "a eq 1 or b eq 2 and c eq 3",
+]
 EXTRA = ["c eq 3", "c eq 3 or d eq 4", "c eq 3 and d eq 4", "c", "not c", "c add 1 eq 2"]
 
 
@@ -81,19 +102,27 @@ def test_replace_a_comparison_with_an_or_adds_parentheses(odata_oracle) -> None:
     out = url.serialize()
     assert out == "/device?$filter=x%20eq%201%20and%20(status%20eq%20'a'%20or%20status%20eq%20'b')"
     assert server_filter(odata_oracle, out) == [
-        "and", ["eq", {"name": "x"}, {"$bind": ["Real", 1.0]}],
-        ["or", ["eq", {"name": "status"}, {"$bind": ["Text", "a"]}],
-         ["eq", {"name": "status"}, {"$bind": ["Text", "b"]}]]]
+        "and",
+        ["eq", {"name": "x"}, {"$bind": ["Real", 1.0]}],
+        [
+            "or",
+            ["eq", {"name": "status"}, {"$bind": ["Text", "a"]}],
+            ["eq", {"name": "status"}, {"$bind": ["Text", "b"]}],
+        ],
+    ]
 
 
-@pytest.mark.parametrize("text, old, new, expected", [
-    ("a add b eq 1", "b", "c sub d", "a%20add%20(c%20sub%20d)%20eq%201"),
-    ("a sub b", "a", "c add d", "c%20add%20d%20sub%20b"),   # sub binds looser than add: no parentheses
-    ("a add b", "a", "c sub d", "(c%20sub%20d)%20add%20b"),
-    ("not a", "a", "b eq 1", "not%20(b%20eq%201)"),
-    ("a in (1)", "a", "b add 1", "(b%20add%201)%20in%20(1)"),
-    ("contains(a,'x')", "a", "b or c", "contains(b%20or%20c,'x')"),
-])
+@pytest.mark.parametrize(
+    "text, old, new, expected",
+    [
+        ("a add b eq 1", "b", "c sub d", "a%20add%20(c%20sub%20d)%20eq%201"),
+        ("a sub b", "a", "c add d", "c%20add%20d%20sub%20b"),  # sub binds looser than add: no parentheses
+        ("a add b", "a", "c sub d", "(c%20sub%20d)%20add%20b"),
+        ("not a", "a", "b eq 1", "not%20(b%20eq%201)"),
+        ("a in (1)", "a", "b add 1", "(b%20add%201)%20in%20(1)"),
+        ("contains(a,'x')", "a", "b or c", "contains(b%20or%20c,'x')"),
+    ],
+)
 def test_replace_expr_parenthesises_by_pinejs_precedence(odata_oracle, text, old, new, expected) -> None:
     expr = parse_expression(text)
     target = next(n for n in iter_nodes(expr) if isinstance(n, Path) and n.names == [old])
@@ -118,17 +147,20 @@ def _subtrees(tree):
             yield from _subtrees(item)
 
 
-@pytest.mark.parametrize("literal, kind, value", [
-    (Literal.text("O'Brien & co/100% #1 +x é"), "Text", "O'Brien & co/100% #1 +x é"),
-    (Literal.text(""), "Text", ""),
-    (Literal.text_("it's"), "Text", "it's"),
-    (Literal.number(1), "Real", 1.0),
-    (Literal.number(-2.5), "Real", -2.5),
-    (Literal.number(0.0000001), "Real", 0.0000001),
-    (Literal.boolean(False), "Boolean", False),
-    (Literal.datetime(datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)), "Date Time", 1704164645678.0),
-    (Literal.date(date(2024, 1, 1)), "Date", 1704067200000.0),
-])
+@pytest.mark.parametrize(
+    "literal, kind, value",
+    [
+        (Literal.text("O'Brien & co/100% #1 +x é"), "Text", "O'Brien & co/100% #1 +x é"),
+        (Literal.text(""), "Text", ""),
+        (Literal.text_("it's"), "Text", "it's"),
+        (Literal.number(1), "Real", 1.0),
+        (Literal.number(-2.5), "Real", -2.5),
+        (Literal.number(0.0000001), "Real", 0.0000001),
+        (Literal.boolean(False), "Boolean", False),
+        (Literal.datetime(datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)), "Date Time", 1704164645678.0),
+        (Literal.date(date(2024, 1, 1)), "Date", 1704067200000.0),
+    ],
+)
 def test_new_literals_are_read_back_as_their_value(odata_oracle, literal, kind, value) -> None:
     tree = server_filter(odata_oracle, "/x?$filter=a%20eq%20" + literal.serialize())
     assert tree == ["eq", {"name": "a"}, {"$bind": [kind, value]}]
@@ -136,11 +168,18 @@ def test_new_literals_are_read_back_as_their_value(odata_oracle, literal, kind, 
 
 def test_null_and_duration_literals(odata_oracle) -> None:
     assert server_filter(odata_oracle, "/x?$filter=a%20eq%20" + Literal.null().serialize()) == [
-        "eq", {"name": "a"}, None]
+        "eq",
+        {"name": "a"},
+        None,
+    ]
     duration = Literal.duration(negative=True, day=1, hour=2, second=1.5)
     assert duration.serialize() == "duration'-P1DT2H1.5S'"
     assert server_filter(odata_oracle, "/x?$filter=a%20lt%20" + duration.serialize())[2] == {
-        "negative": True, "day": 1.0, "hour": 2.0, "second": 1.5}
+        "negative": True,
+        "day": 1.0,
+        "hour": 2.0,
+        "second": 1.5,
+    }
     with pytest.raises(ValueError):
         Literal.number(float("inf"))
 
@@ -176,8 +215,9 @@ def test_nested_options_get_semicolons_and_new_options_are_canonical(odata_oracl
     nested.add(TopOption(3))
     url.query.add(SelectOption([Path.of("id"), Path.of("app_name")]))  # type: ignore[union-attr]
     out = url.serialize()
-    assert out == ("/application?$expand=owns__device($select=id;$filter=is_online%20eq%20true;$top=3)"
-                   "&$select=id,app_name")
+    assert out == (
+        "/application?$expand=owns__device($select=id;$filter=is_online%20eq%20true;$top=3)&$select=id,app_name"
+    )
     verdict = odata_oracle.parse(out)
     assert verdict["accepted"]
     assert resolve_binds(verdict["parse"]) == resolve_binds(to_server_tree(url))
@@ -187,9 +227,13 @@ def test_server_view_of_an_expression_follows_pinejs_precedence() -> None:
     expr = parse_expression("a eq 1 or b eq 2 and (c or d) or e")
     assert expr.to_server() == [
         "or",
-        ["and", ["or", ["eq", {"name": "a"}, {"$bind": ["Real", 1.0]}], ["eq", {"name": "b"}, {"$bind": ["Real", 2.0]}]],
-         ["or", {"name": "c"}, {"name": "d"}]],
-        {"name": "e"}]
+        [
+            "and",
+            ["or", ["eq", {"name": "a"}, {"$bind": ["Real", 1.0]}], ["eq", {"name": "b"}, {"$bind": ["Real", 2.0]}]],
+            ["or", {"name": "c"}, {"name": "d"}],
+        ],
+        {"name": "e"},
+    ]
     assert parse_expression("(a or b) or c").to_server() == ["or", {"name": "a"}, {"name": "b"}, {"name": "c"}]
 
 
@@ -219,11 +263,14 @@ def test_last_duplicate_option_is_the_effective_one() -> None:
     assert len(url.query.all("$filter")) == 2  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("target", [
-    "/device?$filter=name%20eq%20'%E9'",     # a lone Latin-1 byte: the server's URIError (500)
-    "/device?$filter=name%20eq%20'100%'",
-    "/device?x=%zz",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/device?$filter=name%20eq%20'%E9'",  # a lone Latin-1 byte: the server's URIError (500)
+        "/device?$filter=name%20eq%20'100%'",
+        "/device?x=%zz",
+    ],
+)
 def test_bad_percent_escapes_are_syntax_errors(odata_oracle, target: str) -> None:
     assert odata_oracle.parse(target)["kind"] == "URIError"
     with pytest.raises(ODataSyntaxError):
@@ -238,6 +285,8 @@ def test_syntax_errors_say_where_parsing_stopped() -> None:
 
 
 def test_malformed_url_message_masks_api_keys() -> None:
-    assert malformed_url_message("/v6/device?$filter=a%20eq&apikey=SECRET123") == \
-        "Malformed url: '/v6/device?$filter=a%20eq&apikey=***'"
+    assert (
+        malformed_url_message("/v6/device?$filter=a%20eq&apikey=SECRET123")
+        == "Malformed url: '/v6/device?$filter=a%20eq&apikey=***'"
+    )
     assert "SECRET" not in malformed_url_message("/v6/device?apikey=SECRET&x=1")

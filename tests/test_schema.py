@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from translators import Constant, Hide, Rename, Translator, Unwrap
 from proxy.engine import build_schema
 from proxy.engine.metadata import metadata_document
 from proxy.schema.derive import TranslatorError
 from proxy.schema.graph import bundled_graph, graph_from_metadata, merge_metadata, v7_graph
+from translators import Constant, Hide, Rename, Translator, Unwrap
 from translators.registry import load_translators
 
 FIXTURES = Path(__file__).parent / "fixtures" / "engine"
@@ -51,11 +51,16 @@ def test_balena_cloud_graph_has_the_cloud_only_v6_items():
         (Hide("typo_field"), "names 'typo_field'"),
         (Unwrap("nope"), "names 'nope'"),
         (Constant("gone", "Short Text | null", after="not_there"), "after 'not_there'"),
-        (Rename("pinned", "is_pinned_on__release", target="device"), "leads to 'device', which does not stand on v7 'release'"),
+        (
+            Rename("pinned", "is_pinned_on__release", target="device"),
+            "leads to 'device', which does not stand on v7 'release'",
+        ),
     ],
 )
 def test_a_rule_naming_something_the_graph_lacks_is_a_startup_error(rule, message):
-    translators = load_translators("open-balena", include_thirdparty=False) + [Translator(resource="device", rules=(rule,))]
+    translators = load_translators("open-balena", include_thirdparty=False) + [
+        Translator(resource="device", rules=(rule,))
+    ]
     with pytest.raises(TranslatorError, match=message):
         build_schema("open-balena", translators=translators)
 
@@ -90,9 +95,10 @@ def test_resource_names_and_aliases():
 
 
 def test_a_broken_plugin_stops_the_proxy_at_startup(monkeypatch):
-    from proxy.app import create_app
     from conftest import test_settings
+
     import translators.registry as registry
+    from proxy.app import create_app
 
     broken = Translator(resource="device", rules=(Rename("old_name", "not_a_v7_field"),))
     monkeypatch.setattr(registry, "thirdparty_translators", lambda: [("broken", [broken])])

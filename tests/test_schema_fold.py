@@ -58,5 +58,6 @@ def test_what_mentions_other_names_stays_for_the_server():
 
 def test_mentions_ignores_lambda_bodies():
     assert mentions(parse_expression("length(release_type) eq 5"), is_release_type)
-    assert not mentions(parse_expression("release_image/any(r:r/release_type eq 'x')"),
-                        lambda p: p.names == ["r", "release_type"])
+    assert not mentions(
+        parse_expression("release_image/any(r:r/release_type eq 'x')"), lambda p: p.names == ["r", "release_type"]
+    )

@@ -14,10 +14,11 @@ from proxy.simulator.fixtures import ALICE_TOKEN, DEVICE_STATUS, RELEASES
 from proxy.simulator.harness import running_pair
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sdk.sdkenv import run_js_sdk  # noqa: E402
+from sdk.sdkenv import run_js_sdk
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                                reason="node/npm are not installed on this machine")
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npm") is None, reason="node/npm are not installed on this machine"
+)
 
 
 @pytest.fixture
@@ -33,14 +34,22 @@ def ok(result: dict):
 
 
 async def test_js19_devices_of_a_fleet_with_v6_statuses(log_output, pair, tmp_path):
-    results = await run_js_sdk(pair.proxy_url, ALICE_TOKEN, [
-        ("models.device.getAllByApplication", ["acme/myapp", {"$select": ["uuid", "overall_status",
-                                                                          "should_be_running__release"]}]),
-        ("models.device.getWithServiceDetails", [DEVICE_STATUS["reduced-dl"][0]]),
-    ], tmp_path)
+    results = await run_js_sdk(
+        pair.proxy_url,
+        ALICE_TOKEN,
+        [
+            (
+                "models.device.getAllByApplication",
+                ["acme/myapp", {"$select": ["uuid", "overall_status", "should_be_running__release"]}],
+            ),
+            ("models.device.getWithServiceDetails", [DEVICE_STATUS["reduced-dl"][0]]),
+        ],
+        tmp_path,
+    )
     devices = {d["uuid"]: d for d in ok(results[0])}
-    assert {uuid: devices[uuid]["overall_status"] for uuid, _v7, _v6 in DEVICE_STATUS.values()} == \
-        {uuid: v6 for uuid, _v7, v6 in DEVICE_STATUS.values()}
+    assert {uuid: devices[uuid]["overall_status"] for uuid, _v7, _v6 in DEVICE_STATUS.values()} == {
+        uuid: v6 for uuid, _v7, v6 in DEVICE_STATUS.values()
+    }
     assert devices[DEVICE_STATUS["pinned"][0]]["should_be_running__release"] == {"__id": 1}
     detailed = ok(results[1])
     assert detailed["overall_status"] == "updating" and set(detailed["current_services"]) == {"main", "frontend"}
@@ -50,17 +59,27 @@ async def test_js19_devices_of_a_fleet_with_v6_statuses(log_output, pair, tmp_pa
 
 async def test_js19_pin_and_track_a_release(pair, tmp_path):
     uuid = DEVICE_STATUS["timeout"][0]
-    results = await run_js_sdk(pair.proxy_url, ALICE_TOKEN, [
-        ("models.device.pinToRelease", [uuid, RELEASES["v1.0.0"]]),
-        ("models.device.isTrackingApplicationRelease", [uuid]),
-    ], tmp_path)
+    results = await run_js_sdk(
+        pair.proxy_url,
+        ALICE_TOKEN,
+        [
+            ("models.device.pinToRelease", [uuid, RELEASES["v1.0.0"]]),
+            ("models.device.isTrackingApplicationRelease", [uuid]),
+        ],
+        tmp_path,
+    )
     ok(results[0])
     assert ok(results[1]) is False
     assert pair.store.where("device", "uuid", uuid)[0]["is_pinned_on__release"] == 1
-    results = await run_js_sdk(pair.proxy_url, ALICE_TOKEN, [
-        ("models.device.trackApplicationRelease", [uuid]),
-        ("models.device.get", [uuid, {"$select": ["should_be_running__release", "overall_status"]}]),
-    ], tmp_path)
+    results = await run_js_sdk(
+        pair.proxy_url,
+        ALICE_TOKEN,
+        [
+            ("models.device.trackApplicationRelease", [uuid]),
+            ("models.device.get", [uuid, {"$select": ["should_be_running__release", "overall_status"]}]),
+        ],
+        tmp_path,
+    )
     ok(results[0])
     assert ok(results[1]) == {"should_be_running__release": None, "overall_status": "idle"}
     assert pair.store.where("device", "uuid", uuid)[0]["is_pinned_on__release"] is None

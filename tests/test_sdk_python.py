@@ -17,12 +17,14 @@ from proxy.simulator.fixtures import ALICE_TOKEN, BOB_TOKEN, DEVICE_STATUS, RELE
 from proxy.simulator.harness import running_pair
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sdk.sdkenv import run_python_sdk  # noqa: E402
-
+from sdk.sdkenv import run_python_sdk
 
 V6_DEVICE_STATUSES = {"inactive", "post-provisioning", "configuring", "offline", "updating", "idle"}
-V7_ONLY_DEVICE_FIELDS = {"is_pinned_on__release", "should_be_managed_by__release",
-                         "changed_api_heartbeat_state_on__date"}
+V7_ONLY_DEVICE_FIELDS = {
+    "is_pinned_on__release",
+    "should_be_managed_by__release",
+    "changed_api_heartbeat_state_on__date",
+}
 UUID = {label: uuid for label, (uuid, _v7, _v6) in DEVICE_STATUS.items()}
 
 
@@ -37,8 +39,10 @@ async def pair():
 @pytest.fixture
 def sdk(pair, tmp_path):
     """``await sdk(version, (path, args), ...)`` -> the results, one per call (raises on a driver crash)."""
+
     async def run(version: str, *calls: tuple[str, list], token: str = ALICE_TOKEN) -> list:
         return await run_python_sdk(version, pair.proxy_url, token, list(calls), tmp_path / version)
+
     return run
 
 
@@ -60,37 +64,51 @@ def assert_v6_device(device: dict) -> None:
 
 
 # -- both generations -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("version, pin", [("14.5.0", "models.device.pin_to_release"),
-                                          ("12.7.0", "models.device.set_to_release")])
+@pytest.mark.parametrize(
+    "version, pin", [("14.5.0", "models.device.pin_to_release"), ("12.7.0", "models.device.set_to_release")]
+)
 async def test_pin_to_release_then_track_application_release(sdk, pair, version, pin):
     uuid = UUID["operational"]
-    results = await sdk(version, (pin, [uuid, RELEASES["v1.0.0"]]),
-                        ("models.device.is_tracking_application_release", [uuid]), ("models.device.get", [uuid]))
+    results = await sdk(
+        version,
+        (pin, [uuid, RELEASES["v1.0.0"]]),
+        ("models.device.is_tracking_application_release", [uuid]),
+        ("models.device.get", [uuid]),
+    )
     ok(results[0])
     assert ok(results[1]) is False
     assert ok(results[2])["should_be_running__release"] == {"__id": 1}  # v6: the pinned release
     assert store_device(pair, uuid)["is_pinned_on__release"] == 1
-    results = await sdk(version, ("models.device.track_application_release", [uuid]),
-                        ("models.device.is_tracking_application_release", [uuid]))
+    results = await sdk(
+        version,
+        ("models.device.track_application_release", [uuid]),
+        ("models.device.is_tracking_application_release", [uuid]),
+    )
     ok(results[0])
     assert ok(results[1]) is True
     assert store_device(pair, uuid)["is_pinned_on__release"] is None
     assert pair.store.device_target_release(store_device(pair, uuid)) == 2  # back on the fleet's target
 
 
-@pytest.mark.parametrize("version, label, supervisor, release", [("14.5.0", "operational", "14.11.1", 11),
-                                                                 ("12.7.0", "reduced", "14.0.0", 10)])
+@pytest.mark.parametrize(
+    "version, label, supervisor, release",
+    [("14.5.0", "operational", "14.11.1", 11), ("12.7.0", "reduced", "14.0.0", 10)],
+)
 async def test_set_supervisor_release(sdk, pair, version, label, supervisor, release):
     ok((await sdk(version, ("models.device.set_supervisor_release", [UUID[label], supervisor])))[0])
     # raspberrypi4-64 is aarch64: a release of the balena_os/aarch64-supervisor fleet
     assert store_device(pair, UUID[label])["should_be_managed_by__release"] == release
 
 
-@pytest.mark.parametrize("version, fleet, label", [("14.5.0", "acme/myapp", "reduced-dl"),
-                                                   ("12.7.0", "myapp", "updating-installs")])
+@pytest.mark.parametrize(
+    "version, fleet, label", [("14.5.0", "acme/myapp", "reduced-dl"), ("12.7.0", "myapp", "updating-installs")]
+)
 async def test_get_all_by_application_and_service_details(sdk, version, fleet, label):
-    results = await sdk(version, ("models.device.get_all_by_application", [fleet]),
-                        ("models.device.get_with_service_details", [UUID[label]]))
+    results = await sdk(
+        version,
+        ("models.device.get_all_by_application", [fleet]),
+        ("models.device.get_with_service_details", [UUID[label]]),
+    )
     devices = ok(results[0])
     assert len(devices) == 13 and all(d["belongs_to__application"] == {"__id": 1} for d in devices)
     for device in devices:
@@ -116,8 +134,11 @@ async def test_sdk14_device_get_all_sees_v6_devices(sdk):
 
 async def test_sdk14_device_get_and_status_in_every_v7_state(sdk):
     labels = list(DEVICE_STATUS)
-    results = await sdk("14.5.0", *[("models.device.get_status", [UUID[label]]) for label in labels],
-                        ("models.device.get", [UUID["updating"]]))
+    results = await sdk(
+        "14.5.0",
+        *[("models.device.get_status", [UUID[label]]) for label in labels],
+        ("models.device.get", [UUID["updating"]]),
+    )
     statuses = {label: ok(result) for label, result in zip(labels, results)}
     assert statuses == {label: v6 for label, (_uuid, _v7, v6) in DEVICE_STATUS.items()}
     device = ok(results[-1])
@@ -126,8 +147,12 @@ async def test_sdk14_device_get_and_status_in_every_v7_state(sdk):
 
 
 async def test_sdk14_application_get_all_get_and_create(sdk, pair):
-    results = await sdk("14.5.0", ("models.application.get_all", []), ("models.application.get", ["acme/myapp"]),
-                        ("models.application.create", ["newfleet", "raspberrypi4-64", "alice"]))
+    results = await sdk(
+        "14.5.0",
+        ("models.application.get_all", []),
+        ("models.application.get", ["acme/myapp"]),
+        ("models.application.create", ["newfleet", "raspberrypi4-64", "alice"]),
+    )
     apps = ok(results[0])
     assert [a["slug"] for a in apps] == ["alice/alice-fleet", "acme/myapp"]  # app_name asc, directly accessible
     app = ok(results[1])
@@ -139,9 +164,12 @@ async def test_sdk14_application_get_all_get_and_create(sdk, pair):
 
 
 async def test_sdk14_release_get_and_latest(sdk, pair):
-    results = await sdk("14.5.0", ("models.release.get", [RELEASES["v1.1.0"]]),
-                        ("models.release.get", [RELEASES["draft"]]),
-                        ("models.release.get_latest_by_application", ["acme/myapp"]))
+    results = await sdk(
+        "14.5.0",
+        ("models.release.get", [RELEASES["v1.1.0"]]),
+        ("models.release.get", [RELEASES["draft"]]),
+        ("models.release.get_latest_by_application", ["acme/myapp"]),
+    )
     final = ok(results[0])
     assert final["id"] == 2 and final["release_type"] == "final" and final["is_final"] is True
     assert "is_pinned_to__device" not in final
@@ -158,8 +186,9 @@ async def test_sdk14_env_var_set_creates_then_updates(sdk, pair):
     ok((await sdk("14.5.0", ("models.device.env_var.set", [uuid, "FOO", "bar"])))[0])
     rows = [r for r in pair.store.where("device_environment_variable", "device", 1) if r["name"] == "FOO"]
     assert [r["value"] for r in rows] == ["bar"]
-    results = await sdk("14.5.0", ("models.device.env_var.set", [uuid, "FOO", "baz"]),
-                        ("models.device.env_var.get", [uuid, "FOO"]))
+    results = await sdk(
+        "14.5.0", ("models.device.env_var.set", [uuid, "FOO", "baz"]), ("models.device.env_var.get", [uuid, "FOO"])
+    )
     ok(results[0])
     assert ok(results[1]) == "baz"
     rows = [r for r in pair.store.where("device_environment_variable", "device", 1) if r["name"] == "FOO"]
@@ -176,16 +205,31 @@ async def test_sdk14_rename(sdk, pair):
 
 # -- balena-sdk 12.7.0 (hand-built URLs: quoted ids, PATCH by $filter, '&' inside $expand) --------------------
 # 12.7.0 derives its own status names client-side from the v6 fields of get_with_service_details
-V12_STATUS = {"operational": "Idle", "reduced": "Idle", "offline": "Offline", "configuring": "Configuring",
-              "updating": "Updating", "updating-installs": "Updating", "post-provisioning": "Post Provisioning",
-              "inactive": "Inactive", "configuring-dl": "Updating", "reduced-dl": "Updating", "timeout": "Idle",
-              "pinned": "Idle", "novpn-control": "Idle"}
+V12_STATUS = {
+    "operational": "Idle",
+    "reduced": "Idle",
+    "offline": "Offline",
+    "configuring": "Configuring",
+    "updating": "Updating",
+    "updating-installs": "Updating",
+    "post-provisioning": "Post Provisioning",
+    "inactive": "Inactive",
+    "configuring-dl": "Updating",
+    "reduced-dl": "Updating",
+    "timeout": "Idle",
+    "pinned": "Idle",
+    "novpn-control": "Idle",
+}
 
 
 async def test_sdk12_device_get_all_get_and_status(sdk):
     labels = list(V12_STATUS)
-    results = await sdk("12.7.0", ("models.device.get_all", []), ("models.device.get", [UUID["pinned"]]),
-                        *[("models.device.get_status", [UUID[label]]) for label in labels])
+    results = await sdk(
+        "12.7.0",
+        ("models.device.get_all", []),
+        ("models.device.get", [UUID["pinned"]]),
+        *[("models.device.get_status", [UUID[label]]) for label in labels],
+    )
     devices = ok(results[0])
     assert len(devices) == 14
     for device in devices:
@@ -196,8 +240,12 @@ async def test_sdk12_device_get_all_get_and_status(sdk):
 
 
 async def test_sdk12_application_get_all_get_and_create(sdk, pair):
-    results = await sdk("12.7.0", ("models.application.get_all", []), ("models.application.get", ["myapp"]),
-                        ("models.application.create", ["fleet12", "Raspberry Pi 4 (using 64bit OS)", "alice"]))
+    results = await sdk(
+        "12.7.0",
+        ("models.application.get_all", []),
+        ("models.application.get", ["myapp"]),
+        ("models.application.create", ["fleet12", "Raspberry Pi 4 (using 64bit OS)", "alice"]),
+    )
     slugs = {a["slug"] for a in ok(results[0])}
     assert {"acme/myapp", "alice/alice-fleet"} <= slugs
     app = ok(results[1])
@@ -208,8 +256,9 @@ async def test_sdk12_application_get_all_get_and_create(sdk, pair):
 
 
 async def test_sdk12_release_get_and_latest(sdk):
-    results = await sdk("12.7.0", ("models.release.get", [RELEASES["v1.0.0"]]),
-                        ("models.release.get_latest_by_application", [1]))
+    results = await sdk(
+        "12.7.0", ("models.release.get", [RELEASES["v1.0.0"]]), ("models.release.get_latest_by_application", [1])
+    )
     assert ok(results[0])["id"] == 1 and ok(results[0])["release_type"] == "final"
     latest = ok(results[1])
     assert latest["id"] == 3 and latest["release_type"] == "draft"
@@ -217,22 +266,31 @@ async def test_sdk12_release_get_and_latest(sdk):
 
 async def test_sdk12_env_var_create_and_rename(sdk, pair):
     uuid = UUID["offline"]
-    results = await sdk("12.7.0", ("models.environment_variables.device.create", [uuid, "FOO12", "bar"]),
-                        ("models.device.rename", [uuid, "renamed12"]))
+    results = await sdk(
+        "12.7.0",
+        ("models.environment_variables.device.create", [uuid, "FOO12", "bar"]),
+        ("models.device.rename", [uuid, "renamed12"]),
+    )
     created = ok(results[0])
     assert created["name"] == "FOO12" and created["value"] == "bar"
     ok(results[1])
     device = store_device(pair, uuid)
     assert device["device_name"] == "renamed12"
-    assert [r["value"] for r in pair.store.where("device_environment_variable", "device", device["id"])
-            if r["name"] == "FOO12"] == ["bar"]
+    assert [
+        r["value"]
+        for r in pair.store.where("device_environment_variable", "device", device["id"])
+        if r["name"] == "FOO12"
+    ] == ["bar"]
 
 
 # -- the remaining operations of sdk-14.5.0-v6-requests.txt ----------------------------------------------------------
 async def test_sdk14_fleet_release_pinning_and_tracking(sdk, pair):
-    results = await sdk("14.5.0", ("models.application.is_tracking_latest_release", ["acme/myapp"]),
-                        ("models.application.pin_to_release", ["acme/myapp", RELEASES["v1.0.0"]]),
-                        ("models.application.is_tracking_latest_release", ["acme/myapp"]))
+    results = await sdk(
+        "14.5.0",
+        ("models.application.is_tracking_latest_release", ["acme/myapp"]),
+        ("models.application.pin_to_release", ["acme/myapp", RELEASES["v1.0.0"]]),
+        ("models.application.is_tracking_latest_release", ["acme/myapp"]),
+    )
     assert ok(results[0]) is True
     ok(results[1])
     assert ok(results[2]) is False
@@ -243,13 +301,23 @@ async def test_sdk14_fleet_release_pinning_and_tracking(sdk, pair):
 
 
 async def test_sdk14_releases_of_a_fleet_and_release_type_filter(sdk):
-    results = await sdk("14.5.0", ("models.release.get_all_by_application", ["acme/myapp"]),
-                        ("models.release.get_all_by_application", ["acme/myapp", {"$filter": {"release_type": "draft"},
-                                                                                  "$select": ["id", "release_type"]}]))
+    results = await sdk(
+        "14.5.0",
+        ("models.release.get_all_by_application", ["acme/myapp"]),
+        (
+            "models.release.get_all_by_application",
+            ["acme/myapp", {"$filter": {"release_type": "draft"}, "$select": ["id", "release_type"]}],
+        ),
+    )
     releases = ok(results[0])
     assert [r["id"] for r in releases] == [4, 3, 2, 5, 1]  # created_at desc
-    assert {r["id"]: r["release_type"] for r in releases} == {4: "final", 3: "draft", 5: "final", 2: "final",
-                                                              1: "final"}
+    assert {r["id"]: r["release_type"] for r in releases} == {
+        4: "final",
+        3: "draft",
+        5: "final",
+        2: "final",
+        1: "final",
+    }
     assert all("contract" in r and "is_pinned_to__device" not in r for r in releases)
     assert ok(results[1]) == [{"id": 3, "release_type": "draft"}]
 
@@ -262,9 +330,13 @@ async def test_sdk14_device_types_and_organizations(sdk):
 
 
 async def test_sdk14_other_users_fleets_are_invisible(sdk, pair):
-    results = await sdk("14.5.0", ("models.device.get", [UUID["operational"]]),
-                        ("models.device.rename", [UUID["operational"], "hijacked"]),
-                        ("models.application.get_all", []), token=BOB_TOKEN)
+    results = await sdk(
+        "14.5.0",
+        ("models.device.get", [UUID["operational"]]),
+        ("models.device.rename", [UUID["operational"], "hijacked"]),
+        ("models.application.get_all", []),
+        token=BOB_TOKEN,
+    )
     assert results[0]["error"] == "DeviceNotFound"
     assert ok(results[1]) is None  # a PATCH matching no row the caller may write answers "OK", as on the API
     assert [a["slug"] for a in ok(results[2])] == ["bob/bobs-app"]

@@ -26,8 +26,9 @@ async def call(pair, method: str, target: str, token: str = ALICE_TOKEN, json_bo
 
 
 async def test_post_application_without_organization_uses_the_personal_organization(pair):
-    status, body, headers = await call(pair, "POST", "/v6/application",
-                                       json_body={"app_name": "NoOrg", "device_type": "raspberrypi4-64"})
+    status, body, headers = await call(
+        pair, "POST", "/v6/application", json_body={"app_name": "NoOrg", "device_type": "raspberrypi4-64"}
+    )
     assert status == 201, body
     assert body["app_name"] == "NoOrg" and body["slug"] == "alice/noorg"
     assert body["organization"] == {"__id": 1} and isinstance(body["actor"], int)  # v6: actor is an integer
@@ -38,16 +39,18 @@ async def test_post_application_without_organization_uses_the_personal_organizat
 
 
 async def test_post_application_without_organization_for_a_user_with_one_organization(pair):
-    status, body, _ = await call(pair, "POST", "/v6/application", token=BOB_TOKEN,
-                                 json_body={"app_name": "bobs-second", "device_type": "nuc"})
+    status, body, _ = await call(
+        pair, "POST", "/v6/application", token=BOB_TOKEN, json_body={"app_name": "bobs-second", "device_type": "nuc"}
+    )
     assert status == 201, body
     row = pair.store.where("application", "slug", "bob/bobs-second")[0]
     assert row["organization"] == 3 and row["is_for__device_type"] == 3  # 'nuc' is an alias of intel-nuc
 
 
 async def test_v6_patch_answers_ok_and_changes_v7_state(pair):
-    status, body, _ = await call(pair, "PATCH", "/v6/device?$filter=id%20eq%20'1'",
-                                 json_body={"should_be_running__release": 2})
+    status, body, _ = await call(
+        pair, "PATCH", "/v6/device?$filter=id%20eq%20'1'", json_body={"should_be_running__release": 2}
+    )
     assert (status, body) == (200, "OK")
     assert pair.store.get("device", 1)["is_pinned_on__release"] == 2
     status, body, _ = await call(pair, "PATCH", "/v6/device(4242)", json_body={"device_name": "nobody"})
@@ -73,11 +76,19 @@ async def test_device_log_stream_flows_through_the_proxy_line_by_line():
 
 
 async def test_full_metadata_format_through_the_proxy(pair):
-    status, body, _ = await call(pair, "GET", "/v6/device__has__name?$select=id,device&$filter=id%20eq%202"
-                                              "&$format=json;odata.metadata=full")
+    status, body, _ = await call(
+        pair, "GET", "/v6/device__has__name?$select=id,device&$filter=id%20eq%202&$format=json;odata.metadata=full"
+    )
     assert status == 200
-    assert body == {"d": [{"__metadata": {"uri": "/v6/device__has__name(@id)?@id=2"}, "id": 2,
-                           "device": {"__deferred": {"uri": "/v6/device(@id)?@id=1"}, "__id": 1}}]}
+    assert body == {
+        "d": [
+            {
+                "__metadata": {"uri": "/v6/device__has__name(@id)?@id=2"},
+                "id": 2,
+                "device": {"__deferred": {"uri": "/v6/device(@id)?@id=1"}, "__id": 1},
+            }
+        ]
+    }
 
 
 async def test_device_lifecycle_through_the_proxy(pair):
@@ -86,17 +97,25 @@ async def test_device_lifecycle_through_the_proxy(pair):
     assert status == 200
     uuid = "fe" * 16
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as session:
-        async with session.post(pair.proxy_url + "/device/register", json={
-                "user": 1, "application": 1, "device_type": "raspberrypi4-64", "uuid": uuid,
-                "api_key": "device-key-1"}) as response:
+        async with session.post(
+            pair.proxy_url + "/device/register",
+            json={
+                "user": 1,
+                "application": 1,
+                "device_type": "raspberrypi4-64",
+                "uuid": uuid,
+                "api_key": "device-key-1",
+            },
+        ) as response:
             assert response.status == 201
     target = f"/v6/device(uuid='{uuid}')?$select=device_name,overall_status,is_of__device_type"
     status, body, _ = await call(pair, "GET", target)
     assert body["d"][0]["overall_status"] == "configuring" and body["d"][0]["is_of__device_type"] == {"__id": 1}
     async with aiohttp.ClientSession(headers={"Authorization": "Bearer device-key-1"}) as session:
-        async with session.patch(pair.proxy_url + "/device/v3/state",
-                                 json={uuid: {"status": "Idle", "is_online": True, "os_version": "balenaOS 5.1.20"}}
-                                 ) as response:
+        async with session.patch(
+            pair.proxy_url + "/device/v3/state",
+            json={uuid: {"status": "Idle", "is_online": True, "os_version": "balenaOS 5.1.20"}},
+        ) as response:
             assert response.status == 200
         async with session.get(pair.proxy_url + f"/device/v3/{uuid}/state") as response:
             state = await response.json()

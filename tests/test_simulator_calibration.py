@@ -104,8 +104,12 @@ def fresh(body: object) -> object:
     if not isinstance(body, dict):
         return body
     out = dict(body)
-    for key, replacement in (("app_name", f"{body.get('app_name')}-replay"), ("uuid", "e" * 32),
-                             ("commit", "e" * 32), ("name", f"{body.get('name')}_REPLAY")):
+    for key, replacement in (
+        ("app_name", f"{body.get('app_name')}-replay"),
+        ("uuid", "e" * 32),
+        ("commit", "e" * 32),
+        ("name", f"{body.get('name')}_REPLAY"),
+    ):
         if key in out:
             out[key] = replacement
     return out
@@ -114,8 +118,12 @@ def fresh(body: object) -> object:
 @pytest.mark.parametrize("pair", recorded_gets("/v7/", reads=False), ids=lambda p: p["name"])
 async def test_recorded_v7_writes_match_status_envelope_and_key_order(snapshot_client, pair):
     request, recorded = pair["request"], pair["response"]
-    response = await snapshot_client.request(request["method"], request["path"], headers=AUTH,
-                                             json=fresh(request["body"]) if request["body"] is not None else None)
+    response = await snapshot_client.request(
+        request["method"],
+        request["path"],
+        headers=AUTH,
+        json=fresh(request["body"]) if request["body"] is not None else None,
+    )
     raw = await response.read()
     body = json.loads(raw) if raw else None
     assert response.status == recorded["status"]
@@ -127,9 +135,15 @@ async def test_recorded_v7_writes_match_status_envelope_and_key_order(snapshot_c
 
 async def test_recorded_device_provisioning_flow(snapshot_client):
     """Pairs 10, 11, 40, 41: provisioning key, device registration, state v3 read and report (same shapes)."""
-    recorded = {name: json.loads((PAIRS / f"{name}.json").read_text()) for name in
-                ("10_provisioning_key_app1", "11_device_register_app1", "40_device_get_state_v3",
-                 "41_device_patch_state_v3")}
+    recorded = {
+        name: json.loads((PAIRS / f"{name}.json").read_text())
+        for name in (
+            "10_provisioning_key_app1",
+            "11_device_register_app1",
+            "40_device_get_state_v3",
+            "41_device_patch_state_v3",
+        )
+    }
     response = await snapshot_client.post("/api-key/application/1/provisioning", headers=AUTH, json={})
     key = await response.json()
     assert response.status == 200 and isinstance(key, str) and len(key) == 32
@@ -149,7 +163,14 @@ async def test_recorded_device_provisioning_flow(snapshot_client):
     report = {uuid: next(iter(recorded["41_device_patch_state_v3"]["request"]["body"].values()))}
     response = await snapshot_client.patch("/device/v3/state", headers=device_auth, json=report)
     assert (response.status, await response.read()) == (200, b"")
-    response = await snapshot_client.get(f"/v7/device(uuid='{uuid}')?$select=status,api_heartbeat_state,is_online,"
-                                         "overall_status", headers=AUTH)
-    assert (await response.json())["d"] == [{"status": "Idle", "api_heartbeat_state": "online", "is_online": True,
-                                             "overall_status": "reduced-functionality"}]
+    response = await snapshot_client.get(
+        f"/v7/device(uuid='{uuid}')?$select=status,api_heartbeat_state,is_online,overall_status", headers=AUTH
+    )
+    assert (await response.json())["d"] == [
+        {
+            "status": "Idle",
+            "api_heartbeat_state": "online",
+            "is_online": True,
+            "overall_status": "reduced-functionality",
+        }
+    ]

@@ -17,9 +17,17 @@ pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="the printe
 
 async def test_demo_prints_curl_commands_that_work():
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXY_")}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "demo", "--port", "0",
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-                                                env=env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "proxy",
+        "demo",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
     try:
         lines: list[str] = []
         async with asyncio.timeout(30):
@@ -36,8 +44,14 @@ async def test_demo_prints_curl_commands_that_work():
             assert shell.returncode == 0, command
             outputs.append(out.decode())
         devices = json.loads(outputs[0])["d"]
-        assert {d["overall_status"] for d in devices} <= {"idle", "offline", "updating", "configuring", "inactive",
-                                                         "post-provisioning"}
+        assert {d["overall_status"] for d in devices} <= {
+            "idle",
+            "offline",
+            "updating",
+            "configuring",
+            "inactive",
+            "post-provisioning",
+        }
         assert json.loads(outputs[1]) == {"d": [{"overall_status": "updating", "should_be_running__release": None}]}
         assert json.loads(outputs[2]) == {"d": [{"id": 1, "app_name": "myapp", "actor": 11}]}
         assert json.loads(outputs[3]) == "OK"

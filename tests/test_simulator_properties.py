@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import orjson
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.odata import parse_target
 from proxy.simulator import app as sim_app
@@ -76,10 +77,13 @@ def test_nulls_last_ascending_first_descending(column):
     nulls = set(ids(f"/device?$select=id&$filter={column}%20eq%20null"))
     asc = ids(f"/device?$select=id&$orderby={column}%20asc,id%20asc")
     desc = ids(f"/device?$select=id&$orderby={column}%20desc,id%20asc")
-    assert set(asc[len(asc) - len(nulls):]) == nulls and set(desc[:len(nulls)]) == nulls
+    assert set(asc[len(asc) - len(nulls) :]) == nulls and set(desc[: len(nulls)]) == nulls
     non_null_asc = [i for i in asc if i not in nulls]
     non_null_desc = [i for i in desc if i not in nulls]
-    values = {row["id"]: row[column] for row in STORE.rows("device")} if column != "overall_progress" else \
-        {row["id"]: STORE.overall_progress(row) for row in STORE.rows("device")}
+    values = (
+        {row["id"]: row[column] for row in STORE.rows("device")}
+        if column != "overall_progress"
+        else {row["id"]: STORE.overall_progress(row) for row in STORE.rows("device")}
+    )
     assert [values[i] for i in non_null_asc] == sorted(values[i] for i in non_null_asc)
     assert [values[i] for i in non_null_desc] == sorted((values[i] for i in non_null_desc), reverse=True)

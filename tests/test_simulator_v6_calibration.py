@@ -14,9 +14,9 @@ import json
 
 import aiohttp
 import pytest
+from test_simulator_calibration import AUTH, envelope, fresh, key_orders, recorded_gets, snapshot_dataset
 
 from proxy.simulator.harness import running_pair
-from test_simulator_calibration import AUTH, envelope, fresh, key_orders, recorded_gets, snapshot_dataset
 
 # pair name -> (status, envelope) the proxy answers on purpose instead of the recording
 DELIBERATE = {
@@ -27,8 +27,11 @@ DELIBERATE = {
 
 @pytest.fixture
 async def proxy_url():
-    async with running_pair(snapshot_dataset(), flavour="open-balena",
-                            proxy_overrides={"log_level": "warning", "upstream_api_key": "admin-jwt"}) as pair:
+    async with running_pair(
+        snapshot_dataset(),
+        flavour="open-balena",
+        proxy_overrides={"log_level": "warning", "upstream_api_key": "admin-jwt"},
+    ) as pair:
         yield pair.proxy_url
 
 
@@ -54,8 +57,9 @@ async def test_recorded_v6_writes_through_the_proxy(proxy_url, pair):
     request, recorded = pair["request"], pair["response"]
     body_out = fresh(request["body"]) if request["body"] is not None else None
     async with aiohttp.ClientSession() as session:
-        async with session.request(request["method"], proxy_url + request["path"], headers=AUTH,
-                                   json=body_out) as response:
+        async with session.request(
+            request["method"], proxy_url + request["path"], headers=AUTH, json=body_out
+        ) as response:
             raw = await response.read()
             status, location = response.status, response.headers.get("Location")
     body = json.loads(raw) if raw else None

@@ -19,12 +19,16 @@ VERDICTS = json.loads((Path(__file__).parent / "fixtures/simulator/sbvr_types/ve
 
 def test_the_fixture_covers_every_type_the_simulator_checks():
     from proxy.simulator.validation import CHECKS
+
     recorded = {v["type"] for v in VERDICTS["verdicts"]}
     assert recorded >= set(CHECKS) - {"Big Serial", "Date", "Time"}  # same schemas as Big Integer / Date Time
 
 
 @pytest.mark.parametrize("sbvr_type", sorted({v["type"] for v in VERDICTS["verdicts"]}))
 def test_every_recorded_verdict_of_the_real_schema_is_reproduced(sbvr_type):
-    wrong = [(v["value"], v["mode"], v["ok"]) for v in VERDICTS["verdicts"] if v["type"] == sbvr_type
-             and accepts(sbvr_type, v["value"], v["mode"] == "optional") != v["ok"]]
+    wrong = [
+        (v["value"], v["mode"], v["ok"])
+        for v in VERDICTS["verdicts"]
+        if v["type"] == sbvr_type and accepts(sbvr_type, v["value"], v["mode"] == "optional") != v["ok"]
+    ]
     assert wrong == []

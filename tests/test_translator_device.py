@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import pytest
-
 from translator_helpers import FakeContext, v7
+
 from translators.device import OVERALL_STATUS_FILTER, TRANSLATORS, v6_overall_status
 from translators.hooks import device_type_to_reference
 
-BASE = {"is_connected_to_vpn": True, "last_connectivity_event": "t", "api_heartbeat_state": "online",
-        "download_progress": None, "status": "Idle", "downloading_installs": 0}
+BASE = {
+    "is_connected_to_vpn": True,
+    "last_connectivity_event": "t",
+    "api_heartbeat_state": "online",
+    "download_progress": None,
+    "status": "Idle",
+    "downloading_installs": 0,
+}
 
 
 @pytest.mark.parametrize(
@@ -23,8 +29,17 @@ BASE = {"is_connected_to_vpn": True, "last_connectivity_event": "t", "api_heartb
         ("configuring", {}, "configuring"),
         ("configuring", {"download_progress": 10, "status": "Downloading"}, "updating"),
         # pre-provisioning devices stay configuring even while "downloading"
-        ("configuring", {"download_progress": 10, "status": "Downloading", "is_connected_to_vpn": False,
-                         "last_connectivity_event": None, "api_heartbeat_state": "unknown"}, "configuring"),
+        (
+            "configuring",
+            {
+                "download_progress": 10,
+                "status": "Downloading",
+                "is_connected_to_vpn": False,
+                "last_connectivity_event": None,
+                "api_heartbeat_state": "unknown",
+            },
+            "configuring",
+        ),
         ("reduced-functionality", {}, "idle"),
         ("reduced-functionality", {"download_progress": 5, "status": "Downloading"}, "updating"),
         ("reduced-functionality", {"downloading_installs": 2}, "updating"),
@@ -41,8 +56,15 @@ def test_overall_status_filter_covers_every_v6_value():
 
 def test_device_translator_declares_the_removed_fields():
     names = {getattr(r, "name", None) or getattr(r, "v6", None) for r in TRANSLATORS[0].rules}
-    assert {"logs_channel", "vpn_address", "is_managed_by__device", "manages__device", "actor",
-            "should_be_running__release", "overall_status"} <= names
+    assert {
+        "logs_channel",
+        "vpn_address",
+        "is_managed_by__device",
+        "manages__device",
+        "actor",
+        "should_be_running__release",
+        "overall_status",
+    } <= names
 
 
 def test_urls():

@@ -1,8 +1,8 @@
 """translators.gateway_download: answered by the proxy, always empty; writes 401."""
 
 import pytest
-
 from translator_helpers import engine
+
 from proxy.engine.walk import WalkError
 
 

@@ -1,6 +1,7 @@
 """translators.image: image_size as the number JavaScript produced; gateway navigations empty."""
 
 from translator_helpers import v7
+
 from translators.coercions import js_integer
 
 
@@ -12,4 +13,7 @@ def test_js_integer():
 
 def test_gateway_navigations_are_empty_without_asking():
     assert v7("/image?$select=id&$expand=is_downloaded_by__device,gateway_download/$count") == "/image?$select=id"
-    assert v7("/image?$select=id&$filter=image__is_downloaded_by__device/any(g:g/id eq 1)") == "/image?$select=id&$filter=false"
+    assert (
+        v7("/image?$select=id&$filter=image__is_downloaded_by__device/any(g:g/id eq 1)")
+        == "/image?$select=id&$filter=false"
+    )

@@ -16,14 +16,26 @@ FLAVOURS = ("open-balena", "balena-cloud")
 
 def test_builtins():
     resources = {t.resource for t in builtin_translators()}
-    assert {"device", "application", "my_application", "release", "image", "user", "device_history",
-            "gateway_download", "supervisor_release", "device_config_variable", "release_asset"} <= resources
+    assert {
+        "device",
+        "application",
+        "my_application",
+        "release",
+        "image",
+        "user",
+        "device_history",
+        "gateway_download",
+        "supervisor_release",
+        "device_config_variable",
+        "release_asset",
+    } <= resources
 
 
 def test_every_translator_module_in_the_package_is_a_builtin():
     """A module declaring TRANSLATORS that the registry does not list would silently never load."""
     declaring = {
-        f"translators.{m.name}" for m in pkgutil.iter_modules(translators.__path__)
+        f"translators.{m.name}"
+        for m in pkgutil.iter_modules(translators.__path__)
         if hasattr(importlib.import_module(f"translators.{m.name}"), "TRANSLATORS")
     }
     assert declaring == set(BUILTIN_MODULES)

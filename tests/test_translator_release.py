@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from translator_helpers import FakeContext, v7
+
 from translators import BodyError
-from translators.coercions import jsonb_text, parse_json_text, NotJson
+from translators.coercions import NotJson, jsonb_text, parse_json_text
 from translators.release import CONFLICT_MESSAGE, RELEASE_TYPE_MESSAGE, contract_body, release_type_body
 
 
@@ -30,7 +30,7 @@ async def test_release_type_body():
 
 def test_jsonb_text_form():
     """PostgreSQL jsonb::text: keys by byte length then bytes, ', ' and ': ', non-ASCII kept."""
-    assert jsonb_text({"bb": 1, "a": [1, {"z": None, "yy": "é"}], "c": "q\"\\\t\x01"}) == (
+    assert jsonb_text({"bb": 1, "a": [1, {"z": None, "yy": "é"}], "c": 'q"\\\t\x01'}) == (
         '{"a": [1, {"z": null, "yy": "é"}], "c": "q\\"\\\\\\t\\u0001", "bb": 1}'
     )
     assert jsonb_text([]) == "[]" and jsonb_text({}) == "{}" and jsonb_text(None) is None

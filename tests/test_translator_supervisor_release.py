@@ -1,6 +1,7 @@
 """translators.supervisor_release: the read-only view over supervisor releases (decision 4)."""
 
 from translator_helpers import v7
+
 from translators.supervisor_release import SUPERVISOR_RELEASES, _supervisor_version, _version_filter
 
 
@@ -10,7 +11,9 @@ def test_version_mapping():
 
 
 def test_view_url():
-    got = v7("/supervisor_release?$select=id,supervisor_version&$filter=supervisor_version eq 'v1'", flavour="balena-cloud")
+    got = v7(
+        "/supervisor_release?$select=id,supervisor_version&$filter=supervisor_version eq 'v1'", flavour="balena-cloud"
+    )
     assert got == f"/release?$select=id,raw_version&$filter=(raw_version eq '1') and ({SUPERVISOR_RELEASES})"
 
 

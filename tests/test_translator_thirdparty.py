@@ -19,9 +19,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from conftest import clean_env, free_port
 from fixtures.engine.upstream import Reply, V7Fixture
+
 from translators.registry import ENTRY_POINT_GROUP, thirdparty_translators
 
 PACKAGE_DIR = Path(__file__).parent / "thirdparty"
@@ -78,8 +78,20 @@ async def test_thirdparty_translator_from_an_installed_package(plugin_site, serv
     upstream = await serve_app(fixture.app)
     port = free_port()
     path = os.pathsep.join(p for p in (str(plugin_site), os.environ.get("PYTHONPATH")) if p)
-    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json",
-                          "--v6-mode", "translate", "--upstream-flavour", "open-balena", env=clean_env(PYTHONPATH=path))
+    cli = await spawn_cli(
+        "serve",
+        "--upstream",
+        upstream,
+        "--port",
+        str(port),
+        "--log-format",
+        "json",
+        "--v6-mode",
+        "translate",
+        "--upstream-flavour",
+        "open-balena",
+        env=clean_env(PYTHONPATH=path),
+    )
     await cli.wait_event("listening")
     fixture.queue(Reply(200, {"d": [{"id": 1, "note": "n"}]}))
     base = f"http://127.0.0.1:{port}"
@@ -97,8 +109,21 @@ async def test_without_the_plugin_on_the_path_the_name_is_unknown(serve_app, spa
     fixture = V7Fixture()
     upstream = await serve_app(fixture.app)
     port = free_port()
-    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json",
-                          "--v6-mode", "translate", "--upstream-flavour", "open-balena", "--unknown-names", "reject")
+    cli = await spawn_cli(
+        "serve",
+        "--upstream",
+        upstream,
+        "--port",
+        str(port),
+        "--log-format",
+        "json",
+        "--v6-mode",
+        "translate",
+        "--upstream-flavour",
+        "open-balena",
+        "--unknown-names",
+        "reject",
+    )
     await cli.wait_event("listening")
     async with aiohttp.ClientSession() as s:
         async with s.get(f"http://127.0.0.1:{port}/v6/device?$select=id,legacy_note") as resp:

@@ -52,7 +52,7 @@ def _dechunk(data: bytes) -> bytes:
         if size == 0:
             break
         out += data[:size]
-        data = data[size + 2:]
+        data = data[size + 2 :]
     return out
 
 
@@ -89,7 +89,7 @@ async def test_a_chunked_body_in_several_segments_is_forwarded_whole(pair):
 async def test_a_chunked_body_over_the_cap_is_413_and_never_forwarded(pair):
     before = len(pair.upstream_requests)
     big = json.dumps({"note": "z" * (LIMIT * 3)}).encode()
-    parts = [big[i:i + 1024] for i in range(0, len(big), 1024)]
+    parts = [big[i : i + 1024] for i in range(0, len(big), 1024)]
     chunks = [f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in parts] + [b"0\r\n\r\n"]
     head = request_head("PATCH", "/v6/device(1)", "Transfer-Encoding: chunked\r\n")
     status, answer = await send_in_pieces(pair.proxy_url, head, chunks, pause=0.01)
@@ -100,8 +100,11 @@ async def test_a_chunked_body_over_the_cap_is_413_and_never_forwarded(pair):
 
 async def test_a_declared_length_over_the_cap_is_413_with_a_message(pair):
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
-        async with s.patch(f"{pair.proxy_url}/v6/device(1)", data=b'{"note":"' + b"x" * LIMIT + b'"}',
-                           headers={"Content-Type": "application/json"}) as resp:
+        async with s.patch(
+            f"{pair.proxy_url}/v6/device(1)",
+            data=b'{"note":"' + b"x" * LIMIT + b'"}',
+            headers={"Content-Type": "application/json"},
+        ) as resp:
             assert resp.status == 413
             assert await resp.json() == f"Request body too large: the limit is {LIMIT} bytes"
 
@@ -109,8 +112,11 @@ async def test_a_declared_length_over_the_cap_is_413_with_a_message(pair):
 async def test_a_body_that_is_not_json_is_a_clear_400(pair):
     before = len(pair.upstream_requests)
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
-        async with s.patch(f"{pair.proxy_url}/v6/device(1)", data=b'{"note": "unterminated',
-                           headers={"Content-Type": "application/json"}) as resp:
+        async with s.patch(
+            f"{pair.proxy_url}/v6/device(1)",
+            data=b'{"note": "unterminated',
+            headers={"Content-Type": "application/json"},
+        ) as resp:
             assert resp.status == 400
             assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
             message = await resp.json()

@@ -8,7 +8,6 @@ from __future__ import annotations
 from importlib import resources
 
 import pytest
-
 from fixtures.engine.upstream import Reply, V7Fixture
 from test_v6_e2e import Env, env  # noqa: F401  (the proxy + recording upstream fixture)
 
@@ -17,8 +16,9 @@ from test_v6_e2e import Env, env  # noqa: F401  (the proxy + recording upstream 
 async def strict(serve_app, start_proxy):
     """The proxy with ``unknown_names = "reject"``."""
     fixture = V7Fixture()
-    running = await start_proxy(await serve_app(fixture.app), v6_mode="translate", upstream_flavour="open-balena",
-                                unknown_names="reject")
+    running = await start_proxy(
+        await serve_app(fixture.app), v6_mode="translate", upstream_flavour="open-balena", unknown_names="reject"
+    )
     return Env(running.url, fixture, running.app)
 
 
@@ -31,10 +31,13 @@ async def test_select_of_only_unknown_names_strips_the_key_the_proxy_asked_for(e
     assert (status, body) == (200, {"d": [{}, {}]})
     assert env.last == "/v7/device?$select=id"
     assert ("nope", "device", "$select") in {
-        (e["name"], e["resource"], e["option"]) for e in log_output.events("unknown_field")}
+        (e["name"], e["resource"], e["option"]) for e in log_output.events("unknown_field")
+    }
     # the same inside an expanded navigation
     env.fixture.queue(Reply(200, {"d": [{"owns__device": [{"id": 7}], "id": 1}]}))
-    status, body = await env.json("GET", "/v6/application?$select=id&$expand=owns__device($select=nope,is_pinned_on__release)")
+    status, body = await env.json(
+        "GET", "/v6/application?$select=id&$expand=owns__device($select=nope,is_pinned_on__release)"
+    )
     assert (status, body) == (200, {"d": [{"owns__device": [{}], "id": 1}]})
     assert env.last == "/v7/application?$select=id&$expand=owns__device($select=id)"
 
@@ -54,10 +57,16 @@ async def test_a_non_navigation_in_expand_is_an_unknown_name(env, log_output):  
         ("device?$select=id&$expand=overall_status", "/v7/device?$select=id", ("overall_status", "device")),
         ("device?$select=id&$expand=device_name", "/v7/device?$select=id", ("device_name", "device")),
         ("device?$select=id&$expand=logs_channel/$count", "/v7/device?$select=id", ("logs_channel", "device")),
-        ("device?$select=id&$expand=should_be_running__release/release_type",
-         "/v7/device?$select=id&$expand=is_pinned_on__release", ("release_type", "release")),
-        ("device?$select=id&$expand=should_be_running__release($select=id;$expand=contract)",
-         "/v7/device?$select=id&$expand=is_pinned_on__release($select=id)", ("contract", "release")),
+        (
+            "device?$select=id&$expand=should_be_running__release/release_type",
+            "/v7/device?$select=id&$expand=is_pinned_on__release",
+            ("release_type", "release"),
+        ),
+        (
+            "device?$select=id&$expand=should_be_running__release($select=id;$expand=contract)",
+            "/v7/device?$select=id&$expand=is_pinned_on__release($select=id)",
+            ("contract", "release"),
+        ),
     ]
     for target, v7, unknown in cases:
         env.fixture.queue(Reply(200, {"d": [{"id": 1}]}))
@@ -65,7 +74,8 @@ async def test_a_non_navigation_in_expand_is_an_unknown_name(env, log_output):  
         assert status == 200, target
         assert env.last == v7, target
         assert (*unknown, "$expand") in {
-            (e["name"], e["resource"], e["option"]) for e in log_output.events("unknown_field")}, target
+            (e["name"], e["resource"], e["option"]) for e in log_output.events("unknown_field")
+        }, target
     assert body == {"d": [{"id": 1}]}
 
 
@@ -98,8 +108,12 @@ async def keyed(serve_app, start_proxy):
     xml = xml[:app_entity] + xml[app_entity:].replace('<PropertyRef Name="id" />', '<PropertyRef Name="uuid" />', 1)
     first = xml.index("\t\t\t\t\t<EntityType ")
     fixture.metadata = xml[:first] + WIDGET + xml[first:]
-    running = await start_proxy(await serve_app(fixture.app), v6_mode="translate", upstream_flavour="balena-cloud",
-                                upstream_api_key="metadata-key")
+    running = await start_proxy(
+        await serve_app(fixture.app),
+        v6_mode="translate",
+        upstream_flavour="balena-cloud",
+        upstream_api_key="metadata-key",
+    )
     return Env(running.url, fixture, running.app)
 
 
@@ -119,21 +133,28 @@ async def test_the_key_the_proxy_selects_is_the_resources_own(keyed):
     assert (status, body) == (200, {"d": [{}]})
     assert keyed.last == "/v7/team?$select=id"
     # a derived navigation expanded along a v7 path selects only the key on the hops in between
-    keyed.fixture.queue(Reply(200, {"d": [{"id": 5, "belongs_to__application": [
-        {"uuid": "u1", "is_for__device_type": [{"slug": "rpi"}]}]}]}))
-    status, body = await keyed.json("GET", "/v6/supervisor_release?$select=id&$expand=is_for__device_type($select=slug)")
+    keyed.fixture.queue(
+        Reply(
+            200,
+            {"d": [{"id": 5, "belongs_to__application": [{"uuid": "u1", "is_for__device_type": [{"slug": "rpi"}]}]}]},
+        )
+    )
+    status, body = await keyed.json(
+        "GET", "/v6/supervisor_release?$select=id&$expand=is_for__device_type($select=slug)"
+    )
     assert (status, body) == (200, {"d": [{"is_for__device_type": [{"slug": "rpi"}], "id": 5}]})
     assert keyed.last.startswith(
-        "/v7/release?$select=id&$expand=belongs_to__application($select=uuid;$expand=is_for__device_type($select=slug))")
+        "/v7/release?$select=id&$expand=belongs_to__application($select=uuid;$expand=is_for__device_type($select=slug))"
+    )
 
 
 async def test_v6_metadata_states_each_resources_key(keyed):
     status, body = await keyed.json("GET", "/v6/$metadata")
     assert status == 200
-    widget = body[body.index('<EntityType Name="widget">'):]
+    widget = body[body.index('<EntityType Name="widget">') :]
     assert widget[: widget.index("</Key>")].count("<PropertyRef") == 1
     assert '<PropertyRef Name="code" />' in widget[: widget.index("</Key>")]
-    application = body[body.index('<EntityType Name="application">'):]
+    application = body[body.index('<EntityType Name="application">') :]
     assert '<PropertyRef Name="uuid" />' in application[: application.index("</Key>")]
-    device = body[body.index('<EntityType Name="device">'):]
+    device = body[body.index('<EntityType Name="device">') :]
     assert '<PropertyRef Name="id" />' in device[: device.index("</Key>")]

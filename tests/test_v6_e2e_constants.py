@@ -75,7 +75,8 @@ async def test_a_path_through_an_always_null_link_reads_null(pair):
     apps = await ids(pair, "application")
     with_devices = await ids(pair, "application", "owns__device/any(d:true)")
     assert await ids(pair, "application", "owns__device/all(d:d/is_managed_by__device/device_name eq 'x')") == [
-        a for a in apps if a not in with_devices]
+        a for a in apps if a not in with_devices
+    ]
 
 
 V6_TO_V7_NULL_TEXT = {"logs_channel": "note", "vpn_address": "local_id"}  # always NULL in the simulator's fleet
@@ -86,17 +87,30 @@ def random_filter(rng, var: str, depth: int = 0) -> str:
     pre = f"{var}/" if var else ""
     roll = rng.random()
     if depth < 3 and roll < 0.3:
-        return f"({random_filter(rng, var, depth + 1)} {rng.choice(['and', 'or'])} {random_filter(rng, var, depth + 1)})"
+        return (
+            f"({random_filter(rng, var, depth + 1)} {rng.choice(['and', 'or'])} {random_filter(rng, var, depth + 1)})"
+        )
     if depth < 3 and roll < 0.45:
         return f"not({random_filter(rng, var, depth + 1)})"
     const = pre + rng.choice(sorted(V6_TO_V7_NULL_TEXT))
-    return rng.choice([
-        f"startswith({const},'a')", f"contains({const},'a')", f"length({const}) gt 2", f"length({const}) eq 3",
-        f"{const} eq 'x'", f"{const} ne 'x'", f"{const} eq null", f"{const} ne null", f"{const} in ('a','b')",
-        f"tolower({const}) eq 'a'",
-        f"{pre}id eq {rng.randint(1, 16)}", f"{pre}id gt {rng.randint(1, 16)}", f"{pre}is_online eq true",
-        f"startswith({pre}device_name,'{rng.choice('abcdefghijklmnopqrstuvwxyz')}')",
-    ])
+    return rng.choice(
+        [
+            f"startswith({const},'a')",
+            f"contains({const},'a')",
+            f"length({const}) gt 2",
+            f"length({const}) eq 3",
+            f"{const} eq 'x'",
+            f"{const} ne 'x'",
+            f"{const} eq null",
+            f"{const} ne null",
+            f"{const} in ('a','b')",
+            f"tolower({const}) eq 'a'",
+            f"{pre}id eq {rng.randint(1, 16)}",
+            f"{pre}id gt {rng.randint(1, 16)}",
+            f"{pre}is_online eq true",
+            f"startswith({pre}device_name,'{rng.choice('abcdefghijklmnopqrstuvwxyz')}')",
+        ]
+    )
 
 
 async def v7_ids(pair, target: str) -> list[int]:
@@ -117,8 +131,14 @@ async def test_random_filters_on_constants_match_the_same_filters_on_null_column
     rng = random.Random(6)
     pattern = re.compile(r"\b(" + "|".join(V6_TO_V7_NULL_TEXT) + r")\b")
     for i in range(150):
-        resource, flt = ("device", random_filter(rng, "")) if i % 3 else (
-            "application", f"owns__device/{'any' if i % 2 else 'all'}(d:{random_filter(rng, 'd')})")
-        expected = await v7_ids(pair, f"/v7/{resource}?$select=id&$orderby=id asc&$filter="
-                                      + pattern.sub(lambda m: V6_TO_V7_NULL_TEXT[m.group(1)], flt))
+        resource, flt = (
+            ("device", random_filter(rng, ""))
+            if i % 3
+            else ("application", f"owns__device/{'any' if i % 2 else 'all'}(d:{random_filter(rng, 'd')})")
+        )
+        expected = await v7_ids(
+            pair,
+            f"/v7/{resource}?$select=id&$orderby=id asc&$filter="
+            + pattern.sub(lambda m: V6_TO_V7_NULL_TEXT[m.group(1)], flt),
+        )
         assert await ids(pair, resource, flt) == expected, flt

@@ -6,24 +6,39 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from fixtures.engine.upstream import Reply
-from proxy.simulator.harness import running_pair
 from test_v6_e2e import cloud, env  # noqa: F401  (the proxy + recording upstream fixtures)
 from test_v6_release_type import call, pair  # noqa: F401  (the proxy before the open-balena simulator)
+
+from proxy.simulator.harness import running_pair
 
 
 # ------------------------------------------------------------------------------------------ 1. POST {"id": N}
 @pytest.mark.parametrize("flag", ["0", "false"])
 async def test_post_with_return_resource_off_answers_the_bare_id(pair, flag):
     """Spec §4.5: ``?returnResource=0|false`` → ``{"id": N}``, no constant or derived value added."""
-    status, body = await call(pair.proxy_url, "POST", f"/v6/release?returnResource={flag}",
-                              {"release_type": "final", "belongs_to__application": 1, "commit": f"c{flag}",
-                               "composition": {}, "status": "success", "source": "cloud", "start_timestamp": "2024-01-01T00:00:00Z"})
+    status, body = await call(
+        pair.proxy_url,
+        "POST",
+        f"/v6/release?returnResource={flag}",
+        {
+            "release_type": "final",
+            "belongs_to__application": 1,
+            "commit": f"c{flag}",
+            "composition": {},
+            "status": "success",
+            "source": "cloud",
+            "start_timestamp": "2024-01-01T00:00:00Z",
+        },
+    )
     assert status == 201, body
     assert list(body) == ["id"] and isinstance(body["id"], int)
-    status, body = await call(pair.proxy_url, "POST", f"/v6/device?returnResource={flag}",
-                              {"device_type": "raspberrypi3", "belongs_to__application": 1, "uuid": f"ab{flag}cd" * 4})
+    status, body = await call(
+        pair.proxy_url,
+        "POST",
+        f"/v6/device?returnResource={flag}",
+        {"device_type": "raspberrypi3", "belongs_to__application": 1, "uuid": f"ab{flag}cd" * 4},
+    )
     assert status == 201, body
     assert list(body) == ["id"]
 
@@ -48,8 +63,9 @@ async def test_post_whose_read_back_failed_answers_the_bare_id(env):  # noqa: F8
 async def test_a_write_paged_by_a_derived_order_is_refused(env, method):  # noqa: F811
     """The proxy sorts and pages GET rows itself; a one-row write must never become a 10,001-row one."""
     before = len(env.fixture.v7)
-    status, body = await env.json(method, "/v6/device?$orderby=overall_status desc&$top=1",
-                                  {"note": "x"} if method == "PATCH" else None)
+    status, body = await env.json(
+        method, "/v6/device?$orderby=overall_status desc&$top=1", {"note": "x"} if method == "PATCH" else None
+    )
     assert (status, body) == (400, f"overall_status cannot be used with $orderby on a {method} through the v6 proxy")
     assert len(env.fixture.v7) == before  # nothing was sent upstream
 
@@ -57,8 +73,9 @@ async def test_a_write_paged_by_a_derived_order_is_refused(env, method):  # noqa
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 async def test_a_write_ordered_by_a_derived_value_without_paging_drops_the_order(env, method):  # noqa: F811
     env.fixture.queue(Reply(200, None))
-    status, body = await env.json(method, "/v6/device?$orderby=overall_status desc&$filter=id eq 1",
-                                  {"note": "x"} if method == "PATCH" else None)
+    status, body = await env.json(
+        method, "/v6/device?$orderby=overall_status desc&$filter=id eq 1", {"note": "x"} if method == "PATCH" else None
+    )
     assert (status, body) == (200, "OK")
     assert env.last == "/v7/device?$filter=id eq 1"
 
@@ -133,19 +150,28 @@ async def test_a_derived_navigation_after_a_key_is_answered_as_its_expand(cloud_
     """``/supervisor_release(k)/is_for__device_type`` answers what ``$expand=is_for__device_type`` holds, with
     the client's own options (it reached v7 untranslated and failed with a 500)."""
     url = cloud_pair.proxy_url
-    status, expanded = await call(url, "GET", "/v6/supervisor_release?$top=1&$select=id&$expand=is_for__device_type($select=slug)")
+    status, expanded = await call(
+        url, "GET", "/v6/supervisor_release?$top=1&$select=id&$expand=is_for__device_type($select=slug)"
+    )
     assert status == 200, expanded
     row = expanded["d"][0]
     assert row["is_for__device_type"], row
     key = row["id"]
     assert await call(url, "GET", f"/v6/supervisor_release({key})/is_for__device_type?$select=slug") == (
-        200, {"d": row["is_for__device_type"]})
+        200,
+        {"d": row["is_for__device_type"]},
+    )
     assert await call(url, "GET", f"/v6/supervisor_release({key})/is_for__device_type/$count") == (
-        200, {"d": len(row["is_for__device_type"])})
-    assert await call(url, "GET", f"/v6/supervisor_release({key})/is_for__device_type?$select=slug&$filter=slug eq 'nope'") == (
-        200, {"d": []})
+        200,
+        {"d": len(row["is_for__device_type"])},
+    )
+    assert await call(
+        url, "GET", f"/v6/supervisor_release({key})/is_for__device_type?$select=slug&$filter=slug eq 'nope'"
+    ) == (200, {"d": []})
     assert await call(url, "GET", "/v6/supervisor_release(999999)/is_for__device_type?$select=slug") == (200, {"d": []})
-    status, body = await call(url, "GET", "/v6/device?$top=1&$expand=should_be_managed_by__supervisor_release/is_for__device_type")
+    status, body = await call(
+        url, "GET", "/v6/device?$top=1&$expand=should_be_managed_by__supervisor_release/is_for__device_type"
+    )
     assert status == 200
 
 
@@ -159,8 +185,9 @@ async def test_overall_status_with_every_spelling_of_its_helper_expanded(cloud_p
     want = {r["id"]: r["overall_status"] for r in plain["d"]}
     assert "updating" in want.values()
     navs = ("device__installs__image", "image_install", "installs__image")
-    status, body = await call(url, "GET", "/v6/device?$select=id,overall_status&$expand="
-                              + ",".join(f"{n}($select=id)" for n in navs))
+    status, body = await call(
+        url, "GET", "/v6/device?$select=id,overall_status&$expand=" + ",".join(f"{n}($select=id)" for n in navs)
+    )
     assert status == 200, body
     assert {r["id"]: r["overall_status"] for r in body["d"]} == want
     for row in body["d"]:
@@ -170,6 +197,10 @@ async def test_overall_status_with_every_spelling_of_its_helper_expanded(cloud_p
     assert status == 200, body
     assert {r["id"]: r["overall_status"] for r in body["d"]} == want
     # a filtered, paged or counted expansion does not hold every row: still the 400
-    status, body = await call(url, "GET", "/v6/device?$select=id,overall_status&$expand=device__installs__image($top=1),"
-                              "image_install($filter=id eq 1),installs__image/$count")
+    status, body = await call(
+        url,
+        "GET",
+        "/v6/device?$select=id,overall_status&$expand=device__installs__image($top=1),"
+        "image_install($filter=id eq 1),installs__image/$count",
+    )
     assert (status, body) == (400, "downloading_installs cannot be computed with this $expand through the v6 proxy")

@@ -28,9 +28,12 @@ from proxy.simulator.harness import running_pair
 )
 async def test_gzip_follows_the_q_values_of_accept_encoding(accept, gzipped):
     async with running_pair() as pair:
-        async with aiohttp.ClientSession(auto_decompress=False,
-                                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
-            async with s.get(f"{pair.proxy_url}/v6/device?$orderby=id asc", headers={"Accept-Encoding": accept}) as resp:
+        async with aiohttp.ClientSession(
+            auto_decompress=False, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ) as s:
+            async with s.get(
+                f"{pair.proxy_url}/v6/device?$orderby=id asc", headers={"Accept-Encoding": accept}
+            ) as resp:
                 assert resp.status == 200
                 data = await resp.read()
                 assert (resp.headers.get("Content-Encoding") == "gzip") is gzipped

@@ -45,7 +45,9 @@ async def test_exact_v6_values_and_no_helper_fields(proxy):
     assert all(set(row) == {"uuid", "overall_status"} for row in body["d"])
 
 
-@pytest.mark.parametrize("value", ["idle", "updating", "configuring", "offline", "inactive", "post-provisioning", "weird"])
+@pytest.mark.parametrize(
+    "value", ["idle", "updating", "configuring", "offline", "inactive", "post-provisioning", "weird"]
+)
 async def test_filter_eq_and_ne_match_the_v6_values(proxy, value):
     _, body = await get(proxy, f"/v6/device?$select=uuid&$filter=overall_status eq '{value}'")
     assert {r["uuid"] for r in body["d"]} & set(V6_BY_UUID) == {u for u, v in V6_BY_UUID.items() if v == value}
@@ -55,7 +57,9 @@ async def test_filter_eq_and_ne_match_the_v6_values(proxy, value):
 
 async def test_filter_in_and_inside_lambda(proxy):
     _, body = await get(proxy, "/v6/device?$select=uuid&$filter=overall_status in ('updating','offline')")
-    assert {r["uuid"] for r in body["d"]} & set(V6_BY_UUID) == {u for u, v in V6_BY_UUID.items() if v in ("updating", "offline")}
+    assert {r["uuid"] for r in body["d"]} & set(V6_BY_UUID) == {
+        u for u, v in V6_BY_UUID.items() if v in ("updating", "offline")
+    }
     _, body = await get(proxy, "/v6/application?$select=id&$filter=owns__device/any(d:d/overall_status eq 'updating')")
     assert [r["id"] for r in body["d"]] == [1]
 
@@ -68,7 +72,9 @@ async def test_other_uses_in_filter_are_400(proxy):
 
 
 async def test_local_sort_with_top_and_skip_applied_after_sorting(proxy):
-    status, body = await get(proxy, "/v6/device?$select=uuid,overall_status&$orderby=overall_status asc,uuid desc&$top=4&$skip=2")
+    status, body = await get(
+        proxy, "/v6/device?$select=uuid,overall_status&$orderby=overall_status asc,uuid desc&$top=4&$skip=2"
+    )
     assert status == 200
     _, full = await get(proxy, "/v6/device?$select=uuid,overall_status")
     expected = sorted(full["d"], key=lambda r: r["uuid"], reverse=True)
@@ -134,7 +140,9 @@ async def test_sort_key_only_still_computes_the_exact_v6_value(proxy):
     assert [r["id"] for r in body["d"]] == expected
     assert all(list(r) == ["id"] for r in body["d"])
     # the same inside a nested $expand
-    _, body = await get(proxy, "/v6/application(1)?$select=id&$expand=owns__device($select=id;$orderby=overall_status desc,id asc)")
+    _, body = await get(
+        proxy, "/v6/application(1)?$select=id&$expand=owns__device($select=id;$orderby=overall_status desc,id asc)"
+    )
     ids = [d["id"] for d in body["d"][0]["owns__device"]]
     assert ids == [i for i in expected if i in ids]
     assert all(list(d) == ["id"] for d in body["d"][0]["owns__device"])
@@ -143,31 +151,43 @@ async def test_sort_key_only_still_computes_the_exact_v6_value(proxy):
 async def test_local_sort_with_a_navigation_path_key(proxy):
     """The proxy sorts by overall_status itself; a key at the end of a path of single-valued navigations is
     fetched for it (expanded, then stripped again), NULL links sorting as NULL (last ascending)."""
-    _, full = await get(proxy, "/v6/device?$select=id,overall_status&$expand=belongs_to__application($select=app_name;"
-                               "$expand=is_for__device_type($select=slug))")
+    _, full = await get(
+        proxy,
+        "/v6/device?$select=id,overall_status&$expand=belongs_to__application($select=app_name;"
+        "$expand=is_for__device_type($select=slug))",
+    )
     rows = {r["id"]: r for r in full["d"]}
     app = {i: (r["belongs_to__application"] or [{}])[0] for i, r in rows.items()}
     assert len({a.get("app_name") for a in app.values()}) > 1
     expected = sorted(rows, key=lambda i: ((app[i].get("app_name") is None, app[i].get("app_name") or ""), i))
     expected = sorted(expected, key=lambda i: rows[i]["overall_status"], reverse=True)
-    status, body = await get(proxy, "/v6/device?$select=id&$orderby=overall_status desc,belongs_to__application/app_name asc,id asc")
+    status, body = await get(
+        proxy, "/v6/device?$select=id&$orderby=overall_status desc,belongs_to__application/app_name asc,id asc"
+    )
     assert status == 200
     assert [r["id"] for r in body["d"]] == expected
     assert all(list(r) == ["id"] for r in body["d"])
     # two hops
-    status, body = await get(proxy, "/v6/device?$select=id,device_name&$orderby=belongs_to__application/is_for__device_type/slug asc,"
-                                    "overall_status desc,id asc&$top=20")
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id,device_name&$orderby=belongs_to__application/is_for__device_type/slug asc,"
+        "overall_status desc,id asc&$top=20",
+    )
     assert status == 200
     slug = {i: (a.get("is_for__device_type") or [{}])[0].get("slug") for i, a in app.items()}
-    expected = sorted(sorted(rows, key=lambda i: (rows[i]["overall_status"], -i), reverse=True),
-                      key=lambda i: (slug[i] is None, slug[i] or ""))
+    expected = sorted(
+        sorted(rows, key=lambda i: (rows[i]["overall_status"], -i), reverse=True),
+        key=lambda i: (slug[i] is None, slug[i] or ""),
+    )
     assert [r["id"] for r in body["d"]] == expected
     assert all(list(r) == ["id", "device_name"] for r in body["d"])
 
 
 async def test_local_sort_with_a_navigation_path_key_it_cannot_fetch_names_the_real_limit(proxy):
-    for path in ["/v6/device?$orderby=overall_status desc,belongs_to__application/app_name asc",
-                 "/v6/device?$select=id,belongs_to__application&$orderby=overall_status desc,belongs_to__application/app_name asc"]:
+    for path in [
+        "/v6/device?$orderby=overall_status desc,belongs_to__application/app_name asc",
+        "/v6/device?$select=id,belongs_to__application&$orderby=overall_status desc,belongs_to__application/app_name asc",
+    ]:
         status, body = await get(proxy, path)
         assert (status, body) == (
             400,

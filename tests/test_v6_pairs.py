@@ -14,7 +14,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yarl
-
 from fixtures.engine.upstream import Reply, V7Fixture
 
 PAIRS = Path(__file__).parent / "fixtures" / "engine" / "pairs"

@@ -41,7 +41,10 @@ FILTERS = [
     ("release_type gt 'e'", lambda r: r["release_type"] > "e"),
     ("release_type le 'draft'", lambda r: r["release_type"] <= "draft"),
     ("startswith(release_type,'f') and id gt 2", lambda r: r["release_type"] == "final" and r["id"] > 2),
-    ("startswith(release_type,commit)", lambda r: r["commit"] is not None and r["release_type"].startswith(r["commit"])),
+    (
+        "startswith(release_type,commit)",
+        lambda r: r["commit"] is not None and r["release_type"].startswith(r["commit"]),
+    ),
     ("concat(release_type,commit) ne 'x'", lambda r: r["commit"] is not None),
 ]
 
@@ -58,11 +61,17 @@ async def test_functions_over_release_type_keep_the_rows_v6_kept(pair, text, kee
 
 
 async def test_a_function_over_release_type_inside_a_lambda(pair):
-    status, body = await call(pair.proxy_url, "GET", "/v6/application?$select=id&$orderby=id asc"
-                              "&$filter=owns__release/any(r:startswith(r/release_type,'d'))")
+    status, body = await call(
+        pair.proxy_url,
+        "GET",
+        "/v6/application?$select=id&$orderby=id asc&$filter=owns__release/any(r:startswith(r/release_type,'d'))",
+    )
     assert status == 200
-    status, drafts = await call(pair.proxy_url, "GET", "/v6/application?$select=id&$orderby=id asc"
-                                "&$filter=owns__release/any(r:r/release_type eq 'draft')")
+    status, drafts = await call(
+        pair.proxy_url,
+        "GET",
+        "/v6/application?$select=id&$orderby=id asc&$filter=owns__release/any(r:r/release_type eq 'draft')",
+    )
     assert body == drafts and body["d"]
 
 
@@ -70,9 +79,19 @@ async def test_a_function_over_release_type_inside_a_lambda(pair):
 async def test_a_non_string_release_type_in_a_body_is_400_empty(pair, value):
     before = len(pair.upstream_requests)
     assert await call(pair.proxy_url, "PATCH", "/v6/release(1)", {"release_type": value}) == (400, None)
-    assert await call(pair.proxy_url, "POST", "/v6/release", {"release_type": value, "belongs_to__application": 1,
-                                                             "commit": "abc", "composition": {}, "status": "success",
-                                                             "source": "cloud"}) == (400, None)
+    assert await call(
+        pair.proxy_url,
+        "POST",
+        "/v6/release",
+        {
+            "release_type": value,
+            "belongs_to__application": 1,
+            "commit": "abc",
+            "composition": {},
+            "status": "success",
+            "source": "cloud",
+        },
+    ) == (400, None)
     assert [r for r in pair.upstream_requests[before:] if r[0] in ("PATCH", "POST")] == []
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-
 from odata_node import odata_oracle  # noqa: F401  (session fixture)
+
 from proxy.engine import Engine, build_schema
 
 HERE = Path(__file__).parent / "fixtures" / "engine"
@@ -46,7 +46,9 @@ def test_every_captured_request_is_covered():
     assert {(m, t) for _, m, t in REQUESTS} <= set(EXPECTED)
 
 
-@pytest.mark.parametrize("source, method, target", REQUESTS, ids=[f"{s[4:10]}-{i}" for i, (s, _, _) in enumerate(REQUESTS)])
+@pytest.mark.parametrize(
+    "source, method, target", REQUESTS, ids=[f"{s[4:10]}-{i}" for i, (s, _, _) in enumerate(REQUESTS)]
+)
 def test_translation_is_accepted_by_the_real_parser_and_means_the_same(odata_oracle, source, method, target):
     wire = target.replace(" ", "%20")
     translation = ENGINE.translate(method, wire)

@@ -12,8 +12,8 @@ import json
 
 import aiohttp
 import pytest
-
 from fixtures.engine.upstream import SNAPSHOT, V7Fixture
+
 from proxy.simulator.app import create_simulator_app
 
 TOKEN = "snapshot-admin"
@@ -23,6 +23,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def snapshot_dataset() -> dict:
     tables = {k: v["body"]["d"] for k, v in SNAPSHOT["v7"].items() if v["status"] == 200}
     return {"auth": {"tokens": {TOKEN: 2}, "superusers": [2]}, "tables": tables}
+
 
 DELIBERATE = {"gateway_download"}  # v6 answered 500; the proxy answers {"d": []} (decision 5)
 READABLE = sorted(k for k, v in SNAPSHOT["v6"].items() if v["status"] == 200 and k not in DELIBERATE)

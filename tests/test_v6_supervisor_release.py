@@ -33,8 +33,15 @@ async def test_supervisor_release_view_fields(proxy):
     # only final, successful, valid releases of public non-host balena_os/*-supervisor fleets
     assert [r["id"] for r in body["d"]] == [10, 11, 13, 14]
     first = body["d"][0]
-    assert list(first) == ["created_at", "id", "supervisor_version", "image_name", "is_public", "note",
-                           "is_for__device_type"]
+    assert list(first) == [
+        "created_at",
+        "id",
+        "supervisor_version",
+        "image_name",
+        "is_public",
+        "note",
+        "is_for__device_type",
+    ]
     assert first["supervisor_version"] == "v14.0.0"
     assert first["image_name"] is None and first["is_public"] is True
     assert first["is_for__device_type"] == {"__id": 5}  # the aarch64 supervisor fleet's device type
@@ -44,14 +51,19 @@ async def test_supervisor_release_filter_as_the_v6_sdk_sent_it(proxy):
     """balena-sdk 14.5 device.set_supervisor_release: slug of the device's type and a version without 'v'."""
     for version in ("14.0.0", "v14.0.0"):
         status, body = await call(
-            proxy, "GET",
+            proxy,
+            "GET",
             "/v6/supervisor_release?$top=1&$select=id&$filter=(is_for__device_type/any(dt:dt/slug eq "
             f"'raspberrypi4-64')) and (supervisor_version eq '{version}')",
         )
         assert (status, body) == (200, {"d": [{"id": 10}]})
     # armv7hf device type → the armv7hf supervisor fleet
-    status, body = await call(proxy, "GET", "/v6/supervisor_release?$select=id,supervisor_version&$filter="
-                              "is_for__device_type/any(dt:dt/slug eq 'raspberrypi3')")
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/supervisor_release?$select=id,supervisor_version&$filter="
+        "is_for__device_type/any(dt:dt/slug eq 'raspberrypi3')",
+    )
     assert body == {"d": [{"id": 13, "supervisor_version": "v14.0.0"}]}
 
 
@@ -65,13 +77,16 @@ async def test_device_managed_by_supervisor_release(proxy):
     assert (status, body) == (200, "OK")
     status, body = await call(proxy, "GET", "/v6/device(1)?$select=id,should_be_managed_by__supervisor_release")
     assert body == {"d": [{"id": 1, "should_be_managed_by__supervisor_release": {"__id": 10}}]}
-    status, body = await call(proxy, "GET", "/v6/device?$select=id&$filter=should_be_managed_by__supervisor_release eq 10")
+    status, body = await call(
+        proxy, "GET", "/v6/device?$select=id&$filter=should_be_managed_by__supervisor_release eq 10"
+    )
     assert body == {"d": [{"id": 1}]}
 
 
 async def test_expanding_the_device_type_of_a_supervisor_release(proxy):
-    status, body = await call(proxy, "GET", "/v6/supervisor_release?$select=id&$expand=is_for__device_type($select=slug)"
-                              "&$filter=id eq 13")
+    status, body = await call(
+        proxy, "GET", "/v6/supervisor_release?$select=id&$expand=is_for__device_type($select=slug)&$filter=id eq 13"
+    )
     assert (status, body) == (200, {"d": [{"is_for__device_type": [{"slug": "raspberrypi3"}], "id": 13}]})
     status, body = await call(proxy, "GET", "/v6/supervisor_release(10)?$expand=is_for__device_type($select=id)")
     row = body["d"][0]
@@ -81,8 +96,9 @@ async def test_expanding_the_device_type_of_a_supervisor_release(proxy):
 
 async def test_expand_count_of_a_derived_navigation_is_a_number(proxy):
     """`is_for__device_type/$count` is expanded along the view's v7 path; the client gets the count, not []."""
-    status, body = await call(proxy, "GET", "/v6/supervisor_release?$select=id&$expand=is_for__device_type/$count"
-                                            "&$orderby=id asc")
+    status, body = await call(
+        proxy, "GET", "/v6/supervisor_release?$select=id&$expand=is_for__device_type/$count&$orderby=id asc"
+    )
     assert status == 200
     assert body["d"][0] == {"is_for__device_type": 1, "id": 10}
 
@@ -92,22 +108,40 @@ async def test_the_device_navigation_leads_to_the_supervisor_release_view(proxy)
     its names are the view's in $expand and in $filter paths."""
     status, body = await call(proxy, "PATCH", "/v6/device(1)", {"should_be_managed_by__supervisor_release": 10})
     assert (status, body) == (200, "OK")
-    status, body = await call(proxy, "GET", "/v6/device(1)?$select=id"
-                              "&$expand=should_be_managed_by__supervisor_release($select=supervisor_version)")
-    assert (status, body) == (200, {"d": [{"should_be_managed_by__supervisor_release": [{"supervisor_version": "v14.0.0"}],
-                                           "id": 1}]})
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device(1)?$select=id&$expand=should_be_managed_by__supervisor_release($select=supervisor_version)",
+    )
+    assert (status, body) == (
+        200,
+        {"d": [{"should_be_managed_by__supervisor_release": [{"supervisor_version": "v14.0.0"}], "id": 1}]},
+    )
     status, body = await call(proxy, "GET", "/v6/device(1)?$select=id&$expand=should_be_managed_by__supervisor_release")
     assert status == 200
     managed = body["d"][0]["should_be_managed_by__supervisor_release"]
-    assert list(managed[0]) == ["created_at", "id", "supervisor_version", "image_name", "is_public", "note",
-                                "is_for__device_type"]
+    assert list(managed[0]) == [
+        "created_at",
+        "id",
+        "supervisor_version",
+        "image_name",
+        "is_public",
+        "note",
+        "is_for__device_type",
+    ]
     assert managed[0]["id"] == 10 and managed[0]["is_public"] is True
     for version in ("v14.0.0", "14.0.0"):
-        status, body = await call(proxy, "GET", "/v6/device?$select=id&$filter="
-                                  f"should_be_managed_by__supervisor_release/supervisor_version eq '{version}'")
+        status, body = await call(
+            proxy,
+            "GET",
+            f"/v6/device?$select=id&$filter=should_be_managed_by__supervisor_release/supervisor_version eq '{version}'",
+        )
         assert (status, body) == (200, {"d": [{"id": 1}]})
-    status, body = await call(proxy, "GET", "/v6/device?$select=id&$filter="
-                              "should_be_managed_by__supervisor_release/supervisor_version eq 'v1.0.0'")
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=id&$filter=should_be_managed_by__supervisor_release/supervisor_version eq 'v1.0.0'",
+    )
     assert (status, body) == (200, {"d": []})
 
 
@@ -115,15 +149,23 @@ async def test_device_type_filter_through_the_device_navigation(proxy):
     """`is_for__device_type/any()` reached from device is the managing supervisor release's device type
     (the view's filter hook, under the v7 navigation), not the device's own fleet's: device 1 (a fleet of
     aarch64 devices) is made managed by release 13, the armv7hf supervisor."""
-    status, body = await call(proxy, "GET", "/v6/device(1)?$select=id&$expand=belongs_to__application($select=id;"
-                              "$expand=is_for__device_type($select=slug))")
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device(1)?$select=id&$expand=belongs_to__application($select=id;"
+        "$expand=is_for__device_type($select=slug))",
+    )
     assert body["d"][0]["belongs_to__application"][0]["is_for__device_type"] == [{"slug": "raspberrypi4-64"}]
     status, body = await call(proxy, "PATCH", "/v6/device(1)", {"should_be_managed_by__supervisor_release": 13})
     assert status == 200
     found = {}
     for slug in ("raspberrypi4-64", "raspberrypi3"):
-        status, body = await call(proxy, "GET", "/v6/device?$select=id&$orderby=id asc&$filter="
-                                  f"should_be_managed_by__supervisor_release/is_for__device_type/any(dt:dt/slug eq '{slug}')")
+        status, body = await call(
+            proxy,
+            "GET",
+            "/v6/device?$select=id&$orderby=id asc&$filter="
+            f"should_be_managed_by__supervisor_release/is_for__device_type/any(dt:dt/slug eq '{slug}')",
+        )
         assert status == 200
         found[slug] = [d["id"] for d in body["d"]]
     assert 1 in found["raspberrypi3"] and 1 not in found["raspberrypi4-64"]
@@ -143,14 +185,21 @@ async def test_a_navigation_to_supervisor_release_keeps_the_view_restriction():
         assert await call(base, "GET", f"/v6/device(2)/{nav}?$select=id") == (200, {"d": [{"id": 10}]})
         assert await call(base, "GET", f"/v6/device(1)/{nav}/$count") == (200, {"d": 0})
         assert await call(base, "GET", f"/v6/device(2)/{nav}/$count") == (200, {"d": 1})
-        status, body = await call(base, "GET", f"/v6/device?$select=id&$filter=id le 2&$orderby=id asc"
-                                               f"&$expand={nav}($select=id;$filter=id gt 0)")
+        status, body = await call(
+            base,
+            "GET",
+            f"/v6/device?$select=id&$filter=id le 2&$orderby=id asc&$expand={nav}($select=id;$filter=id gt 0)",
+        )
         assert (status, body) == (200, {"d": [{nav: [], "id": 1}, {nav: [{"id": 10}], "id": 2}]})
-        status, body = await call(base, "GET", f"/v6/device?$select=id&$filter=id le 2&$orderby=id asc"
-                                               f"&$expand={nav}/$count")
+        status, body = await call(
+            base, "GET", f"/v6/device?$select=id&$filter=id le 2&$orderby=id asc&$expand={nav}/$count"
+        )
         assert (status, body) == (200, {"d": [{nav: 0, "id": 1}, {nav: 1, "id": 2}]})
-        for text, ids in ((f"{nav}/any(r:r/id gt 0)", [2]), (f"{nav}/all(r:r/id eq 10)", [1, 2]),
-                          (f"{nav}/$count gt 0", [2])):
+        for text, ids in (
+            (f"{nav}/any(r:r/id gt 0)", [2]),
+            (f"{nav}/all(r:r/id eq 10)", [1, 2]),
+            (f"{nav}/$count gt 0", [2]),
+        ):
             status, body = await call(base, "GET", f"/v6/device?$select=id&$orderby=id asc&$filter=id le 2 and {text}")
             assert (status, [r["id"] for r in body["d"]]) == (200, ids), text
         # beyond the view: its restriction cannot be carried to the next resource

@@ -9,9 +9,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yarl
+from test_v6_snapshot import AUTH, snapshot_dataset
 
 from proxy.simulator.app import create_simulator_app
-from test_v6_snapshot import AUTH, snapshot_dataset
 
 PAIRS = Path(__file__).parent / "fixtures" / "engine" / "pairs"
 WRITES = [

@@ -6,7 +6,9 @@ DEVICE = Rename("device__has__name", "device__has__config_var_name")
 APPLICATION = Rename("application__has__name", "application__has__config_var_name")
 
 TRANSLATORS = [
-    Translator(resource="device_config_variable", rules=(AliasRename("device__has__name", "device__has__config_var_name"),)),
+    Translator(
+        resource="device_config_variable", rules=(AliasRename("device__has__name", "device__has__config_var_name"),)
+    ),
     Translator(
         resource="application_config_variable",
         rules=(AliasRename("application__has__name", "application__has__config_var_name"),),

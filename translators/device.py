@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from translators import Constant, Derived, EmptyNavigation, Hide, Rename, Translator, Unwrap
 from translators.hooks import device_type_to_reference

@@ -21,7 +21,15 @@ TRANSLATORS = [
                 "device": "device",
                 "downloads__image": "image",
             },
-            key_order=("created_at", "modified_at", "image", "is_downloaded_by__device", "id", "status", "download_progress"),
+            key_order=(
+                "created_at",
+                "modified_at",
+                "image",
+                "is_downloaded_by__device",
+                "id",
+                "status",
+                "download_progress",
+            ),
             aliases=("image__is_downloaded_by__device",),
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from translators import BodyError, BodyContext
+from translators import BodyContext, BodyError
 
 
 def _rows(reply: Any, what: str) -> list[dict]:
@@ -34,9 +34,8 @@ def device_type_to_reference(v7_field: str):
             return
         from urllib.parse import quote
 
-        query = (
-            "$top=1&$select=id,slug&$filter="
-            + quote(f"device_type_alias/any(dta:dta/is_referenced_by__alias eq {_odata_string(slug)})", safe="()/:,'$=")
+        query = "$top=1&$select=id,slug&$filter=" + quote(
+            f"device_type_alias/any(dta:dta/is_referenced_by__alias eq {_odata_string(slug)})", safe="()/:,'$="
         )
 
         async def look_up() -> Any:

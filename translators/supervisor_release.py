@@ -6,7 +6,8 @@ On open-balena v6 had no supervisor field at all, so there the v7 name is simply
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from translators import Constant, Derived, Hide, Rename, Translator
 
@@ -84,8 +85,9 @@ TRANSLATORS = [
         resource="device",
         flavours=("balena-cloud",),
         rules=(
-            Rename("should_be_managed_by__supervisor_release", "should_be_managed_by__release",
-                   target="supervisor_release"),
+            Rename(
+                "should_be_managed_by__supervisor_release", "should_be_managed_by__release", target="supervisor_release"
+            ),
         ),
     ),
     Translator(resource="device", flavours=("open-balena",), rules=(Hide("should_be_managed_by__release"),)),

@@ -33,7 +33,10 @@ def _rewrite_uri(uri: Any, names: dict[str, str], own: tuple[str, str] | None = 
 def _rewrite_deferred(value: Any, names: dict[str, str]) -> Any:
     """``{"__deferred": {"uri": "/v7/…"}}`` (``odata.metadata=full``) with a v6 URI."""
     if names and isinstance(value, dict) and isinstance(value.get("__deferred"), dict):
-        return {**value, "__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)}}
+        return {
+            **value,
+            "__deferred": {**value["__deferred"], "uri": _rewrite_uri(value["__deferred"].get("uri"), names)},
+        }
     return value
 
 
@@ -75,7 +78,9 @@ def compile_object(plan: ObjectPlan) -> Any:
             if op.kind == COPY:
                 lines.append(f"    if v is not _M: out[{key}] = v")
             elif op.kind == UNWRAP:
-                lines.append(f"    if v is not _M: out[{key}] = v.get('__id') if v.__class__ is dict and '__id' in v else v")
+                lines.append(
+                    f"    if v is not _M: out[{key}] = v.get('__id') if v.__class__ is dict and '__id' in v else v"
+                )
             elif op.kind == COERCE:
                 lines.append(f"    if v is not _M: out[{key}] = _ops[{i}].arg(v)")
             else:  # CHILD / PATH: the generic code
@@ -83,7 +88,7 @@ def compile_object(plan: ObjectPlan) -> Any:
                 lines.append(f"    if out[{key}] is _M: del out[{key}]")
     lines.append("    return out")
     scope: dict[str, Any] = {"_M": _MISSING, "_ops": plan.ops, "_rows": apply_rows, "_names": {}, "_one": _one_op}
-    exec("\n".join(lines), scope)  # noqa: S102 - generated from the plan's own keys (repr-quoted)
+    exec("\n".join(lines), scope)
     return scope["apply"]
 
 
@@ -197,8 +202,13 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
     """The v6 body for the v7 ``body`` (a 2xx JSON answer)."""
     if plan.kind == "raw" or not body:
         return body
-    if (plan.objects is not None and plan.objects.trivial and not plan.resource_names and plan.max_local_rows is None
-            and plan.unwrap is None):
+    if (
+        plan.objects is not None
+        and plan.objects.trivial
+        and not plan.resource_names
+        and plan.max_local_rows is None
+        and plan.unwrap is None
+    ):
         return body  # the fast path: nothing to change
     data = orjson.loads(body)
     names = plan.resource_names

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from translators import BodyError
-from translators.registry import load_translators
-
 from proxy.engine.keys import annotate_graph_keys
 from proxy.engine.walk import Translation, translate_target
 from proxy.schema.graph import Graph, merge_metadata, v7_graph
 from proxy.schema.v6schema import CONST, DERIVED, ResourceInfo, V6Schema
+from translators import BodyError
+from translators.registry import load_translators
 
 
 def build_schema(flavour: str, metadata_xml: str | None = None, translators: list | None = None) -> V6Schema:
@@ -26,8 +25,14 @@ def build_schema(flavour: str, metadata_xml: str | None = None, translators: lis
 class Engine:
     """Translates v6 requests; caches (method, target) → translation in an LRU (plans are reusable)."""
 
-    def __init__(self, schema: V6Schema, *, plan_cache_size: int = 1024, unknown_names: str = "drop",
-                 max_local_sort_rows: int = 10000) -> None:
+    def __init__(
+        self,
+        schema: V6Schema,
+        *,
+        plan_cache_size: int = 1024,
+        unknown_names: str = "drop",
+        max_local_sort_rows: int = 10000,
+    ) -> None:
         self.schema = schema
         self.cache_size = plan_cache_size
         self.unknown_names = unknown_names
@@ -43,7 +48,10 @@ class Engine:
             self._cache.move_to_end(key)
             return found
         result = translate_target(
-            self.schema, method, target, unknown_names=self.unknown_names,
+            self.schema,
+            method,
+            target,
+            unknown_names=self.unknown_names,
             max_local_sort_rows=self.max_local_sort_rows,
         )
         if self.cache_size > 0:

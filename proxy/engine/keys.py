@@ -21,7 +21,7 @@ from proxy.schema.v6schema import ResourceInfo, V6Schema
 
 _KEYED_ENTITY = re.compile(r'<EntityType Name="([^"]+)">\s*<Key>\s*<PropertyRef Name="([^"]+)"')
 
-_cache: "weakref.WeakKeyDictionary[V6Schema, dict[str, str | None]]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[V6Schema, dict[str, str | None]] = weakref.WeakKeyDictionary()
 
 
 def document_keys(xml: str) -> dict[str, str]:

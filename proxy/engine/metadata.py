@@ -12,10 +12,9 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from translators import Coerce, Constant, Derived, Unwrap
-
 from proxy.engine.keys import v6_key
 from proxy.schema.v6schema import V6Schema
+from translators import Coerce, Constant, Derived, Unwrap
 
 _ENTITY = re.compile(r'\t\t\t\t\t<EntityType Name="([^"]+)">(.*?)</EntityType>', re.S)
 _LINE = re.compile(r'<(Property|NavigationProperty) Name="([^"]+)"[^>]*/>')
@@ -62,9 +61,7 @@ def _generate(schema: V6Schema, ns: str) -> str:
     header = doc[:first].replace('Namespace="v7"', f'Namespace="{ns}"')
     tail_start = doc.index("\t\t\t\t\t</EntityContainer>")
     footer = doc[tail_start:]
-    uses_webresource = any(
-        t.startswith("WebResource") for res in schema.graph.values() for t in res["fields"].values()
-    )
+    uses_webresource = any(t.startswith("WebResource") for res in schema.graph.values() for t in res["fields"].values())
     if not uses_webresource:
         footer = re.sub(r"<ComplexType Name=\"WebResource\">.*?</ComplexType>", "", footer, flags=re.S)
     v7_entities = {m.group(1): m.group(2) for m in _ENTITY.finditer(doc)}
@@ -133,9 +130,11 @@ def _generate(schema: V6Schema, ns: str) -> str:
             if v7name in v7_lines and not regenerate:
                 kind, line = v7_lines[v7name]
                 v7xml = _xml_name_of(info.v7, v7_order, graph_of)
-                line = line.replace(f'Name="{v7name}"', f'Name="{key}"', 1).replace(
-                    f'Relationship="v7.{v7xml}', f'Relationship="{ns}.{xml_name}').replace(
-                    f'FromRole="{v7xml}"', f'FromRole="{xml_name}"')
+                line = (
+                    line.replace(f'Name="{v7name}"', f'Name="{key}"', 1)
+                    .replace(f'Relationship="v7.{v7xml}', f'Relationship="{ns}.{xml_name}')
+                    .replace(f'FromRole="{v7xml}"', f'FromRole="{xml_name}"')
+                )
                 if kind == "Property":
                     props.append(line)
                 else:
@@ -156,7 +155,11 @@ def _generate(schema: V6Schema, ns: str) -> str:
         key_ref = f'<PropertyRef Name="{entity_key}" />' if entity_key else ""
         block = (
             f'\t\t\t\t\t<EntityType Name="{xml_name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t{key_ref}\n'
-            f"\t\t\t\t\t\t</Key>\n\n\t\t\t\t\t\t" + "\n".join(props) + "\n" + "\n".join(navs) + "\n\n\t\t\t\t\t</EntityType>"
+            f"\t\t\t\t\t\t</Key>\n\n\t\t\t\t\t\t"
+            + "\n".join(props)
+            + "\n"
+            + "\n".join(navs)
+            + "\n\n\t\t\t\t\t</EntityType>"
         )
         blocks.append(block)
     out = [header, "\n\n\n".join(blocks)]

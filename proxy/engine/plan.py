@@ -8,8 +8,9 @@ names, helper fields). The applier (``proxy.engine.apply``) is replaceable; the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 COPY = 0  # value of v7 key ``src``
 CONST = 1  # ``arg``
@@ -56,7 +57,7 @@ class ObjectPlan:
     key_of_src: dict[str, str] = field(default_factory=dict)  # v7 key → the v6 key written from it
     padded: bool = False  # $select names a key only because v7 needs one name there (never shown)
 
-    def finish(self, hidden: frozenset[str] = frozenset()) -> "ObjectPlan":
+    def finish(self, hidden: frozenset[str] = frozenset()) -> ObjectPlan:
         srcs = {op.src for op in self.ops if op.src is not None}
         self.known = frozenset(srcs | set(hidden))
         self.order = {op.key: i for i, op in enumerate(self.ops)}

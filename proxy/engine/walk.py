@@ -22,11 +22,10 @@ from proxy.engine.walk_filter import FilterWalk
 from proxy.engine.walk_orderby import OrderByWalk
 from proxy.engine.walk_select import SelectExpandWalk
 from proxy.engine.walk_support import Unknown, WalkError, _returns_id_only, _wants_metadata, expression
-from proxy.odata import Name as TreeName
 from proxy.odata import (
     AliasOption,
-    ExpandOption,
     ExpandItem,
+    ExpandOption,
     Literal,
     ODataUrl,
     OptionList,
@@ -34,6 +33,7 @@ from proxy.odata import (
     SelectOption,
     parse_target,
 )
+from proxy.odata import Name as TreeName
 from proxy.schema import v6schema as S
 from proxy.schema.v6schema import Name, ResourceInfo, V6Schema
 
@@ -144,8 +144,11 @@ class Walker(SelectExpandWalk, OrderByWalk, FilterWalk):
                 if current.extra_filters:
                     # the v6 resource is a v7 one narrowed by a filter, which a $filter on the navigation's
                     # target cannot express
-                    raise WalkError(400, f"{current.name if last is not root else v6_spelling} cannot be used "
-                                         "with a navigation path through the v6 proxy")
+                    raise WalkError(
+                        400,
+                        f"{current.name if last is not root else v6_spelling} cannot be used "
+                        "with a navigation path through the v6 proxy",
+                    )
                 seg.name.rename(n.v7)
                 current = self.res(n.target)
                 local = self.path_access(current, method, bool(url.segments[-1].count))
@@ -173,7 +176,9 @@ class Walker(SelectExpandWalk, OrderByWalk, FilterWalk):
         plan = ObjectPlan(resource=current.name, v7_resource=current.v7)
         if last.query is not None:
             self.aliases = {
-                o.name: o.value for o in last.query.options if isinstance(o, AliasOption) and isinstance(o.value, Literal)
+                o.name: o.value
+                for o in last.query.options
+                if isinstance(o, AliasOption) and isinstance(o.value, Literal)
             }
         created = last.query is None
         options = last.query if last.query is not None else OptionList()
@@ -231,7 +236,11 @@ class Walker(SelectExpandWalk, OrderByWalk, FilterWalk):
             elif not opt.key.startswith("$") or opt.key == "$format":
                 top.add(opt)  # custom options (apikey) and the format stay on the request
         top.add(SelectOption([Path.of(self.key(info.v7))]))
-        top.add(ExpandOption([ExpandItem(TreeName(name), count=bool(seg.count), options=nested if nested.options else None)]))
+        top.add(
+            ExpandOption(
+                [ExpandItem(TreeName(name), count=bool(seg.count), options=nested if nested.options else None)]
+            )
+        )
         url.root.query = top
         inner = Walker(self.schema, unknown_names=self.unknown_names, max_local_sort_rows=self.max_local_sort_rows)
         tr = inner.walk(url, method)

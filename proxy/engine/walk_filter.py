@@ -9,19 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.engine.walk_support import (
+    _MIRRORED,
     COMPARISONS,
     WalkError,
-    expression,
-    _MIRRORED,
-    _constant_value,
-    _not_a_value,
     _compare_constant,
-    _derived_filter,
-    _prefixed,
+    _constant_value,
     _decoded,
+    _derived_filter,
+    _not_a_value,
+    _prefixed,
+    expression,
 )
-from proxy.engine.walk_truth import _Tri, _Cond, _cond, _truth, _falsity, _negated, _joined, _condition, _set_operands
-from proxy.odata import AliasRef, BinOp, Call, Expr, Group, In, Lambda, Literal, Not, SP, Path, and_filter, iter_nodes
+from proxy.engine.walk_truth import _Cond, _cond, _condition, _falsity, _joined, _negated, _set_operands, _Tri, _truth
+from proxy.odata import SP, AliasRef, BinOp, Call, Expr, Group, In, Lambda, Literal, Not, Path, and_filter, iter_nodes
 from proxy.schema import v6schema as S
 from proxy.schema.fold import fold, mentions, substitute
 from proxy.schema.fold import literal_of as _null_or  # a Python value as an OData literal (None → null)
@@ -86,8 +86,9 @@ class FilterWalk:
             inner = dict(scope)
             inner[lam.var.text] = target
             every = lam.kind == "all"
-            lam.body = self.restricted_condition(self.walk_expr(lam.body, target, inner, every=every), target,
-                                                 lam.var.text, every)
+            lam.body = self.restricted_condition(
+                self.walk_expr(lam.body, target, inner, every=every), target, lam.var.text, every
+            )
 
     def walk_expr(
         self, expr: Expr, resource: ResourceInfo, scope: dict[str, ResourceInfo], *, every: bool = False
@@ -276,12 +277,19 @@ class FilterWalk:
             found = self._peek(node, resource, scope)
             if found is None or found[0] != "derived" or not found[1].rule.cases:
                 continue
-            if isinstance(expr, BinOp) and expr.op in ("eq", "ne") and len(expr.operands) == 2 and node in expr.operands:
+            if (
+                isinstance(expr, BinOp)
+                and expr.op in ("eq", "ne")
+                and len(expr.operands) == 2
+                and node in expr.operands
+            ):
                 other = expr.operands[1] if expr.operands[0] is node else expr.operands[0]
                 if isinstance(self._literal(other), Literal):
                     return None
-            if isinstance(expr, In) and expr.operand is node and all(
-                isinstance(self._literal(i), Literal) for i in expr.items
+            if (
+                isinstance(expr, In)
+                and expr.operand is node
+                and all(isinstance(self._literal(i), Literal) for i in expr.items)
             ):
                 return None
             return (node, *found[1:])

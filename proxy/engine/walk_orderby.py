@@ -19,8 +19,14 @@ class OrderByWalk:
 
     # ------------------------------------------------------------------ $orderby
     def walk_orderby(
-        self, orderby: OrderByOption, options: OptionList, resource: ResourceInfo, plan: ObjectPlan,
-        helpers: set[str], *, top: bool,
+        self,
+        orderby: OrderByOption,
+        options: OptionList,
+        resource: ResourceInfo,
+        plan: ObjectPlan,
+        helpers: set[str],
+        *,
+        top: bool,
     ) -> None:
         local: list[tuple[OrderItem, Name]] = []
         v6_paths = {id(item): "/".join(item.path.names) for item in orderby.items}
@@ -55,7 +61,9 @@ class OrderByWalk:
             elif found[0] == "derived":
                 n = found[1]
                 if not n.rule.order_by:
-                    raise WalkError(400, f"{n.v6} cannot be used with $orderby on a navigation path through the v6 proxy")
+                    raise WalkError(
+                        400, f"{n.v6} cannot be used with $orderby on a navigation path through the v6 proxy"
+                    )
                 item.path.segments[-1].name.rename(n.rule.order_by)
                 self.feature(f"{found[2].name}.{n.v6}.orderby")
         if not local:
@@ -76,7 +84,9 @@ class OrderByWalk:
             self.feature(f"{resource.name}.{label}.orderby_dropped")
             return
         if not top and (top_opt is not None or skip_opt is not None):
-            raise WalkError(400, f"{label} cannot be used with $orderby and $top/$skip inside $expand through the v6 proxy")
+            raise WalkError(
+                400, f"{label} cannot be used with $orderby and $top/$skip inside $expand through the v6 proxy"
+            )
         keys: list[SortKey] = []
         for item in orderby.items:
             desc = item.effective_direction == "desc"
@@ -86,12 +96,16 @@ class OrderByWalk:
                 helpers.update(n.rule.helpers)
                 continue
             if len(item.path.segments) != 1:
-                path_key = self.path_sort_key(item, walked.get(id(item)), v6_paths[id(item)], options, resource,
-                                              helpers, desc)
+                path_key = self.path_sort_key(
+                    item, walked.get(id(item)), v6_paths[id(item)], options, resource, helpers, desc
+                )
                 if path_key is None:
                     first = v6_paths[id(item)].split("/")[0]
-                    raise WalkError(400, f"{label} cannot be used with $orderby on {v6_paths[id(item)]} without "
-                                         f"$select, or with {first} selected or expanded, through the v6 proxy")
+                    raise WalkError(
+                        400,
+                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]} without "
+                        f"$select, or with {first} selected or expanded, through the v6 proxy",
+                    )
                 keys.append(path_key)
                 continue
             field_name = item.path.names[0]
@@ -120,8 +134,14 @@ class OrderByWalk:
                 options.remove(opt)
 
     def path_sort_key(
-        self, item: OrderItem, found: Any, v6_path: str, options: OptionList, resource: ResourceInfo,
-        helpers: set[str], desc: bool,
+        self,
+        item: OrderItem,
+        found: Any,
+        v6_path: str,
+        options: OptionList,
+        resource: ResourceInfo,
+        helpers: set[str],
+        desc: bool,
     ) -> SortKey | None:
         """A local sort key at the end of a path of single-valued navigations (``link/name``): the proxy sorts
         v7 rows, so it expands the path itself (selecting only the value) and reads the value from there. Only

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op, SortKey
-from proxy.engine.walk_support import WalkError, expression, _expand_item, _compare_constant
-from proxy.odata import Name as TreeName
+from proxy.engine.walk_support import WalkError, _compare_constant, _expand_item, expression
 from proxy.odata import (
-    ExpandOption,
     BinOp,
     ExpandItem,
+    ExpandOption,
     Expr,
     FilterOption,
     Group,
@@ -25,6 +24,7 @@ from proxy.odata import (
     SelectOption,
     iter_nodes,
 )
+from proxy.odata import Name as TreeName
 from proxy.schema import v6schema as S
 from proxy.schema.v6schema import Name, ResourceInfo
 
@@ -107,6 +107,7 @@ class SelectExpandWalk:
 
             def compute(rows: Any) -> Any:
                 return rows
+
         children = {op.src: op.arg for op in expand_ops if op.kind == CHILD}
         for item in options.expand.items if options.expand is not None else []:
             name = item.name.text
@@ -127,7 +128,9 @@ class SelectExpandWalk:
             return True
         return False
 
-    def walk_select_item(self, path: Path, resource: ResourceInfo, select: SelectOption, helpers: set[str]) -> Op | None:
+    def walk_select_item(
+        self, path: Path, resource: ResourceInfo, select: SelectOption, helpers: set[str]
+    ) -> Op | None:
         name = path.names[0] if path.segments else ""
         n = self.lookup(resource, name)
         if n is None:
@@ -317,8 +320,9 @@ class SelectExpandWalk:
         aliases = self.helper_aliases.get(id(options), {}) if options is not None else {}
         if not aliases:
             return
-        plan.ops = [Op(op.key, DERIVE, None, _reading_helpers(op.arg, aliases)) if op.kind == DERIVE else op
-                    for op in plan.ops]
+        plan.ops = [
+            Op(op.key, DERIVE, None, _reading_helpers(op.arg, aliases)) if op.kind == DERIVE else op for op in plan.ops
+        ]
         plan.sort = tuple(
             SortKey(None, _reading_helpers(sk.compute, aliases), sk.descending) if sk.compute is not None else sk
             for sk in plan.sort
@@ -391,8 +395,13 @@ def _row_predicate(expr: Expr) -> Any:
         left, right = expr.operands
         if isinstance(right, Path) and isinstance(left, Literal):
             left, right = right, left
-        if isinstance(left, Path) and len(left.segments) == 1 and left.lambda_ is None and left.count is None \
-                and isinstance(right, Literal):
+        if (
+            isinstance(left, Path)
+            and len(left.segments) == 1
+            and left.lambda_ is None
+            and left.count is None
+            and isinstance(right, Literal)
+        ):
             name, op, literal = left.names[0], expr.op, right
             return lambda row: _compare_constant(row.get(name), op, literal) is True
     return None

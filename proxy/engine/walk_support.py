@@ -10,7 +10,6 @@ from typing import Any
 from proxy.odata import ExpandItem, Expr, Lambda, Literal, OptionList, Path, parse_expression, parse_target
 from proxy.schema.v6schema import Name
 
-
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from proxy.odata import BinOp, Expr, Group, Literal, Not, SP
+from proxy.odata import SP, BinOp, Expr, Group, Literal, Not
 
 
 class _Tri:
@@ -28,20 +28,20 @@ class _Cond:
     other operands in and/or: ``NULL or E`` is TRUE where E is and never FALSE, so ``not(NULL or E)`` keeps no
     row, while ``not(NULL and E)`` keeps the rows where E is FALSE."""
 
-    __slots__ = ("true", "false")
+    __slots__ = ("false", "true")
 
-    def __init__(self, true: "bool | Expr", false: "bool | Expr") -> None:
+    def __init__(self, true: bool | Expr, false: bool | Expr) -> None:
         self.true = true
         self.false = false
 
 
-def _cond(true: "bool | Expr", false: "bool | Expr") -> "_Tri | _Cond":
+def _cond(true: bool | Expr, false: bool | Expr) -> _Tri | _Cond:
     if isinstance(true, bool) and isinstance(false, bool):
         return _Tri(True if true else False if false else None)
     return _Cond(true, false)
 
 
-def _truth(x: Any) -> "bool | Expr":
+def _truth(x: Any) -> bool | Expr:
     """Where ``x`` is TRUE (a v7 expression itself is TRUE where it holds)."""
     if isinstance(x, _Tri):
         return x.value is True
@@ -50,7 +50,7 @@ def _truth(x: Any) -> "bool | Expr":
     return x
 
 
-def _falsity(x: Any) -> "bool | Expr":
+def _falsity(x: Any) -> bool | Expr:
     """Where ``x`` is FALSE: for a v7 expression E, ``not(E)`` (NULL where E is NULL, so read as not FALSE)."""
     if isinstance(x, _Tri):
         return x.value is False
@@ -59,13 +59,13 @@ def _falsity(x: Any) -> "bool | Expr":
     return _negated(copy.deepcopy(x))
 
 
-def _negated(x: "bool | Expr") -> "bool | Expr":
+def _negated(x: bool | Expr) -> bool | Expr:
     if isinstance(x, bool):
         return not x
     return Not(x if isinstance(x, Group) else Group(x))
 
 
-def _joined(op: str, parts: list) -> "bool | Expr":
+def _joined(op: str, parts: list) -> bool | Expr:
     """``and``/``or`` of conditions, folding the constant ones."""
     absorbing = op == "or"  # TRUE absorbs an or, FALSE an and
     if any(p is absorbing for p in parts):
@@ -78,7 +78,7 @@ def _joined(op: str, parts: list) -> "bool | Expr":
     return BinOp(op, [Group(p) if isinstance(p, BinOp) and p.op in ("and", "or") else p for p in parts])
 
 
-def _condition(x: "bool | Expr") -> Expr:
+def _condition(x: bool | Expr) -> Expr:
     return Literal.boolean(x) if isinstance(x, bool) else x
 
 

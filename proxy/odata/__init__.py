@@ -22,8 +22,18 @@ from .server_tree import expression_to_server, resolve_binds, to_server_tree
 from .tree import *  # noqa: F403  (the node classes and helpers, listed in tree.__all__)
 
 __all__ = [
-    "parse_target", "parse_expression", "ODataSyntaxError", "malformed_url_message", "mask_apikey",
-    "walk_names", "walk_expression", "Schema", "Site", "SKIP",
-    "to_server_tree", "expression_to_server", "resolve_binds",
+    "parse_target",
+    "parse_expression",
+    "ODataSyntaxError",
+    "malformed_url_message",
+    "mask_apikey",
+    "walk_names",
+    "walk_expression",
+    "Schema",
+    "Site",
+    "SKIP",
+    "to_server_tree",
+    "expression_to_server",
+    "resolve_binds",
     *_tree.__all__,
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["decode_uri_component", "URIDecodeError"]
+__all__ = ["URIDecodeError", "decode_uri_component"]
 
 
 class URIDecodeError(ValueError):

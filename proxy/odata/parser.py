@@ -22,19 +22,52 @@ Known differences from the server (documented, tested where possible):
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from .decode import URIDecodeError, decode_uri_component
 from .errors import ODataSyntaxError
 from .tree import (
-    BUILTIN_ARITY, OPERATOR_PRECEDENCE, AliasOption, AliasRef, BinOp, Call, CountOption, CountSpec,
-    CustomOption, ExpandItem, ExpandOption, Expr, FilterOption, FormatOption, Group, In, InlineCountOption,
-    Key, Lambda, Literal, MethodCall, Name, NamedKey, Not, ODataUrl, OptionList, OrderByOption,
-    OrderItem, Path, PathSeg, PathSegment, QueryOption, SelectOption, SkipOption, TopOption, canonicalize,
+    BUILTIN_ARITY,
+    OPERATOR_PRECEDENCE,
+    AliasOption,
+    AliasRef,
+    BinOp,
+    Call,
+    CountOption,
+    CountSpec,
+    CustomOption,
+    ExpandItem,
+    ExpandOption,
+    Expr,
+    FilterOption,
+    FormatOption,
+    Group,
+    In,
+    InlineCountOption,
+    Key,
+    Lambda,
+    Literal,
+    MethodCall,
+    Name,
+    NamedKey,
+    Not,
+    ODataUrl,
+    OptionList,
+    OrderByOption,
+    OrderItem,
+    Path,
+    PathSeg,
+    PathSegment,
+    QueryOption,
+    SelectOption,
+    SkipOption,
+    TopOption,
+    canonicalize,
 )
 
-__all__ = ["parse_target", "parse_expression", "js_date_parse"]
+__all__ = ["js_date_parse", "parse_expression", "parse_target"]
 
 _SP = r"(?:[ +]|%20)"
 _NAME = re.compile(r"[^:/?#\[\]@!$*&()+,;= %]+").match
@@ -118,7 +151,7 @@ def js_date_parse(text: str) -> int | None:
         return None
     ms = int((frac or "0")[:3].ljust(3, "0"))
     try:
-        base = datetime(year, month, 1, tzinfo=timezone.utc)
+        base = datetime(year, month, 1, tzinfo=UTC)
     except ValueError:
         return None
     epoch = int(base.timestamp() * 1000)
@@ -132,8 +165,9 @@ def js_date_parse(text: str) -> int | None:
 
 # ------------------------------------------------------------------------------------------ parser
 
+
 class _Parser:
-    __slots__ = ("s", "n", "aliases", "no_value", "no_primitive", "stop")
+    __slots__ = ("aliases", "n", "no_primitive", "no_value", "s", "stop")
 
     def __init__(self, s: str) -> None:
         self.s = s
@@ -403,7 +437,7 @@ class _Parser:
                     sp2 = _SPACES(s, p + 1)
                     r = self.expr_loop(sp2.end(), 0)
                     if r is not None:
-                        seps.append(s[pos:sp2.end()])
+                        seps.append(s[pos : sp2.end()])
                         args.append(r[0])
                         pos = r[1]
                         continue
@@ -482,9 +516,9 @@ class _Parser:
         if b is not None:
             p = b.end()
             if s.startswith("asc", p):
-                return OrderItem(path, s[pos:p + 3]), p + 3
+                return OrderItem(path, s[pos : p + 3]), p + 3
             if s.startswith("desc", p):
-                return OrderItem(path, s[pos:p + 4]), p + 4
+                return OrderItem(path, s[pos : p + 4]), p + 4
         return OrderItem(path, None), pos
 
     # -------------------------------------------------------------------------------- $filter
@@ -553,7 +587,7 @@ class _Parser:
         if m is not None:
             r = self.value(m.end())
             if r is not None:
-                lead = s[pos:m.start(1) - 3]
+                lead = s[pos : m.start(1) - 3]
                 return Not(r[0], m.group(1), lead), r[1]
         if c == "@":
             r = self.parameter_alias(pos)
@@ -681,7 +715,7 @@ class _Parser:
         ms = js_date_parse(text)
         if ms is None:
             return None
-        return Literal(kind, ms, s[pos:m.end()], text), m.end()
+        return Literal(kind, ms, s[pos : m.end()], text), m.end()
 
     def duration(self, pos: int) -> tuple[Literal, int] | None:
         s = self.s
@@ -710,9 +744,14 @@ class _Parser:
         a = _APOS_AT(s, p)
         if a is None:
             return None
-        value = {"negative": sign == "-", "day": day or None, "hour": hour or None,
-                 "minute": minute or None, "second": second or None}
-        return Literal("Duration", value, s[pos:a.end()]), a.end()
+        value = {
+            "negative": sign == "-",
+            "day": day or None,
+            "hour": hour or None,
+            "minute": minute or None,
+            "second": second or None,
+        }
+        return Literal("Duration", value, s[pos : a.end()]), a.end()
 
     def lambda_property_path(self, pos: int) -> tuple[Path, int] | None:
         s, n = self.s, self.n
@@ -776,7 +815,7 @@ class _Parser:
             r = self.primitive(sp.end())
             if r is None:
                 break
-            seps.append(s[p:sp.end()])
+            seps.append(s[p : sp.end()])
             items.append(r[0])
             p = r[1]
         cl = _SPACES(s, p)

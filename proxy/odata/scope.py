@@ -25,15 +25,32 @@ built-in function names, literals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from .tree import (
-    BinOp, Call, ExpandItem, ExpandOption, Expr, FilterOption, Group, In, Key, Name, Node, Not, ODataUrl,
-    OptionList, OrderByOption, Path, PathSegment, SelectOption,
+    BinOp,
+    Call,
+    ExpandItem,
+    ExpandOption,
+    Expr,
+    FilterOption,
+    Group,
+    In,
+    Key,
+    Name,
+    Node,
+    Not,
+    ODataUrl,
+    OptionList,
+    OrderByOption,
+    Path,
+    PathSegment,
+    SelectOption,
 )
 
-__all__ = ["Schema", "Site", "Visitor", "walk_names", "SKIP"]
+__all__ = ["SKIP", "Schema", "Site", "Visitor", "walk_names"]
 
 #: return this from a visitor to stop descending into the current path / expand item
 SKIP = object()
@@ -60,7 +77,7 @@ Visitor = Callable[[str | None, Name, str, Site], Any]
 
 
 class _Walker:
-    __slots__ = ("schema", "visitor", "stack")
+    __slots__ = ("schema", "stack", "visitor")
 
     def __init__(self, schema: Schema, visitor: Visitor) -> None:
         self.schema = schema
@@ -204,8 +221,14 @@ def walk_names(url: ODataUrl, schema: Schema, visitor: Visitor) -> None:
     _Walker(schema, visitor).url(url)
 
 
-def walk_expression(expr: Expr, resource: str | None, schema: Schema, visitor: Visitor,
-                    role: str = "filter", lambdas: dict[str, str | None] | None = None) -> None:
+def walk_expression(
+    expr: Expr,
+    resource: str | None,
+    schema: Schema,
+    visitor: Visitor,
+    role: str = "filter",
+    lambdas: dict[str, str | None] | None = None,
+) -> None:
     """Visit the names of a standalone expression (e.g. one built with `parse_expression`) as if it were
     the `$filter` of `resource`, with the given lambda variables in scope."""
     _Walker(schema, visitor).expr(expr, resource, role, dict(lambdas or {}))

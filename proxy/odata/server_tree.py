@@ -14,12 +14,34 @@ from __future__ import annotations
 from typing import Any
 
 from .tree import (
-    AliasOption, AliasRef, BinOp, Call, CountOption, CustomOption, ExpandItem, ExpandOption, Expr,
-    FilterOption, FormatOption, Group, In, InlineCountOption, Key, Literal, Not, ODataUrl, OptionList,
-    OrderByOption, Path, PathSegment, SelectOption, SkipOption, TopOption,
+    AliasOption,
+    AliasRef,
+    BinOp,
+    Call,
+    CountOption,
+    CustomOption,
+    ExpandItem,
+    ExpandOption,
+    Expr,
+    FilterOption,
+    FormatOption,
+    Group,
+    In,
+    InlineCountOption,
+    Key,
+    Literal,
+    Not,
+    ODataUrl,
+    OptionList,
+    OrderByOption,
+    Path,
+    PathSegment,
+    SelectOption,
+    SkipOption,
+    TopOption,
 )
 
-__all__ = ["to_server_tree", "expression_to_server", "resolve_binds"]
+__all__ = ["expression_to_server", "resolve_binds", "to_server_tree"]
 
 _BIND_TYPE = {"Text": "Text", "Real": "Real", "Boolean": "Boolean", "DateTime": "Date Time", "Date": "Date"}
 
@@ -121,8 +143,10 @@ class _Conv:
             lam = path.lambda_
             node["lambda"] = {"expression": self.expr(lam.body), "identifier": lam.var.text, "method": lam.kind}
         elif path.method is not None:
-            node["method"] = ["call", {"args": [self.expr(a) for a in path.method.args],
-                                       "method": path.method.name.text}]
+            node["method"] = [
+                "call",
+                {"args": [self.expr(a) for a in path.method.args], "method": path.method.name.text},
+            ]
         return head
 
     # -------------------------------------------------------------------------------- expressions

@@ -20,21 +20,61 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from datetime import date as date_type, datetime, timezone
-from typing import Any, Iterator, Literal as TLiteral
+from datetime import UTC, datetime
+from datetime import date as date_type
+from typing import Any
+from typing import Literal as TLiteral
 from urllib.parse import quote
 
 from .decode import decode_uri_component
 
 __all__ = [
-    "Node", "Expr", "Name", "Key", "NamedKey", "PathSegment", "ODataUrl",
-    "OptionList", "QueryOption", "SelectOption", "FilterOption", "ExpandOption", "ExpandItem",
-    "OrderByOption", "OrderItem", "TopOption", "SkipOption", "CountOption", "InlineCountOption",
-    "FormatOption", "CustomOption", "AliasOption",
-    "Literal", "AliasRef", "Path", "PathSeg", "CountSpec", "Lambda", "MethodCall", "Call", "Not", "Group",
-    "BinOp", "In", "OPERATOR_PRECEDENCE", "BUILTIN_ARITY", "SP", "replace_child", "iter_nodes",
-    "and_filter", "quote_text", "needs_group", "replace_expr", "canonicalize",
+    "BUILTIN_ARITY",
+    "OPERATOR_PRECEDENCE",
+    "SP",
+    "AliasOption",
+    "AliasRef",
+    "BinOp",
+    "Call",
+    "CountOption",
+    "CountSpec",
+    "CustomOption",
+    "ExpandItem",
+    "ExpandOption",
+    "Expr",
+    "FilterOption",
+    "FormatOption",
+    "Group",
+    "In",
+    "InlineCountOption",
+    "Key",
+    "Lambda",
+    "Literal",
+    "MethodCall",
+    "Name",
+    "NamedKey",
+    "Node",
+    "Not",
+    "ODataUrl",
+    "OptionList",
+    "OrderByOption",
+    "OrderItem",
+    "Path",
+    "PathSeg",
+    "PathSegment",
+    "QueryOption",
+    "SelectOption",
+    "SkipOption",
+    "TopOption",
+    "and_filter",
+    "canonicalize",
+    "iter_nodes",
+    "needs_group",
+    "quote_text",
+    "replace_child",
+    "replace_expr",
 ]
 
 #: canonical whitespace between tokens, as fetch/WHATWG URL puts it on the wire
@@ -42,19 +82,54 @@ SP = "%20"
 
 #: binding power of binary operators in pinejs (NOT OData v4): and/or share the lowest level
 OPERATOR_PRECEDENCE: dict[str, int] = {
-    "or": 0, "and": 0,
-    "eq": 1, "ne": 1, "gt": 1, "ge": 1, "lt": 1, "le": 1,
-    "sub": 2, "add": 3, "mod": 4, "div": 5, "mul": 6,
+    "or": 0,
+    "and": 0,
+    "eq": 1,
+    "ne": 1,
+    "gt": 1,
+    "ge": 1,
+    "lt": 1,
+    "le": 1,
+    "sub": 2,
+    "add": 3,
+    "mod": 4,
+    "div": 5,
+    "mul": 6,
 }
 
 #: built-in functions the server accepts without a path prefix, with their allowed argument counts
 BUILTIN_ARITY: dict[str, tuple[int, ...]] = {
-    "cast": (1, 2), "ceiling": (1,), "concat": (2,), "contains": (2,), "date": (1,), "day": (1,),
-    "endswith": (2,), "floor": (1,), "fractionalseconds": (1,), "hour": (1,), "indexof": (2,),
-    "isof": (1, 2), "length": (1,), "maxdatetime": (0,), "mindatetime": (0,), "minute": (1,),
-    "month": (1,), "now": (0,), "replace": (3,), "round": (1,), "second": (1,), "startswith": (2,),
-    "substringof": (2,), "substring": (2, 3), "time": (1,), "tolower": (1,), "totaloffsetminutes": (1,),
-    "totalseconds": (1,), "toupper": (1,), "trim": (1,), "year": (1,),
+    "cast": (1, 2),
+    "ceiling": (1,),
+    "concat": (2,),
+    "contains": (2,),
+    "date": (1,),
+    "day": (1,),
+    "endswith": (2,),
+    "floor": (1,),
+    "fractionalseconds": (1,),
+    "hour": (1,),
+    "indexof": (2,),
+    "isof": (1, 2),
+    "length": (1,),
+    "maxdatetime": (0,),
+    "mindatetime": (0,),
+    "minute": (1,),
+    "month": (1,),
+    "now": (0,),
+    "replace": (3,),
+    "round": (1,),
+    "second": (1,),
+    "startswith": (2,),
+    "substringof": (2,),
+    "substring": (2, 3),
+    "time": (1,),
+    "tolower": (1,),
+    "totaloffsetminutes": (1,),
+    "totalseconds": (1,),
+    "toupper": (1,),
+    "trim": (1,),
+    "year": (1,),
 }
 
 _NAME_RE = re.compile(r"[^:/?#\[\]@!$*&()+,;= %]+")
@@ -79,6 +154,7 @@ def _number_text(value: float | int) -> str:
     text = repr(value)
     if "e" in text or "E" in text:
         from decimal import Decimal
+
         text = format(Decimal(text), "f")
     return text
 
@@ -97,7 +173,7 @@ class Node:
         self.write(out)
         return "".join(out)
 
-    def children(self) -> Iterator["Node"]:
+    def children(self) -> Iterator[Node]:
         """Direct child nodes, in text order."""
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
@@ -162,6 +238,7 @@ def replace_child(parent: Node, old: Node, new: Node) -> None:
 
 # --------------------------------------------------------------------------------------------- names
 
+
 @dataclass(slots=True, eq=False)
 class Name(Node):
     """A resource, field or navigation name (also lambda variables, method names).  Rename in place."""
@@ -206,7 +283,7 @@ class Literal(Expr):
     date_text: str | None = None
 
     @classmethod
-    def text(cls, value: str) -> "Literal":
+    def text(cls, value: str) -> Literal:
         """A new string literal (serialized quoted, `'` doubled, contents percent-encoded)."""
         return cls("Text", value)
 
@@ -214,36 +291,48 @@ class Literal(Expr):
     text_ = text
 
     @classmethod
-    def number(cls, value: int | float) -> "Literal":
+    def number(cls, value: int | float) -> Literal:
         _number_text(value)
         return cls("Real", value)
 
     @classmethod
-    def boolean(cls, value: bool) -> "Literal":
+    def boolean(cls, value: bool) -> Literal:
         return cls("Boolean", bool(value))
 
     @classmethod
-    def null(cls) -> "Literal":
+    def null(cls) -> Literal:
         return cls("Null", None)
 
     @classmethod
-    def datetime(cls, value: datetime) -> "Literal":
+    def datetime(cls, value: datetime) -> Literal:
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         ms = round(value.timestamp() * 1000)
         return cls("DateTime", ms, date_text=_iso_ms(ms))
 
     @classmethod
-    def date(cls, value: "date_type") -> "Literal":
+    def date(cls, value: date_type) -> Literal:
         """`date'YYYY-MM-DD'` (the server reads it as UTC midnight)."""
-        ms = round(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp() * 1000)
+        ms = round(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
         return cls("Date", ms, date_text=value.isoformat()[:10])
 
     @classmethod
-    def duration(cls, *, negative: bool = False, day: int | None = None, hour: int | None = None,
-                 minute: int | None = None, second: float | None = None) -> "Literal":
-        parts = {"negative": negative, "day": day or None, "hour": hour or None, "minute": minute or None,
-                 "second": second or None}
+    def duration(
+        cls,
+        *,
+        negative: bool = False,
+        day: int | None = None,
+        hour: int | None = None,
+        minute: int | None = None,
+        second: float | None = None,
+    ) -> Literal:
+        parts = {
+            "negative": negative,
+            "day": day or None,
+            "hour": hour or None,
+            "minute": minute or None,
+            "second": second or None,
+        }
         if not (parts["day"] or parts["hour"] or parts["minute"] or parts["second"]):
             raise ValueError("a duration needs a non-zero part")
         return cls("Duration", parts)
@@ -286,7 +375,7 @@ class Literal(Expr):
 
 
 def _iso_ms(ms: int | float) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
@@ -302,6 +391,7 @@ class AliasRef(Expr):
 
 
 # -------------------------------------------------------------------------------------------- keys
+
 
 @dataclass(slots=True, eq=False)
 class NamedKey(Node):
@@ -333,6 +423,7 @@ class Key(Node):
 
 
 # ----------------------------------------------------------------------------- member paths ($filter etc.)
+
 
 @dataclass(slots=True, eq=False)
 class PathSeg(Node):
@@ -415,7 +506,7 @@ class Path(Expr):
     method: MethodCall | None = None
 
     @classmethod
-    def of(cls, dotted: str) -> "Path":
+    def of(cls, dotted: str) -> Path:
         """A new path from `a/b/c` (names only)."""
         return cls([PathSeg(Name(part)) for part in dotted.split("/")])
 
@@ -439,6 +530,7 @@ class Path(Expr):
 
 
 # ------------------------------------------------------------------------------------- expressions
+
 
 @dataclass(slots=True, eq=False)
 class Call(Expr):
@@ -592,6 +684,7 @@ def and_filter(expr: Expr | None, extra: Expr) -> Expr:
 
 # ----------------------------------------------------------------------------------- query options
 
+
 @dataclass(slots=True, eq=False)
 class QueryOption(Node):
     """Base of one `name=value` query option.  `dollar` is the raw `$`/`%24` of system options."""
@@ -653,10 +746,10 @@ class ExpandItem(Node):
 
     name: Name
     count: bool = False
-    options: "OptionList | None" = None
+    options: OptionList | None = None
     tail: Path | None = None
 
-    def ensure_options(self) -> "OptionList":
+    def ensure_options(self) -> OptionList:
         if self.options is None:
             self.options = OptionList(nested=True)
         return self.options
@@ -939,6 +1032,7 @@ class OptionList(Node):
 
 # -------------------------------------------------------------------------------------- resource path
 
+
 @dataclass(slots=True, eq=False)
 class PathSegment(Node):
     """A resource-path segment `/name(key)` with what follows it, nested as the server parses it:
@@ -948,7 +1042,7 @@ class PathSegment(Node):
 
     name: Name
     key: Key | None = None
-    child: "PathSegment | None" = None
+    child: PathSegment | None = None
     link: bool = False
     count: bool = False
     query: OptionList | None = None
@@ -1015,8 +1109,6 @@ class ODataUrl(Node):
             self.root.write(out)
 
 
-
-
 def canonicalize(node: Node) -> Node:
     """Give a subtree the canonical spelling of new nodes (pinejs-client + fetch): single `%20` around
     operators, no whitespace inside parentheses or after commas, literals re-rendered from their values,
@@ -1041,6 +1133,6 @@ def canonicalize(node: Node) -> Node:
             current.dir_raw = SP + current.direction  # type: ignore[operator]
         elif isinstance(current, (TopOption, SkipOption)):
             current.raw = None
-        if hasattr(current, "dollar") and isinstance(getattr(current, "dollar"), str):
+        if hasattr(current, "dollar") and isinstance(current.dollar, str):
             current.dollar = "$"  # type: ignore[attr-defined]
     return node

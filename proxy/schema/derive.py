@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.odata import ODataSyntaxError, parse_expression
+from proxy.schema.graph import Graph
 from translators import (
     AliasRename,
     Coerce,
@@ -16,9 +18,6 @@ from translators import (
     Translator,
     Unwrap,
 )
-
-from proxy.odata import ODataSyntaxError, parse_expression
-from proxy.schema.graph import Graph
 
 
 class TranslatorError(Exception):
@@ -123,7 +122,9 @@ def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, An
                 try:
                     parse_expression(condition)
                 except ODataSyntaxError:
-                    raise TranslatorError(f"{name}: Derived {r.name!r} case {condition!r} is not an OData condition") from None
+                    raise TranslatorError(
+                        f"{name}: Derived {r.name!r} case {condition!r} is not an OData condition"
+                    ) from None
             current = v7
             for step in r.expand_via:
                 if step not in current["navigation"]:
@@ -169,7 +170,7 @@ def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, An
             if r.name not in many:
                 many.append(r.name)
         elif isinstance(r, Derived):
-            if r.type in v7graph or r.helper_expands and not r.helpers:
+            if r.type in v7graph or (r.helper_expands and not r.helpers):
                 navigation[r.name] = r.type
             else:
                 fields[r.name] = r.type

@@ -15,7 +15,8 @@ is ``SUBSTRING(s FROM i + 1 [FOR n])``; ``trim`` removes spaces; ``concat`` is `
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from proxy.odata import BinOp, Call, Expr, Group, In, Lambda, Literal, Not, Path
 from proxy.odata.tree import iter_nodes
@@ -105,13 +106,14 @@ def _fold(node: Expr) -> tuple[Any, Expr]:
             kept = [n for v, n in folded if v is not identity]
             if len(kept) == 1:
                 return _UNKNOWN, kept[0]
-            return _UNKNOWN, BinOp(node.op, [Group(n) if isinstance(n, BinOp) and n.op in ("and", "or") else n
-                                            for n in kept])
+            return _UNKNOWN, BinOp(
+                node.op, [Group(n) if isinstance(n, BinOp) and n.op in ("and", "or") else n for n in kept]
+            )
         node.operands = [n for _, n in folded]
         if _UNKNOWN in values or len(values) != 2:
             return _UNKNOWN, node
         value = _compare(node.op, *values)
-        return (_known(value) if value is not _UNKNOWN else (_UNKNOWN, node))
+        return _known(value) if value is not _UNKNOWN else (_UNKNOWN, node)
     if isinstance(node, In):
         operand, node.operand = _fold(node.operand)
         folded = [_fold(i) for i in node.items]
@@ -131,7 +133,7 @@ def _fold(node: Expr) -> tuple[Any, Expr]:
         if _UNKNOWN in values:
             return _UNKNOWN, node
         value = _call(node.name, values)
-        return (_known(value) if value is not _UNKNOWN else (_UNKNOWN, node))
+        return _known(value) if value is not _UNKNOWN else (_UNKNOWN, node)
     return _UNKNOWN, node
 
 
@@ -162,8 +164,12 @@ def _compare(op: str, left: Any, right: Any) -> Any:
     if isinstance(left, str) != isinstance(right, str):
         return _UNKNOWN  # the server decides what a text compared with a number means
     result = {
-        "eq": left == right, "ne": left != right, "gt": left > right,
-        "ge": left >= right, "lt": left < right, "le": left <= right,
+        "eq": left == right,
+        "ne": left != right,
+        "gt": left > right,
+        "ge": left >= right,
+        "lt": left < right,
+        "le": left <= right,
     }[op]
     return result
 
@@ -209,12 +215,12 @@ def _call(fn: str, args: list) -> Any:
         s = args[0]
         start = int(args[1]) + 1  # SQL positions count from 1
         if len(args) == 2:
-            return s[max(start - 1, 0):]
+            return s[max(start - 1, 0) :]
         count = int(args[2])
         if count < 0:
             return _UNKNOWN  # PostgreSQL raises: the server answers that
         end = start + count
-        return s[max(start - 1, 0):max(end - 1, 0)]
+        return s[max(start - 1, 0) : max(end - 1, 0)]
     return _UNKNOWN
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from translators import AliasRename, Coerce, Constant, Derived, EmptyNavigation, Rename, Translator, Unwrap
-
 from proxy.schema.derive import Merged, derive_v6_graph
 from proxy.schema.graph import Graph
+from translators import AliasRename, Coerce, Constant, Derived, EmptyNavigation, Rename, Translator, Unwrap
 
 FIELD, NAV, CONST, EMPTY, UNWRAP, COERCE, DERIVED = "field", "nav", "const", "empty", "unwrap", "coerce", "derived"
 

@@ -27,5 +27,13 @@ def store_of(app: web.Application) -> Store:
     return app[SIM_STORE]
 
 
-__all__ = ["create_simulator_app", "load_dataset", "load_model", "store_of", "Store", "SimulatorConfig",
-           "SIM_STORE", "SIM_CONFIG"]
+__all__ = [
+    "SIM_CONFIG",
+    "SIM_STORE",
+    "SimulatorConfig",
+    "Store",
+    "create_simulator_app",
+    "load_dataset",
+    "load_model",
+    "store_of",
+]

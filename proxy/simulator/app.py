@@ -21,13 +21,13 @@ from aiohttp import web
 from proxy.odata import ODataSyntaxError, malformed_url_message, parse_target
 
 from . import device_api, ir, writes
-from .validation import validate_body
 from .evaluator import Evaluator, ODataError
 from .identity import READ, WRITE, Caller, authenticate, whoami_body
 from .metadata import metadata_xml
 from .model import load_model
 from .query import Options, Request
 from .store import SIM_STORE, Store, load_dataset
+from .validation import validate_body
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,16 @@ async def record(request: web.Request, handler) -> web.StreamResponse:
     response = await handler(request)
     request.app[SIM_LOG].append((request.method, request.raw_path, response.status))
     return response
+
+
 JSON_TYPE = "application/json"
 log = logging.getLogger("proxy.simulator")
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    response = web.Response(body=orjson.dumps(body), status=status, content_type=JSON_TYPE, charset="utf-8",
-                            headers=headers)
+    response = web.Response(
+        body=orjson.dumps(body), status=status, content_type=JSON_TYPE, charset="utf-8", headers=headers
+    )
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -121,8 +124,13 @@ async def device_logs(request: web.Request) -> web.StreamResponse:
     while remaining is None or sent < remaining:
         await asyncio.sleep(request.app[SIM_CONFIG].log_interval)
         tick += 1
-        line = {"message": f"heartbeat {tick}", "timestamp": 1767607300000 + tick, "isStdErr": False,
-                "isSystem": True, "serviceId": None}
+        line = {
+            "message": f"heartbeat {tick}",
+            "timestamp": 1767607300000 + tick,
+            "isStdErr": False,
+            "isSystem": True,
+            "serviceId": None,
+        }
         await response.write(orjson.dumps(line) + b"\n")
         sent += 1
     await response.write_eof()
@@ -135,7 +143,7 @@ async def odata(request: web.Request) -> web.StreamResponse:
     store = request.app[SIM_STORE]
     config = request.app[SIM_CONFIG]
     raw = request.raw_path
-    target = raw[len("/v7"):]
+    target = raw[len("/v7") :]
     if target.split("?")[0] in ("/$metadata", "/"):
         return await metadata(request)
     caller = _caller(request)
@@ -222,8 +230,9 @@ def read(ev: Evaluator, req: Request) -> web.Response:
         rows = ev.apply_options(res, rows, Options(filter=req.options.filter))
         return json_response({"d": len(rows)})
     name = req.resource if not req.navs else None
-    return json_response({"d": [ev.render(res, sc.row, req.options, name, sc)
-                                for sc in ev.apply_scoped(res, rows, req.options)]})
+    return json_response(
+        {"d": [ev.render(res, sc.row, req.options, name, sc) for sc in ev.apply_scoped(res, rows, req.options)]}
+    )
 
 
 def create(ev: Evaluator, req: Request, body: Any) -> web.Response:
@@ -238,8 +247,13 @@ def create(ev: Evaluator, req: Request, body: Any) -> web.Response:
     return json_response(entity, status=201, headers={"Location": location})
 
 
-def create_simulator_app(dataset: dict | None = None, *, flavour: str = "balena-cloud",
-                         unknown_name_status: int = 500, log_interval: float = 1.0) -> web.Application:
+def create_simulator_app(
+    dataset: dict | None = None,
+    *,
+    flavour: str = "balena-cloud",
+    unknown_name_status: int = 500,
+    log_interval: float = 1.0,
+) -> web.Application:
     """A v7 API over ``dataset`` (default: the bundled fleet) in the given flavour."""
     model = load_model(flavour)
     app = web.Application(middlewares=[record])

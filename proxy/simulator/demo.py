@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .fixtures import ALICE_TOKEN, APP_SLUG, DEVICE_STATUS
 from .harness import running_pair
@@ -29,26 +29,32 @@ def instructions(proxy_url: str, simulator_url: str) -> str:
     auth = f"-H 'Authorization: Bearer {ALICE_TOKEN}'"
     slug_filter = f"slug%20eq%20%27{APP_SLUG.replace('/', '%2F')}%27"
     key = f"(uuid=%27{uuid}%27)"
-    return "\n".join([
-        f"v7 API simulator:  {simulator_url}   (token {ALICE_TOKEN!r}, user alice)",
-        f"v6 proxy:          {proxy_url}",
-        "",
-        "Try (v6 through the proxy):",
-        f"  curl -s {auth} '{proxy_url}/v6/device?$select=device_name,overall_status&$orderby=device_name%20asc'",
-        f"  curl -s {auth} '{proxy_url}/v6/device{key}?$select=overall_status,should_be_running__release'",
-        f"  curl -s {auth} '{proxy_url}/v6/application?$filter={slug_filter}&$select=id,app_name,actor'",
-        f"  curl -s {auth} -X PATCH -H 'Content-Type: application/json' -d '{{\"device_name\": \"renamed\"}}' "
-        f"'{proxy_url}/v6/device{key}'",
-        "Compare with v7 straight from the simulator:",
-        f"  curl -s {auth} '{simulator_url}/v7/device{key}?$select=overall_status,is_pinned_on__release'",
-        "",
-        "Ctrl-C stops both.",
-    ])
+    return "\n".join(
+        [
+            f"v7 API simulator:  {simulator_url}   (token {ALICE_TOKEN!r}, user alice)",
+            f"v6 proxy:          {proxy_url}",
+            "",
+            "Try (v6 through the proxy):",
+            f"  curl -s {auth} '{proxy_url}/v6/device?$select=device_name,overall_status&$orderby=device_name%20asc'",
+            f"  curl -s {auth} '{proxy_url}/v6/device{key}?$select=overall_status,should_be_running__release'",
+            f"  curl -s {auth} '{proxy_url}/v6/application?$filter={slug_filter}&$select=id,app_name,actor'",
+            f"  curl -s {auth} -X PATCH -H 'Content-Type: application/json' -d '{{\"device_name\": \"renamed\"}}' "
+            f"'{proxy_url}/v6/device{key}'",
+            "Compare with v7 straight from the simulator:",
+            f"  curl -s {auth} '{simulator_url}/v7/device{key}?$select=overall_status,is_pinned_on__release'",
+            "",
+            "Ctrl-C stops both.",
+        ]
+    )
 
 
 async def _run(args: argparse.Namespace) -> None:
-    async with running_pair(flavour=args.flavour, proxy_port=args.port, simulator_port=args.simulator_port,
-                            proxy_overrides={"log_format": "console", "log_level": "info"}) as pair:
+    async with running_pair(
+        flavour=args.flavour,
+        proxy_port=args.port,
+        simulator_port=args.simulator_port,
+        proxy_overrides={"log_format": "console", "log_level": "info"},
+    ) as pair:
         print(instructions(pair.proxy_url, pair.simulator_url), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -17,10 +17,30 @@ from .evaluator import Evaluator, ODataError
 from .identity import WRITE, Caller, authenticate, token_of
 from .store import SIM_STORE, Row, Store, now_iso
 
-STATE_FIELDS = ("status", "os_version", "os_variant", "supervisor_version", "ip_address", "mac_address",
-                "is_online", "api_port", "cpu_usage", "cpu_temp", "memory_usage", "memory_total", "storage_usage",
-                "storage_total", "storage_block_device", "download_progress", "provisioning_progress",
-                "provisioning_state", "is_undervolted", "cpu_id", "local_id", "update_status")
+STATE_FIELDS = (
+    "status",
+    "os_version",
+    "os_variant",
+    "supervisor_version",
+    "ip_address",
+    "mac_address",
+    "is_online",
+    "api_port",
+    "cpu_usage",
+    "cpu_temp",
+    "memory_usage",
+    "memory_total",
+    "storage_usage",
+    "storage_total",
+    "storage_block_device",
+    "download_progress",
+    "provisioning_progress",
+    "provisioning_state",
+    "is_undervolted",
+    "cpu_id",
+    "local_id",
+    "update_status",
+)
 
 
 def _store(request: web.Request) -> Store:
@@ -69,9 +89,16 @@ async def register_device(request: web.Request) -> web.Response:
     if not alias:
         return _json(f"Unknown device type {body.get('device_type')}", status=404)
     try:
-        device = writes.post(ev, store.model["device"], {
-            "belongs_to__application": app["id"], "is_of__device_type": alias[0]["device_type"],
-            "uuid": body.get("uuid"), "belongs_to__user": body.get("user")})
+        device = writes.post(
+            ev,
+            store.model["device"],
+            {
+                "belongs_to__application": app["id"],
+                "is_of__device_type": alias[0]["device_type"],
+                "uuid": body.get("uuid"),
+                "belongs_to__user": body.get("user"),
+            },
+        )
     except ODataError as err:
         return web.Response(status=err.status) if err.message is None else _json(err.message, err.status)
     api_key = body.get("api_key") or secrets.token_hex(16)
@@ -95,9 +122,23 @@ async def get_state(request: web.Request) -> web.Response:
     releases = {target["commit"]: {"id": target["id"]}} if target else {}
     config = {r["name"]: r["value"] for r in store.where("application_config_variable", "application", app["id"])}
     config.update({r["name"]: r["value"] for r in store.where("device_config_variable", "device", device["id"])})
-    return _json({uuid: {"name": device["device_name"], "apps": {app["uuid"]: {
-        "id": app["id"], "name": app["app_name"], "is_host": app["is_host"], "class": app["is_of__class"],
-        "releases": releases}}, "config": config}})
+    return _json(
+        {
+            uuid: {
+                "name": device["device_name"],
+                "apps": {
+                    app["uuid"]: {
+                        "id": app["id"],
+                        "name": app["app_name"],
+                        "is_host": app["is_host"],
+                        "class": app["is_of__class"],
+                        "releases": releases,
+                    }
+                },
+                "config": config,
+            }
+        }
+    )
 
 
 async def patch_state(request: web.Request) -> web.Response:

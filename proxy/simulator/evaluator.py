@@ -18,10 +18,11 @@ Semantics kept from the real server (odata-to-abstract-sql compiled to PostgreSQ
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .identity import READ, SECRETS, Caller
 from .model import UNREADABLE, Model, Resource
@@ -56,8 +57,9 @@ class Scope:
 class Evaluator:
     """One request's evaluation context: the store, the caller, and how unknown names are answered."""
 
-    def __init__(self, store: Store, caller: Caller, unknown_name_status: int = 500,
-                 aliases: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, store: Store, caller: Caller, unknown_name_status: int = 500, aliases: dict[str, Any] | None = None
+    ) -> None:
         self.store = store
         self.model: Model = store.model
         self.caller = caller
@@ -236,8 +238,9 @@ class Evaluator:
         rows = self.store.rows(res.name)
         out = []
         for row in rows:
-            if all(compare("eq", self.store.value(res.name, row, name), self.literal(value)) for name, value in
-                   key.items()):
+            if all(
+                compare("eq", self.store.value(res.name, row, name), self.literal(value)) for name, value in key.items()
+            ):
                 out.append(row)
         return self.visible(res.name, out)
 
@@ -254,39 +257,46 @@ class Evaluator:
         value = self.aliases[name]
         return value.value if isinstance(value, Lit) else value
 
-    def apply_options(self, res: Resource, rows: list[Row], opts: Options,
-                      outer: dict[str, tuple[str, Row]] | None = None) -> list[Row]:
+    def apply_options(
+        self, res: Resource, rows: list[Row], opts: Options, outer: dict[str, tuple[str, Row]] | None = None
+    ) -> list[Row]:
         return [sc.row for sc in self.apply_scoped(res, rows, opts, outer)]
 
-    def apply_scoped(self, res: Resource, rows: list[Row], opts: Options,
-                     outer: dict[str, tuple[str, Row]] | None = None) -> list[Scope]:
+    def apply_scoped(
+        self, res: Resource, rows: list[Row], opts: Options, outer: dict[str, tuple[str, Row]] | None = None
+    ) -> list[Scope]:
         """``$filter``, ``$orderby``, ``$skip``, ``$top`` over ``rows``. Navigation paths in ``$select``,
         ``$filter`` and ``$orderby`` are LEFT JOINs of this query, so a row comes out once per joined combination
         that passes (several times through a collection, as in SQL); each comes with its scope (its joined rows)."""
         exprs = join_exprs(opts)
-        found = [sc for r in rows for sc in self.scopes(res.name, r, exprs, dict(outer or {}))
-                 if opts.filter is None or self.eval(opts.filter, sc) is True]
+        found = [
+            sc
+            for r in rows
+            for sc in self.scopes(res.name, r, exprs, dict(outer or {}))
+            if opts.filter is None or self.eval(opts.filter, sc) is True
+        ]
         for expr, direction in reversed(opts.orderby):
             keyed = [(sort_key(self.eval(expr, sc), direction), sc) for sc in found]
             keyed.sort(key=lambda kv: kv[0], reverse=(direction != "asc"))
             found = [sc for _, sc in keyed]
         if opts.skip:
-            found = found[opts.skip:]
+            found = found[opts.skip :]
         if opts.top is not None:
-            found = found[:opts.top]
+            found = found[: opts.top]
         return found
 
-    def count_matching(self, resource: str, rows: list[Row], flt: Any, vars_: dict[str, tuple[str, Row]],
-                       own: str | None = None) -> int:
+    def count_matching(
+        self, resource: str, rows: list[Row], flt: Any, vars_: dict[str, tuple[str, Row]], own: str | None = None
+    ) -> int:
         """``COUNT(*)`` of a ``$count`` subquery: joined combinations of ``rows`` for which ``flt`` is TRUE."""
         if flt is None:
             return len(rows)
-        return sum(1 for r in rows for sc in self.scopes(resource, r, [flt], vars_, own)
-                   if self.eval(flt, sc) is True)
+        return sum(1 for r in rows for sc in self.scopes(resource, r, [flt], vars_, own) if self.eval(flt, sc) is True)
 
     # -- the LEFT JOINs of one scope (odata-to-abstract-sql ``AddJoins``) ----------------------------------
-    def scopes(self, resource: str, row: Row, exprs: list[Any], vars_: dict[str, tuple[str, Row]],
-               own: str | None = None) -> list[Scope]:
+    def scopes(
+        self, resource: str, row: Row, exprs: list[Any], vars_: dict[str, tuple[str, Row]], own: str | None = None
+    ) -> list[Scope]:
         """One scope per combination of the rows LEFT JOINed for the navigation paths in ``exprs``: a to-one
         link gives its row or the NULL row, a collection each member (or the NULL row when empty). ``own`` is a
         lambda variable standing for ``row`` itself (its paths join the same tables as bare paths)."""
@@ -305,15 +315,15 @@ class Evaluator:
             combos = [{**a, **b} for a in combos for b in found]
         return [Scope(resource, row, vars_, joins, own) for joins in combos]
 
-    def _join_rows(self, res: Resource, row: Row | None, prefix: tuple[str, ...],
-                   trie: dict[str, Any]) -> list[dict[tuple[str, ...], Row | None]]:
+    def _join_rows(
+        self, res: Resource, row: Row | None, prefix: tuple[str, ...], trie: dict[str, Any]
+    ) -> list[dict[tuple[str, ...], Row | None]]:
         combos: list[dict[tuple[str, ...], Row | None]] = [{}]
         for nav, sub in trie.items():
             key = prefix + (nav,)
             target = self.nav_target(res, nav)
             members: list[Row | None] = [None] if row is None else list(self.follow(res, row, nav)[1])
-            options = [{key: m, **inner} for m in (members or [None])
-                       for inner in self._join_rows(target, m, key, sub)]
+            options = [{key: m, **inner} for m in (members or [None]) for inner in self._join_rows(target, m, key, sub)]
             combos = [{**a, **b} for a in combos for b in options]
         return combos
 
@@ -336,13 +346,12 @@ class Evaluator:
         elif isinstance(expr, (Bin, Call)):
             for arg in expr.args:
                 yield from self._join_chains(arg, vars_, own)
-        elif isinstance(expr, Not):
-            yield from self._join_chains(expr.arg, vars_, own)
-        elif isinstance(expr, In):
+        elif isinstance(expr, Not) or isinstance(expr, In):
             yield from self._join_chains(expr.arg, vars_, own)
 
-    def render(self, res: Resource, row: Row, opts: Options, name: str | None = None,
-               scope: Scope | None = None) -> dict[str, Any]:
+    def render(
+        self, res: Resource, row: Row, opts: Options, name: str | None = None, scope: Scope | None = None
+    ) -> dict[str, Any]:
         """One entity as v7 answers it: expanded navigations first, then the selected (or all) fields. A
         ``$select=nav/name`` is the joined row's column under the key ``name`` (raw: pinejs's output processing
         follows the base resource's fields, not the joined one's), read from ``scope``'s joins."""
@@ -384,8 +393,9 @@ class Evaluator:
         target, rows = self.follow(res, row, item.nav)
         if item.count:
             return self.count_matching(target.name, rows, item.options.filter, {})
-        return [self.render(target, sc.row, item.options, scope=sc)
-                for sc in self.apply_scoped(target, rows, item.options)]
+        return [
+            self.render(target, sc.row, item.options, scope=sc) for sc in self.apply_scoped(target, rows, item.options)
+        ]
 
     # -- expressions ---------------------------------------------------------------------------------------
     def eval(self, expr: Any, scope: Scope) -> Any:
@@ -453,8 +463,15 @@ class Evaluator:
         assert res is not None
         return self._walk(res, [row], segs[index:], scope, many=False, key=(root,))
 
-    def _walk(self, res: Resource, rows: list[Row | None], segs: list[Seg], scope: Scope, many: bool,
-              key: tuple[str, ...] | None = None) -> Any:
+    def _walk(
+        self,
+        res: Resource,
+        rows: list[Row | None],
+        segs: list[Seg],
+        scope: Scope,
+        many: bool,
+        key: tuple[str, ...] | None = None,
+    ) -> Any:
         """Follows ``segs`` from ``rows``. A navigation path is a LEFT JOIN in pinejs (odata-to-abstract-sql >= 8
         ``AddJoins`` -> ``joinResource``; the server runs 10.x), so a missing or unreadable to-one link is one NULL
         row (``None`` here): its fields are NULL, a lambda below it sees no members, a ``$count`` below it is 0,
@@ -482,8 +499,14 @@ class Evaluator:
                 if seg.lam is not None:
                     results.append(self.lambda_(target, reached, seg.lam, scope))  # type: ignore[arg-type]
                 elif seg.count:
-                    results.append(self.count_matching(target.name, reached, seg.count_filter,  # type: ignore[arg-type]
-                                                       scope.vars))
+                    results.append(
+                        self.count_matching(
+                            target.name,
+                            reached,
+                            seg.count_filter,  # type: ignore[arg-type]
+                            scope.vars,
+                        )
+                    )
                 else:
                     if not reached and not to_many:
                         reached = [None]  # the LEFT JOIN's NULL row
@@ -505,8 +528,11 @@ class Evaluator:
         return values[0]
 
     def lambda_(self, target: Resource, rows: list[Row], lam: Lambda, scope: Scope) -> bool:
-        outcomes = (self.eval(lam.body, sc) for r in rows
-                    for sc in self.scopes(target.name, r, [lam.body], {**scope.vars, lam.var: (target.name, r)}, lam.var))
+        outcomes = (
+            self.eval(lam.body, sc)
+            for r in rows
+            for sc in self.scopes(target.name, r, [lam.body], {**scope.vars, lam.var: (target.name, r)}, lam.var)
+        )
         if lam.kind == "any":  # EXISTS(SELECT … WHERE body): a NULL body does not satisfy it
             return any(truthy(o) if o is not None else False for o in outcomes)
         # NOT EXISTS(SELECT … WHERE NOT body): only a FALSE body fails all(); NOT NULL is NULL, which selects nothing
@@ -559,12 +585,14 @@ def parse_datetime(value: str) -> datetime | None:
 def _align(a: Any, b: Any) -> tuple[Any, Any]:
     """Cast the two sides of a comparison to a common type, as PostgreSQL casts an untyped literal."""
     if isinstance(a, bool) or isinstance(b, bool):
+
         def to_bool(v: Any) -> Any:
             if isinstance(v, str) and v.lower() in ("true", "false"):
                 return v.lower() == "true"
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 return bool(v)
             return v
+
         return to_bool(a), to_bool(b)
     if isinstance(a, (int, float, Decimal)) and isinstance(b, str):
         return a, _number(b)
@@ -655,6 +683,7 @@ def _text(fn: Callable[..., Any]) -> Callable[..., Any]:
         if any(a is None for a in args):
             return None
         return fn(*args)
+
     return wrapped
 
 
@@ -665,8 +694,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "endswith": _text(lambda s, p: str(s).endswith(str(p))),
     "indexof": _text(lambda s, sub: str(s).find(str(sub))),
     "length": _text(lambda s: len(str(s))),
-    "substring": _text(lambda s, start, length=None: str(s)[int(start):] if length is None
-                       else str(s)[int(start):int(start) + int(length)]),
+    "substring": _text(
+        lambda s, start, length=None: (
+            str(s)[int(start) :] if length is None else str(s)[int(start) : int(start) + int(length)]
+        )
+    ),
     "tolower": _text(lambda s: str(s).lower()),
     "toupper": _text(lambda s: str(s).upper()),
     "trim": _text(lambda s: str(s).strip(" ")),
@@ -675,7 +707,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "round": _text(lambda n: int(Decimal(str(n)).quantize(Decimal(1), rounding="ROUND_HALF_UP"))),
     "floor": _text(lambda n: math.floor(n)),
     "ceiling": _text(lambda n: math.ceil(n)),
-    "now": lambda: datetime.now(timezone.utc),
+    "now": lambda: datetime.now(UTC),
     "totalseconds": _text(lambda d: d.total_seconds()),
     "date": _text(lambda v: (v if isinstance(v, datetime) else parse_datetime(str(v))).date().isoformat()),
     "time": _text(lambda v: (v if isinstance(v, datetime) else parse_datetime(str(v))).time().isoformat()),

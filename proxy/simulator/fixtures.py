@@ -36,5 +36,16 @@ DEVICE_STATUS: dict[str, tuple[str, str, str]] = {
 RELEASES = {"v1.0.0": "a" * 31 + "1", "v1.1.0": "b" * 32, "draft": "c" * 31 + "3", "failed": "d" * 31 + "4"}
 FLEET_TARGET_RELEASE = 2
 
-__all__ = ["TOKENS", "ALICE_TOKEN", "BOB_TOKEN", "ADMIN_TOKEN", "APP_SLUG", "APP_ID", "PERSONAL_ORG",
-           "DEVICE_TYPE", "DEVICE_STATUS", "RELEASES", "FLEET_TARGET_RELEASE"]
+__all__ = [
+    "ADMIN_TOKEN",
+    "ALICE_TOKEN",
+    "APP_ID",
+    "APP_SLUG",
+    "BOB_TOKEN",
+    "DEVICE_STATUS",
+    "DEVICE_TYPE",
+    "FLEET_TARGET_RELEASE",
+    "PERSONAL_ORG",
+    "RELEASES",
+    "TOKENS",
+]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -32,8 +33,9 @@ class Pair:
         return self.simulator[SIM_LOG]
 
 
-async def _serve(app: web.Application, host: str, port: int, runner_cls: type = web.AppRunner
-                 ) -> tuple[web.AppRunner, str]:
+async def _serve(
+    app: web.Application, host: str, port: int, runner_cls: type = web.AppRunner
+) -> tuple[web.AppRunner, str]:
     runner = runner_cls(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -43,8 +45,9 @@ async def _serve(app: web.Application, host: str, port: int, runner_cls: type = 
 
 
 @asynccontextmanager
-async def running_simulator(dataset: dict | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                            **options: Any) -> AsyncIterator[tuple[web.Application, str]]:
+async def running_simulator(
+    dataset: dict | None = None, *, host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> AsyncIterator[tuple[web.Application, str]]:
     app = create_simulator_app(dataset, **options)
     runner, url = await _serve(app, host, port)
     try:
@@ -54,18 +57,33 @@ async def running_simulator(dataset: dict | None = None, *, host: str = "127.0.0
 
 
 @asynccontextmanager
-async def running_pair(dataset: dict | None = None, *, flavour: str = "balena-cloud", host: str = "127.0.0.1",
-                       simulator_port: int = 0, proxy_port: int = 0, proxy_overrides: dict | None = None,
-                       **sim_options: Any) -> AsyncIterator[Pair]:
+async def running_pair(
+    dataset: dict | None = None,
+    *,
+    flavour: str = "balena-cloud",
+    host: str = "127.0.0.1",
+    simulator_port: int = 0,
+    proxy_port: int = 0,
+    proxy_overrides: dict | None = None,
+    **sim_options: Any,
+) -> AsyncIterator[Pair]:
     """Simulator on one loopback port, the proxy (``v6_mode="translate"``) on another, pointed at it."""
-    from proxy.app import ProxyRunner, create_app  # noqa: PLC0415 - keep the simulator importable alone
-    from proxy.settings import load_settings  # noqa: PLC0415
+    from proxy.app import ProxyRunner, create_app
+    from proxy.settings import load_settings
 
-    async with running_simulator(dataset, host=host, port=simulator_port, flavour=flavour,
-                                 **sim_options) as (sim_app, sim_url):
-        overrides = {"upstream": sim_url, "v6_mode": "translate", "upstream_flavour": flavour,
-                     "upstream_api_key": ADMIN_TOKEN, "host": host, "port": proxy_port,
-                     "log_level": "warning"}
+    async with running_simulator(dataset, host=host, port=simulator_port, flavour=flavour, **sim_options) as (
+        sim_app,
+        sim_url,
+    ):
+        overrides = {
+            "upstream": sim_url,
+            "v6_mode": "translate",
+            "upstream_flavour": flavour,
+            "upstream_api_key": ADMIN_TOKEN,
+            "host": host,
+            "port": proxy_port,
+            "log_level": "warning",
+        }
         overrides.update(proxy_overrides or {})
         settings = load_settings(env={}, overrides=overrides)
         proxy_app = create_app(settings)

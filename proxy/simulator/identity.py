@@ -41,8 +41,9 @@ PARENT: dict[str, tuple[str, str]] = {
     "application_tag": ("application", "application"),
     "device_history": ("belongs_to__application", "application"),
 }
-CATALOGUES = frozenset({"device_type", "device_type_alias", "cpu_architecture", "device_family",
-                        "device_manufacturer", "application_type"})
+CATALOGUES = frozenset(
+    {"device_type", "device_type_alias", "cpu_architecture", "device_family", "device_manufacturer", "application_type"}
+)
 # Columns only a superuser reads.
 SECRETS = {"user": {"password", "jwt_secret"}}
 
@@ -115,6 +116,11 @@ def whoami_body(store: Store, caller: Caller, kind: str) -> dict[str, Any]:
     """The bodies of /user/v1/whoami, /actor/v1/whoami and /whoami."""
     user = user_of(store, caller)
     if kind == "actor":
-        return {"id": user.get("actor"), "actorType": "user", "actorTypeId": user.get("id"),
-                "username": user.get("username"), "email": user.get("email")}
+        return {
+            "id": user.get("actor"),
+            "actorType": "user",
+            "actorTypeId": user.get("id"),
+            "username": user.get("username"),
+            "email": user.get("email"),
+        }
     return {"id": user.get("id"), "username": user.get("username"), "email": user.get("email")}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from proxy import odata as t
@@ -21,10 +21,14 @@ def literal(node: t.Literal) -> q.Lit:
     if kind == "Null":
         return q.Lit(None, "null")
     if kind in ("DateTime", "Date"):
-        return q.Lit(datetime.fromtimestamp(value / 1000, tz=timezone.utc), "datetime")
+        return q.Lit(datetime.fromtimestamp(value / 1000, tz=UTC), "datetime")
     if kind == "Duration":
-        delta = timedelta(days=value.get("day") or 0, hours=value.get("hour") or 0,
-                          minutes=value.get("minute") or 0, seconds=value.get("second") or 0)
+        delta = timedelta(
+            days=value.get("day") or 0,
+            hours=value.get("hour") or 0,
+            minutes=value.get("minute") or 0,
+            seconds=value.get("second") or 0,
+        )
         return q.Lit(-delta if value.get("negative") else delta, "duration")
     raise ValueError(kind)
 
@@ -59,8 +63,10 @@ def expr(node: Any) -> Any:
     if isinstance(node, t.Call):
         return q.Call(node.name, [expr(a) for a in node.args])
     if isinstance(node, t.In):
-        return q.In(expr(node.operand), [expr(i) if isinstance(i, (t.Literal, t.AliasRef)) else q.Lit(None, "null")
-                                          for i in node.items])
+        return q.In(
+            expr(node.operand),
+            [expr(i) if isinstance(i, (t.Literal, t.AliasRef)) else q.Lit(None, "null") for i in node.items],
+        )
     if isinstance(node, t.Path):
         return path(node)
     raise ValueError(f"unsupported node {type(node).__name__}")

@@ -13,8 +13,14 @@ from importlib import resources
 
 from .model import Model, Resource, load_model
 
-EDM = {"Date Time": "Edm.DateTimeOffset", "Integer": "Edm.Int32", "Serial": "Edm.Int64", "Big Integer": "Edm.Int64",
-       "Boolean": "Edm.Boolean", "WebResource": "Self.WebResource"}
+EDM = {
+    "Date Time": "Edm.DateTimeOffset",
+    "Integer": "Edm.Int32",
+    "Serial": "Edm.Int64",
+    "Big Integer": "Edm.Int64",
+    "Boolean": "Edm.Boolean",
+    "WebResource": "Self.WebResource",
+}
 
 
 def _property(name: str, ftype: str) -> str:
@@ -25,8 +31,7 @@ def _property(name: str, ftype: str) -> str:
 
 def _navigation(owner: str, name: str, target: str) -> str:
     role = target.replace("_", " ")
-    return (f'<NavigationProperty Name="{name}" Relationship="v7.{owner}{role}" FromRole="{owner}" '
-            f'ToRole="{role}" />\n')
+    return f'<NavigationProperty Name="{name}" Relationship="v7.{owner}{role}" FromRole="{owner}" ToRole="{role}" />\n'
 
 
 def _lines(res: Resource, known: Resource | None) -> str:
@@ -55,12 +60,14 @@ def metadata_xml(flavour: str) -> str:
         if not extra:
             continue
         if known is None:
-            new_blocks.append(f'\n\t\t\t\t\t<EntityType Name="{res.name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t'
-                              f'<PropertyRef Name="id" />\n\t\t\t\t\t\t</Key>\n\n\t\t\t\t\t\t{extra}\n'
-                              f'\t\t\t\t\t</EntityType>\n')
+            new_blocks.append(
+                f'\n\t\t\t\t\t<EntityType Name="{res.name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t'
+                f'<PropertyRef Name="id" />\n\t\t\t\t\t\t</Key>\n\n\t\t\t\t\t\t{extra}\n'
+                f"\t\t\t\t\t</EntityType>\n"
+            )
             continue
         block = re.search(rf'<EntityType Name="{re.escape(res.name)}">.*?(?=</EntityType>)', text, re.S)
         if block is not None:
-            text = text[:block.end()] + extra + text[block.end():]
+            text = text[: block.end()] + extra + text[block.end() :]
     last = text.rindex("</EntityType>") + len("</EntityType>")
     return text[:last] + "\n" + "".join(new_blocks) + text[last:]

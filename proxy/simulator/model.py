@@ -48,20 +48,42 @@ REVERSE_COLUMNS: dict[tuple[str, str], str] = {
 }
 
 # Columns the server computes on every read (from other columns and rows); never stored.
-DERIVED_ON_READ = {"device": {"overall_status", "overall_progress", "should_be_running__release"},
-                   "release": {"is_final"}}
+DERIVED_ON_READ = {
+    "device": {"overall_status", "overall_progress", "should_be_running__release"},
+    "release": {"is_final"},
+}
 # Columns a write cannot set: derived on read, or derived once by a server hook at write time (release
 # versioning), or a view (direct access). A PATCH with only these keys fails as on the server.
 COMPUTED = {
     "device": DERIVED_ON_READ["device"],
-    "release": {"is_final", "raw_version", "version", "semver_major", "semver_minor", "semver_patch",
-                "semver_prerelease", "semver_build", "is_finalized_at__date"},
+    "release": {
+        "is_final",
+        "raw_version",
+        "version",
+        "semver_major",
+        "semver_minor",
+        "semver_patch",
+        "semver_prerelease",
+        "semver_build",
+        "is_finalized_at__date",
+    },
     "user__has_direct_access_to__application": {"id", "user", "has_direct_access_to__application"},
 }
 
 # Resources no API caller may read (open-balena answers 401 even to its superuser).
-UNREADABLE = frozenset({"actor", "api_key__has__permission", "api_key__has__role", "config", "permission", "role",
-                        "role__has__permission", "user_permission", "user_role"})
+UNREADABLE = frozenset(
+    {
+        "actor",
+        "api_key__has__permission",
+        "api_key__has__role",
+        "config",
+        "permission",
+        "role",
+        "role__has__permission",
+        "user_permission",
+        "user_role",
+    }
+)
 
 
 @dataclass
@@ -136,8 +158,12 @@ def _merge_cloud(base: dict, cloud: dict) -> dict:
             for nav in spec["navigation"]:
                 if nav not in spec.get("many", []) and nav not in cols:
                     cols.append(nav)
-            merged[name] = {"fields": fields, "navigation": dict(spec["navigation"]),
-                            "many": list(spec.get("many", [])), "key_order": cols}
+            merged[name] = {
+                "fields": fields,
+                "navigation": dict(spec["navigation"]),
+                "many": list(spec.get("many", [])),
+                "key_order": cols,
+            }
             continue
         target = merged[name]
         for fname, ftype in spec["fields"].items():
@@ -165,9 +191,14 @@ def load_model(flavour: str = "balena-cloud") -> Model:
         spec_all = _merge_cloud(spec_all, graph["balena_cloud_v7_from_sdk_typings"])
     res_map: dict[str, Resource] = {}
     for name, spec in spec_all.items():
-        res_map[name] = Resource(name=name, fields=dict(spec["fields"]), key_order=list(spec["key_order"]),
-                                 navigation=dict(spec["navigation"]), many=set(spec.get("many", [])),
-                                 aliases=list(spec.get("aliases", [])))
+        res_map[name] = Resource(
+            name=name,
+            fields=dict(spec["fields"]),
+            key_order=list(spec["key_order"]),
+            navigation=dict(spec["navigation"]),
+            many=set(spec.get("many", [])),
+            aliases=list(spec.get("aliases", [])),
+        )
     _link(res_map)
     return Model(res_map, flavour)
 

@@ -72,7 +72,7 @@ class In:
 @dataclass
 class Options:
     select: list[str] | None = None  # None: every field
-    expand: list["ExpandItem"] = field(default_factory=list)
+    expand: list[ExpandItem] = field(default_factory=list)
     filter: Any = None
     orderby: list[tuple[Any, str]] = field(default_factory=list)
     top: int | None = None

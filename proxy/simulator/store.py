@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import json
 import secrets
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 from aiohttp import web
 
@@ -24,7 +25,7 @@ Row = dict[str, Any]
 
 def now_iso() -> str:
     """A Date Time as the API writes it (``Date#toISOString()``)."""
-    moment = datetime.now(timezone.utc)
+    moment = datetime.now(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -146,11 +147,15 @@ class Store:
         return app.get("should_be_running__release") if app else None
 
     def _downloading_installs(self, device: Row) -> list[Row]:
-        return [ii for ii in self.where("image_install", "device", device["id"])
-                if ii.get("download_progress") is not None and ii.get("status") == "Downloading"]
+        return [
+            ii
+            for ii in self.where("image_install", "device", device["id"])
+            if ii.get("download_progress") is not None and ii.get("status") == "Downloading"
+        ]
 
     def vpn_enabled(self, device: Row) -> bool:
         """BALENA_/RESIN_SUPERVISOR_VPN_CONTROL on the device, else on its fleet, else 'not set'; <> 'false'."""
+
         def lookup(resource: str, column: str, owner: Any) -> str | None:
             values = {r["name"]: r["value"] for r in self.where(resource, column, owner)}
             for name in ("BALENA_SUPERVISOR_VPN_CONTROL", "RESIN_SUPERVISOR_VPN_CONTROL"):

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_tz
-from typing import Any, Callable
+from typing import Any
 
 from .evaluator import ODataError
 from .model import COMPUTED, Resource
@@ -29,14 +30,39 @@ _PARSE_INT = re.compile(r"[+-]?\d+")
 _PARSE_FLOAT = re.compile(r"[+-]?(Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)")
 _JS_NUMBER = re.compile(r"[+-]?(Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+")
 _BIGINT = re.compile(r"[+-]?\d+|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+")
-_WEB_RESOURCE = {"filename": str, "href": str, "content_type": str, "content_disposition": str, "checksum": str,
-                 "size": int}
-_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%a, %d %b %Y",
-                 "%A, %B %d, %Y", "%a, %B %d, %Y", "%a %b %d %Y", "%Y/%m/%d", "%m/%d/%Y", "%Y-%m-%d", "%Y-%m",
-                 "%d.%m.%Y", "%m.%d.%Y", "%Y")
+_WEB_RESOURCE = {
+    "filename": str,
+    "href": str,
+    "content_type": str,
+    "content_disposition": str,
+    "checksum": str,
+    "size": int,
+}
+_DATE_FORMATS = (
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%B %d %Y",
+    "%b %d %Y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%a, %d %b %Y",
+    "%A, %B %d, %Y",
+    "%a, %B %d, %Y",
+    "%a %b %d %Y",
+    "%Y/%m/%d",
+    "%m/%d/%Y",
+    "%Y-%m-%d",
+    "%Y-%m",
+    "%d.%m.%Y",
+    "%m.%d.%Y",
+    "%Y",
+)
 # a trailing time of day and zone, as V8's fallback parser takes them after a date ("... 10:00:00 GMT+0200")
-_TIME_SUFFIX = re.compile(r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2}|GMT[+-]\d{4}"
-                          r"|\([^)]*\))*\s*$", re.IGNORECASE)
+_TIME_SUFFIX = re.compile(
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2}|GMT[+-]\d{4}"
+    r"|\([^)]*\))*\s*$",
+    re.IGNORECASE,
+)
 
 
 def _number(value: Any) -> bool:
@@ -156,9 +182,21 @@ def _web_resource(value: Any) -> bool:
 
 
 CHECKS: dict[str, Callable[[Any], bool]] = {
-    "Integer": _integer, "Serial": _integer, "ForeignKey": _integer, "ConceptType": _integer,
-    "Big Integer": _bigint, "Big Serial": _bigint, "Real": _real, "Short Text": _short_text, "Text": _text,
-    "Hashed": _text, "Date Time": _date, "Date": _date, "Time": _date, "Boolean": _boolean, "JSON": _json,
+    "Integer": _integer,
+    "Serial": _integer,
+    "ForeignKey": _integer,
+    "ConceptType": _integer,
+    "Big Integer": _bigint,
+    "Big Serial": _bigint,
+    "Real": _real,
+    "Short Text": _short_text,
+    "Text": _text,
+    "Hashed": _text,
+    "Date Time": _date,
+    "Date": _date,
+    "Time": _date,
+    "Boolean": _boolean,
+    "JSON": _json,
     "WebResource": _web_resource,
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .evaluator import Evaluator, ODataError
@@ -47,10 +47,13 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "release_tag": ("release", "tag_key"),
     "service": ("application", "service_name"),
 }
-RELEASE_RULE = ("It is necessary that each release that should be running on an application, has a status that is "
-                "equal to \"success\" and belongs to the application.")
-PIN_RULE = ("It is necessary that each device that is pinned on a release, belongs to an application that owns "
-            "the release.")
+RELEASE_RULE = (
+    "It is necessary that each release that should be running on an application, has a status that is "
+    'equal to "success" and belongs to the application.'
+)
+PIN_RULE = (
+    "It is necessary that each device that is pinned on a release, belongs to an application that owns the release."
+)
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
 
@@ -72,7 +75,7 @@ def cast(res: Resource, column: str, value: Any) -> Any:
     if isinstance(value, str) and ftype == "Date Time" and not math.isnan(number := js_number(value)):
         value = number  # Number(v) first, as the Date Time schema does: "1767607300000" is epoch ms
     if isinstance(value, (int, float)) and not isinstance(value, bool) and ftype == "Date Time":
-        moment = datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and ftype == "Big Integer":
         return str(int(value))
@@ -89,7 +92,7 @@ def check_unique(ev: Evaluator, res: Resource, row: Row, ignore: Row | None = No
                 continue
             if tuple(other.get(c) for c in columns) == values:
                 if len(columns) == 1:
-                    raise ODataError(409, f"\"{columns[0]}\" must be unique.")
+                    raise ODataError(409, f'"{columns[0]}" must be unique.')
                 raise ODataError(409, "Unique key constraint violated")
 
 
@@ -128,11 +131,23 @@ def release_version(row: Row, store_rows: list[Row]) -> None:
     if not match:
         raise ODataError(400, "Invalid semver format")
     major, minor, patch = (int(g) for g in match.groups())
-    row.update(semver=semver, semver_major=major, semver_minor=minor, semver_patch=patch,
-               semver_build=row.get("semver_build") or "", variant=row.get("variant") or "")
+    row.update(
+        semver=semver,
+        semver_major=major,
+        semver_minor=minor,
+        semver_patch=patch,
+        semver_build=row.get("semver_build") or "",
+        variant=row.get("variant") or "",
+    )
     if row.get("is_final"):
-        same = [r for r in store_rows if r is not row and r.get("belongs_to__application") == row[
-            "belongs_to__application"] and r.get("semver") == semver and r.get("revision") is not None]
+        same = [
+            r
+            for r in store_rows
+            if r is not row
+            and r.get("belongs_to__application") == row["belongs_to__application"]
+            and r.get("semver") == semver
+            and r.get("revision") is not None
+        ]
         revision = max((r["revision"] for r in same), default=-1) + 1
         row["revision"] = revision
         row["semver_prerelease"] = ""
@@ -148,21 +163,36 @@ def release_version(row: Row, store_rows: list[Row]) -> None:
         row["is_finalized_at__date"] = None
         build, prerelease = [], [int(stamp)]
     row["raw_version"] = raw
-    row["version"] = {"raw": raw, "build": build, "major": major, "minor": minor, "patch": patch,
-                      "version": raw.split("+")[0], "prerelease": prerelease}
+    row["version"] = {
+        "raw": raw,
+        "build": build,
+        "major": major,
+        "minor": minor,
+        "patch": patch,
+        "version": raw.split("+")[0],
+        "prerelease": prerelease,
+    }
     row.pop("is_final", None)
 
 
 def track_latest(ev: Evaluator, release: Row) -> None:
     """A fleet tracking its latest release moves its target to a new final successful release."""
     app = ev.store.get("application", release.get("belongs_to__application"))
-    if app and app.get("should_track_latest_release") and release.get("status") == "success" and \
-            release.get("revision") is not None:
+    if (
+        app
+        and app.get("should_track_latest_release")
+        and release.get("status") == "success"
+        and release.get("revision") is not None
+    ):
         app["should_be_running__release"] = release["id"]
 
 
-BOOLEAN_DEFAULTS = {("application", "should_track_latest_release"): True, ("device", "is_active"): True,
-                    ("release", "is_passing_tests"): True, ("release", "is_final"): True}
+BOOLEAN_DEFAULTS = {
+    ("application", "should_track_latest_release"): True,
+    ("device", "is_active"): True,
+    ("release", "is_passing_tests"): True,
+    ("release", "is_final"): True,
+}
 
 
 def defaults(ev: Evaluator, res: Resource, row: Row) -> None:
@@ -253,8 +283,11 @@ def patch(ev: Evaluator, res: Resource, rows: list[Row], body: Any) -> None:
                 check_pin(ev, {**row, **update}, update["is_pinned_on__release"])
         if res.name == "application" and update.get("should_be_running__release") is not None:
             release = ev.store.get("release", update["should_be_running__release"])
-            if release is None or release.get("status") != "success" or \
-                    release.get("belongs_to__application") != row["id"]:
+            if (
+                release is None
+                or release.get("status") != "success"
+                or release.get("belongs_to__application") != row["id"]
+            ):
                 raise ODataError(400, RELEASE_RULE)
         if res.name == "release" and "is_final" in update:
             final = update.pop("is_final")
@@ -263,9 +296,22 @@ def patch(ev: Evaluator, res: Resource, rows: list[Row], body: Any) -> None:
             if final and row.get("revision") is None:
                 merged = {**row, **update, "is_final": True, "is_finalized_at__date": None}
                 release_version(merged, ev.store.rows("release"))
-                update.update({k: merged[k] for k in ("revision", "raw_version", "version", "semver_prerelease",
-                                                      "is_finalized_at__date", "semver", "semver_major",
-                                                      "semver_minor", "semver_patch")})
+                update.update(
+                    {
+                        k: merged[k]
+                        for k in (
+                            "revision",
+                            "raw_version",
+                            "version",
+                            "semver_prerelease",
+                            "is_finalized_at__date",
+                            "semver",
+                            "semver_major",
+                            "semver_minor",
+                            "semver_patch",
+                        )
+                    }
+                )
         check_references(ev, res, {**row, **update})
         check_unique(ev, res, {**row, **update}, ignore=row)
         row.update(update)

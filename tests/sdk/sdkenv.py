@@ -16,9 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("SDK_CACHE_DIR", REPO / ".cache" / "sdk"))
@@ -49,8 +50,19 @@ def ensure_python_sdk(version: str) -> Path:
             if venv.exists():
                 shutil.rmtree(venv)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=INSTALL_TIMEOUT)
-            subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            f"balena-sdk=={version}"], check=True, timeout=INSTALL_TIMEOUT)
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    f"balena-sdk=={version}",
+                ],
+                check=True,
+                timeout=INSTALL_TIMEOUT,
+            )
             marker.write_text(version)
     return python
 
@@ -63,8 +75,13 @@ def ensure_js_sdk() -> Path:
         if not marker.exists():
             root.mkdir(parents=True, exist_ok=True)
             (root / "package.json").write_text('{"name": "sdk-js19", "private": true}\n')
-            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", JS_SDK],
-                           cwd=root, check=True, timeout=INSTALL_TIMEOUT, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", JS_SDK],
+                cwd=root,
+                check=True,
+                timeout=INSTALL_TIMEOUT,
+                stdout=subprocess.DEVNULL,
+            )
             marker.write_text(JS_SDK)
     return root
 
@@ -74,16 +91,27 @@ def write_settings(home: Path, proxy_url: str) -> None:
     data = home / ".balena"
     data.mkdir(parents=True, exist_ok=True)
     base = proxy_url.rstrip("/") + "/"
-    lines = ["[Settings]", f"api_endpoint = {base}", f"pine_endpoint = {base}v6/", "api_version = v6",
-             f"builder_url = {base}", f"data_directory = {data}", f"cache_directory = {data / 'cache'}",
-             "image_cache_time = 604800000", "token_refresh_interval = 3600000", "timeout = 30000",
-             "device_actions_endpoint_version = v1", "retry_rate_limited_request = false"]
+    lines = [
+        "[Settings]",
+        f"api_endpoint = {base}",
+        f"pine_endpoint = {base}v6/",
+        "api_version = v6",
+        f"builder_url = {base}",
+        f"data_directory = {data}",
+        f"cache_directory = {data / 'cache'}",
+        "image_cache_time = 604800000",
+        "token_refresh_interval = 3600000",
+        "timeout = 30000",
+        "device_actions_endpoint_version = v1",
+        "retry_rate_limited_request = false",
+    ]
     (data / "balena.cfg").write_text("\n".join(lines) + "\n")
 
 
 async def _run(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> list[dict[str, Any]]:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), CALL_TIMEOUT)
     except TimeoutError:
@@ -102,8 +130,9 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-async def run_python_sdk(version: str, proxy_url: str, token: str, calls: list[tuple[str, list]],
-                         home: Path) -> list[dict[str, Any]]:
+async def run_python_sdk(
+    version: str, proxy_url: str, token: str, calls: list[tuple[str, list]], home: Path
+) -> list[dict[str, Any]]:
     """Run ``calls`` (attribute path on ``Balena()``, args) in one SDK process; one result per call."""
     python = ensure_python_sdk(version)
     write_settings(home, proxy_url)
@@ -111,11 +140,11 @@ async def run_python_sdk(version: str, proxy_url: str, token: str, calls: list[t
     return await _run([str(python), str(HERE / "py_driver.py"), spec], _clean_env(home))
 
 
-async def run_js_sdk(proxy_url: str, token: str, calls: list[tuple[str, list]], home: Path
-                     ) -> list[dict[str, Any]]:
+async def run_js_sdk(proxy_url: str, token: str, calls: list[tuple[str, list]], home: Path) -> list[dict[str, Any]]:
     root = ensure_js_sdk()
     env = _clean_env(home)
     env["NODE_PATH"] = str(root / "node_modules")
-    spec = json.dumps({"apiUrl": proxy_url.rstrip("/") + "/", "token": token,
-                       "calls": [[path, list(args)] for path, args in calls]})
+    spec = json.dumps(
+        {"apiUrl": proxy_url.rstrip("/") + "/", "token": token, "calls": [[path, list(args)] for path, args in calls]}
+    )
     return await _run(["node", str(HERE / "js_driver.js"), spec], env, cwd=home)
