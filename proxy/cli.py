@@ -47,13 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_demo(args: list[str]) -> int:
+    """The demo lives in the separate ``balena-v7-simulator`` distribution: say how to get it when missing."""
+    try:
+        from balena_v7_simulator.demo import main as demo_main  # optional distribution
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith("balena_v7_simulator"):
+            raise
+        print(
+            f"{PROG}: error: the demo needs the v7 simulator, which is not installed: "
+            "pip install ./simulator (from the proxy's source tree), or run ./scripts/demo",
+            file=sys.stderr,
+        )
+        return 2
+    return int(demo_main(args) or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``balena-v6-proxy`` console script and ``python -m proxy``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["demo"]:  # the demo parses its own options (--port, --flavour, ...)
-        from .simulator.demo import main as demo_main
-
-        return int(demo_main(args[1:]) or 0)
+        return _run_demo(args[1:])
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "serve")
     parsed = build_parser().parse_args(args)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.simulator.fixtures import ALICE_TOKEN, DEVICE_STATUS, RELEASES
-from proxy.simulator.harness import running_pair
+from balena_v7_simulator.fixtures import ALICE_TOKEN, DEVICE_STATUS, RELEASES
+from balena_v7_simulator.harness import running_pair
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sdk.sdkenv import run_js_sdk

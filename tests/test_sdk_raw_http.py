@@ -8,8 +8,8 @@ import json
 import aiohttp
 import pytest
 
-from proxy.simulator.fixtures import ALICE_TOKEN, BOB_TOKEN
-from proxy.simulator.harness import running_pair
+from balena_v7_simulator.fixtures import ALICE_TOKEN, BOB_TOKEN
+from balena_v7_simulator.harness import running_pair
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ async def test_v6_patch_answers_ok_and_changes_v7_state(pair):
 
 async def test_device_log_stream_flows_through_the_proxy_line_by_line():
     """The stream never ends on its own; lines must arrive while it is open (the proxy must not buffer)."""
-    from proxy.simulator.fixtures import DEVICE_STATUS
+    from balena_v7_simulator.fixtures import DEVICE_STATUS
 
     uuid = DEVICE_STATUS["operational"][0]
     async with running_pair(proxy_overrides={"log_level": "warning"}, log_interval=0.05) as running:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from proxy.simulator import create_simulator_app, store_of
-from proxy.simulator.fixtures import ALICE_TOKEN, BOB_TOKEN, DEVICE_STATUS, RELEASES
+from balena_v7_simulator import create_simulator_app, store_of
+from balena_v7_simulator.fixtures import ALICE_TOKEN, BOB_TOKEN, DEVICE_STATUS, RELEASES
 
 ALICE = {"Authorization": f"Bearer {ALICE_TOKEN}"}
 BOB = {"Authorization": f"Bearer {BOB_TOKEN}"}

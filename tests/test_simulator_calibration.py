@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.simulator import create_simulator_app
+from balena_v7_simulator import create_simulator_app
 
 PAIRS = Path(__file__).parent / "fixtures" / "simulator" / "pairs"
 SNAPSHOT = json.loads((PAIRS / "snapshot.json").read_text())

@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.odata import parse_target
-from proxy.simulator import app as sim_app
-from proxy.simulator import ir
-from proxy.simulator.evaluator import Evaluator
-from proxy.simulator.fixtures import ALICE_TOKEN
-from proxy.simulator.identity import caller_for_token
-from proxy.simulator.model import load_model
-from proxy.simulator.store import Store, load_dataset
+from balena_v7_simulator import app as sim_app
+from balena_v7_simulator import ir
+from balena_v7_simulator.evaluator import Evaluator
+from balena_v7_simulator.fixtures import ALICE_TOKEN
+from balena_v7_simulator.identity import caller_for_token
+from balena_v7_simulator.model import load_model
+from balena_v7_simulator.store import Store, load_dataset
 
 STORE = Store(load_model("balena-cloud"), load_dataset())
 

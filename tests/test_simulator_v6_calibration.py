@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from test_simulator_calibration import AUTH, envelope, fresh, key_orders, recorded_gets, snapshot_dataset
 
-from proxy.simulator.harness import running_pair
+from balena_v7_simulator.harness import running_pair
 
 # pair name -> (status, envelope) the proxy answers on purpose instead of the recording
 DELIBERATE = {

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from proxy.simulator.validation import accepts
+from balena_v7_simulator.validation import accepts
 
 VERDICTS = json.loads((Path(__file__).parent / "fixtures/simulator/sbvr_types/verdicts.json").read_text())
 
 
 def test_the_fixture_covers_every_type_the_simulator_checks():
-    from proxy.simulator.validation import CHECKS
+    from balena_v7_simulator.validation import CHECKS
 
     recorded = {v["type"] for v in VERDICTS["verdicts"]}
     assert recorded >= set(CHECKS) - {"Big Serial", "Date", "Time"}  # same schemas as Big Integer / Date Time

@@ -9,8 +9,8 @@ import json
 import aiohttp
 import pytest
 
-from proxy.simulator.fixtures import ADMIN_TOKEN
-from proxy.simulator.harness import running_pair
+from balena_v7_simulator.fixtures import ADMIN_TOKEN
+from balena_v7_simulator.harness import running_pair
 
 LIMIT = 4096
 

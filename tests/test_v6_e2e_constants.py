@@ -10,8 +10,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from proxy.simulator.fixtures import ADMIN_TOKEN
-from proxy.simulator.harness import running_pair
+from balena_v7_simulator.fixtures import ADMIN_TOKEN
+from balena_v7_simulator.harness import running_pair
 
 
 @pytest.fixture

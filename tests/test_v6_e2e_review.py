@@ -10,7 +10,7 @@ from fixtures.engine.upstream import Reply
 from test_v6_e2e import cloud, env  # noqa: F401  (the proxy + recording upstream fixtures)
 from test_v6_release_type import call, pair  # noqa: F401  (the proxy before the open-balena simulator)
 
-from proxy.simulator.harness import running_pair
+from balena_v7_simulator.harness import running_pair
 
 
 # ------------------------------------------------------------------------------------------ 1. POST {"id": N}

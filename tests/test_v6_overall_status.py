@@ -1,7 +1,7 @@
 """overall_status through the proxy against the v7 simulator's fleet (decision 2, spec §2.4).
 
 The simulator computes v7 ``overall_status`` from raw columns as open-balena does; the fleet has a device in
-every state that maps differently (``proxy.simulator.fixtures.DEVICE_STATUS`` gives v7 and v6 values).
+every state that maps differently (``balena_v7_simulator.fixtures.DEVICE_STATUS`` gives v7 and v6 values).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 import yarl
 
-from proxy.simulator.app import create_simulator_app
-from proxy.simulator.fixtures import ADMIN_TOKEN, DEVICE_STATUS
+from balena_v7_simulator.app import create_simulator_app
+from balena_v7_simulator.fixtures import ADMIN_TOKEN, DEVICE_STATUS
 
 V6_BY_UUID = {uuid: v6 for uuid, _v7, v6 in DEVICE_STATUS.values()}
 V6_ORDER = sorted(set(V6_BY_UUID.values()))

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 import yarl
 
-from proxy.simulator.fixtures import ADMIN_TOKEN
-from proxy.simulator.harness import running_pair
+from balena_v7_simulator.fixtures import ADMIN_TOKEN
+from balena_v7_simulator.harness import running_pair
 
 
 @pytest.fixture

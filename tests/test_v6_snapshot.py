@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from fixtures.engine.upstream import SNAPSHOT, V7Fixture
 
-from proxy.simulator.app import create_simulator_app
+from balena_v7_simulator.app import create_simulator_app
 
 TOKEN = "snapshot-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -7,8 +7,8 @@ import aiohttp
 import pytest
 import yarl
 
-from proxy.simulator.app import create_simulator_app
-from proxy.simulator.fixtures import ADMIN_TOKEN
+from balena_v7_simulator.app import create_simulator_app
+from balena_v7_simulator.fixtures import ADMIN_TOKEN
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ async def test_device_type_filter_through_the_device_navigation(proxy):
 async def test_a_navigation_to_supervisor_release_keeps_the_view_restriction():
     """The view's restriction (decision 4) holds however supervisor_release is reached: a device managed by an
     ordinary fleet release shows no supervisor release, through a path, $expand, $count or a lambda."""
-    from proxy.simulator.harness import running_pair
+    from balena_v7_simulator.harness import running_pair
 
     async with running_pair(flavour="balena-cloud") as pair:
         base = pair.proxy_url

@@ -11,7 +11,7 @@ import pytest
 import yarl
 from test_v6_snapshot import AUTH, snapshot_dataset
 
-from proxy.simulator.app import create_simulator_app
+from balena_v7_simulator.app import create_simulator_app
 
 PAIRS = Path(__file__).parent / "fixtures" / "engine" / "pairs"
 WRITES = [

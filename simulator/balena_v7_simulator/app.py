@@ -50,7 +50,7 @@ async def record(request: web.Request, handler) -> web.StreamResponse:
 
 
 JSON_TYPE = "application/json"
-log = logging.getLogger("proxy.simulator")
+log = logging.getLogger("balena_v7_simulator")
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -30,8 +30,8 @@ def now_iso() -> str:
 
 
 def load_dataset(name: str = "fleet") -> dict:
-    """A deep copy of a bundled dataset (``proxy/simulator/data/<name>.json``)."""
-    text = resources.files("proxy.simulator.data").joinpath(f"{name}.json").read_text()
+    """A deep copy of a bundled dataset (``simulator/balena_v7_simulator/data/<name>.json``)."""
+    text = resources.files("balena_v7_simulator.data").joinpath(f"{name}.json").read_text()
     return json.loads(text)
 
 

@@ -1,6 +1,6 @@
 """Generates the bundled ``data/fleet.json``: a small but realistic balenaCloud account.
 
-Run ``python -m proxy.simulator.fleetgen`` after editing; the JSON is committed so the simulator needs no
+Run ``python -m balena_v7_simulator.fleetgen`` after editing; the JSON is committed so the simulator needs no
 generation step. Devices cover every v7 ``overall_status`` (and the v7 states whose v6 value differs).
 """
 
