@@ -207,6 +207,14 @@ def accepts_gzip(header: str) -> bool:
     return star is not None and star > 0
 
 
+def _invalid_upstream_json(request: web.Request, exc: orjson.JSONDecodeError) -> web.Response:
+    """The plan would rewrite a body that is not JSON (truncated, garbled): a 502, never a partial v6 document."""
+    cause = f"the upstream answer is not valid JSON ({exc})"
+    log.warning("upstream_invalid_json", request_id=request.get(REQUEST_ID), error=str(exc))
+    request[LOG_EXTRA]["upstream_invalid_json"] = True
+    return api_error(502, f"Bad upstream answer: {cause}")
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     settings = _settings(request.app)
     engine = request.app[ENGINE]
@@ -293,8 +301,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
                     400,
                     f"Ordering by {label} is done by the proxy and is limited to {exc.args[0]} rows: narrow the $filter",
                 )
-            except orjson.JSONDecodeError:
-                pass
+            except orjson.JSONDecodeError as exc:
+                return _invalid_upstream_json(request, exc)
     response = web.Response(status=status, body=payload, headers=out_headers)
     response.headers[REQUEST_ID_HEADER] = request.get(REQUEST_ID, "")
     return _finish(request, response)
