@@ -12,7 +12,6 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.odata import parse_target
 from balena_v7_simulator import app as sim_app
 from balena_v7_simulator import ir
 from balena_v7_simulator.evaluator import Evaluator
@@ -20,6 +19,7 @@ from balena_v7_simulator.fixtures import ALICE_TOKEN
 from balena_v7_simulator.identity import caller_for_token
 from balena_v7_simulator.model import load_model
 from balena_v7_simulator.store import Store, load_dataset
+from proxy.odata import parse_target
 
 STORE = Store(load_model("balena-cloud"), load_dataset())
 
