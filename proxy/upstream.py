@@ -17,6 +17,7 @@ stream may run for as long as the upstream keeps sending.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -124,6 +125,8 @@ class Upstream:
                 raise UpstreamUnavailable(f"connection closed by upstream ({exc.__class__.__name__})") from exc
             except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise UpstreamTimeout(_timeout_message(exc, self.settings)) from exc
+            except aiohttp.ClientConnectorDNSError as exc:
+                raise UpstreamUnavailable(f"cannot resolve {exc.host} ({_reason(exc)})") from exc
             except aiohttp.ClientConnectorError as exc:
                 raise UpstreamUnavailable(f"cannot connect to {exc.host}:{exc.port} ({_reason(exc)})") from exc
             except aiohttp.ClientError as exc:
@@ -159,8 +162,8 @@ class Upstream:
         response = await self._request(method, path_qs, headers, body, decompress=True)
         try:
             data = await response.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout(_timeout_message(exc, self.settings)) from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:  # headers came, then the body went silent
+            raise UpstreamTimeout(f"the response stalled for {self.settings.stream_idle_timeout:g} s") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(_reason(exc)) from exc
         finally:
@@ -183,6 +186,11 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def _reason(exc: BaseException) -> str:
+    """A short cause for the client: aiohttp's own texts nest reprs of inner errors (fault tests)."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the connection closed before the response was complete"
+    if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientConnectorError) and exc.errno == errno.ECONNRESET:
+        return "connection reset by upstream"
     text = str(exc) or exc.__class__.__name__
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ConnectionRefusedError):
