@@ -119,7 +119,8 @@ async def test_a_translated_answer_that_is_not_json_is_502(start_proxy, faulty, 
     async with aiohttp.ClientSession() as client:
         status, message = await get(client, proxy.url + TRANSLATED)
         assert status == 502
-        assert isinstance(message, str) and message.startswith("Upstream") and "JSON" in message
+        assert isinstance(message, str)
+        assert message.startswith("Bad upstream answer: the upstream answer is not valid JSON (")
         await assert_next_request_succeeds(client, proxy)
 
 
