@@ -1,23 +1,37 @@
 # balena-v6-proxy: a small image that runs the installed package (nothing from the source tree at run time).
-FROM python:3.11-slim AS build
+# BASE_IMAGE: any image with python3 >= 3.11 and its venv module (the tests use a Debian bookworm built with
+# debootstrap, see scripts/prepare-docker-test). PIP_INDEX_URL / PIP_FIND_LINKS / PIP_NO_INDEX: point pip at a
+# mirror or a local wheel directory (pip reads them from the environment of each RUN step).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE} AS build
+ARG PIP_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_NO_INDEX
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY proxy ./proxy
 COPY translators ./translators
-RUN pip install --no-cache-dir --upgrade pip \
- && pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN python3 -m venv /opt/build \
+ && /opt/build/bin/pip install --no-cache-dir --upgrade pip \
+ && /opt/build/bin/pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
+ARG PIP_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_NO_INDEX
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PATH=/opt/proxy/bin:$PATH \
     PROXY_HOST=0.0.0.0 \
     PROXY_PORT=8080 \
     PROXY_LOG_FORMAT=json
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl \
+# A virtual environment: Debian's python3 refuses system-wide pip installs (PEP 668) and may have no pip.
+RUN python3 -m venv /opt/proxy \
+ && /opt/proxy/bin/pip install --no-cache-dir /wheels/*.whl \
  && rm -rf /wheels \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin proxy
-USER proxy
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin balena-v6-proxy
+USER balena-v6-proxy
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('PROXY_PORT', '8080'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2).status != 200)"]
