@@ -20,6 +20,7 @@ from .errors import UpstreamError, api_error
 from .forward import forward
 from .logs import REQUEST_ID, get_logger
 from .middlewares import request_context
+from .rollout import v6_entry
 from .settings import Settings
 from .upstream import UPSTREAM, Upstream, upstream_ctx
 
@@ -71,8 +72,12 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(upstream_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    if settings.v6_mode == "translate":
-        install_v6(app)
+    if settings.v6_mode == "translate" or settings.shadow_share > 0:
+        install_v6(app)  # with shadowing, forward mode needs the translation too (to compare with)
+    else:
+        entry = v6_entry(None, settings)  # forwarded, but the access event still says v6_mode/resource
+        app.router.add_route("*", "/v6", entry)
+        app.router.add_route("*", "/v6/{tail:.*}", entry)
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
 

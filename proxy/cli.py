@@ -20,6 +20,7 @@ from aiohttp import web
 
 from . import __version__
 from .app import ProxyRunner, create_app
+from .logfile import LogFileError, check_log_files
 from .logs import configure_logging, get_logger
 from .settings import FIELDS, HELP, Settings, SettingsError, base_type, cli_flag, env_var, load_settings
 
@@ -40,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         if base_type(name) is bool:
             serve.add_argument(
                 cli_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        elif base_type(name) is tuple:  # a list setting: repeat the flag
+            serve.add_argument(
+                cli_flag(name), dest=name, action="append", metavar="VALUE", default=None, help=help_text
             )
         else:
             serve.add_argument(cli_flag(name), dest=name, metavar=name.upper(), default=None, help=help_text)
@@ -79,7 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings)
+    try:
+        check_log_files(settings)
+        configure_logging(settings, worker=0 if settings.workers == 1 else None)
+    except LogFileError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     if settings.workers == 1:
         return run_worker(settings, reuse_port=False)
     return run_workers(settings)
@@ -165,7 +175,11 @@ def _die_with_parent(parent: int) -> None:
 
 def _worker_main(settings: Settings, worker: int, parent: int) -> None:
     _die_with_parent(parent)
-    configure_logging(settings)
+    try:
+        configure_logging(settings, worker=worker)
+    except LogFileError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM per worker
     sys.exit(run_worker(settings, reuse_port=True, worker=worker))
 

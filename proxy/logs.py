@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from .errors import mask_secrets
+from .logfile import RotatingSink, log_file_path, tee
 from .settings import Settings
 
 # Per-request values shared by the middleware, the handlers and the access event (typed request keys,
@@ -61,15 +62,23 @@ def use_console(settings: Settings, stream: TextIO) -> bool:
     return settings.log_format == "console"
 
 
-def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
-    """Configure structlog (and the stdlib loggers aiohttp uses) to write to ``stream`` (stdout)."""
+def configure_logging(settings: Settings, stream: TextIO | None = None, *, worker: int | None = None) -> None:
+    """Configure structlog (and the stdlib loggers aiohttp uses) to write to ``stream`` (stdout), and to
+    this process's ``log_file`` (see :mod:`proxy.logfile`; ``worker`` is its number among several).
+    Raises :class:`proxy.logfile.LogFileError` when that file cannot be opened."""
+    global _SINK
     stream = sys.stdout if stream is None else stream
     level = _LEVELS[settings.log_level]
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False)
-        if use_console(settings, stream)
-        else structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-    )
+    json_renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+    console = use_console(settings, stream)
+    renderer: Any = structlog.dev.ConsoleRenderer(colors=False) if console else json_renderer
+    if _SINK is not None:
+        _SINK.close()
+        _SINK = None
+    path = log_file_path(settings, worker)
+    if path is not None:
+        _SINK = RotatingSink(path, settings.log_file_max_bytes, settings.log_file_backups, _report_sink_error)
+        renderer = tee(renderer, _SINK, json_renderer if console else None)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -91,6 +100,14 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root.setLevel(level)
     # aiohttp's own access log is replaced by our "request" event.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+_SINK: RotatingSink | None = None
+
+
+def _report_sink_error(message: str) -> None:
+    """A failing log file is reported once on stdout only (the sink is failing already)."""
+    structlog.get_logger(component="proxy.logfile").error("log_file_error", error=message)
 
 
 class _NeverRaises:

@@ -15,12 +15,14 @@ that line and exits non-zero instead of showing a traceback.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,19 @@ from typing import Any
 import yarl
 
 ENV_PREFIX = "PROXY_"
+# balena's announcement of API v7 with its migration guide (the ``Link: rel="deprecation"`` default).
+DEFAULT_DEPRECATION_LINK = "https://blog.balena.io/balena-api-v7-new-features-breaking-changes-and-migration-guide/"
+# Fields that change between two reads of the same row (heartbeats, timestamps): not a translation difference.
+DEFAULT_SHADOW_IGNORE = (
+    "api_heartbeat_state",
+    "last_connectivity_event",
+    "last_vpn_event",
+    "last_update_status_event",
+    "modified_at",
+)
+# Settings holding a list of strings: a TOML array, a JSON array in the environment, a repeatable flag.
+LIST_SETTINGS = frozenset({"v6_mode_rules", "shadow_ignore"})
+V6_MODES = ("forward", "translate")
 
 
 class SettingsError(ValueError):
@@ -59,6 +74,18 @@ class Settings:
     shutdown_timeout: float = 10.0
     device_type_cache_ttl: float = 60.0
     plan_cache_size: int = 1024
+    log_file: str | None = None
+    log_file_max_bytes: int = 104857600
+    log_file_backups: int = 5
+    v6_mode_rules: tuple[str, ...] = ()
+    deprecation_headers: bool = False
+    deprecation_date: str = "2024-07-19"  # the day the v7 model was released
+    sunset_date: str | None = None
+    deprecation_link: str = DEFAULT_DEPRECATION_LINK
+    metrics_path: str = "/metrics"
+    shadow_share: float = 0.0
+    shadow_ignore: tuple[str, ...] = DEFAULT_SHADOW_IGNORE
+    shadow_max_in_flight: int = 8
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -94,6 +121,18 @@ HELP: dict[str, str] = {
     "shutdown_timeout": "seconds requests in flight get to finish after SIGTERM; open streams are closed then",
     "device_type_cache_ttl": "seconds device-type look-ups are cached",
     "plan_cache_size": "number of translated query plans cached per worker",
+    "log_file": "also append every log event to this file as JSON lines (one file per worker: FILE.N)",
+    "log_file_max_bytes": "size at which the log file is rotated",
+    "log_file_backups": "number of rotated log files kept (FILE.1 ... FILE.N)",
+    "v6_mode_rules": "ordered PATTERN=MODE rules choosing translate or forward per client (first match wins)",
+    "deprecation_headers": "add Deprecation, Sunset and Link headers to translated /v6/ answers",
+    "deprecation_date": "ISO 8601 date announced in the Deprecation header",
+    "sunset_date": "ISO 8601 date announced in the Sunset header (none when unset)",
+    "deprecation_link": 'URL sent as Link: <URL>; rel="deprecation"',
+    "metrics_path": "path of the Prometheus metrics endpoint (empty disables it)",
+    "shadow_share": "share (0 to 1) of GET /v6/ requests also run the other way and compared",
+    "shadow_ignore": "field names ignored at any depth when shadow answers are compared",
+    "shadow_max_in_flight": "most shadow calls running at once per worker (beyond it they are skipped)",
 }
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
@@ -114,6 +153,10 @@ MINIMUM: dict[str, float] = {
     "max_body_bytes": 1,
     "plan_cache_size": 0,
     "device_type_cache_ttl": 0,
+    "log_file_max_bytes": 1,
+    "log_file_backups": 0,
+    "shadow_share": 0,
+    "shadow_max_in_flight": 1,
 }
 POSITIVE = ("connect_timeout", "first_byte_timeout", "stream_idle_timeout", "shutdown_timeout")
 
@@ -124,12 +167,14 @@ def env_var(name: str) -> str:
 
 
 def cli_flag(name: str) -> str:
-    """The command-line flag for setting ``name``."""
-    return "--" + name.replace("_", "-")
+    """The command-line flag for setting ``name`` (singular for a repeatable list flag)."""
+    return "--" + (name[:-1] if name == "v6_mode_rules" else name).replace("_", "-")
 
 
 def base_type(name: str) -> type:
-    """The value type of a setting with ``Optional`` unwrapped (str, int, float or bool)."""
+    """The value type of a setting with ``Optional`` unwrapped (str, int, float, bool or tuple)."""
+    if name in LIST_SETTINGS:
+        return tuple
     hint = _TYPES[name]
     if isinstance(hint, types.UnionType):
         return next(arg for arg in typing.get_args(hint) if arg is not type(None))
@@ -153,6 +198,8 @@ def coerce(name: str, value: Any) -> Any:
     if name not in FIELDS:
         raise SettingsError(f"unknown setting '{name}'")
     kind = base_type(name)
+    if kind is tuple:
+        return _coerce_list(name, value)
     if value is None or (isinstance(value, str) and value == "" and is_optional(name)):
         if is_optional(name):
             return None
@@ -188,8 +235,54 @@ def coerce(name: str, value: Any) -> Any:
     return value.strip().lower() if name in CHOICES else value
 
 
+def _coerce_list(name: str, value: Any) -> tuple[str, ...]:
+    """A list of strings: a TOML array, a JSON array (environment), or the values of a repeated flag."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return ()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise _bad(name, value, 'a JSON array of strings, e.g. ["a", "b"]') from None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise _bad(name, value, "a list of strings")
+    return tuple(value)
+
+
+def split_rule(rule: str) -> tuple[str, str]:
+    """``PATTERN=MODE`` split at the last ``=`` (a pattern may contain ``=``)."""
+    pattern, sep, mode = rule.rpartition("=")
+    if not sep or mode.strip().lower() not in V6_MODES:
+        raise _bad("v6_mode_rules", rule, "PATTERN=translate or PATTERN=forward")
+    return pattern, mode.strip().lower()
+
+
+def _validate_date(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad(name, value, "an ISO 8601 date, e.g. 2026-12-31") from None
+
+
 def _validate(settings: Settings) -> None:
+    for name in LIST_SETTINGS:
+        value = getattr(settings, name)
+        if not isinstance(value, tuple) or not all(isinstance(item, str) for item in value):
+            raise _bad(name, value, "a list of strings")
+    for rule in settings.v6_mode_rules:
+        split_rule(rule)
+    _validate_date("deprecation_date", settings.deprecation_date)
+    _validate_date("sunset_date", settings.sunset_date)
+    if settings.shadow_share > 1:
+        raise _bad("shadow_share", settings.shadow_share, "a share between 0 and 1")
+    if settings.metrics_path and (not settings.metrics_path.startswith("/") or settings.metrics_path.startswith("/v6")):
+        raise _bad("metrics_path", settings.metrics_path, "an absolute path outside /v6 (or empty to disable)")
     for name in FIELDS:
+        if name in LIST_SETTINGS:
+            continue
         value = getattr(settings, name)
         kind = base_type(name)
         if value is None and is_optional(name):

@@ -19,6 +19,7 @@ from proxy.errors import UpstreamUnavailable, api_error, mask_secrets
 from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from proxy.logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, credential_hash, get_logger
 from proxy.odata import ODataSyntaxError, malformed_url_message
+from proxy.rollout import v6_entry
 from proxy.upstream import UPSTREAM
 from translators import BodyError
 
@@ -49,8 +50,9 @@ def install(app: web.Application) -> None:
         max_local_sort_rows=settings.max_local_sort_rows,
     )
     app.on_startup.append(_merge_upstream_metadata)
-    app.router.add_route("*", "/v6", handle)
-    app.router.add_route("*", "/v6/{tail:.*}", handle)
+    entry = v6_entry(handle, settings)  # per-client rules, deprecation headers (proxy.rollout)
+    app.router.add_route("*", "/v6", entry)
+    app.router.add_route("*", "/v6/{tail:.*}", entry)
 
 
 async def _merge_upstream_metadata(app: web.Application) -> None:
@@ -272,6 +274,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     headers.popall("Content-Length", None)
     if tr.plan is not None and tr.plan.kind in ("rows", "entity"):
         headers.popall("Accept-Encoding", None)  # fetch decompresses anyway; ask for what we re-encode
+    log_extra["v7_target"] = "/v7" + mask_secrets(tr.v7_target or "")
     started = time.perf_counter()
     reply = await request.app[UPSTREAM].fetch(method, "/v7" + tr.v7_target, headers, body)
     request[UPSTREAM_STATUS] = reply.status
