@@ -18,6 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .errors import UpstreamError, api_error
 from .forward import forward
+from .headers import APPEND_FORWARDED
 from .logs import REQUEST_ID, get_logger
 from .middlewares import request_context
 from .rollout import v6_entry
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     """The proxy application for ``settings`` (call once per worker process)."""
     app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[APPEND_FORWARDED] = settings.forwarded_headers == "append"
     app[UPSTREAM] = Upstream(settings)
     app.cleanup_ctx.append(upstream_ctx)
     app.router.add_get("/healthz", healthz)
@@ -107,9 +109,10 @@ class SafeRequestHandler(web_protocol.RequestHandler):
 
 def _peer(request: Any) -> str | None:
     try:
-        return request.remote
+        remote = request.remote
     except Exception:  # pragma: no cover - a half-parsed request may lack a transport
         return None
+    return remote if isinstance(remote, str) else None
 
 
 class _SafeServer(web_server.Server):

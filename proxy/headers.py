@@ -5,6 +5,12 @@ Hop-by-hop headers describe one connection, not the message, so they are dropped
 ``Transfer-Encoding``, ``Upgrade`` and all ``Proxy-*``. Everything else (``Authorization``,
 ``Content-Encoding``, ``Accept-Encoding``, cookies, ...) passes untouched. ``Host`` is dropped so the
 client session sets the upstream's own host.
+
+``X-Forwarded-*`` (setting ``forwarded_headers``): by default the proxy is a transparent hop and invents none,
+because the balena API redirects (301 to ``https://<API host>/...``) every request that carries
+``X-Forwarded-For`` unless ``X-Forwarded-Proto`` says ``https``: a proxy reached over plain HTTP that added them
+would break every call. The client's own ``X-Forwarded-*`` (from a TLS terminator) pass untouched.
+``append`` adds the client to ``X-Forwarded-For`` and sets ``X-Forwarded-Proto``/``-Host`` when absent.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from .logs import REQUEST_ID
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
 REQUEST_ID_HEADER = "X-Request-Id"
+# True when ``forwarded_headers = "append"`` (set by ``proxy.app.create_app``).
+APPEND_FORWARDED: web.AppKey[bool] = web.AppKey("append_forwarded", bool)
 _MAX_REQUEST_ID = 200
 
 
@@ -50,14 +58,21 @@ def request_id(request: web.BaseRequest) -> str:
     return uuid.uuid4().hex
 
 
-def request_headers_for_upstream(request: web.BaseRequest) -> CIMultiDict[str]:
-    """The client's end-to-end headers plus X-Forwarded-For/-Proto/-Host and X-Request-Id.
+def request_headers_for_upstream(request: web.Request) -> CIMultiDict[str]:
+    """The client's end-to-end headers plus X-Request-Id (and X-Forwarded-* with ``forwarded_headers = append``).
 
-    Existing X-Forwarded-Proto/-Host (set by a TLS terminator in front of the proxy) are kept; the
-    client address is appended to X-Forwarded-For.
+    With ``append``, existing X-Forwarded-Proto/-Host (set by a TLS terminator in front of the proxy) are
+    kept and the client address is appended to X-Forwarded-For.
     """
     # Expect: 100-continue was already answered by this server; the upstream gets the body right away.
     headers = end_to_end(request.headers, drop=frozenset({"host", "expect"}))
+    if request.app.get(APPEND_FORWARDED, False):
+        _append_forwarded(request, headers)
+    headers[REQUEST_ID_HEADER] = request.get(REQUEST_ID) or request_id(request)
+    return headers
+
+
+def _append_forwarded(request: web.Request, headers: CIMultiDict[str]) -> None:
     peer = request.remote
     if peer:
         previous = headers.get("X-Forwarded-For")
@@ -66,8 +81,6 @@ def request_headers_for_upstream(request: web.BaseRequest) -> CIMultiDict[str]:
         headers["X-Forwarded-Proto"] = request.scheme
     if "X-Forwarded-Host" not in headers and request.host:
         headers["X-Forwarded-Host"] = request.host
-    headers[REQUEST_ID_HEADER] = request.get(REQUEST_ID) or request_id(request)
-    return headers
 
 
 def response_headers_for_client(upstream_headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:

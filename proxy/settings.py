@@ -60,18 +60,20 @@ class Settings:
     log_format: str = "auto"  # "json" | "console" | "auto" (console on a terminal, else json)
     log_level: str = "info"
     v6_mode: str = "translate"  # "translate" | "forward" (the rollback switch)
-    upstream_flavour: str = "balena-cloud"  # "balena-cloud" | "open-balena"
+    upstream_flavour: str = "auto"  # "auto" | "balena-cloud" | "open-balena" (see chosen_flavour)
     unknown_names: str = "drop"  # "drop" | "reject"
     max_local_sort_rows: int = 10000
     max_body_bytes: int = 1048576
+    max_request_line_bytes: int = 65536
     default_organization: str | None = None
     upstream_api_key: str | None = None
     ca_bundle: str | None = None
     insecure: bool = False
+    forwarded_headers: str = "keep"  # "keep" | "append"
     connect_timeout: float = 10.0
     first_byte_timeout: float = 60.0
     stream_idle_timeout: float = 300.0
-    shutdown_timeout: float = 10.0
+    shutdown_timeout: float = 8.0
     device_type_cache_ttl: float = 60.0
     plan_cache_size: int = 1024
     log_file: str | None = None
@@ -95,7 +97,13 @@ class Settings:
         values = dataclasses.asdict(self)
         if values["upstream_api_key"]:
             values["upstream_api_key"] = "***"
+        values["upstream_flavour_chosen"], values["upstream_flavour_reason"] = chosen_flavour(self)
         return values
+
+    @property
+    def flavour(self) -> str:
+        """The v7 model the upstream serves: ``upstream_flavour`` with ``auto`` resolved."""
+        return chosen_flavour(self)[0]
 
 
 # One line per setting: shown by ``--help`` and mirrored in the README's configuration reference.
@@ -107,14 +115,22 @@ HELP: dict[str, str] = {
     "log_format": "json, console, or auto (console on a terminal, json otherwise)",
     "log_level": "debug, info, warning or error",
     "v6_mode": "translate /v6/ requests, or forward them untouched (the rollback switch)",
-    "upstream_flavour": "balena-cloud or open-balena (which v7 model the upstream serves)",
+    "upstream_flavour": (
+        "which v7 model the upstream serves: balena-cloud, open-balena, or auto (balena-cloud for"
+        " *.balena-cloud.com, open-balena otherwise)"
+    ),
     "unknown_names": "what to do with v6 names that have no v7 counterpart: drop them or reject the request",
     "max_local_sort_rows": "most rows the proxy will sort/page itself when the upstream cannot",
     "max_body_bytes": "largest request body the translator reads into memory (pass-through bodies stream)",
+    "max_request_line_bytes": "longest request line (method, URL, version) accepted; longer ones get 431",
     "default_organization": "organization handle used when a v6 application create names none",
     "upstream_api_key": "API key used only to read /v7/$metadata at start-up",
     "ca_bundle": "PEM file of extra CA certificates trusted for the upstream (added to the system store)",
     "insecure": "do not verify the upstream's TLS certificate (logged loudly; testing only)",
+    "forwarded_headers": (
+        "keep: pass the client's X-Forwarded-* untouched, add none; append: add the client to X-Forwarded-For"
+        " and set X-Forwarded-Proto/-Host when absent (only when the API trusts the proxy)"
+    ),
     "connect_timeout": "seconds to open a connection to the upstream",
     "first_byte_timeout": "seconds to wait for the upstream's response headers",
     "stream_idle_timeout": "seconds a response body may stay silent before the stream is cut (no total limit)",
@@ -142,7 +158,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "log_format": ("json", "console", "auto"),
     "log_level": ("debug", "info", "warning", "error"),
     "v6_mode": ("forward", "translate"),
-    "upstream_flavour": ("balena-cloud", "open-balena"),
+    "upstream_flavour": ("auto", "balena-cloud", "open-balena"),
+    "forwarded_headers": ("keep", "append"),
     "unknown_names": ("drop", "reject"),
 }
 # Lower bounds for numbers; port 0 means "any free port" (handy for tests).
@@ -151,6 +168,7 @@ MINIMUM: dict[str, float] = {
     "workers": 1,
     "max_local_sort_rows": 0,
     "max_body_bytes": 1,
+    "max_request_line_bytes": 1024,
     "plan_cache_size": 0,
     "device_type_cache_ttl": 0,
     "log_file_max_bytes": 1,
@@ -177,7 +195,9 @@ def base_type(name: str) -> type:
         return tuple
     hint = _TYPES[name]
     if isinstance(hint, types.UnionType):
-        return next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if not isinstance(hint, type):  # pragma: no cover - every field is a plain type or Optional of one
+        raise TypeError(f"setting {name!r} has an unsupported type {hint!r}")
     return hint
 
 
@@ -287,9 +307,10 @@ def _validate(settings: Settings) -> None:
         kind = base_type(name)
         if value is None and is_optional(name):
             continue
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            if not (kind is float and isinstance(value, int) and not isinstance(value, bool)):
-                raise _bad(name, value, f"a {kind.__name__}")
+        wrong = not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))
+        int_for_float = kind is float and isinstance(value, int) and not isinstance(value, bool)
+        if wrong and not int_for_float:
+            raise _bad(name, value, f"a {kind.__name__}")
     for name, allowed in CHOICES.items():
         if getattr(settings, name) not in allowed:
             raise _bad(name, getattr(settings, name), "one of " + ", ".join(allowed))
@@ -306,6 +327,20 @@ def _validate(settings: Settings) -> None:
         raise _problem("ca_bundle", f"file not found: {settings.ca_bundle!r}")
     if not settings.host:
         raise _bad("host", settings.host, "a host name or address")
+
+
+BALENA_CLOUD_DOMAIN = "balena-cloud.com"
+
+
+def chosen_flavour(settings: Settings) -> tuple[str, str]:
+    """The v7 model for ``settings`` and why: ``auto`` picks balena-cloud for balenaCloud's own hosts
+    (``api.balena-cloud.com``, ``*.balena-cloud.com``) and open-balena for every other host."""
+    if settings.upstream_flavour != "auto":
+        return settings.upstream_flavour, "set by upstream_flavour"
+    host = (yarl.URL(settings.upstream).host or "").lower().rstrip(".")
+    if host == BALENA_CLOUD_DOMAIN or host.endswith("." + BALENA_CLOUD_DOMAIN):
+        return "balena-cloud", f"auto: upstream host {host} is balenaCloud"
+    return "open-balena", f"auto: upstream host {host} is not a *.{BALENA_CLOUD_DOMAIN} host"
 
 
 def _validate_upstream(upstream: str) -> None:

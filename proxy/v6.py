@@ -42,7 +42,7 @@ def install(app: web.Application) -> None:
     """Add the ``/v6`` routes. The schema is built (and every translator validated) right here, so a
     broken translator stops the proxy before it serves anything."""
     settings = _settings(app)
-    schema = build_schema(settings.upstream_flavour)
+    schema = build_schema(settings.flavour)
     app[ENGINE] = Engine(
         schema,
         plan_cache_size=settings.plan_cache_size,
@@ -72,7 +72,7 @@ async def _merge_upstream_metadata(app: web.Application) -> None:
         text = orjson.loads(reply.body)
         if not isinstance(text, str):
             return
-        schema = build_schema(settings.upstream_flavour, metadata_xml=text)
+        schema = build_schema(settings.flavour, metadata_xml=text)
     except Exception as exc:
         log.warning("upstream_metadata_unusable", error=exc.__class__.__name__)
         return

@@ -109,3 +109,25 @@ def test_readme_configuration_reference_lists_every_setting():
             value = "[" + ", ".join(f'"{item}"' for item in value) + "]"
         shown = "unset" if value is None else f"`{str(value).lower() if isinstance(value, bool) else value}`"
         assert f"| `{name}` | `{env_var(name)}` | `{cli_flag(name)}` | {shown} | {HELP[name]} |" in readme
+
+
+@pytest.mark.parametrize(
+    ("upstream", "chosen"),
+    [
+        ("https://api.balena-cloud.com", "balena-cloud"),
+        ("https://API.Balena-Cloud.com./", "balena-cloud"),
+        ("https://api.staging.balena-cloud.com", "balena-cloud"),
+        ("http://127.0.0.1:48080", "open-balena"),
+        ("https://api.my-open-balena.example", "open-balena"),
+        ("https://notbalena-cloud.com", "open-balena"),
+    ],
+)
+def test_auto_flavour_follows_the_upstream_host(upstream, chosen):
+    settings = load_settings(env={}, overrides={"upstream": upstream})
+    assert settings.upstream_flavour == "auto" and settings.flavour == chosen
+    described = settings.describe()
+    assert described["upstream_flavour_chosen"] == chosen and described["upstream_flavour_reason"].startswith("auto: ")
+    pinned = load_settings(env={}, overrides={"upstream": upstream, "upstream_flavour": "balena-cloud"})
+    assert (
+        pinned.flavour == "balena-cloud" and pinned.describe()["upstream_flavour_reason"] == "set by upstream_flavour"
+    )

@@ -4,6 +4,11 @@ Envelopes and errors follow pinejs (spec §4): ``{"d": [...]}`` for reads (also 
 ``$count``, 201 + the entity + ``Location`` for POST, an empty 200 for PATCH/PUT/DELETE, 401 empty for an
 unknown resource or a missing/unknown token, 400 ``"Malformed url: '...'"`` for a URL the parser rejects.
 PUT is an upsert; ``POST /v7/<resource>(<id>)/canAccess`` answers the caller's permission on one row.
+
+Like the real API (open-balena-api ``fixProtocolMiddleware`` in ``src/index.ts``, with express's ``trust proxy``
+on), ``trust_proxy=True`` (the default) answers ``301`` to ``https://<API host><url>`` every request that
+carries ``X-Forwarded-For`` unless its ``X-Forwarded-Proto`` says ``https`` (``/ping`` exempt). Request lines
+over 16 KiB get the Node server's ``431`` with an empty body (``max_request_line``).
 Device provisioning and state endpoints are in ``device_api.py``.
 """
 
@@ -35,6 +40,8 @@ class SimulatorConfig:
     flavour: str = "balena-cloud"
     unknown_name_status: int = 500
     log_interval: float = 1.0
+    trust_proxy: bool = True
+    api_host: str | None = None  # the host redirects name; None: the request's own Host
 
 
 SIM_CONFIG: web.AppKey[SimulatorConfig] = web.AppKey("sim_config", SimulatorConfig)
@@ -47,6 +54,23 @@ async def record(request: web.Request, handler) -> web.StreamResponse:
     response = await handler(request)
     request.app[SIM_LOG].append((request.method, request.raw_path, response.status))
     return response
+
+
+@web.middleware
+async def fix_protocol(request: web.Request, handler) -> web.StreamResponse:
+    """open-balena-api's ``fixProtocolMiddleware`` with ``trust proxy`` on: plain HTTP that came through a proxy
+    (``X-Forwarded-For`` present) is sent to https unless the proxy says the client used https."""
+    config = request.app[SIM_CONFIG]
+    if not config.trust_proxy or request.raw_path == "/ping":
+        return await handler(request)
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()  # express: first value
+    if proto == "https" or "X-Forwarded-For" not in request.headers:
+        return await handler(request)
+    location = f"https://{config.api_host or request.host}{request.raw_path}"
+    body = b"" if request.method == "HEAD" else f"Moved Permanently. Redirecting to {location}".encode()
+    return web.Response(
+        status=301, body=body, headers={"Location": location, "Content-Type": "text/plain; charset=utf-8"}
+    )
 
 
 JSON_TYPE = "application/json"
@@ -253,13 +277,15 @@ def create_simulator_app(
     flavour: str = "balena-cloud",
     unknown_name_status: int = 500,
     log_interval: float = 1.0,
+    trust_proxy: bool = True,
+    api_host: str | None = None,
 ) -> web.Application:
     """A v7 API over ``dataset`` (default: the bundled fleet) in the given flavour."""
     model = load_model(flavour)
-    app = web.Application(middlewares=[record])
+    app = web.Application(middlewares=[record, fix_protocol])
     app[SIM_LOG] = []
     app[SIM_STORE] = Store(model, dataset if dataset is not None else load_dataset("fleet"))
-    app[SIM_CONFIG] = SimulatorConfig(flavour, unknown_name_status, log_interval)
+    app[SIM_CONFIG] = SimulatorConfig(flavour, unknown_name_status, log_interval, trust_proxy, api_host)
     app.router.add_get("/ping", ping)
     for path in ("/whoami", "/user/v1/whoami", "/actor/v1/whoami"):
         app.router.add_get(path, whoami)
