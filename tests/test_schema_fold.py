@@ -1,4 +1,4 @@
-"""proxy.schema.fold: a v6 expression evaluated per case of a derived value (the value put in as a literal)
+"""proxy.engine.logic (folding): a v6 expression evaluated per case of a derived value (the value put in as a literal)
 and folded as PostgreSQL would evaluate what pinejs compiles; what it cannot decide stays for the server."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import pytest
 
 from proxy.odata import Path, parse_expression
-from proxy.schema.fold import fold, mentions, substitute
+from proxy.engine.logic import fold, mentions, substitute
 
 
 def is_release_type(path: Path) -> bool:

@@ -33,7 +33,7 @@ Rules (all names are v6 names unless the rule says v7):
   ``cases`` — ``((v7 condition, v6 value), …)``, conditions that never overlap: the value is exactly ``value``
   where its condition holds (NULL where none does). Then any other use in ``$filter`` (functions, ``gt``, a
   comparison with another field) is translated exactly, one branch per case with the value folded in
-  (``f(x)`` ≡ ``(C1 and f(V1)) or (C2 and f(V2))``, see ``proxy.schema.fold``).
+  (``f(x)`` ≡ ``(C1 and f(V1)) or (C2 and f(V2))``, see ``proxy.engine.logic``).
 * ``AliasRename(v6, v7)`` – a resource alias (raw fact-type name) that changed.
 
 Translator options: ``v7_resource`` (the v7 resource a v6 resource stands on, e.g. ``my_application`` →
@@ -125,7 +125,7 @@ class Derived:
     compute: Callable[[Mapping[str, Any]], Any]
     after: str | None = None
     replaces: str | None = None
-    helper_expands: Mapping[str, str] = field(default_factory=dict)
+    helper_expands: Mapping[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
     filter_values: Mapping[Any, str] | Callable[[Any], str] | None = None
     filter_null: tuple[str, str] = ("false", "true")
     order_by: str | None = None

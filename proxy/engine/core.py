@@ -80,7 +80,7 @@ class Engine:
                 out[key] = value  # unknown to both: v7 ignores it as v6 did
                 continue
             if n.kind == CONST:
-                if n.rule is not None and n.rule.reject_non_null_body and value is not None:
+                if n.rejects_non_null_body and value is not None:
                     raise BodyError(400, None)
                 out[key] = value  # v7 ignores it as v6 did (spec §5.9)
                 continue

@@ -1,23 +1,37 @@
 """``$orderby`` of the request walk: renamed and derived sort keys, constants dropped, and the local sort the
-proxy does itself (decision 2) when v7 has no field that sorts like a derived value.
-
-``OrderByWalk`` is a part of ``proxy.engine.walk.Walker`` (its state lives there)."""
+proxy does itself (decision 2) when v7 has no field that sorts like a derived value."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from proxy.engine.plan import ObjectPlan, SortKey
-from proxy.engine.walk_support import WalkError
-from proxy.odata import ExpandOption, OptionList, OrderByOption, OrderItem, TopOption, parse_target
+from proxy.engine.walk_context import WalkContext, WalkError
+from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
+from proxy.odata import (
+    ExpandItem,
+    ExpandOption,
+    OptionList,
+    OrderByOption,
+    OrderItem,
+    SelectOption,
+    SkipOption,
+    TopOption,
+)
+from proxy.odata import Name as TreeName
+from proxy.odata import Path as TreePath
 from proxy.schema import v6schema as S
 from proxy.schema.v6schema import Name, ResourceInfo
 
 
-class OrderByWalk:
-    """$orderby methods of ``Walker``."""
+class OrderByWalker:
+    """Translates ``$orderby``; what v7 cannot sort becomes the plan's local sort."""
 
-    # ------------------------------------------------------------------ $orderby
+    def __init__(self, ctx: WalkContext, paths: PathWalker) -> None:
+        self.ctx = ctx
+        self.paths = paths
+
     def walk_orderby(
         self,
         orderby: OrderByOption,
@@ -28,61 +42,89 @@ class OrderByWalk:
         *,
         top: bool,
     ) -> None:
+        """Rename the sort keys in place; keys only the proxy can sort by make the plan's ``sort``."""
         local: list[tuple[OrderItem, Name]] = []
         v6_paths = {id(item): "/".join(item.path.names) for item in orderby.items}
-        walked: dict[int, Any] = {}  # id(item) → walk_path's answer for a multi-name item
+        walked: dict[int, PathEnd] = {}  # id(item) → walk_path's answer for a multi-name item
         for item in list(orderby.items):
-            names = item.path.names
-            if item.path.count is not None or item.path.lambda_ is not None:
-                found = self.walk_path(item.path, resource, {}, "$orderby")
-                if found[0] in ("const", "derived"):
-                    orderby.remove(item)  # a constant count orders nothing
-                continue
-            if len(names) == 1:
-                n = self.lookup(resource, names[0])
-                if n is None:
-                    self.unknown_name(names[0], resource, "$orderby")
-                if n.kind == S.CONST or n.kind == S.EMPTY:
-                    orderby.remove(item)
-                    self.feature(f"{resource.name}.{n.v6}.orderby_constant")
-                    continue
-                if n.kind == S.DERIVED:
-                    if n.rule.order_by:
-                        item.path.segments[0].name.rename(n.rule.order_by)
-                        self.feature(f"{resource.name}.{n.v6}.orderby")
-                        continue
-                    local.append((item, n))
-                    continue
-            found = self.walk_path(item.path, resource, {}, "$orderby")
-            walked[id(item)] = found
-            if found[0] == "const":
-                orderby.remove(item)  # a constant orders nothing
-                self.feature(f"{resource.name}.{found[1].v6}.orderby_constant")
-            elif found[0] == "derived":
-                n = found[1]
-                if not n.rule.order_by:
-                    raise WalkError(
-                        400, f"{n.v6} cannot be used with $orderby on a navigation path through the v6 proxy"
-                    )
-                item.path.segments[-1].name.rename(n.rule.order_by)
-                self.feature(f"{found[2].name}.{n.v6}.orderby")
+            found = self._walk_item(item, orderby, resource, local)
+            if found is not None:
+                walked[id(item)] = found
         if not local:
             if not orderby.items:
                 options.remove(orderby)
             return
-        # ordering the proxy must do itself (decision 2): all items sort locally, in order
+        if top and self.ctx.kind != "rows":
+            self._drop_local(orderby, options, resource, local[0][1].v6)
+            return
+        self._local_sort(orderby, options, resource, plan, helpers, local, v6_paths, walked, top=top)
+
+    def _walk_item(
+        self, item: OrderItem, orderby: OrderByOption, resource: ResourceInfo, local: list[tuple[OrderItem, Name]]
+    ) -> PathEnd | None:
+        """One sort key renamed (or removed, or listed in ``local``); walk_path's answer for a path item."""
+        ctx = self.ctx
+        names = item.path.names
+        if item.path.count is not None or item.path.lambda_ is not None:
+            counted = self.paths.walk_path(item.path, resource, {}, "$orderby")
+            if isinstance(counted, (ConstantEnd, DerivedEnd)):
+                orderby.remove(item)  # a constant count orders nothing
+            return None
+        if len(names) == 1:
+            n = ctx.require(resource, names[0], "$orderby")
+            if n.kind == S.CONST or n.kind == S.EMPTY:
+                orderby.remove(item)
+                ctx.feature(f"{resource.name}.{n.v6}.orderby_constant")
+                return None
+            if n.kind == S.DERIVED:
+                order_by = n.derived.order_by
+                if order_by:
+                    item.path.segments[0].name.rename(order_by)
+                    ctx.feature(f"{resource.name}.{n.v6}.orderby")
+                    return None
+                local.append((item, n))
+                return None
+        found = self.paths.walk_path(item.path, resource, {}, "$orderby")
+        if isinstance(found, ConstantEnd):
+            orderby.remove(item)  # a constant orders nothing
+            ctx.feature(f"{resource.name}.{found.name.v6}.orderby_constant")
+        elif isinstance(found, DerivedEnd):
+            n = found.name
+            order_by = n.derived.order_by
+            if not order_by:
+                raise WalkError(400, f"{n.v6} cannot be used with $orderby on a navigation path through the v6 proxy")
+            item.path.segments[-1].name.rename(order_by)
+            ctx.feature(f"{found.owner.name}.{n.v6}.orderby")
+        return found
+
+    def _drop_local(self, orderby: OrderByOption, options: OptionList, resource: ResourceInfo, label: str) -> None:
+        """Only row reads are sorted and paged by the proxy. A count, or a write without $top/$skip, touches
+        the same rows in any order: the ordering is dropped. A write paged by the order cannot be done exactly
+        (the proxy would have to read and pick the rows itself)."""
+        ctx = self.ctx
+        if ctx.kind != "count" and (options.get("$top") is not None or options.get("$skip") is not None):
+            raise WalkError(400, f"{label} cannot be used with $orderby on a {ctx.method} through the v6 proxy")
+        options.remove(orderby)
+        ctx.feature(f"{resource.name}.{label}.orderby_dropped")
+
+    def _local_sort(
+        self,
+        orderby: OrderByOption,
+        options: OptionList,
+        resource: ResourceInfo,
+        plan: ObjectPlan,
+        helpers: set[str],
+        local: list[tuple[OrderItem, Name]],
+        v6_paths: dict[int, str],
+        walked: dict[int, PathEnd],
+        *,
+        top: bool,
+    ) -> None:
+        """Ordering the proxy must do itself (decision 2): all items sort locally, in order."""
+        ctx = self.ctx
         label = local[0][1].v6
         top_opt = options.get("$top")
         skip_opt = options.get("$skip")
-        if top and self.kind != "rows":
-            # only row reads are sorted and paged by the proxy. A count, or a write without $top/$skip,
-            # touches the same rows in any order: the ordering is dropped. A write paged by the order
-            # cannot be done exactly (the proxy would have to read and pick the rows itself).
-            if self.kind != "count" and (top_opt is not None or skip_opt is not None):
-                raise WalkError(400, f"{label} cannot be used with $orderby on a {self.method} through the v6 proxy")
-            options.remove(orderby)
-            self.feature(f"{resource.name}.{label}.orderby_dropped")
-            return
         if not top and (top_opt is not None or skip_opt is not None):
             raise WalkError(
                 400, f"{label} cannot be used with $orderby and $top/$skip inside $expand through the v6 proxy"
@@ -92,8 +134,8 @@ class OrderByWalk:
             desc = item.effective_direction == "desc"
             n = next((nm for it, nm in local if it is item), None)
             if n is not None:
-                keys.append(SortKey(None, n.rule.compute, desc))
-                helpers.update(n.rule.helpers)
+                keys.append(SortKey(None, n.derived.compute, desc))
+                helpers.update(n.derived.helpers)
                 continue
             if len(item.path.segments) != 1:
                 path_key = self.path_sort_key(
@@ -113,30 +155,35 @@ class OrderByWalk:
             helpers.add(field_name)
         options.remove(orderby)
         plan.sort = tuple(keys)
-        self.local_sort_names[id(options)] = [n.v6 for _, n in local]
-        self.feature(f"{resource.name}.{label}.local_sort")
-        rule = local[0][1].rule
+        ctx.local_sort_names[id(options)] = [n.v6 for _, n in local]
+        ctx.feature(f"{resource.name}.{label}.local_sort")
         if top:
-            self.local_sort_label = rule.local_sort_label or label
-        if top:
-            plan.top = top_opt.value if top_opt is not None else None  # type: ignore[union-attr]
-            plan.skip = skip_opt.value if skip_opt is not None else None  # type: ignore[union-attr]
-            if skip_opt is not None:
-                options.remove(skip_opt)
-            limit = self.max_local_sort_rows
-            if top_opt is not None:
-                options.remove(top_opt)
-            options.add(TopOption(limit + 1))
-            plan.local_limit = limit
-            for opt in options.all("$top")[:-1]:
-                options.remove(opt)
-            for opt in options.all("$skip"):
-                options.remove(opt)
+            ctx.local_sort_label = local[0][1].derived.local_sort_label or label
+            self._page_locally(options, plan)
+
+    def _page_locally(self, options: OptionList, plan: ObjectPlan) -> None:
+        """The proxy pages what it sorts: $top/$skip move into the plan, v7 is asked for one row more than
+        the proxy sorts (to tell an overflow)."""
+        top_opt = options.get("$top")
+        skip_opt = options.get("$skip")
+        plan.top = top_opt.value if isinstance(top_opt, TopOption) else None
+        plan.skip = skip_opt.value if isinstance(skip_opt, SkipOption) else None
+        if skip_opt is not None:
+            options.remove(skip_opt)
+        limit = self.ctx.max_local_sort_rows
+        if top_opt is not None:
+            options.remove(top_opt)
+        options.add(TopOption(limit + 1))
+        plan.local_limit = limit
+        for opt in options.all("$top")[:-1]:
+            options.remove(opt)
+        for opt in options.all("$skip"):
+            options.remove(opt)
 
     def path_sort_key(
         self,
         item: OrderItem,
-        found: Any,
+        found: PathEnd | None,
         v6_path: str,
         options: OptionList,
         resource: ResourceInfo,
@@ -147,7 +194,7 @@ class OrderByWalk:
         v7 rows, so it expands the path itself (selecting only the value) and reads the value from there. Only
         where that expansion cannot change what the client sees: a $select that names neither the first
         navigation nor expands it (the rows then never show it). None: not possible."""
-        if found is None or found[0] != "name" or found[1].kind != S.FIELD:
+        if not isinstance(found, MemberEnd) or found.name is None or found.name.kind != S.FIELD:
             return None
         select = options.select
         if select is None or select.star:
@@ -162,27 +209,35 @@ class OrderByWalk:
         cur = resource
         targets: list[str] = []
         for name in v6_path.split("/")[:-1]:
-            n = self.lookup(cur, name)
+            n = self.ctx.lookup(cur, name)
             if n is None or n.kind != S.NAV or n.many or not n.target:
                 return None
-            cur = self.res(n.target)
+            cur = self.ctx.res(n.target)
             targets.append(cur.v7)
-        text = f"{navs[-1]}($select={leaf})"
-        for nav, target in reversed(list(zip(navs[:-1], targets[:-1]))):
-            text = f"{nav}($select={self.key(target)};$expand={text})"
-        new = parse_target("/x?$expand=" + text).query.expand.items[0]  # type: ignore[union-attr]
+        new = _selecting(navs[-1], leaf)
+        for nav, target in reversed(list(zip(navs[:-1], targets[:-1], strict=True))):
+            new = _selecting(nav, self.ctx.key(target), new)
         if expand is None:
             options.add(ExpandOption([new]))
         else:
             expand.items.append(new)
-        self.feature(f"{resource.name}.local_sort_path")
+        self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path(tuple(navs), leaf), desc)
 
 
-def _at_path(navs: tuple[str, ...], leaf: str) -> Any:
+def _selecting(nav: str, name: str, inner: ExpandItem | None = None) -> ExpandItem:
+    """``nav($select=name[;$expand=inner])``."""
+    options = OptionList(nested=True)
+    options.add(SelectOption([TreePath.of(name)]))
+    if inner is not None:
+        options.add(ExpandOption([inner]))
+    return ExpandItem(TreeName(nav), options=options)
+
+
+def _at_path(navs: tuple[str, ...], leaf: str) -> Callable[[dict[str, Any]], Any]:
     """Reads ``leaf`` at the end of expanded single-valued navigations of a v7 row (None when a link is NULL)."""
 
-    def compute(row: dict) -> Any:
+    def compute(row: dict[str, Any]) -> Any:
         value: Any = row
         for nav in navs:
             value = value.get(nav) if isinstance(value, dict) else None

@@ -7,21 +7,52 @@ from typing import Any
 
 from proxy.schema.derive import Merged, derive_v6_graph
 from proxy.schema.graph import Graph
-from translators import AliasRename, Coerce, Constant, Derived, EmptyNavigation, Rename, Translator, Unwrap
+from translators import AliasRename, Coerce, Constant, Derived, EmptyNavigation, Rename, Rule, Translator, Unwrap
 
 FIELD, NAV, CONST, EMPTY, UNWRAP, COERCE, DERIVED = "field", "nav", "const", "empty", "unwrap", "coerce", "derived"
 
 
 @dataclass(frozen=True)
 class Name:
-    """One v6 name of a resource and how it maps to v7."""
+    """One v6 name of a resource and how it maps to v7: the one view of a name and its rule that the walk,
+    the body rules and ``/v6/$metadata`` all read (``kind`` says which rule ``rule`` is)."""
 
     kind: str
     v6: str
     v7: str | None = None
     target: str | None = None  # v6 resource a navigation leads to
     many: bool = False
-    rule: Any = None
+    rule: Rule | None = None
+
+    @property
+    def derived(self) -> Derived:
+        """The rule of a ``DERIVED`` name."""
+        if not isinstance(self.rule, Derived):
+            raise TypeError(f"{self.v6} is {self.kind}, not derived")
+        return self.rule
+
+    @property
+    def coerce(self) -> Coerce:
+        """The rule of a ``COERCE`` name."""
+        if not isinstance(self.rule, Coerce):
+            raise TypeError(f"{self.v6} is {self.kind}, not coerced")
+        return self.rule
+
+    @property
+    def constant_value(self) -> Any:
+        """What a ``CONST`` name reads as (None: NULL, also for an always-empty navigation or a NULL link)."""
+        return self.rule.value if isinstance(self.rule, Constant) else None
+
+    @property
+    def rejects_non_null_body(self) -> bool:
+        return isinstance(self.rule, Constant) and self.rule.reject_non_null_body
+
+    @property
+    def regenerated(self) -> bool:
+        """Whether the name's type differs from the v7 one (``/v6/$metadata`` writes its own line)."""
+        if self.kind in (CONST, DERIVED, UNWRAP):
+            return True
+        return self.kind == COERCE and self.coerce.v6_type is not None
 
 
 @dataclass

@@ -1,0 +1,96 @@
+"""What every walker of one request shares: the schema, the request's settings and what the walk learns on
+the way (features used, names dropped, helper spellings, local sorting). One ``WalkContext`` per request; the
+walkers (``walk_path``, ``walk_select``, ``walk_filter``, ``walk_orderby``) hold it instead of sharing ``self``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxy.engine.keys import key_of
+from proxy.odata import Literal, Path
+from proxy.schema.v6schema import Name, ResourceInfo, V6Schema
+
+Scope = dict[str, ResourceInfo]
+"""Lambda variables in scope → the v6 resource each stands for."""
+
+
+class WalkError(Exception):
+    """The v6 request cannot be translated: answer ``status`` with ``message`` (None = empty body)."""
+
+    def __init__(self, status: int, message: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Unknown:
+    """A name the v6 graph does not have, dropped from ``$select``/``$expand`` (decision 1)."""
+
+    name: str
+    resource: str
+    option: str
+
+
+@dataclass(frozen=True)
+class HelperAlias:
+    """How a derived value's compute function reads an expanded navigation: under ``key``, either the rows
+    themselves or, with ``from_rows``, a value computed from the client's own expanded rows."""
+
+    key: str
+    from_rows: Callable[[Any], Any] | None = None
+
+
+@dataclass
+class WalkContext:
+    """The state of one walk, shared by its walkers."""
+
+    schema: V6Schema
+    unknown_names: str = "drop"
+    max_local_sort_rows: int = 10000
+    method: str = "GET"
+    kind: str = "rows"  # the response kind of the request being walked (local sorting is for rows only)
+    unknown: list[Unknown] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    aliases: dict[str, Literal] = field(default_factory=dict)  # parameter aliases (@x) with literal values
+    # id(options) → helper navigation spelling → how the derived values read it
+    helper_aliases: dict[int, dict[str, HelperAlias]] = field(default_factory=dict)
+    local_sort_names: dict[int, list[str]] = field(default_factory=dict)  # id(options) → derived names sorted by
+    local_sort_label: str | None = None
+
+    def feature(self, text: str) -> None:
+        if text not in self.features:
+            self.features.append(text)
+
+    def unknown_name(self, name: str, resource: ResourceInfo, option: str) -> None:
+        """A name the v6 graph lacks: 400 in ``$filter``/``$orderby`` (or with ``unknown_names=reject``),
+        otherwise recorded and dropped by the caller."""
+        if option in ("$filter", "$orderby") or self.unknown_names == "reject":
+            raise WalkError(400, f"Unknown field '{name}' on '{resource.name}' in {option}")
+        self.unknown.append(Unknown(name, resource.name, option))
+
+    def lookup(self, resource: ResourceInfo, name: str) -> Name | None:
+        return resource.names.get(name)
+
+    def require(self, resource: ResourceInfo, name: str, option: str) -> Name:
+        """A name of ``$filter``/``$orderby``, where an unknown one is a 400."""
+        n = resource.names.get(name)
+        if n is None:
+            self.unknown_name(name, resource, option)
+            raise WalkError(400, f"Unknown field '{name}' on '{resource.name}' in {option}")
+        return n
+
+    def res(self, v6name: str) -> ResourceInfo:
+        return self.schema.resources[v6name]
+
+    def key(self, v7_resource: str) -> str:
+        """The name a v7 ``$select`` on ``v7_resource`` can always hold: its key."""
+        key = key_of(self.schema, v7_resource)
+        if key is None:
+            raise WalkError(400, f"{v7_resource} has no field to select through the v6 proxy")
+        return key
+
+    def key_path(self, v7_resource: str) -> Path:
+        return Path.of(self.key(v7_resource))

@@ -1,0 +1,176 @@
+"""The helpers of derived values: the v7 navigations a translator's compute function reads (``helper_expands``)
+are expanded under a spelling the client did not use and handed to the function under the translator's key;
+when the client expands every spelling itself, the helper is computed from the client's own rows where that
+is exact."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from proxy.engine.logic import compare_constant
+from proxy.engine.plan import CHILD, DERIVE, ObjectPlan, Op, SortKey
+from proxy.engine.texts import expand_item
+from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
+from proxy.odata import BinOp, ExpandOption, Expr, Group, Literal, Not, OptionList, Path, iter_nodes
+from proxy.schema.v6schema import ResourceInfo
+
+Row = dict[str, Any]
+RowTest = Callable[[Row], bool]
+
+
+class HelperWalker:
+    """Adds and names the helper navigations of derived values."""
+
+    def __init__(self, ctx: WalkContext) -> None:
+        self.ctx = ctx
+
+    def add_helper_expand(
+        self,
+        options: OptionList,
+        resource: ResourceInfo,
+        key: str,
+        navs: tuple[str, ...],
+        text: str,
+        expand_ops: list[Op],
+    ) -> None:
+        """Expand a helper navigation under a spelling the client did not use; the response plan
+        renames it to the helper key the translator's compute function reads. When the client uses every
+        spelling, the helper is computed from the client's own expanded rows where that is exact."""
+        expand = options.expand
+        used = {i.name.text for i in expand.items} if expand is not None else set()
+        v7 = self.ctx.schema.v7graph.get(resource.v7, {}).get("navigation", {})
+        for nav in navs:
+            if nav in v7 and nav not in used:
+                break
+        else:
+            if not self.helper_from_client(options, key, navs, text, expand_ops):
+                raise WalkError(400, f"{key} cannot be computed with this $expand through the v6 proxy")
+            return
+        item = expand_item(nav, text)
+        if expand is None:
+            options.add(ExpandOption([item]))
+        else:
+            expand.items.append(item)
+        self.ctx.helper_aliases.setdefault(id(options), {})[nav] = HelperAlias(key)
+
+    def helper_from_client(
+        self, options: OptionList, key: str, navs: tuple[str, ...], text: str, expand_ops: list[Op]
+    ) -> bool:
+        """The helper ``key`` read from an expansion the client asked for itself: one of the helper's spellings
+        expanded with every row (no $filter/$top/$skip, not a count), its $select widened by the names the
+        helper reads (the rows the client sees keep only what it selected). A counted helper counts the rows
+        its filter keeps (eq/ne/and/or/not over names and literals, as the server evaluates them)."""
+        reading = _reading(text)
+        if reading is None:
+            return False
+        needed, compute = reading
+        children = {op.src: op.arg for op in expand_ops if op.kind == CHILD}
+        for item in options.expand.items if options.expand is not None else []:
+            name = item.name.text
+            if name not in navs or item.count or item.tail is not None or name not in children:
+                continue
+            opts = item.options
+            if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+                continue
+            select = opts.select if opts is not None else None
+            if select is not None and not select.star:
+                present = {p.serialize() for p in select.items}
+                for f in needed:
+                    if f not in present:
+                        select.add(f)
+                children[name].trivial = False  # the widened rows are cut back to the client's $select
+            self.ctx.helper_aliases.setdefault(id(options), {})[name] = HelperAlias(key, compute)
+            self.ctx.feature(f"{key}.from_client_expand")
+            return True
+        return False
+
+    def rename_helper_ops(self, options: OptionList | None, plan: ObjectPlan) -> None:
+        """Derived values read their helper navigation under the translator's key: wrap compute."""
+        aliases = self.ctx.helper_aliases.get(id(options), {}) if options is not None else {}
+        if not aliases:
+            return
+        plan.ops = [
+            Op(op.key, DERIVE, None, _reading_helpers(op.arg, aliases)) if op.kind == DERIVE else op for op in plan.ops
+        ]
+        plan.sort = tuple(
+            SortKey(None, _reading_helpers(sk.compute, aliases), sk.descending) if sk.compute is not None else sk
+            for sk in plan.sort
+        )
+
+
+def _reading(text: str) -> tuple[list[str], Callable[[Any], Any]] | None:
+    """For a helper expansion's text: the names its rows need and the helper's value computed from the rows;
+    None when the client's rows cannot give it exactly."""
+    spec = expand_item("x", text)
+    spec_opts = spec.options.options if spec.options is not None else []
+    if spec.count:
+        filt = spec.options.filter if spec.options is not None else None
+        pred: RowTest | None = _row_predicate(filt.expr) if filt is not None else (lambda row: True)
+        if pred is None or any(o is not filt for o in spec_opts):
+            return None
+        test: RowTest = pred
+        needed = sorted({n.names[0] for n in iter_nodes(filt.expr) if isinstance(n, Path)}) if filt else []
+
+        def count(rows: Any) -> Any:
+            return sum(1 for r in rows if isinstance(r, dict) and test(r)) if isinstance(rows, list) else 0
+
+        return needed, count
+    select = spec.options.select if spec.options is not None else None
+    if any(o is not select for o in spec_opts):
+        return None
+
+    def same(rows: Any) -> Any:
+        return rows
+
+    return ([p.names[0] for p in select.items] if select is not None and not select.star else []), same
+
+
+def _reading_helpers(fn: Any, aliases: dict[str, HelperAlias]) -> Callable[[Row], Any]:
+    """``fn`` reading helper navigations under the keys the translator declared (``aliases``: nav → key)."""
+
+    def compute(row: Row) -> Any:
+        view = dict(row)
+        for nav, alias in aliases.items():
+            if nav in row:
+                view[alias.key] = alias.from_rows(row[nav]) if alias.from_rows is not None else row[nav]
+        return fn(view)
+
+    return compute
+
+
+def _row_predicate(expr: Expr) -> RowTest | None:
+    """A translator's filter (eq/ne/and/or/not over names and literals) as a function of a v7 row, with the
+    server's NULL rules (``x eq v`` is FALSE where x is NULL); None when the filter uses anything else."""
+    if isinstance(expr, Group):
+        return _row_predicate(expr.inner)
+    if isinstance(expr, Not):
+        inner = _row_predicate(expr.operand)
+        return None if inner is None else (lambda row: not inner(row))
+    if isinstance(expr, BinOp) and expr.op in ("and", "or"):
+        parts = [_row_predicate(o) for o in expr.operands]
+        tests = [p for p in parts if p is not None]
+        if len(tests) != len(parts):
+            return None
+        if expr.op == "and":
+            return lambda row: all(p(row) for p in tests)
+        return lambda row: any(p(row) for p in tests)
+    if isinstance(expr, BinOp) and expr.op in ("eq", "ne") and len(expr.operands) == 2:
+        return _comparison_predicate(expr)
+    return None
+
+
+def _comparison_predicate(expr: BinOp) -> RowTest | None:
+    left, right = expr.operands
+    if isinstance(right, Path) and isinstance(left, Literal):
+        left, right = right, left
+    if (
+        isinstance(left, Path)
+        and len(left.segments) == 1
+        and left.lambda_ is None
+        and left.count is None
+        and isinstance(right, Literal)
+    ):
+        name, op, literal = left.names[0], expr.op, right
+        return lambda row: compare_constant(row.get(name), op, literal) is True
+    return None
