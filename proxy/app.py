@@ -16,11 +16,12 @@ from typing import Any
 from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import HttpProcessingError
 
+from . import metrics
 from .errors import UpstreamError, api_error
 from .forward import forward
 from .headers import APPEND_FORWARDED
 from .logs import REQUEST_ID, get_logger
-from .middlewares import request_context
+from .middlewares import QUIET_PATH, request_context
 from .rollout import v6_entry
 from .settings import Settings
 from .upstream import UPSTREAM, Upstream, upstream_ctx
@@ -74,6 +75,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(upstream_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if settings.metrics_path:
+        metrics.install(app, settings.metrics_path, settings.workers)
+        app[QUIET_PATH] = settings.metrics_path  # scrapes are not traffic: not access-logged either
     if settings.v6_mode == "translate" or settings.shadow_share > 0:
         install_v6(app)  # with shadowing, forward mode needs the translation too (to compare with)
     else:

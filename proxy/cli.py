@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import __version__
+from . import __version__, metrics
 from .app import ProxyRunner, create_app
 from .logfile import LogFileError, check_log_files
 from .logs import configure_logging, get_logger
@@ -185,7 +185,18 @@ def _worker_main(settings: Settings, worker: int, parent: int) -> None:
 
 
 def run_workers(settings: Settings) -> int:
-    """Run ``settings.workers`` processes sharing the port (SO_REUSEPORT); stop them all on SIGTERM/SIGINT."""
+    """Run ``settings.workers`` processes sharing the port (SO_REUSEPORT); stop them all on SIGTERM/SIGINT.
+
+    The metric files of all workers live in one private directory made before they start (so one scrape
+    sees every worker); a worker that exits is marked dead there (``metrics.worker_exited``)."""
+    created = metrics.prepare_multiprocess()
+    try:
+        return _run_workers(settings)
+    finally:
+        metrics.remove_multiprocess_dir(created)
+
+
+def _run_workers(settings: Settings) -> int:
     context = multiprocessing.get_context("fork")
     processes = [
         context.Process(target=_worker_main, args=(settings, n, os.getpid()), name=f"worker-{n}")
@@ -206,9 +217,13 @@ def run_workers(settings: Settings) -> int:
         process.start()
     log.info("workers_started", workers=settings.workers, pids=[p.pid for p in processes])
     status = 0
+    dead: set[int | None] = set()
     while any(p.is_alive() for p in processes):
         for process in processes:
             process.join(timeout=0.2)
+            if not process.is_alive() and process.pid not in dead:
+                dead.add(process.pid)
+                metrics.worker_exited(process.pid)
             if not process.is_alive() and process.exitcode and not stopping:
                 log.error("worker_exited", worker=process.name, exitcode=process.exitcode)
                 status = 1

@@ -19,12 +19,14 @@ from aiohttp import web
 from .errors import UpstreamError, api_error, mask_secrets
 from .headers import REQUEST_ID_HEADER, request_id
 from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, get_logger
+from .metrics import METRICS, error_kind
 
 log = get_logger("proxy.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Requests that would flood the access log from health checks.
+# Requests that would flood the access log from health checks (and the metrics path, set per app).
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+QUIET_PATH: web.AppKey[str] = web.AppKey("quiet_path", str)
 
 
 @web.middleware
@@ -41,6 +43,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except web.HTTPException as exc:
             response = exc
         except UpstreamError as exc:
+            request[LOG_EXTRA]["upstream_error"] = error_kind(exc)
             log.warning("upstream_error", request_id=rid, status=exc.status, error=exc.client_message())
             response = api_error(exc.status, exc.client_message())
         except (asyncio.CancelledError, ConnectionResetError):
@@ -54,7 +57,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         return response
     finally:
-        if request.path not in QUIET_PATHS or (status or 500) >= 400:
+        if (request.path not in QUIET_PATHS and request.path != request.app.get(QUIET_PATH)) or (status or 500) >= 400:
             _access_event(request, response, status, started)
 
 
@@ -79,6 +82,9 @@ def _access_event(
     if isinstance(legacy, dict):
         fields.update(legacy)
     log.info("request", **fields)
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.observe(fields)
 
 
 def _bytes_out(response: web.StreamResponse | None) -> int | None:

@@ -1,0 +1,212 @@
+"""Prometheus metrics: ``GET /metrics`` (setting ``metrics_path``; empty disables it).
+
+Uses the official ``prometheus-client``. With several ``--workers`` its multiprocess mode aggregates all of
+them, so one scrape sees every process: the parent creates (and wipes) a private directory for the metric
+files before it starts the workers (:func:`prepare_multiprocess`) and marks a worker that exited dead
+(:func:`worker_exited`). ``prometheus_client`` is imported lazily, so that the parent sets
+``PROMETHEUS_MULTIPROC_DIR`` before the library reads it.
+
+The metrics are fed from the access event (:meth:`Metrics.observe`, one call per request, label children
+cached so a request costs a few dict look-ups). No label carries a path, an id, a client or a credential:
+``route`` is ``v6`` or ``passthrough``, ``method`` a known HTTP method or ``other``, ``status`` the code,
+``feature`` a translator rule's name (a fixed set), ``kind`` one of :data:`ERROR_KINDS`. ``/metrics`` and
+the health checks are answered by the proxy and are not counted as traffic.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import ssl
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+
+from .errors import UpstreamError, UpstreamTimeout
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE", "OPTIONS"})
+ERROR_KINDS = ("connect", "timeout", "tls", "reset", "bad_response")
+SHADOW_RESULTS = ("match", "mismatch", "error", "skipped")
+NOT_TRAFFIC = frozenset({"/healthz", "/readyz"})
+# Request durations: from a cached pass-through (ms) to a slow translated read (s).
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def error_kind(exc: BaseException) -> str:
+    """The ``kind`` label of an upstream failure (the cause chained by :mod:`proxy.upstream`)."""
+    if isinstance(exc, (UpstreamTimeout, TimeoutError, aiohttp.ServerTimeoutError)):
+        return "timeout"
+    cause = exc.__cause__ if isinstance(exc, UpstreamError) and exc.__cause__ is not None else exc
+    if isinstance(cause, (TimeoutError, aiohttp.ServerTimeoutError)):
+        return "timeout"
+    if isinstance(cause, (aiohttp.ClientSSLError, ssl.SSLError)):
+        return "tls"
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return "connect"
+    if isinstance(cause, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionResetError)):
+        return "reset"
+    return "bad_response"
+
+
+def prepare_multiprocess() -> str | None:
+    """In the parent, before the workers start: a private, empty directory for the metric files (the
+    operator's ``PROMETHEUS_MULTIPROC_DIR`` when set, wiped; else a new one). Returns the directory this
+    process created (to remove at exit), or None."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        os.makedirs(given, mode=0o700, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+        return None
+    created = tempfile.mkdtemp(prefix="balena-v6-proxy-metrics-")
+    os.environ[MULTIPROC_ENV] = created
+    return created
+
+
+def worker_exited(pid: int | None) -> None:
+    """In the parent: a worker that exited is marked dead (its live gauges are dropped; counters stay)."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if pid is None or not directory:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+def remove_multiprocess_dir(created: str | None) -> None:
+    if created:
+        shutil.rmtree(created, ignore_errors=True)
+
+
+class Metrics:
+    """The proxy's metrics for one worker; :meth:`render` is the text a scrape gets (all workers)."""
+
+    def __init__(self, metrics_path: str, multiprocess_dir: str | None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the output and nobody graphs them
+        self.path = metrics_path
+        self._multiprocess_dir = multiprocess_dir
+        self.registry = CollectorRegistry(auto_describe=False)
+        registry = self.registry
+        self.requests = Counter(
+            "balena_v6_proxy_requests",
+            "Requests answered, by route (v6 or passthrough), method and status",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.features = Counter(
+            "balena_v6_proxy_v6_feature_requests",
+            "Translated /v6/ requests that used a v6 feature (a translator rule)",
+            ["feature"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "balena_v6_proxy_request_duration_seconds",
+            "Time from the request's arrival to the end of the answer",
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self.upstream_duration = Histogram(
+            "balena_v6_proxy_upstream_duration_seconds",
+            "Time until the upstream's response headers (buffered translated reads: its whole answer)",
+            buckets=BUCKETS,
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "balena_v6_proxy_upstream_errors",
+            "Upstream failures by kind (connect, timeout, tls, reset, bad_response)",
+            ["kind"],
+            registry=registry,
+        )
+        self.shadow_comparisons = Counter(
+            "balena_v6_proxy_shadow_comparisons",
+            "Shadow comparisons by result (match, mismatch, error, skipped)",
+            ["result"],
+            registry=registry,
+        )
+        self.unknown_fields = Counter(
+            "balena_v6_proxy_unknown_fields",
+            "Names a v6 client asked for that v6 never had (dropped or rejected)",
+            registry=registry,
+        )
+        # Children are created up front (so every series shows from the first scrape) or on first use.
+        self._errors = {kind: self.upstream_errors.labels(kind) for kind in ERROR_KINDS}
+        self._shadow = {result: self.shadow_comparisons.labels(result) for result in SHADOW_RESULTS}
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._feature_children: dict[str, Any] = {}
+
+    def observe(self, fields: dict[str, Any]) -> None:
+        """Count one access event (``fields`` as logged)."""
+        path: str = fields["path"]
+        bare = path.split("?", 1)[0]
+        if bare == self.path or bare in NOT_TRAFFIC:
+            return
+        route = "v6" if bare == "/v6" or bare.startswith("/v6/") else "passthrough"
+        method = fields["method"]
+        key = (route, method if method in METHODS else "other", fields["status"] or 0)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(key[0], key[1], str(key[2]))
+        child.inc()
+        self.duration.observe(fields["duration_ms"] / 1000)
+        upstream_ms = fields.get("upstream_ms")
+        if upstream_ms is not None:
+            self.upstream_duration.observe(upstream_ms / 1000)
+        features = fields.get("v6_features")
+        if features:
+            for feature in features:
+                counter = self._feature_children.get(feature)
+                if counter is None:
+                    counter = self._feature_children[feature] = self.features.labels(feature)
+                counter.inc()
+        unknown = fields.get("unknown_fields")
+        if unknown:
+            self.unknown_fields.inc(len(unknown))
+        kind = fields.get("upstream_error")
+        if kind is None:
+            broken = fields.get("stream_broken")  # an exception class name: the body stopped mid-way
+            if broken is not None:
+                kind = "timeout" if broken == "TimeoutError" else "reset"
+            elif fields.get("upstream_invalid_json"):
+                kind = "bad_response"
+        if kind is not None:
+            self._errors[kind if kind in self._errors else "bad_response"].inc()
+
+    def shadow(self, result: str) -> None:
+        self._shadow[result].inc()
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        registry: CollectorRegistry = self.registry
+        if self._multiprocess_dir:
+            from prometheus_client import CollectorRegistry, multiprocess
+
+            registry = CollectorRegistry(auto_describe=False)
+            multiprocess.MultiProcessCollector(registry, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    """``GET /metrics``: the Prometheus text format, answered by the proxy (never forwarded)."""
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def install(app: web.Application, metrics_path: str, workers: int) -> None:
+    """Add the metrics (and their endpoint) to the app; several workers share the parent's directory."""
+    directory = os.environ.get(MULTIPROC_ENV) if workers > 1 else None
+    app[METRICS] = Metrics(metrics_path, directory)
+    app.router.add_get(metrics_path, metrics_endpoint)

@@ -1,0 +1,142 @@
+"""``GET /metrics`` through the running proxy: exact values after known traffic against the v7 simulator,
+upstream error kinds, bounded labels, scrapes and health checks not counted, the endpoint switched off, and
+one scrape aggregating two ``--workers`` processes (prometheus-client's multiprocess mode)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from aiohttp import web
+from conftest import free_port
+from prometheus_client.parser import text_string_to_metric_families
+
+from balena_v7_simulator.fixtures import ALICE_TOKEN
+from balena_v7_simulator.harness import running_pair, running_simulator
+
+AUTH = {"Authorization": f"Bearer {ALICE_TOKEN}"}
+
+
+async def request(method: str, url: str, **headers: str) -> int:
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, url, headers={**AUTH, **headers}) as response:
+            await response.read()
+            return response.status
+
+
+async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """(sample name, sorted labels) -> value."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url + "/metrics") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = await response.text()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_values_after_known_traffic(log_output):
+    async with running_pair(proxy_overrides={"log_level": "info"}) as pair:
+        url = pair.proxy_url
+        for _ in range(3):
+            assert await request("GET", url + "/v6/device?$select=id,should_be_running__release") == 200
+        assert await request("GET", url + "/v6/device?$select=id,is_pinned_on__release") == 200  # v7-only name
+        assert await request("GET", url + "/v6/nonsense_resource") == 401
+        assert await request("GET", url + "/ping") == 200
+        await request("PURGE", url + "/ping")  # an unknown method: counted as method="other"
+        for _ in range(2):
+            assert await request("GET", url + "/healthz") == 200
+            await scrape(url)
+        samples = await scrape(url)
+    total = "balena_v6_proxy_requests_total"
+    assert value(samples, total, route="v6", method="GET", status="200") == 4
+    assert value(samples, total, route="v6", method="GET", status="401") == 1
+    assert value(samples, total, route="passthrough", method="GET", status="200") == 1
+    assert sum(v for (name, labels), v in samples.items() if name == total and ("method", "other") in labels) == 1
+    assert sum(v for (name, _), v in samples.items() if name == total) == 7  # no /healthz, no scrapes
+    feature = "balena_v6_proxy_v6_feature_requests_total"
+    assert value(samples, feature, feature="device.should_be_running__release.rename") == 3
+    assert value(samples, "balena_v6_proxy_unknown_fields_total") == 1
+    assert value(samples, "balena_v6_proxy_request_duration_seconds_count") == 7
+    assert value(samples, "balena_v6_proxy_upstream_duration_seconds_count") == 6  # the 401 is the proxy's own
+    for kind in ("connect", "timeout", "tls", "reset", "bad_response"):
+        assert value(samples, "balena_v6_proxy_upstream_errors_total", kind=kind) == 0
+    for result in ("match", "mismatch", "error", "skipped"):
+        assert ("balena_v6_proxy_shadow_comparisons_total", (("result", result),)) in samples
+    # bounded cardinality: only these label names exist, and no value is a path, id, client or credential
+    label_names = {name for (_, labels) in samples for name, _ in labels}
+    assert label_names <= {"route", "method", "status", "feature", "kind", "result", "le"}
+    assert not [labels for (_, labels) in samples if any("/" in v or ALICE_TOKEN in v for _, v in labels)]
+    # scrapes and health checks are not access-logged as traffic either
+    assert not [e for e in log_output.events("request") if e["path"] in ("/metrics", "/healthz")]
+
+
+async def test_upstream_error_kinds(serve_app, start_proxy):
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    slow_url = await serve_app(app)
+    proxy = await start_proxy(slow_url, first_byte_timeout=0.2)
+    assert await request("GET", proxy.url + "/slow") == 504
+    dead = await start_proxy(f"http://127.0.0.1:{free_port()}")
+    assert await request("GET", dead.url + "/v6/device?$select=id") == 502
+    assert await request("GET", dead.url + "/anything") == 502
+    slow_samples, dead_samples = await scrape(proxy.url), await scrape(dead.url)
+    assert value(slow_samples, "balena_v6_proxy_upstream_errors_total", kind="timeout") == 1
+    assert value(dead_samples, "balena_v6_proxy_upstream_errors_total", kind="connect") == 2
+    assert value(dead_samples, "balena_v6_proxy_requests_total", route="v6", method="GET", status="502") == 1
+
+
+async def test_an_empty_metrics_path_switches_the_endpoint_off():
+    async with running_pair(proxy_overrides={"metrics_path": ""}) as pair:
+        assert await request("GET", pair.proxy_url + "/metrics") == 404  # forwarded: the simulator has none
+
+
+async def test_one_scrape_sees_both_workers(spawn_cli, tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_999999.db").write_bytes(b"stale junk from an earlier run")
+    async with running_simulator() as (_app, sim_url):
+        port = free_port()
+        from conftest import clean_env
+
+        env = clean_env(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+        cli = await spawn_cli(
+            "serve", "--upstream", sim_url, "--port", str(port), "--workers", "2", "--log-format", "json", env=env
+        )
+        await cli.wait_event("listening", count=2)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(40):  # new connections: SO_REUSEPORT spreads them over both workers
+            assert await request("GET", url + "/v6/device?$select=id,should_be_running__release") == 200
+        scrapes = [await scrape(url) for _ in range(6)]
+        assert await cli.stop() == 0
+    pids = {e["pid"] for e in cli.events if e["event"] == "listening"}
+    assert len(pids) == 2
+    for samples in scrapes:  # whichever worker answered, it reports both workers' traffic
+        assert value(samples, "balena_v6_proxy_requests_total", route="v6", method="GET", status="200") == 40
+        assert (
+            value(
+                samples, "balena_v6_proxy_v6_feature_requests_total", feature="device.should_be_running__release.rename"
+            )
+            == 40
+        )
+    assert not (metrics_dir / "counter_999999.db").exists()  # wiped at start
+
+
+@pytest.mark.parametrize("path", ["metrics", "/v6/metrics"])
+def test_metrics_path_must_be_absolute_and_outside_v6(path):
+    from proxy.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="metrics_path"):
+        load_settings(env={}, overrides={"metrics_path": path})
