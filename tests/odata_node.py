@@ -1,5 +1,8 @@
 """The real server URL parser (@balena/odata-parser 4.3.5, pinned in tests/node/package-lock.json) as an
 oracle for tests: ONE long-lived node process per test session, JSON lines over stdin/stdout.
+`parse` is what the server parses: pinejs 24's parameter-alias step (copied into tests/node/oracle.js
+from pinejs `src/sbvr-api/uri-parser.ts`, odata-dialect.md §5.4) before the parser; `parse_raw` is the
+parser alone.
 
 Use from any test module (pytest puts tests/ on sys.path):
 
@@ -77,18 +80,22 @@ class NodeOracle:
         return json.loads(line)
 
     def parse(self, url: str) -> dict[str, Any]:
-        """Verdict for a request target after the version root, e.g. "/device(1)?$select=id"."""
+        """The server's verdict for a request target after the version root, e.g. "/device(1)?$select=id"."""
         return self._ask({"url": url})
+
+    def parse_raw(self, url: str) -> dict[str, Any]:
+        """The parser's verdict on the raw text (no pinejs alias step)."""
+        return self._ask({"url": url, "raw": True})
 
     def parse_expression(self, text: str) -> dict[str, Any]:
         """Verdict for a bare `$filter` expression (parsed as `/x?$filter=<text>`)."""
         return self._ask({"expr": text})
 
-    def parse_many(self, urls: list[str]) -> list[dict[str, Any]]:
+    def parse_many(self, urls: list[str], *, raw: bool = False) -> list[dict[str, Any]]:
         """Pipelined batch: all requests written before the answers are read (much faster)."""
         assert self._proc.stdin is not None and self._proc.stdout is not None
         with self._lock:
-            self._proc.stdin.write("".join(json.dumps({"url": u}) + "\n" for u in urls))
+            self._proc.stdin.write("".join(json.dumps({"url": u, "raw": raw}) + "\n" for u in urls))
             self._proc.stdin.flush()
             return [json.loads(self._proc.stdout.readline()) for _ in urls]
 

@@ -434,21 +434,31 @@ def odata_url(draw) -> str:
     return path
 
 
-def check_url(url: str, verdict: dict) -> None:
+def check_url(url: str, verdict: dict, oracle) -> None:
+    """`verdict` is the server's (pinejs's alias step, then the parser): the same verdict and tree, and
+    the text we write back is the URL itself, or, where the alias step re-decodes, one the server reads
+    as the same tree."""
     try:
         tree = parse_target(url)
     except ODataSyntaxError:
         assert not verdict["accepted"], f"we reject what the server accepts: {url!r}"
         return
     assert verdict["accepted"], f"we accept what the server rejects ({verdict.get('error')}): {url!r}"
-    assert tree.serialize() == url
-    assert resolve_binds(to_server_tree(tree)) == resolve_binds(verdict["parse"]), url
+    expected = resolve_binds(verdict["parse"])
+    assert resolve_binds(to_server_tree(tree)) == expected, url
+    text = tree.serialize()
+    if tree.alias_options is None:
+        assert text == url
+    else:
+        again = oracle.parse(text)
+        assert again["accepted"], (url, text, again.get("error"))
+        assert resolve_binds(again["parse"]) == expected, (url, text)
 
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(url=odata_url())
 def test_urls_parse_like_the_server(odata_oracle, url: str) -> None:
-    check_url(url, odata_oracle.parse(url))
+    check_url(url, odata_oracle.parse(url), odata_oracle)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -529,7 +539,7 @@ EDGE_URLS = [
 
 @pytest.mark.parametrize("url", EDGE_URLS)
 def test_quirks_parse_like_the_server(odata_oracle, url: str) -> None:
-    check_url(url, odata_oracle.parse(url))
+    check_url(url, odata_oracle.parse(url), odata_oracle)
 
 
 def test_absurd_nesting_is_a_clean_syntax_error() -> None:
@@ -562,7 +572,8 @@ def test_renaming_every_name_is_read_back_as_renamed(odata_oracle, url: str) -> 
 
     walk_names(tree, _AnySchema(), visitor)
     out = tree.serialize()
-    assert len(out) == len(url) + 2 * len(renamed)
+    if tree.alias_options is None:  # else re-encoded for pinejs's alias step (checked by meaning below)
+        assert len(out) == len(url) + 2 * len(renamed)
     verdict = odata_oracle.parse(out)
     assert verdict["accepted"], out
     assert resolve_binds(verdict["parse"]) == resolve_binds(to_server_tree(tree)), out
@@ -619,4 +630,4 @@ def test_datetime_literals_are_read_like_v8(odata_oracle, text: str) -> None:
     """Which `datetime'...'` contents make a date (and which value) follows V8's Date.parse; the others
     fall back to a property name, as on the server."""
     url = "/x?$filter=a%20eq%20datetime'" + text.replace(" ", "%20") + "'"
-    check_url(url, odata_oracle.parse(url))
+    check_url(url, odata_oracle.parse(url), odata_oracle)

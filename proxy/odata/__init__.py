@@ -2,7 +2,8 @@
 
 Public API (stable names; extend, don't rename):
 - `parse_target(target) -> ODataUrl`: parse a raw request target after the version root
-  (e.g. "/device(uuid='x')?$select=id"); raises `ODataSyntaxError` exactly where the server rejects.
+  (e.g. "/device(uuid='x')?$select=id") as the server does (pinejs's alias step, then the grammar);
+  raises `ODataSyntaxError` exactly where the server rejects. `parse_odata(target)`: the grammar alone.
 - `parse_expression(text) -> Expr`: parse a `$filter` expression (decoded text such as
   "is_final eq true") into new nodes that serialize canonically (spaces `%20`).
 - `ODataUrl.serialize()`: identical bytes for an unchanged tree.
@@ -16,13 +17,14 @@ Public API (stable names; extend, don't rename):
 
 from . import tree as _tree
 from .errors import ODataSyntaxError, malformed_url_message, mask_apikey
-from .parser import parse_expression, parse_target
+from .parser import parse_expression, parse_odata, parse_target
 from .scope import SKIP, Schema, Site, walk_expression, walk_names
 from .server_tree import expression_to_server, resolve_binds, to_server_tree
 from .tree import *  # noqa: F403  (the node classes and helpers, listed in tree.__all__)
 
 __all__ = [
     "parse_target",
+    "parse_odata",
     "parse_expression",
     "ODataSyntaxError",
     "malformed_url_message",

@@ -15,8 +15,8 @@ Known differences from the server (documented, tested where possible):
 - Nesting deeper than Python's recursion limit allows (~150 levels of parentheses) is refused here.
 - Bind numbering of the server's backtracked alternatives is not reproduced (meaningless: the values
   are the same; compare with `server_tree.resolve_binds`).
-- pinejs (not the parser) re-decodes URLs holding `@alias` definitions (odata-dialect.md §5.4); a
-  proxy that keeps the aliases keeps that behaviour on the upstream.
+- pinejs (not the parser) re-decodes URLs holding `@alias` definitions (odata-dialect.md §5.4):
+  `parse_target` applies that step too (pinejs.py), `parse_odata` is the grammar alone.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from .decode import URIDecodeError, decode_uri_component
 from .errors import ODataSyntaxError
+from .pinejs import split_aliases
 from .tree import (
     BUILTIN_ARITY,
     OPERATOR_PRECEDENCE,
@@ -67,7 +68,7 @@ from .tree import (
     canonicalize,
 )
 
-__all__ = ["js_date_parse", "parse_expression", "parse_target"]
+__all__ = ["js_date_parse", "parse_expression", "parse_odata", "parse_target"]
 
 _SP = r"(?:[ +]|%20)"
 _NAME = re.compile(r"[^:/?#\[\]@!$*&()+,;= %]+").match
@@ -825,7 +826,35 @@ class _Parser:
 
 
 def parse_target(target: str) -> ODataUrl:
-    """Parse a raw request target (after the version root, e.g. "/device(1)?$select=id")."""
+    """Parse a raw request target (after the version root, e.g. "/device(1)?$select=id") as the server
+    does: pinejs's alias step first (pinejs.py, odata-dialect.md §5.4), then the grammar."""
+    split = split_aliases(target)
+    if split is None:
+        return parse_odata(target)
+    main, alias_text = split
+    url = parse_odata(main)
+    parser = _Parser(alias_text)  # its own parse: alias names bound in the main query do not clash
+    try:
+        r = parser.query_options(0, nested=False)
+    except _Fatal as exc:
+        raise ODataSyntaxError(f"Malformed url: {exc}", target) from None
+    except RecursionError:
+        raise ODataSyntaxError("Malformed url: nesting too deep", target) from None
+    if r is None or r[1] != len(alias_text):
+        raise ODataSyntaxError("Malformed url: unreadable parameter alias", target)
+    if url.kind != "resource":  # pragma: no cover - a '?' after /$metadata or / never parses
+        raise ODataSyntaxError("Malformed url: options on a path without a resource", target)
+    query = url.ensure_query()
+    for option in r[0].options:
+        if query.options:
+            query.seps.append("&")
+        query.options.append(option)
+    url.alias_options = tuple(r[0].options)
+    return url
+
+
+def parse_odata(target: str) -> ODataUrl:
+    """The grammar alone (@balena/odata-parser's `parse`), on the raw text: no alias step."""
     parser = _Parser(target)
     try:
         url = parser.odata()

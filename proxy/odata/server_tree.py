@@ -49,6 +49,7 @@ _BIND_TYPE = {"Text": "Text", "Real": "Real", "Boolean": "Boolean", "DateTime": 
 class _Conv:
     def __init__(self) -> None:
         self.binds: list[Any] = []
+        self.skip: tuple[Any, ...] = ()  # options written elsewhere (pinejs's alias options)
 
     def bind(self, value: Any) -> dict[str, int]:
         self.binds.append(value)
@@ -68,7 +69,9 @@ class _Conv:
         if seg.count:
             out["count"] = True
         if seg.query is not None and seg.query.options:
-            out["options"] = self.options(seg.query)
+            opts = self.options(seg.query)
+            if opts:
+                out["options"] = opts
         return out
 
     def key(self, key: Key) -> Any:
@@ -84,6 +87,8 @@ class _Conv:
     def options(self, opts: OptionList) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for opt in opts.options:
+            if any(opt is a for a in self.skip):
+                continue
             if isinstance(opt, SelectOption):
                 out["$select"] = "*" if opt.star else {"properties": [self.path(p) for p in opt.items]}
             elif isinstance(opt, FilterOption):
@@ -208,7 +213,14 @@ def to_server_tree(url: ODataUrl) -> dict[str, Any]:
         tree = {"resource": "$serviceroot"}
     else:
         assert url.root is not None
+        conv.skip = url.alias_options or ()
         tree = conv.segment(url.root)
+        if url.alias_options:
+            # pinejs sets the options read from the alias entries on the ROOT's options, from a parse of
+            # their own: its bind numbers are not the main parse's (pinejs copies only the `@` binds over)
+            own = _Conv()
+            extra = own.options(OptionList(list(url.alias_options)))
+            tree.setdefault("options", {}).update(extra)
     return {"tree": tree, "binds": conv.binds}
 
 

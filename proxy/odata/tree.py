@@ -29,6 +29,7 @@ from typing import Literal as TLiteral
 from urllib.parse import quote
 
 from .decode import decode_uri_component
+from .pinejs import encode_for_aliases
 
 __all__ = [
     "BUILTIN_ARITY",
@@ -1071,6 +1072,10 @@ class ODataUrl(Node):
 
     kind: str
     root: PathSegment | None = None
+    # set when pinejs's alias step applied (pinejs.py): the options read from the alias entries, which
+    # `parse_target` appended to the last segment's query; `serialize` then writes a text that step
+    # turns back into this tree's text (a tuple, so `children` does not visit them twice)
+    alias_options: tuple[QueryOption, ...] | None = None
 
     @property
     def segments(self) -> list[PathSegment]:
@@ -1099,6 +1104,13 @@ class ODataUrl(Node):
             last.query = OptionList()
         return last.query
 
+    def serialize(self) -> str:
+        """The exact URL text; for a URL pinejs re-decodes (aliases), a text it re-decodes into this one."""
+        text = Node.serialize(self)
+        if self.alias_options is None:
+            return text
+        return _for_alias_step(self, text)
+
     def write(self, out: list[str]) -> None:
         if self.kind == "metadata":
             out.append("/$metadata")
@@ -1107,6 +1119,30 @@ class ODataUrl(Node):
         else:
             assert self.root is not None
             self.root.write(out)
+
+
+def _for_alias_step(url: ODataUrl, text: str) -> str:
+    """`url`'s text for an upstream that applies pinejs's alias step: re-encoded for it while the query
+    still defines an alias, else the text itself with `#` (only possible inside a decoded literal) escaped."""
+    query = url.query
+    if query is None or not any(isinstance(o, AliasOption) for o in query.options):
+        return text.replace("#", "%23")
+    last = url.segments[-1]
+    last.query = None
+    try:
+        path = Node.serialize(url)
+    finally:
+        last.query = query
+    texts: list[str] = []
+    from_aliases = url.alias_options or ()
+    for option in query.options:
+        if texts and not isinstance(option, AliasOption) and any(option is o for o in from_aliases):
+            # an option an alias value brought along (`@a=1%26$top=2`): pinejs sets it on the root's
+            # options, so it travels inside that alias value again
+            texts[-1] += "&" + option.serialize()
+        else:
+            texts.append(option.serialize())
+    return encode_for_aliases(path, texts)
 
 
 def canonicalize(node: Node) -> Node:
