@@ -16,10 +16,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import web
-
 from . import __version__, metrics
 from .app import ProxyRunner, create_app
+from .listen import LimitedTCPSite
 from .logfile import LogFileError, check_log_files
 from .logs import configure_logging, get_logger
 from .settings import FIELDS, HELP, Settings, SettingsError, base_type, cli_flag, env_var, load_settings
@@ -136,7 +135,9 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
         except Exception as exc:
             raise StartupError(f"start-up failed: {exc.__class__.__name__}: {exc}") from exc
         try:
-            site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+            site = LimitedTCPSite(
+                runner, settings.host, settings.port, max_connections=settings.max_connections, reuse_port=reuse_port
+            )
             await site.start()
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)

@@ -7,6 +7,7 @@ if the upstream compressed it. This is the fast path and the rollback path (``v6
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -40,9 +41,20 @@ async def forward(request: web.Request) -> web.StreamResponse:
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         await response.prepare(request)
         request[BODY_BYTES_OUT] = 0
+        idle = upstream.settings.stream_idle_timeout
         try:
             async for chunk in reply.content.iter_any():
-                await response.write(chunk)
+                try:
+                    # A client that stops reading must not hold the upstream connection for longer than an
+                    # upstream that stops sending would: the same stream_idle_timeout cuts it.
+                    async with asyncio.timeout(idle):
+                        await response.write(chunk)
+                except TimeoutError:
+                    log.warning("client_stalled", request_id=request[REQUEST_ID], path=mask_secrets(request.raw_path))
+                    request[LOG_EXTRA]["stream_broken"] = "client_stalled"
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return response
                 request[BODY_BYTES_OUT] += len(chunk)
         except ConnectionResetError:
             raise  # the client left (the middleware logs 499); leaving the block frees the upstream connection

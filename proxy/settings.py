@@ -57,6 +57,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    max_connections: int = 1024
     log_format: str = "auto"  # "json" | "console" | "auto" (console on a terminal, else json)
     log_level: str = "info"
     v6_mode: str = "translate"  # "translate" | "forward" (the rollback switch)
@@ -112,6 +113,7 @@ HELP: dict[str, str] = {
     "host": "address to listen on (0.0.0.0 in the container)",
     "port": "TCP port to listen on (0 = any free port)",
     "workers": "number of processes sharing the port via SO_REUSEPORT, each with its own caches",
+    "max_connections": "connections one process keeps open at most (0 = no limit); more wait in the listen backlog until one closes",
     "log_format": "json, console, or auto (console on a terminal, json otherwise)",
     "log_level": "debug, info, warning or error",
     "v6_mode": "translate /v6/ requests, or forward them untouched (the rollback switch)",
@@ -166,6 +168,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 MINIMUM: dict[str, float] = {
     "port": 0,
     "workers": 1,
+    "max_connections": 0,
     "max_local_sort_rows": 0,
     "max_body_bytes": 1,
     "max_request_line_bytes": 1024,
