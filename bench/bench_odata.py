@@ -27,11 +27,13 @@ from aiohttp import ClientSession, TCPConnector, web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the generic scoped name walker (tests/odata_scope.py)
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "odata"))
 
+from odata_scope import Site, walk_names  # type: ignore[import-not-found]  # noqa: E402
 from sdk_requests import load_sdk_requests  # type: ignore[import-not-found]  # noqa: E402
 
-from proxy.odata import Name, ODataSyntaxError, Site, parse_target, walk_names  # noqa: E402
+from proxy.odata import Name, ODataSyntaxError, parse_target  # noqa: E402
 
 # a few real v6 -> v7 renames by (resource, name), enough to make the walk do work at every name
 RENAMES = {

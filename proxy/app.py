@@ -11,12 +11,14 @@ fixed API-style message and logs only the error class.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import HttpProcessingError
 
-from . import metrics
+from . import metrics, v6
+from .appkeys import SETTINGS, UPSTREAM
 from .errors import UpstreamError, api_error
 from .forward import forward
 from .headers import APPEND_FORWARDED
@@ -24,11 +26,10 @@ from .logs import REQUEST_ID, get_logger
 from .middlewares import QUIET_PATH, request_context
 from .rollout import v6_entry
 from .settings import Settings
-from .upstream import UPSTREAM, Upstream, upstream_ctx
+from .upstream import Upstream
 
 log = get_logger("proxy.app")
 
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 READY_PATH = "/ping"
 MAX_REQUEST_LINE = 65536
 MAX_HEADER_FIELD = 16384
@@ -54,16 +55,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "upstream_status": reply.status})
 
 
-def install_v6(app: web.Application) -> None:
-    """Let the engine add its ``/v6/...`` routes; without an engine, fall back to forwarding."""
-    try:
-        from . import v6
-    except ModuleNotFoundError as exc:
-        if exc.name != "proxy.v6":
-            raise
-        log.warning("v6_translation_unavailable", message="proxy.v6 is missing: /v6/ requests are forwarded")
-        return
-    v6.install(app)
+async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: open the pooled upstream session at start-up, close it at shutdown."""
+    upstream = app[UPSTREAM]
+    await upstream.start()
+    yield
+    await upstream.close()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -79,7 +76,7 @@ def create_app(settings: Settings) -> web.Application:
         metrics.install(app, settings.metrics_path, settings.workers)
         app[QUIET_PATH] = settings.metrics_path  # scrapes are not traffic: not access-logged either
     if settings.v6_mode == "translate" or settings.shadow_share > 0:
-        install_v6(app)  # with shadowing, forward mode needs the translation too (to compare with)
+        v6.install(app)  # with shadowing, forward mode needs the translation too (to compare with)
     else:
         entry = v6_entry(None, settings)  # forwarded, but the access event still says v6_mode/resource
         app.router.add_route("*", "/v6", entry)

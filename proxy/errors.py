@@ -49,6 +49,12 @@ def mask_secrets(text: str) -> str:
     return text
 
 
+def malformed_url_message(full_url: str) -> str:
+    """The server's 400 message for an unparsable URL, with secrets masked: `Malformed url: '<url>'` where
+    url is the request target as received (e.g. `/v6/device?...`)."""
+    return f"Malformed url: '{mask_secrets(full_url)}'"
+
+
 def api_error(status: int, message: str | None) -> web.Response:
     """A response whose body is the JSON string ``message`` (or empty when ``message`` is None)."""
     if message is None:

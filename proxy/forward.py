@@ -13,10 +13,10 @@ import time
 import aiohttp
 from aiohttp import web
 
+from .appkeys import UPSTREAM
 from .errors import api_error, mask_secrets
 from .headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
-from .upstream import UPSTREAM
 
 log = get_logger("proxy.forward")
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 import yarl
-from aiohttp import hdrs, web
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .errors import UpstreamTimeout, UpstreamUnavailable
@@ -172,17 +172,6 @@ class Upstream:
         reply_headers.popall(hdrs.CONTENT_ENCODING, None)
         reply_headers.popall(hdrs.CONTENT_LENGTH, None)
         return UpstreamReply(status=response.status, headers=CIMultiDictProxy(reply_headers), body=data)
-
-
-UPSTREAM: web.AppKey[Upstream] = web.AppKey("upstream", Upstream)
-
-
-async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: open the pooled session at start-up, close it at shutdown."""
-    upstream = app[UPSTREAM]
-    await upstream.start()
-    yield
-    await upstream.close()
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,37 +11,30 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxy.appkeys import ENGINE, SETTINGS, UPSTREAM
 from proxy.engine import Engine, build_schema
 from proxy.engine.apply import LocalSortOverflow, apply_plan
 from proxy.engine.metadata import metadata_document
 from proxy.engine.walk import WalkError
-from proxy.errors import UpstreamUnavailable, api_error, mask_secrets
+from proxy.errors import UpstreamUnavailable, api_error, malformed_url_message, mask_secrets
 from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from proxy.logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, credential_hash, get_logger
-from proxy.odata import ODataSyntaxError, malformed_url_message
+from proxy.odata import ODataSyntaxError
 from proxy.rollout import v6_entry
-from proxy.upstream import UPSTREAM
 from translators import BodyError
 
 log = get_logger("proxy.v6")
 
-ENGINE: web.AppKey[Engine] = web.AppKey("v6_engine", Engine)
 BODY_METHODS = frozenset({"POST", "PATCH", "PUT", "MERGE"})
 STATUS_TEXT = {200: "OK", 201: "Created"}
 GZIP_MIN_BYTES = 1024
 METADATA_TIMEOUT = 10.0  # start-up must not wait long for an optional document
 
 
-def _settings(app: web.Application) -> Any:
-    from proxy.app import SETTINGS
-
-    return app[SETTINGS]
-
-
 def install(app: web.Application) -> None:
     """Add the ``/v6`` routes. The schema is built (and every translator validated) right here, so a
     broken translator stops the proxy before it serves anything."""
-    settings = _settings(app)
+    settings = app[SETTINGS]
     schema = build_schema(settings.flavour)
     app[ENGINE] = Engine(
         schema,
@@ -57,7 +50,7 @@ def install(app: web.Application) -> None:
 
 async def _merge_upstream_metadata(app: web.Application) -> None:
     """Merge the upstream's own ``/v7/$metadata`` when it is readable (open-balena answers 401 to it)."""
-    settings = _settings(app)
+    settings = app[SETTINGS]
     headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
     try:
         async with asyncio.timeout(METADATA_TIMEOUT):
@@ -76,9 +69,7 @@ async def _merge_upstream_metadata(app: web.Application) -> None:
     except Exception as exc:
         log.warning("upstream_metadata_unusable", error=exc.__class__.__name__)
         return
-    engine = app[ENGINE]
-    engine.schema = schema
-    engine._cache.clear()
+    app[ENGINE].replace_schema(schema)
     log.info("upstream_metadata_merged")
 
 
@@ -90,7 +81,7 @@ class _BodyContext:
         self._cache = request.app[ENGINE].lookup_cache
         self.method = method
         self.resource = resource
-        self.settings = _settings(request.app)
+        self.settings = request.app[SETTINGS]
         self.features = features
 
     async def get_json(self, path_qs: str) -> Any:
@@ -218,7 +209,7 @@ def _invalid_upstream_json(request: web.Request, exc: orjson.JSONDecodeError) ->
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    settings = _settings(request.app)
+    settings = request.app[SETTINGS]
     engine = request.app[ENGINE]
     method = request.method
     log_extra = request.get(LOG_EXTRA)

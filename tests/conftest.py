@@ -40,6 +40,9 @@ from proxy.app import ProxyRunner, create_app
 from proxy.logs import configure_logging
 from proxy.settings import Settings, load_settings
 
+# Fixture modules every test can ask for by name: the real OData parser (node), the end-to-end v6 proxies.
+pytest_plugins = ["odata_node", "v6_proxy"]
+
 
 @dataclass
 class RunningProxy:

@@ -4,9 +4,7 @@ oracle for tests: ONE long-lived node process per test session, JSON lines over 
 from pinejs `src/sbvr-api/uri-parser.ts`, odata-dialect.md §5.4) before the parser; `parse_raw` is the
 parser alone.
 
-Use from any test module (pytest puts tests/ on sys.path):
-
-    from odata_node import odata_oracle  # noqa: F401  (the session fixture)
+Use from any test module by asking for the fixture (conftest.py registers this module as a plugin):
 
     def test_x(odata_oracle):
         verdict = odata_oracle.parse("/device?$filter=a eq 1")

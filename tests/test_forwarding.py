@@ -12,7 +12,7 @@ import yarl
 from aiohttp import web
 from conftest import free_port, raw_request
 
-from proxy.upstream import UPSTREAM
+from proxy.appkeys import UPSTREAM
 
 # Request targets as real clients send them (odata-dialect.md §5): every byte must arrive unchanged.
 TARGETS = [
@@ -67,7 +67,7 @@ async def test_request_targets_arrive_byte_exact(echo_proxy):
 
 
 async def test_yarl_encoded_client_targets_arrive_byte_exact(echo_proxy):
-    proxy, seen, _ = echo_proxy
+    proxy, _seen, _ = echo_proxy
     async with aiohttp.ClientSession() as client:
         for target in TARGETS:
             async with client.get(yarl.URL(proxy.url + target, encoded=True)) as response:
@@ -285,7 +285,7 @@ async def test_expect_100_continue_upload(echo_proxy):
 
 
 async def test_access_event_counts_body_bytes(echo_proxy, log_output):
-    proxy, seen, _ = echo_proxy
+    proxy, _seen, _ = echo_proxy
     async with aiohttp.ClientSession() as client:
         async with client.post(proxy.url + "/v6/device", data=b"12345") as r:
             body = await r.read()
@@ -342,20 +342,6 @@ async def test_absolute_form_targets_are_refused(echo_proxy):
         proxy.url, b"GET http://evil.example/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
     )
     assert raw.split(b" ")[1] == b"400" and not seen
-
-
-async def test_translate_mode_without_an_engine_forwards_and_warns(serve_app, start_proxy, log_output, monkeypatch):
-    import sys
-
-    import proxy
-
-    monkeypatch.setitem(sys.modules, "proxy.v6", None)  # as if proxy/v6.py were missing
-    monkeypatch.delattr(proxy, "v6", raising=False)  # (and never imported before)
-    app, seen = recording_upstream()
-    proxy = await start_proxy(await serve_app(app), v6_mode="translate")
-    raw = await raw_request(proxy.url, b"GET /v6/device?$select=id HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert raw.startswith(b"HTTP/1.1 200") and seen[-1]["raw_path"] == "/v6/device?$select=id"
-    assert log_output.events("v6_translation_unavailable")
 
 
 async def test_request_body_is_streamed_to_the_upstream(serve_app, start_proxy):

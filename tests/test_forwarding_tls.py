@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import ssl
@@ -18,7 +19,8 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 async def https_upstream(tmp_path):
     """An HTTPS upstream on 127.0.0.1 with a freshly made self-signed certificate; yields (url, cert path)."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         [
             "openssl",
             "req",

@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from odata_node import odata_oracle  # noqa: F401
+from odata_server_tree import resolve_binds, to_server_tree
 
 from proxy.odata import ODataSyntaxError, parse_odata, parse_target
-from proxy.odata.server_tree import resolve_binds, to_server_tree
 
 CASES = json.loads((Path(__file__).parent / "fixtures" / "odata" / "odata-parser-cases.json").read_text())
 
@@ -36,7 +35,7 @@ def test_reference_cases_cover_both_verdicts() -> None:
 def test_pinned_parser_reproduces_the_reference(odata_oracle) -> None:
     """The node oracle runs the same parser the reference was generated with (guards the pin)."""
     verdicts = odata_oracle.parse_many([c["url"] for c in CASES], raw=True)
-    for case, verdict in zip(CASES, verdicts):
+    for case, verdict in zip(CASES, verdicts, strict=True):
         assert verdict["accepted"] == case["accepted"], case["url"]
         if case["accepted"]:
             assert resolve_binds(verdict["parse"]) == resolve_binds(case["parse"]), case["url"]

@@ -19,10 +19,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from odata_node import odata_oracle  # noqa: F401
+from odata_scope import walk_names
+from odata_server_tree import expression_to_server, resolve_binds, to_server_tree
 
-from proxy.odata import ODataSyntaxError, parse_expression, parse_target, walk_names
-from proxy.odata.server_tree import expression_to_server, resolve_binds, to_server_tree
+from proxy.odata import ODataSyntaxError, parse_expression, parse_target
 
 COMMON_NAMES = ["a", "b", "c", "id", "device", "belongs_to__application", "is_of__device_type", "status"]
 QUIRKY_NAMES = [
@@ -227,7 +227,7 @@ def segment(draw) -> str:
 @st.composite
 def member_path(draw, depth: int, lambdas: bool = True) -> str:
     first = draw(st.sampled_from(VARS + NAMES)) if draw(st.booleans()) else draw(segment())
-    segs = [first] + draw(st.lists(segment(), max_size=2))
+    segs = [first, *draw(st.lists(segment(), max_size=2))]
     path = "/".join(segs)
     tail = draw(st.integers(0, 9))
     if tail == 0:

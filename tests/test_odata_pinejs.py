@@ -18,7 +18,7 @@ from odata_node import odata_oracle  # noqa: F401
 
 from proxy.odata import Literal, ODataSyntaxError, parse_target
 from proxy.odata.pinejs import form_pairs, split_aliases
-from proxy.odata.server_tree import resolve_binds, to_server_tree
+from odata_server_tree import resolve_binds, to_server_tree
 
 
 def _text_of(url: str, name: str = "@n") -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from odata_scope import SKIP, Site, walk_expression, walk_names
 
-from proxy.odata import SKIP, Name, Site, parse_expression, parse_target, walk_names
-from proxy.odata.scope import walk_expression
+from proxy.odata import Name, parse_expression, parse_target
 
 NAVS = {
     "device": {

@@ -9,10 +9,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from odata_node import odata_oracle  # noqa: F401
+from odata_scope import Site, walk_names
+from odata_server_tree import resolve_binds, to_server_tree
 
-from proxy.odata import Name, Site, parse_target, walk_names
-from proxy.odata.server_tree import resolve_binds, to_server_tree
+from proxy.odata import Name, ODataUrl, parse_target
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "odata"))
 from sdk_requests import load_sdk_requests
@@ -59,6 +59,13 @@ def _visited(target: str) -> list[tuple[str | None, str, str]]:
     return seen
 
 
+def _nth_name(tree: ODataUrl, index: int) -> Name:
+    """The name ``walk_names`` visits ``index``-th in ``tree``."""
+    visited: list[Name] = []
+    walk_names(tree, V6, lambda res, name, role, site: visited.append(name))
+    return visited[index]
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_renaming_one_name_changes_only_its_bytes(odata_oracle, target: str) -> None:
     """Rename each visited name in turn: the new URL is the old one with exactly that name replaced, and
@@ -67,17 +74,9 @@ def test_renaming_one_name_changes_only_its_bytes(odata_oracle, target: str) -> 
     assert count > 0
     for index in range(count):
         tree = parse_target(target)
-        renamed: list[Name] = []
-
-        def visitor(resource: str | None, name: Name, role: str, site: Site, index=index) -> None:
-            if len(renamed) == 0 and visitor.calls == index:  # type: ignore[attr-defined]
-                renamed.append(name)
-            visitor.calls += 1  # type: ignore[attr-defined]
-
-        visitor.calls = 0  # type: ignore[attr-defined]
-        walk_names(tree, V6, visitor)
-        old = renamed[0].text
-        renamed[0].rename("zz_renamed")
+        renamed = _nth_name(tree, index)
+        old = renamed.text
+        renamed.rename("zz_renamed")
         out = tree.serialize()
         prefix = 0
         while prefix < min(len(out), len(target)) and out[prefix] == target[prefix]:

@@ -58,8 +58,9 @@ def test_balena_cloud_graph_has_the_cloud_only_v6_items():
     ],
 )
 def test_a_rule_naming_something_the_graph_lacks_is_a_startup_error(rule, message):
-    translators = load_translators("open-balena", include_thirdparty=False) + [
-        Translator(resource="device", rules=(rule,))
+    translators = [
+        *load_translators("open-balena", include_thirdparty=False),
+        Translator(resource="device", rules=(rule,)),
     ]
     with pytest.raises(TranslatorError, match=message):
         build_schema("open-balena", translators=translators)

@@ -139,7 +139,7 @@ async def test_sdk14_device_get_and_status_in_every_v7_state(sdk):
         *[("models.device.get_status", [UUID[label]]) for label in labels],
         ("models.device.get", [UUID["updating"]]),
     )
-    statuses = {label: ok(result) for label, result in zip(labels, results)}
+    statuses = {label: ok(result) for label, result in zip(labels, results[:-1], strict=True)}
     assert statuses == {label: v6 for label, (_uuid, _v7, v6) in DEVICE_STATUS.items()}
     device = ok(results[-1])
     assert_v6_device(device)
@@ -236,7 +236,7 @@ async def test_sdk12_device_get_all_get_and_status(sdk):
         assert_v6_device(device)
     pinned = ok(results[1])
     assert pinned["uuid"] == UUID["pinned"] and pinned["should_be_running__release"] == {"__id": 1}
-    assert {label: ok(r) for label, r in zip(labels, results[2:])} == V12_STATUS
+    assert {label: ok(r) for label, r in zip(labels, results[2:], strict=True)} == V12_STATUS
 
 
 async def test_sdk12_application_get_all_get_and_create(sdk, pair):

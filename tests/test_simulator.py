@@ -369,7 +369,7 @@ async def test_a_to_one_path_is_a_left_join_a_missing_link_reads_null_and_keeps_
     assert await kept("is_pinned_on__release/belongs_to__application/app_name%20eq%20null") == unpinned
     # $orderby by the path keeps the unpinned devices too (NULLs first when descending)
     target = "/v7/device?$select=id&$orderby=is_pinned_on__release/created_at%20desc,id%20asc"
-    assert ids((await get(client, target))[1]) == unpinned + [12]
+    assert ids((await get(client, target))[1]) == [*unpinned, 12]
 
 
 async def test_a_collection_path_is_a_left_join_one_row_per_member(client):
@@ -383,7 +383,7 @@ async def test_a_collection_path_is_a_left_join_one_row_per_member(client):
     async def kept(flt: str, extra: str = "&$orderby=id%20asc") -> list[int]:
         return ids((await get(client, f"/v7/device?$select=id&$filter={flt}{extra}"))[1])
 
-    assert await kept("device_tag/tag_key%20ne%20'zz'") == [1] + every
+    assert await kept("device_tag/tag_key%20ne%20'zz'") == [1, *every]
     assert (await get(client, "/v7/device/$count?$filter=device_tag/tag_key%20ne%20'zz'"))[1] == {"d": len(every) + 1}
     assert await kept("not(device_tag/value%20eq%20'lab')") == every  # device 1 through its 'b' tag
     assert await kept("device_tag/tag_key%20eq%20'location'%20and%20device_tag/value%20eq%20'b'") == []

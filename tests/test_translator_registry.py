@@ -55,14 +55,14 @@ def test_each_builtin_module_loads_and_validates_against_both_graphs(module, fla
         info, _ = schema.resource(t.resource)
         for rule in t.rules:
             name = getattr(rule, "name", None) or getattr(rule, "v6", None)
-            if name is not None and not type(rule).__name__ == "AliasRename":
+            if name is not None and type(rule).__name__ != "AliasRename":
                 assert name in info.names, f"{module}: {t.resource}.{name}"
 
 
 def test_a_rule_naming_a_missing_field_stops_start_up_with_a_clear_message():
     broken = Translator(resource="release", rules=(Rename("old_name", "no_such_v7_field"),))
     with pytest.raises(TranslatorError, match="release: Rename names 'no_such_v7_field', which v7 release lacks"):
-        build_schema("balena-cloud", translators=load_translators("balena-cloud", include_thirdparty=False) + [broken])
+        build_schema("balena-cloud", translators=[*load_translators("balena-cloud", include_thirdparty=False), broken])
 
 
 def test_flavours():

@@ -12,56 +12,8 @@ from urllib.parse import unquote
 
 import aiohttp
 import pytest
-import yarl
 from fixtures.engine.upstream import Reply, V7Fixture
-
-AUTH = {"Authorization": "Bearer user-token"}
-
-
-class Env:
-    def __init__(self, url: str, fixture: V7Fixture, app) -> None:
-        self.url = url
-        self.fixture = fixture
-        self.app = app
-
-    async def call(self, method: str, path: str, body=None, headers=None, raw_body: bytes | None = None):
-        async with aiohttp.ClientSession(headers={**AUTH, **(headers or {})}, auto_decompress=False) as s:
-            kwargs = {}
-            if body is not None:
-                kwargs["json"] = body
-            if raw_body is not None:
-                kwargs["data"] = raw_body
-            url = yarl.URL(self.url + path.replace(" ", "%20"), encoded=True)
-            async with s.request(method, url, **kwargs) as resp:
-                data = await resp.read()
-                if resp.headers.get("Content-Encoding") == "gzip":
-                    data = gzip.decompress(data)
-                return resp.status, dict(resp.headers), data
-
-    async def json(self, method: str, path: str, body=None, **kw):
-        status, headers, data = await self.call(method, path, body, **kw)
-        return status, (json.loads(data) if data else None)
-
-    @property
-    def last(self) -> str:
-        """The last v7 target the upstream received, decoded for readable assertions."""
-        return unquote(self.fixture.v7[-1].path_qs)
-
-
-async def _env(serve_app, start_proxy, flavour: str) -> Env:
-    fixture = V7Fixture()
-    running = await start_proxy(await serve_app(fixture.app), v6_mode="translate", upstream_flavour=flavour)
-    return Env(running.url, fixture, running.app)
-
-
-@pytest.fixture
-async def env(serve_app, start_proxy):
-    return await _env(serve_app, start_proxy, "open-balena")
-
-
-@pytest.fixture
-async def cloud(serve_app, start_proxy):
-    return await _env(serve_app, start_proxy, "balena-cloud")
+from v6_proxy import AUTH, Env
 
 
 # ------------------------------------------------------------------------------------------ renames
@@ -84,7 +36,7 @@ async def test_v7_computed_should_be_running_release_is_never_shown(env):
     env.fixture.queue(
         Reply(200, {"d": [{"id": 1, "is_pinned_on__release": None, "should_be_running__release": {"__id": 9}}]})
     )
-    status, body = await env.json("GET", "/v6/device?$select=id,should_be_running__release")
+    _status, body = await env.json("GET", "/v6/device?$select=id,should_be_running__release")
     assert body == {"d": [{"id": 1, "should_be_running__release": None}]}
 
 
@@ -134,7 +86,7 @@ async def test_nested_expand_three_levels_and_lambdas_over_renamed_navigations(e
 
 async def test_device_history_pinned_release_renamed_on_balena_cloud(cloud):
     cloud.fixture.queue(Reply(200, {"d": [{"id": 1, "is_pinned_on__release": {"__id": 4}}]}))
-    status, body = await cloud.json("GET", "/v6/device_history?$select=id,should_be_running__release")
+    _status, body = await cloud.json("GET", "/v6/device_history?$select=id,should_be_running__release")
     assert body == {"d": [{"id": 1, "should_be_running__release": {"__id": 4}}]}
     assert cloud.last == "/v7/device_history?$select=id,is_pinned_on__release"
 
@@ -410,7 +362,7 @@ async def test_post_application_without_organization_uses_personal_one(env):
         "/v7/organization?", Reply(200, {"d": [{"id": 1, "handle": "acme"}, {"id": 7, "handle": "admin"}]})
     )
     env.fixture.queue(Reply(201, {"id": 3, "organization": {"__id": 7}}))
-    status, body = await env.json("POST", "/v6/application", {"app_name": "x", "is_for__device_type": 1})
+    status, _body = await env.json("POST", "/v6/application", {"app_name": "x", "is_for__device_type": 1})
     assert status == 201
     assert env.fixture.v7[-1].json == {"app_name": "x", "is_for__device_type": 1, "organization": 7}
 
@@ -529,7 +481,7 @@ async def test_options_is_200_empty(env):
 
 async def test_action_paths_are_translated_like_resources(env):
     env.fixture.queue(Reply(200, {"d": [{"id": 1}]}))
-    status, body = await env.json("POST", "/v6/device(1)/canAccess", {"action": "update"})
+    status, _body = await env.json("POST", "/v6/device(1)/canAccess", {"action": "update"})
     assert status == 200
     assert env.last == "/v7/device(1)/canAccess"
     env.fixture.queue(Reply(200, {"d": [{"id": 1}]}))
@@ -680,7 +632,7 @@ async def test_expand_tail_without_options_and_two_deep(env):
     )
     device = body["d"][0]["owns__device"][0]
     release = device["should_be_running__release"][0]
-    assert list(device)[0] == "should_be_running__release" and "is_pinned_on__release" not in device
+    assert next(iter(device)) == "should_be_running__release" and "is_pinned_on__release" not in device
     assert release["should_be_running_on__device"][0]["actor"] == 70 and "is_pinned_to__device" not in release
 
 

@@ -9,7 +9,7 @@ from importlib import resources
 
 import pytest
 from fixtures.engine.upstream import Reply, V7Fixture
-from test_v6_e2e import Env, env  # noqa: F401  (the proxy + recording upstream fixture)
+from v6_proxy import Env
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ async def strict(serve_app, start_proxy):
 
 
 # ------------------------------------------------------------------------------------------ (c) injected key
-async def test_select_of_only_unknown_names_strips_the_key_the_proxy_asked_for(env, log_output):  # noqa: F811
+async def test_select_of_only_unknown_names_strips_the_key_the_proxy_asked_for(env, log_output):
     """Every selected name dropped (decision 1): the proxy still needs one name for v7's $select, and
     strips it again, as it does when every selected name is a v6 constant."""
     env.fixture.queue(Reply(200, {"d": [{"id": 1}, {"id": 2}]}))
@@ -42,7 +42,7 @@ async def test_select_of_only_unknown_names_strips_the_key_the_proxy_asked_for(e
     assert env.last == "/v7/application?$select=id&$expand=owns__device($select=id)"
 
 
-async def test_select_of_the_key_alone_is_still_answered_as_is(env):  # noqa: F811
+async def test_select_of_the_key_alone_is_still_answered_as_is(env):
     env.fixture.queue(Reply(200, {"d": [{"id": 1}]}))
     status, body = await env.json("GET", "/v6/device?$select=id,nope")
     assert (status, body) == (200, {"d": [{"id": 1}]})
@@ -50,7 +50,7 @@ async def test_select_of_the_key_alone_is_still_answered_as_is(env):  # noqa: F8
 
 
 # ------------------------------------------------------------------------------------------ (d) fields in $expand
-async def test_a_non_navigation_in_expand_is_an_unknown_name(env, log_output):  # noqa: F811
+async def test_a_non_navigation_in_expand_is_an_unknown_name(env, log_output):
     """Only navigations can be expanded; a field there is unknown (decision 1): dropped, never sent to v7
     (which answers 500), and logged."""
     cases = [

@@ -7,10 +7,7 @@ import json
 
 import pytest
 from fixtures.engine.upstream import Reply
-from test_v6_e2e import cloud, env  # noqa: F401  (the proxy + recording upstream fixtures)
-from test_v6_release_type import call, pair  # noqa: F401  (the proxy before the open-balena simulator)
-
-from balena_v7_simulator.harness import running_pair
+from v6_proxy import call
 
 
 # ------------------------------------------------------------------------------------------ 1. POST {"id": N}
@@ -43,7 +40,7 @@ async def test_post_with_return_resource_off_answers_the_bare_id(pair, flag):
     assert list(body) == ["id"]
 
 
-async def test_post_whose_read_back_failed_answers_the_bare_id(env):  # noqa: F811
+async def test_post_whose_read_back_failed_answers_the_bare_id(env):
     """Spec §4.5: a failed read-back is ``{"id": N}`` in v6 too (the v7 201 body holds only the key)."""
     env.fixture.queue(Reply(201, {"id": 15}, headers={"Location": "/v7/release(@id)?@id=15"}))
     status, body = await env.json("POST", "/v6/release", {"release_type": "final", "commit": "x"})
@@ -60,7 +57,7 @@ async def test_post_whose_read_back_failed_answers_the_bare_id(env):  # noqa: F8
 
 # ------------------------------------------------------------------------------------------ 2. local sort: reads only
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
-async def test_a_write_paged_by_a_derived_order_is_refused(env, method):  # noqa: F811
+async def test_a_write_paged_by_a_derived_order_is_refused(env, method):
     """The proxy sorts and pages GET rows itself; a one-row write must never become a 10,001-row one."""
     before = len(env.fixture.v7)
     status, body = await env.json(
@@ -71,7 +68,7 @@ async def test_a_write_paged_by_a_derived_order_is_refused(env, method):  # noqa
 
 
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
-async def test_a_write_ordered_by_a_derived_value_without_paging_drops_the_order(env, method):  # noqa: F811
+async def test_a_write_ordered_by_a_derived_value_without_paging_drops_the_order(env, method):
     env.fixture.queue(Reply(200, None))
     status, body = await env.json(
         method, "/v6/device?$orderby=overall_status desc&$filter=id eq 1", {"note": "x"} if method == "PATCH" else None
@@ -80,7 +77,7 @@ async def test_a_write_ordered_by_a_derived_value_without_paging_drops_the_order
     assert env.last == "/v7/device?$filter=id eq 1"
 
 
-async def test_a_count_ordered_by_a_derived_value_drops_the_order(env):  # noqa: F811
+async def test_a_count_ordered_by_a_derived_value_drops_the_order(env):
     env.fixture.queue(Reply(200, {"d": 3}))
     status, body = await env.json("GET", "/v6/device/$count?$orderby=overall_status desc")
     assert (status, body) == (200, {"d": 3})
@@ -89,7 +86,9 @@ async def test_a_count_ordered_by_a_derived_value_drops_the_order(env):  # noqa:
 
 async def test_a_write_paged_by_a_derived_order_changes_nothing_in_the_simulator(pair):
     status, before = await call(pair.proxy_url, "GET", "/v6/device?$select=id,note&$orderby=id")
-    status, body = await call(pair.proxy_url, "PATCH", "/v6/device?$orderby=overall_status desc&$top=1", {"note": "zz"})
+    status, _body = await call(
+        pair.proxy_url, "PATCH", "/v6/device?$orderby=overall_status desc&$top=1", {"note": "zz"}
+    )
     assert status == 400
     status, after = await call(pair.proxy_url, "GET", "/v6/device?$select=id,note&$orderby=id")
     assert after == before
@@ -106,15 +105,15 @@ WRITE_PATHS = [
 
 @pytest.mark.parametrize("method", ["PATCH", "POST", "DELETE"])
 @pytest.mark.parametrize("path", WRITE_PATHS)
-async def test_a_write_through_a_navigation_to_a_read_only_or_empty_target_is_401(cloud, path, method):  # noqa: F811
+async def test_a_write_through_a_navigation_to_a_read_only_or_empty_target_is_401(cloud, path, method):
     env = cloud
     before = len(env.fixture.v7)
-    status, headers, data = await env.call(method, path, {"note": "x"} if method != "DELETE" else None)
+    status, _headers, data = await env.call(method, path, {"note": "x"} if method != "DELETE" else None)
     assert (status, data) == (401, b"")
     assert len(env.fixture.v7) == before
 
 
-async def test_reads_through_those_navigations_still_answer(cloud):  # noqa: F811
+async def test_reads_through_those_navigations_still_answer(cloud):
     env = cloud
     for path in WRITE_PATHS[1:]:
         assert await env.json("GET", path) == (200, {"d": []})
@@ -123,11 +122,6 @@ async def test_reads_through_those_navigations_still_answer(cloud):  # noqa: F81
 
 # ------------------------------------------------------------------------------------------ 4. metadata=full URIs
 @pytest.fixture
-async def cloud_pair():
-    async with running_pair(flavour="balena-cloud") as p:
-        yield p
-
-
 async def test_full_metadata_uris_name_the_v6_resource_of_the_row(cloud_pair):
     fmt = "$format=json;odata.metadata=full"
     status, body = await call(cloud_pair.proxy_url, "GET", f"/v6/supervisor_release?$top=1&{fmt}")
@@ -169,7 +163,7 @@ async def test_a_derived_navigation_after_a_key_is_answered_as_its_expand(cloud_
         url, "GET", f"/v6/supervisor_release({key})/is_for__device_type?$select=slug&$filter=slug eq 'nope'"
     ) == (200, {"d": []})
     assert await call(url, "GET", "/v6/supervisor_release(999999)/is_for__device_type?$select=slug") == (200, {"d": []})
-    status, body = await call(
+    status, _body = await call(
         url, "GET", "/v6/device?$top=1&$expand=should_be_managed_by__supervisor_release/is_for__device_type"
     )
     assert status == 200

@@ -6,10 +6,9 @@ Each test checks the v7 request the upstream received (``env.last``) and what th
 from __future__ import annotations
 
 from fixtures.engine.upstream import Reply
-from test_v6_e2e import cloud, env  # noqa: F401  (the proxy + recording upstream fixtures)
 
 
-async def translated(env, target: str) -> str:  # noqa: F811  (env: the fixture object)
+async def translated(env, target: str) -> str:
     """GET /v6/<target> (the upstream answers no row): the v7 target the upstream received."""
     env.fixture.queue(Reply(200, {"d": []}))
     status, _ = await env.json("GET", f"/v6/{target}")
@@ -18,7 +17,7 @@ async def translated(env, target: str) -> str:  # noqa: F811  (env: the fixture 
 
 
 # ------------------------------------------------------------------------------------------ separators
-async def test_a_replaced_operand_keeps_a_valid_separator(env):  # noqa: F811
+async def test_a_replaced_operand_keeps_a_valid_separator(env):
     """Clients may write `(a)and(b)`: a literal put in place of `(b)` must not make `andfalse`, which the
     server reads as a name and rejects."""
     for v6, v7 in [
@@ -32,14 +31,14 @@ async def test_a_replaced_operand_keeps_a_valid_separator(env):  # noqa: F811
 
 
 # ------------------------------------------------------------------------------------------ values
-async def test_not_binds_one_value_and_its_operand_is_translated(env):  # noqa: F811
+async def test_not_binds_one_value_and_its_operand_is_translated(env):
     """`not a eq b` is `(not a) eq b`: the name under `not` is still renamed."""
     assert await translated(env, "device?$select=id&$filter=not should_be_running__release eq 1") == (
         "/v7/device?$select=id&$filter=not is_pinned_on__release eq 1"
     )
 
 
-async def test_a_condition_compared_as_a_value(env):  # noqa: F811
+async def test_a_condition_compared_as_a_value(env):
     """`(a or b) eq true`: constants fold when the result is two-valued; a NULL there has no v7 spelling."""
     assert await translated(env, "device?$select=id&$filter=(logs_channel eq null or id eq 1) eq true") == (
         "/v7/device?$select=id&$filter=(true or id eq 1) eq true"
@@ -50,7 +49,7 @@ async def test_a_condition_compared_as_a_value(env):  # noqa: F811
     assert (status, body) == (400, "a condition on a removed field cannot be used as a value through the v6 proxy")
 
 
-async def test_always_empty_navigation_as_a_value_is_refused_not_a_crash(env):  # noqa: F811
+async def test_always_empty_navigation_as_a_value_is_refused_not_a_crash(env):
     for flt in ["manages__device eq 1", "not(manages__device in (1,2))"]:
         status, body = await env.json("GET", f"/v6/device?$select=id&$filter={flt}")
         assert (status, body) == (
@@ -60,13 +59,13 @@ async def test_always_empty_navigation_as_a_value_is_refused_not_a_crash(env):  
     assert env.fixture.v7 == []
 
 
-async def test_derived_value_compared_with_a_duration_is_false(env):  # noqa: F811
+async def test_derived_value_compared_with_a_duration_is_false(env):
     assert await translated(env, "device?$select=id&$filter=overall_status eq duration'P1D'") == (
         "/v7/device?$select=id&$filter=false"
     )
 
 
-async def test_all_over_a_rewritten_view_navigation_is_refused(cloud):  # noqa: F811
+async def test_all_over_a_rewritten_view_navigation_is_refused(cloud):
     """A translator's filter hook rewrites `any()`; `all()` over the same navigation has no rewrite."""
     status, body = await cloud.json(
         "GET", "/v6/supervisor_release?$select=id&$filter=is_for__device_type/all(dt:dt/slug eq 'raspberrypi3')"
@@ -76,7 +75,7 @@ async def test_all_over_a_rewritten_view_navigation_is_refused(cloud):  # noqa: 
 
 
 # ------------------------------------------------------------------------------------------ always-NULL links
-async def test_a_path_through_an_always_null_link_reads_null(env):  # noqa: F811
+async def test_a_path_through_an_always_null_link_reads_null(env):
     """pinejs (odata-to-abstract-sql >= 8) LEFT JOINs every navigation of a $filter/$orderby path: through a
     v6 link that is always NULL the row stays and the value at the end of the path is NULL (`eq 'x'` is
     FALSE as IS NOT NULL AND =, `eq null` TRUE, a lambda below it sees no member, a $count below it is 0)."""
@@ -121,7 +120,7 @@ async def test_a_path_through_an_always_null_link_reads_null(env):  # noqa: F811
         assert await translated(env, v6) == f"/v7/{v7}", v6
 
 
-async def test_an_unknown_name_below_an_always_null_link_is_still_400(env):  # noqa: F811
+async def test_an_unknown_name_below_an_always_null_link_is_still_400(env):
     status, body = await env.json("GET", "/v6/device?$select=id&$filter=is_managed_by__device/nope eq 'x'")
     assert (status, body) == (400, "Unknown field 'nope' on 'device' in $filter")
     status, body = await env.json("GET", "/v6/device?$select=id&$orderby=manages__device/nope asc")
@@ -129,7 +128,7 @@ async def test_an_unknown_name_below_an_always_null_link_is_still_400(env):  # n
     assert env.fixture.v7 == []
 
 
-async def test_a_constant_at_the_end_of_a_path_is_still_a_value(env):  # noqa: F811
+async def test_a_constant_at_the_end_of_a_path_is_still_a_value(env):
     assert await translated(
         env, "application?$select=id&$filter=owns__device/any(d:d/is_managed_by__device eq null)"
     ) == ("/v7/application?$select=id&$filter=owns__device/any(d:true)")
@@ -137,14 +136,14 @@ async def test_a_constant_at_the_end_of_a_path_is_still_a_value(env):  # noqa: F
     assert (status, body) == (400, "manages__device is a navigation and cannot be used as a value through the v6 proxy")
 
 
-async def test_orderby_a_derived_value_at_the_end_of_a_path(env):  # noqa: F811
+async def test_orderby_a_derived_value_at_the_end_of_a_path(env):
     assert await translated(env, "device?$select=id&$orderby=should_be_running__release/release_type desc") == (
         "/v7/device?$select=id&$orderby=is_pinned_on__release/is_final desc"
     )
 
 
 # ------------------------------------------------------------------------------------------ $select paths
-async def test_select_path_is_renamed_and_its_key_renamed_back(env):  # noqa: F811
+async def test_select_path_is_renamed_and_its_key_renamed_back(env):
     """`$select=nav/name` answers the name under its own key (pinejs joins nav into the query)."""
     env.fixture.queue(Reply(200, {"d": [{"id": 1, "is_pinned_on__release": {"__id": 3}}]}))
     status, body = await env.json(
@@ -156,7 +155,7 @@ async def test_select_path_is_renamed_and_its_key_renamed_back(env):  # noqa: F8
     assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")
 
 
-async def test_select_path_through_an_always_null_link_is_null(env, log_output):  # noqa: F811
+async def test_select_path_through_an_always_null_link_is_null(env, log_output):
     env.fixture.queue(Reply(200, {"d": [{"id": 1}]}))
     status, body = await env.json("GET", "/v6/device?$select=id,is_managed_by__device/device_name")
     assert env.last == "/v7/device?$select=id"
@@ -170,7 +169,7 @@ async def test_select_path_through_an_always_null_link_is_null(env, log_output):
 
 
 # ------------------------------------------------------------------------------------------ resource paths
-async def test_navigation_from_a_filtered_resource_is_refused(env):  # noqa: F811
+async def test_navigation_from_a_filtered_resource_is_refused(env):
     """my_application is application narrowed by a filter; `/my_application(1)/owns__device` cannot carry it."""
     status, body = await env.json("GET", "/v6/my_application(1)/owns__device?$select=id")
     assert (status, body) == (400, "my_application cannot be used with a navigation path through the v6 proxy")
@@ -178,7 +177,7 @@ async def test_navigation_from_a_filtered_resource_is_refused(env):  # noqa: F81
 
 
 # ------------------------------------------------------------------------------------------ in lists
-async def test_in_list_with_null_on_a_derived_value_is_null_where_nothing_matches(env):  # noqa: F811
+async def test_in_list_with_null_on_a_derived_value_is_null_where_nothing_matches(env):
     """SQL: `x in ('final', null)` is NULL (not FALSE) for a draft, so under not() it keeps no row."""
     for v6, v7 in [
         ("not(release_type in ('x',null))", "false"),

@@ -4,28 +4,8 @@ non-string release_type is the v6 validator's 400."""
 
 from __future__ import annotations
 
-import json
-
-import aiohttp
 import pytest
-import yarl
-
-from balena_v7_simulator.fixtures import ADMIN_TOKEN
-from balena_v7_simulator.harness import running_pair
-
-
-@pytest.fixture
-async def pair():
-    async with running_pair(flavour="open-balena") as p:
-        yield p
-
-
-async def call(base: str, method: str, path: str, body=None):
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
-        async with s.request(method, yarl.URL(base + path.replace(" ", "%20"), encoded=True), json=body) as resp:
-            data = await resp.read()
-            return resp.status, (json.loads(data) if data else None)
-
+from v6_proxy import call
 
 FILTERS = [
     ("startswith(release_type,'f')", lambda r: r["release_type"].startswith("f")),

@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from odata_node import odata_oracle  # noqa: F401  (session fixture)
 
 from proxy.engine import Engine, build_schema
 
@@ -32,7 +31,8 @@ def sdk_requests() -> list[tuple[str, str, str]]:
 
 
 def expectations() -> dict[tuple[str, str], str]:
-    lines = [l for l in (HERE / "sdk-v7-expected.txt").read_text().splitlines() if l and not l.startswith("#")]
+    text = (HERE / "sdk-v7-expected.txt").read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     return {tuple(lines[i].split(" ", 1)): lines[i + 1][3:] for i in range(0, len(lines), 2)}  # type: ignore[misc]
 
 

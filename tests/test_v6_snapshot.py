@@ -46,7 +46,7 @@ async def proxy_fixture(serve_app, start_proxy):
 
 @pytest.mark.parametrize("resource", READABLE)
 async def test_full_read_matches_recorded_v6(proxy, resource):
-    running, fixture = proxy
+    running, _fixture = proxy
     async with aiohttp.ClientSession(headers=AUTH) as session:
         async with session.get(f"{running.url}/v6/{resource}?$orderby=id%20asc") as resp:
             assert resp.status == 200
@@ -55,7 +55,7 @@ async def test_full_read_matches_recorded_v6(proxy, resource):
     assert json.loads(body) == expected
     # v6 key order (decision 11): byte-level order of every object's keys
     got = json.loads(body)
-    for got_row, want_row in zip(got["d"], expected["d"]):
+    for got_row, want_row in zip(got["d"], expected["d"], strict=True):
         assert list(got_row) == list(want_row)
 
 

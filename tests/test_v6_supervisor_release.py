@@ -90,7 +90,7 @@ async def test_expanding_the_device_type_of_a_supervisor_release(proxy):
     assert (status, body) == (200, {"d": [{"is_for__device_type": [{"slug": "raspberrypi3"}], "id": 13}]})
     status, body = await call(proxy, "GET", "/v6/supervisor_release(10)?$expand=is_for__device_type($select=id)")
     row = body["d"][0]
-    assert list(row)[0] == "is_for__device_type" and row["is_for__device_type"] == [{"id": 5}]
+    assert next(iter(row)) == "is_for__device_type" and row["is_for__device_type"] == [{"id": 5}]
     assert "belongs_to__application" not in row and "raw_version" not in row
 
 

@@ -41,6 +41,12 @@ class Engine:
         # body-hook look-ups, keyed by (credential hash, key): (time, value)
         self.lookup_cache: dict[tuple[str | None, str], tuple[float, Any]] = {}
 
+    def replace_schema(self, schema: V6Schema) -> None:
+        """Serve with ``schema`` from now on (e.g. merged with the upstream's $metadata); cached plans made
+        with the old one are dropped."""
+        self.schema = schema
+        self._cache.clear()
+
     def translate(self, method: str, target: str) -> Translation:
         key = (method, target)
         found = self._cache.get(key)

@@ -1,10 +1,9 @@
-"""The parser's one error type and the proxy's answer text for it."""
+"""The parser's one error type. The grammar stands alone: the answer a client gets for it (the 400 text,
+secrets masked) is the handler's business (proxy.errors.malformed_url_message)."""
 
 from __future__ import annotations
 
-from proxy.errors import mask_secrets
-
-__all__ = ["ODataSyntaxError", "malformed_url_message", "mask_apikey"]
+__all__ = ["ODataSyntaxError"]
 
 
 class ODataSyntaxError(ValueError):
@@ -17,14 +16,3 @@ class ODataSyntaxError(ValueError):
         super().__init__(message)
         self.target = target
         self.position = position
-
-
-def mask_apikey(url: str) -> str:
-    """Replace every `apikey=` value by `***` (one rule for the whole proxy: proxy.errors.mask_secrets)."""
-    return mask_secrets(url)
-
-
-def malformed_url_message(full_url: str) -> str:
-    """The server's 400 message for an unparsable URL, with apikey values masked:
-    `Malformed url: '<url>'` where url is the request target as received (e.g. `/v6/device?...`)."""
-    return f"Malformed url: '{mask_secrets(full_url)}'"

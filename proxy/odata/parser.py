@@ -14,7 +14,7 @@ Known differences from the server (documented, tested where possible):
   legacy formats (`Jan 1 2024`, `2024/01/01`, `1`) make a date there but a property name here.
 - Nesting deeper than Python's recursion limit allows (~150 levels of parentheses) is refused here.
 - Bind numbering of the server's backtracked alternatives is not reproduced (meaningless: the values
-  are the same; compare with `server_tree.resolve_binds`).
+  are the same; compare with `resolve_binds` in tests/odata_server_tree.py).
 - pinejs (not the parser) re-decodes URLs holding `@alias` definitions (odata-dialect.md §5.4):
   `parse_target` applies that step too (pinejs.py), `parse_odata` is the grammar alone.
 """

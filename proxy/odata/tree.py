@@ -194,16 +194,6 @@ class Expr(Node):
 
     __slots__ = ()
 
-    def to_server(self, resolve: bool = True) -> Any:
-        """The server's view of this expression (odata-parser's JSON: n-ary operator arrays — a chain of
-        one operator flattened even through parentheses — `eqany` for `in`, `['call', ...]`, `{name,
-        property}` paths).  With `resolve`, literals appear as `{"$bind": [type, value]}` in place;
-        otherwise `{"tree": ..., "binds": [...]}` as the parser returns it."""
-        from .server_tree import expression_to_server, resolve_binds
-
-        result = expression_to_server(self)
-        return resolve_binds(result) if resolve else result
-
 
 def _write_joined(out: list[str], items: list[Any], seps: str | list[str]) -> None:
     """Write items with a fixed separator or the raw separator recorded before each item after the first."""

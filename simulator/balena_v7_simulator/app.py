@@ -23,7 +23,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy.odata import ODataSyntaxError, malformed_url_message, parse_target
+from proxy.errors import malformed_url_message
+from proxy.odata import ODataSyntaxError, parse_target
 
 from . import device_api, ir, writes
 from .evaluator import Evaluator, ODataError

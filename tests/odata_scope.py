@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .tree import (
+from proxy.odata.tree import (
     BinOp,
     Call,
     ExpandItem,

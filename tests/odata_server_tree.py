@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .tree import (
+from proxy.odata.tree import (
     AliasOption,
     AliasRef,
     BinOp,
@@ -174,10 +174,7 @@ class _Conv:
             return self.path(e)
         if isinstance(e, BinOp):
             first = self.expr(e.operands[0])
-            if isinstance(first, list) and first and first[0] == e.op:
-                arr = first
-            else:
-                arr = [e.op, first]
+            arr = first if isinstance(first, list) and first and first[0] == e.op else [e.op, first]
             for operand in e.operands[1:]:
                 arr.append(self.expr(operand))
             return arr
