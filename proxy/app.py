@@ -108,7 +108,7 @@ class SafeRequestHandler(web_protocol.RequestHandler):
         return response
 
 
-def _peer(request: Any) -> str | None:
+def _peer(request: web.BaseRequest) -> str | None:
     try:
         remote = request.remote
     except Exception:  # pragma: no cover - a half-parsed request may lack a transport

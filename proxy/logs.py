@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import orjson
@@ -38,7 +39,7 @@ def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger() if name is None else structlog.get_logger(component=name)
 
 
-def _mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _mask_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     """Mask secrets in every string field; put timestamp, level and event first for readers of raw lines."""
     ordered: dict[str, Any] = {}
     for key in ("timestamp", "level", "event"):
@@ -117,13 +118,13 @@ class _NeverRaises:
         self._stream = stream
 
     def write(self, text: str) -> None:
-        try:
+        try:  # noqa: SIM105  (one log line each: contextlib.suppress would cost a context manager per line)
             self._stream.write(text)
         except (OSError, ValueError):
             pass
 
     def flush(self) -> None:
-        try:
+        try:  # noqa: SIM105  (as in write)
             self._stream.flush()
         except (OSError, ValueError):
             pass

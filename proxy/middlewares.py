@@ -77,7 +77,8 @@ def _access_event(
         "client": request.remote,
         **client_identity(request),
     }
-    fields.update(request[LOG_EXTRA])
+    extra: dict[str, Any] = request[LOG_EXTRA]
+    fields.update(extra)
     legacy = request.get("log_extra")
     if isinstance(legacy, dict):
         fields.update(legacy)

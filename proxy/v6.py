@@ -12,10 +12,9 @@ import orjson
 from aiohttp import web
 
 from proxy.appkeys import ENGINE, SETTINGS, UPSTREAM
-from proxy.engine import Engine, build_schema
+from proxy.engine import Engine, WalkError, build_schema
 from proxy.engine.apply import LocalSortOverflow, apply_plan
 from proxy.engine.metadata import metadata_document
-from proxy.engine.walk import WalkError
 from proxy.errors import UpstreamUnavailable, api_error, malformed_url_message, mask_secrets
 from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from proxy.logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, credential_hash, get_logger
@@ -267,6 +266,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         headers.popall("Accept-Encoding", None)  # fetch decompresses anyway; ask for what we re-encode
     log_extra["v7_target"] = "/v7" + mask_secrets(tr.v7_target or "")
     started = time.perf_counter()
+    assert tr.v7_target is not None  # None only for the answers made locally above
     reply = await request.app[UPSTREAM].fetch(method, "/v7" + tr.v7_target, headers, body)
     request[UPSTREAM_STATUS] = reply.status
     request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)

@@ -693,7 +693,7 @@ class SelectOption(QueryOption):
     star: bool = False
     dollar: str = "$"
 
-    key = "$select"  # type: ignore[assignment]
+    key = "$select"
 
     def add(self, dotted: str) -> Path:
         path = Path.of(dotted)
@@ -719,7 +719,7 @@ class FilterOption(QueryOption):
     expr: Expr
     dollar: str = "$"
 
-    key = "$filter"  # type: ignore[assignment]
+    key = "$filter"
 
     def and_(self, extra: Expr) -> None:
         """AND an extra condition in, adding parentheses where pinejs precedence needs them."""
@@ -813,7 +813,7 @@ class ExpandOption(_ListOption):
 
     __slots__ = ()
     items: list[ExpandItem]
-    key = "$expand"  # type: ignore[assignment]
+    key = "$expand"
     word = "expand="
 
 
@@ -822,7 +822,7 @@ class OrderByOption(_ListOption):
 
     __slots__ = ()
     items: list[OrderItem]
-    key = "$orderby"  # type: ignore[assignment]
+    key = "$orderby"
     word = "orderby="
 
 
@@ -846,7 +846,7 @@ class TopOption(_UIntOption):
     """`$top=n`."""
 
     __slots__ = ()
-    key = "$top"  # type: ignore[assignment]
+    key = "$top"
     word = "top="
 
 
@@ -854,7 +854,7 @@ class SkipOption(_UIntOption):
     """`$skip=n`."""
 
     __slots__ = ()
-    key = "$skip"  # type: ignore[assignment]
+    key = "$skip"
     word = "skip="
 
 
@@ -865,7 +865,7 @@ class CountOption(QueryOption):
     value: bool
     dollar: str = "$"
 
-    key = "$count"  # type: ignore[assignment]
+    key = "$count"
 
     def write(self, out: list[str]) -> None:
         out.append(self.dollar)
@@ -879,7 +879,7 @@ class InlineCountOption(QueryOption):
     raw: str
     dollar: str = "$"
 
-    key = "$inlinecount"  # type: ignore[assignment]
+    key = "$inlinecount"
 
     @property
     def value(self) -> str:
@@ -900,7 +900,7 @@ class FormatOption(QueryOption):
     metadata_raw: str = ""
     dollar: str = "$"
 
-    key = "$format"  # type: ignore[assignment]
+    key = "$format"
 
     def write(self, out: list[str]) -> None:
         out.append(self.dollar)
@@ -931,7 +931,7 @@ class CustomOption(_NamedOption):
         return decode_uri_component(self.value_raw)
 
     @property
-    def key(self) -> str:  # type: ignore[override]
+    def key(self) -> str:
         return self.name
 
     def write(self, out: list[str]) -> None:
@@ -947,7 +947,7 @@ class AliasOption(_NamedOption):
     value: Literal
 
     @property
-    def key(self) -> str:  # type: ignore[override]
+    def key(self) -> str:
         return "@" + self.name
 
     def write(self, out: list[str]) -> None:
@@ -1160,5 +1160,5 @@ def canonicalize(node: Node) -> Node:
         elif isinstance(current, (TopOption, SkipOption)):
             current.raw = None
         if hasattr(current, "dollar") and isinstance(current.dollar, str):
-            current.dollar = "$"  # type: ignore[attr-defined]
+            current.dollar = "$"
     return node

@@ -204,10 +204,7 @@ class Evaluator:
     def target_rows(self, req: Request) -> tuple[Resource, list[Row]]:
         """Rows addressed by the resource path (key and navigation segments), before options."""
         res = self.resource(req.resource)
-        if req.key is not None:
-            rows = self.by_key(res, req.key)
-        else:
-            rows = self.visible(res.name, self.store.rows(res.name))
+        rows = self.by_key(res, req.key) if req.key is not None else self.visible(res.name, self.store.rows(res.name))
         for seg in req.navs:
             if seg.name not in res.navigation:
                 raise self.unknown(seg.name)
@@ -320,7 +317,7 @@ class Evaluator:
     ) -> list[dict[tuple[str, ...], Row | None]]:
         combos: list[dict[tuple[str, ...], Row | None]] = [{}]
         for nav, sub in trie.items():
-            key = prefix + (nav,)
+            key = (*prefix, nav)
             target = self.nav_target(res, nav)
             members: list[Row | None] = [None] if row is None else list(self.follow(res, row, nav)[1])
             options = [{key: m, **inner} for m in (members or [None]) for inner in self._join_rows(target, m, key, sub)]
@@ -346,7 +343,7 @@ class Evaluator:
         elif isinstance(expr, (Bin, Call)):
             for arg in expr.args:
                 yield from self._join_chains(arg, vars_, own)
-        elif isinstance(expr, Not) or isinstance(expr, In):
+        elif isinstance(expr, Not | In):
             yield from self._join_chains(expr.arg, vars_, own)
 
     def render(
@@ -487,7 +484,7 @@ class Evaluator:
             target = self.nav_target(res, seg.name)
             to_many = seg.name in res.many
             results: list[Any] = []
-            joined_key = key + (seg.name,) if key is not None and seg.key is None else None
+            joined_key = (*key, seg.name) if key is not None and seg.key is None else None
             joined = joined_key is not None and joined_key in scope.joins and seg.lam is None and not seg.count
             if joined:
                 to_many = False  # this combination's one row

@@ -254,6 +254,10 @@ def validate_body(res: Resource, body: Any, required_columns: tuple[str, ...] = 
             sbvr_type, required = _field_type(res.fields[key])
             if not accepts(sbvr_type, value, required and key not in computed):
                 raise ODataError(400)
-        elif key in res.navigation and key not in res.many and key in res.key_order:
-            if not accepts("ForeignKey", value, key in required_columns):
-                raise ODataError(400)
+        elif (
+            key in res.navigation
+            and key not in res.many
+            and key in res.key_order
+            and not accepts("ForeignKey", value, key in required_columns)
+        ):
+            raise ODataError(400)
