@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("proxy", "translators")
 
-# Module (or package prefix) → layer. The longest matching prefix wins.
+# Module → layer; a name ending in ".*" is a package: itself and every module in it.
 LAYERS = {
     "proxy.__main__": "cli",
     "proxy.cli": "cli",
@@ -24,17 +24,20 @@ LAYERS = {
     "proxy.v6": "handlers",
     "proxy.forward": "handlers",
     "proxy.middlewares": "handlers",
+    "proxy.rollout": "handlers",
     "proxy.appkeys": "appkeys",
     "proxy.upstream": "support",
     "proxy.headers": "support",
     "proxy.logs": "support",
+    "proxy.logfile": "support",
     "proxy.errors": "support",
     "proxy.settings": "support",
-    "proxy.engine": "engine",
-    "proxy.schema": "schema",
-    "proxy.odata": "odata",
-    "translators": "translators",
+    "proxy.engine.*": "engine",
+    "proxy.schema.*": "schema",
+    "proxy.odata.*": "odata",
+    "translators.*": "translators",
     "proxy": "package",  # proxy/__init__.py: the version, nothing else
+    "proxy.data": "package",  # package data (graphs, metadata documents), no code
 }
 
 # Each layer may import its own layer and the layers listed here (and, transitively, theirs).
@@ -117,9 +120,12 @@ def _owner(name: str) -> str:
 
 
 def layer_of(module: str) -> str:
-    for prefix in sorted(LAYERS, key=len, reverse=True):
-        if module == prefix or module.startswith(prefix + "."):
-            return LAYERS[prefix]
+    if module in LAYERS:
+        return LAYERS[module]
+    for name, layer in LAYERS.items():
+        package = name.removesuffix(".*")
+        if name.endswith(".*") and (module == package or module.startswith(package + ".")):
+            return layer
     raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_layers.py")
 
 
@@ -212,5 +218,7 @@ def test_the_checker_sees_imports_of_every_kind() -> None:
         ("proxy.app", 11, True),
     ]
     assert layer_of("proxy.engine.walk") == "engine" and layer_of("proxy") == "package"
+    with pytest.raises(AssertionError, match=r"proxy\.newcomer is in no layer"):
+        layer_of("proxy.newcomer")
     assert "support" not in _allowed("engine") and "odata" in _allowed("handlers")
     assert "handlers" not in _allowed("support") and "app" not in _allowed("handlers")
