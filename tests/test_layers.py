@@ -30,6 +30,7 @@ LAYERS = {
     "proxy.headers": "support",
     "proxy.logs": "support",
     "proxy.logfile": "support",
+    "proxy.metrics": "support",
     "proxy.errors": "support",
     "proxy.settings": "support",
     "proxy.engine.*": "engine",

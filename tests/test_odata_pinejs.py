@@ -10,15 +10,14 @@ import json
 import aiohttp
 import pytest
 import yarl
-from balena_v7_simulator.fixtures import ADMIN_TOKEN
-from balena_v7_simulator.harness import running_pair
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from odata_node import odata_oracle  # noqa: F401
+from odata_server_tree import resolve_binds, to_server_tree
 
+from balena_v7_simulator.fixtures import ADMIN_TOKEN
+from balena_v7_simulator.harness import running_pair
 from proxy.odata import Literal, ODataSyntaxError, parse_target
 from proxy.odata.pinejs import form_pairs, split_aliases
-from odata_server_tree import resolve_binds, to_server_tree
 
 
 def _text_of(url: str, name: str = "@n") -> str:
