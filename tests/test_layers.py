@@ -31,6 +31,7 @@ LAYERS = {
     "proxy.logs": "support",
     "proxy.logfile": "support",
     "proxy.metrics": "support",
+    "proxy.listen": "support",
     "proxy.errors": "support",
     "proxy.settings": "support",
     "proxy.engine.*": "engine",
