@@ -74,7 +74,10 @@ def measure(min_time: float) -> dict[str, Any]:
     def uncached(method: str, target: str) -> Callable[[], Any]:
         return lambda: translate_target(schema, method, target)
 
-    own = {f"GET {rows} devices ($select of 58, $expand)": ("GET", v6_list_target(rows)[3:]) for rows in (1, 100)}
+    own = {
+        f"GET {rows} device{'s' if rows > 1 else ''} ($select of 58, $expand)": ("GET", v6_list_target(rows)[3:])
+        for rows in (1, 100)
+    }
     own["PATCH /device(id)"] = ("PATCH", PATCH_TARGET[3:])
     for label, (method, target) in own.items():
         engine.translate(method, target)
@@ -102,7 +105,7 @@ def measure(min_time: float) -> dict[str, Any]:
         plan = engine.translate("GET", v6_list_target(rows)[3:]).plan
         assert plan is not None
         apply_plan(plan, data)  # compile once, as a warm proxy has
-        results["plan"][f"{rows} devices"] = {
+        results["plan"][f"{rows} device{'s' if rows > 1 else ''}"] = {
             "body_bytes": len(data),
             "apply_plan_us": per_call_us(partial(apply_plan, plan, data), min_time),
             "orjson_loads_us": per_call_us(partial(orjson.loads, data), min_time),

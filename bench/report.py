@@ -151,6 +151,16 @@ def render(summary: dict[str, Any]) -> str:
     lines += ["", "## Issue 8 targets", "", "| target | measured | verdict |", "|---|---|---|"]
     for target in targets(summary):
         lines.append(f"| {target['target']} | {target['measured']} | {target['verdict']} |")
+    profiles = {s["title"] + f", c={s['concurrency']}": s["profile"] for s in summary["scenarios"] if s.get("profile")}
+    if profiles:
+        from bench.profile import render as render_profiles
+
+        lines += [
+            "",
+            "## Where this proxy's time goes (py-spy, an extra unmeasured run)",
+            "",
+            render_profiles(profiles),
+        ]
     if summary.get("micro"):
         from bench.micro import render as render_micro
 

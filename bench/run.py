@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from bench import data, nginx
+from bench import data, nginx, profile
 from bench.load import WRK, Load, LoadResult, run_fallback, run_wrk
 from bench.procs import CAN_PIN, CPUS, LOAD_CPUS, PROXY_CPUS, Proc, free_port, pinner, set_affinity
 from bench.procstat import PeakMemory, children, cpu_seconds
@@ -77,6 +77,7 @@ class Outcome:
     scenario: Scenario
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
 
 
 def scenarios(with_nginx: bool) -> list[Scenario]:
@@ -286,6 +287,17 @@ class Bench:
             return f"200, {len(payload):,} bytes, {'v6 rows' if translated else 'v7 rows'}"
         return f"200, {payload[:40]!r}"
 
+    def profile(self, scenario: Scenario) -> dict[str, Any]:
+        """One extra, unmeasured load run with py-spy sampling this proxy (see bench/profile.py)."""
+        self.args.profile.mkdir(parents=True, exist_ok=True)
+        output = self.args.profile / f"{scenario.key}.txt"
+        recorder = profile.start(self.procs["proxy"].pid, self.args.seconds, output)
+        self.load(self.procs["proxy"], scenario, self.args.seconds)
+        _, errors = recorder.communicate(timeout=60)
+        if recorder.returncode != 0 or not output.exists():
+            return {"samples": 0, "self": [], "files": [], "error": errors.decode(errors="replace")[-300:]}
+        return profile.summarise(output)
+
     def run_scenario(self, scenario: Scenario) -> Outcome:
         outcome = Outcome(scenario)
         systems = list(scenario.systems)
@@ -321,6 +333,8 @@ class Bench:
                         self.skipped.append(f"{scenario.key} round {round_ + 1} {name}")
                         continue
                     outcome.samples.setdefault(name, []).append(self.measure(self.system_proc(name), scenario))
+            if self.args.profile and "proxy" in systems and profile.PY_SPY and time.monotonic() < self.deadline:
+                outcome.profile = self.profile(scenario)
         finally:
             if scenario.unpinned:
                 set_affinity(self.procs["upstream"].pid, LOAD_CPUS)
@@ -453,6 +467,7 @@ def summarise(bench: Bench, outcomes: list[Outcome], started: float, load_before
                 "unpinned": sc.unpinned,
                 "systems": systems,
                 "ratios": ratios,
+                "profile": outcome.profile,
             }
         )
     return result
@@ -473,6 +488,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--micro-time", type=float, default=None, help="seconds per micro-benchmark figure")
     parser.add_argument(
         "--max-seconds", type=float, default=None, help="stop measuring after this long (default 1200, quick 50)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="after each scenario, sample this proxy with py-spy into DIR"
     )
     parser.add_argument("--output", type=Path, help="also write the report (Markdown) to this file")
     parser.add_argument("--json", type=Path, help="write the figures as JSON to this file")
@@ -513,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"(install it with: sudo apt-get install {package})",
                 file=sys.stderr,
             )
+    if args.profile and not profile.PY_SPY:
+        print("note: --profile needs py-spy (pip install py-spy); profiling skipped", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="balena-v6-proxy-bench-") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)

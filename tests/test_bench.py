@@ -81,3 +81,23 @@ Transfer/sec:     16.49MB
     assert result.rps == 6798.51
     assert result.p50_ms == 4.55 and result.p99_ms == 10.12
     assert result.errors == 3
+
+
+def test_profile_summary_counts_self_and_inclusive_samples(tmp_path: Path) -> None:
+    """py-spy's collapsed stacks become self shares per function and inclusive shares per source file."""
+    sys.path.insert(0, str(ROOT))
+    from bench.profile import summarise
+
+    stacks = tmp_path / "stacks.txt"
+    root = "<module> (<frozen runpy>:198);main (/x/proxy/cli.py:80)"
+    stacks.write_text(
+        f"{root};handle (/x/proxy/v6.py:10);apply_plan (/x/proxy/engine/apply.py:5) 6\n"
+        f"{root};handle (/x/proxy/v6.py:10);write (/v/lib/python3.11/site-packages/aiohttp/http_writer.py:1) 3\n"
+        f"{root};_access_event (/x/proxy/middlewares.py:7) 1\n"
+    )
+    summary = summarise(stacks)
+    assert summary["samples"] == 10
+    assert summary["self"][0] == ("apply_plan (proxy/engine/apply.py)", 0.6)
+    files = dict(summary["files"])
+    assert files["proxy/v6.py"] == 0.9 and files["aiohttp"] == 0.3 and files["proxy/middlewares.py"] == 0.1
+    assert "proxy/cli.py" not in files and "<frozen runpy>" not in files  # the common root says nothing
