@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import json
 from typing import Any
@@ -40,7 +41,7 @@ def _jsonb_string(text: str) -> str:
         if escaped is not None:
             out.append(escaped)
         elif ord(ch) < 0x20:
-            out.append("\\u%04x" % ord(ch))
+            out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
     out.append('"')
@@ -95,10 +96,8 @@ def parse_json_text(value: Any) -> Any:
     """v6 body ``contract``: a string is JSON-parsed (left as is when it fails); the result must be an
     object or array, else v6 answered 400 with an empty body. ``None`` was refused too (v6 quirk)."""
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = json.loads(value)
-        except ValueError:
-            pass
     if isinstance(value, (dict, list)):
         return value
     raise NotJson(repr(value))

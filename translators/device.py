@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from translators import Constant, Derived, EmptyNavigation, Hide, Rename, Translator, Unwrap
+from translators import (
+    Constant,
+    Derived,
+    DerivedFilter,
+    DerivedOrder,
+    EmptyNavigation,
+    HelperExpand,
+    Hide,
+    Rename,
+    Translator,
+    Unwrap,
+)
 from translators.hooks import device_type_to_reference
 
 # spec §2.4: the v7 filter pieces that decide where v6 and v7 statuses differ.
 D = "download_progress ne null and status eq 'Downloading'"
-I = "image_install/any(ii:ii/download_progress ne null and ii/status eq 'Downloading')"
+I = "image_install/any(ii:ii/download_progress ne null and ii/status eq 'Downloading')"  # noqa: E741
 P = "is_connected_to_vpn eq false and last_connectivity_event eq null and api_heartbeat_state eq 'unknown'"
 
 OVERALL_STATUS_FILTER = {
@@ -64,15 +75,15 @@ OVERALL_STATUS = Derived(
         "api_heartbeat_state",
     ),
     helper_expands={
-        "downloading_installs": (
+        "downloading_installs": HelperExpand(
             ("image_install", "device__installs__image", "installs__image"),
-            "$count($filter=download_progress ne null and status eq 'Downloading')",
+            count=True,
+            count_where="download_progress ne null and status eq 'Downloading'",
         )
     },
     compute=v6_overall_status,
-    filter_values=OVERALL_STATUS_FILTER,
-    order_by=None,
-    local_sort_label="overall_status",
+    filter=DerivedFilter(values=OVERALL_STATUS_FILTER),
+    order=DerivedOrder(by=None, local_sort_label="overall_status"),
 )
 
 TRANSLATORS = [

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from translators import BodyError, Coerce, Derived, Hide, Rename, Translator
+from typing import Any
+
+from translators import BodyContext, BodyError, Coerce, Derived, DerivedFilter, DerivedOrder, Hide, Rename, Translator
 from translators.coercions import NotJson, jsonb_text, parse_json_text
 
 RELEASE_TYPE_MESSAGE = 'It is necessary that each release has a release type that is "final" or "draft".'
 CONFLICT_MESSAGE = "Conflict between the provided is_final and release_type values"
 
 
-async def release_type_body(ctx, body: dict) -> None:
+async def release_type_body(ctx: BodyContext, body: dict[str, Any]) -> None:
     """v6 hook (spec §1 row 11): 'final'/'draft' → is_final; other strings and conflicts → 400."""
     if "release_type" not in body:
         return
@@ -26,7 +28,7 @@ async def release_type_body(ctx, body: dict) -> None:
     ctx.record("release.release_type_body")
 
 
-async def contract_body(ctx, body: dict) -> None:
+async def contract_body(ctx: BodyContext, body: dict[str, Any]) -> None:
     """v6 accepted ``contract`` as JSON text; only objects/arrays pass (and not null, a v6 quirk)."""
     if "contract" not in body:
         return
@@ -43,10 +45,12 @@ RELEASE_TYPE = Derived(
     helpers=("is_final",),
     compute=lambda row: "final" if row.get("is_final") else "draft",
     after="is_passing_tests",
-    filter_values={"final": "is_final eq true", "draft": "is_final eq false"},
-    filter_null=("false", "true"),
-    order_by="is_final",
-    cases=(("is_final eq true", "final"), ("is_final eq false", "draft")),
+    filter=DerivedFilter(
+        values={"final": "is_final eq true", "draft": "is_final eq false"},
+        null=("false", "true"),
+        cases=(("is_final eq true", "final"), ("is_final eq false", "draft")),
+    ),
+    order=DerivedOrder(by="is_final"),
 )
 
 TRANSLATORS = [

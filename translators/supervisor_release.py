@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from translators import Constant, Derived, Hide, Rename, Translator
+from translators import Constant, Derived, DerivedFilter, DerivedOrder, HelperExpand, Hide, Rename, Translator
 
 SUPERVISOR_RELEASES = (
     "status eq 'success' and is_final eq true and is_invalidated eq false and semver_major gt 0 and "
@@ -62,8 +62,8 @@ TRANSLATORS = [
                 helpers=("raw_version",),
                 compute=_supervisor_version,
                 after="id",
-                filter_values=_version_filter,
-                order_by="raw_version",
+                filter=DerivedFilter(values=_version_filter),
+                order=DerivedOrder(by="raw_version"),
             ),
             Constant("image_name", "Short Text | null", after="supervisor_version"),
             Constant("is_public", "Boolean", value=True, after="image_name"),
@@ -72,7 +72,7 @@ TRANSLATORS = [
                 type="device_type",
                 helpers=(),
                 helper_expands={
-                    "supervisor_fleet": (("belongs_to__application",), "$select=is_for__device_type"),
+                    "supervisor_fleet": HelperExpand(("belongs_to__application",), select=("is_for__device_type",)),
                 },
                 compute=_device_type,
                 after="note",

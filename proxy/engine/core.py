@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from proxy.engine import texts
 from proxy.engine.keys import annotate_graph_keys
 from proxy.engine.walk import Translation, translate_target
 from proxy.schema.graph import Graph, merge_metadata, v7_graph
 from proxy.schema.v6schema import CONST, DERIVED, ResourceInfo, V6Schema
-from translators import BodyError
+from translators import BodyError, Translator
 from translators.registry import load_translators
 
 
-def build_schema(flavour: str, metadata_xml: str | None = None, translators: list | None = None) -> V6Schema:
+def build_schema(
+    flavour: str, metadata_xml: str | None = None, translators: list[Translator] | None = None
+) -> V6Schema:
     """The v6 schema for an upstream flavour (validating every translator: errors stop the proxy)."""
     graph: Graph = v7_graph(flavour)
     if metadata_xml:
@@ -34,6 +37,7 @@ class Engine:
         max_local_sort_rows: int = 10000,
     ) -> None:
         self.schema = schema
+        texts.learn(schema.declared_texts())
         self.cache_size = plan_cache_size
         self.unknown_names = unknown_names
         self.max_local_sort_rows = max_local_sort_rows

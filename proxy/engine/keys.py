@@ -12,16 +12,14 @@ keyless view), its first field.
 from __future__ import annotations
 
 import re
-import weakref
 from functools import lru_cache
 from importlib import resources
 
 from proxy.schema.graph import Graph
+from proxy.schema.memo import per_schema
 from proxy.schema.v6schema import ResourceInfo, V6Schema
 
 _KEYED_ENTITY = re.compile(r'<EntityType Name="([^"]+)">\s*<Key>\s*<PropertyRef Name="([^"]+)"')
-
-_cache: weakref.WeakKeyDictionary[V6Schema, dict[str, str | None]] = weakref.WeakKeyDictionary()
 
 
 def document_keys(xml: str) -> dict[str, str]:
@@ -77,14 +75,15 @@ def _v7_key(graph: Graph, res: str, bundled: dict[str, str]) -> str | None:
     return bundled.get(res) or _fallback(fields)
 
 
+@per_schema
+def _keys(schema: V6Schema) -> dict[str, str | None]:
+    bundled = _by_resource(schema.v7graph, _bundled_keys())
+    return {res: _v7_key(schema.v7graph, res, bundled) for res in schema.v7graph}
+
+
 def key_of(schema: V6Schema, v7_resource: str) -> str | None:
     """The key of a v7 resource (None: the graph has no field for it at all)."""
-    keys = _cache.get(schema)
-    if keys is None:
-        bundled = _by_resource(schema.v7graph, _bundled_keys())
-        keys = {res: _v7_key(schema.v7graph, res, bundled) for res in schema.v7graph}
-        _cache[schema] = keys
-    return keys.get(v7_resource)
+    return _keys(schema).get(v7_resource)
 
 
 def v6_key(schema: V6Schema, info: ResourceInfo) -> str | None:

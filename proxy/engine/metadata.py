@@ -9,15 +9,18 @@ multiplicities. Everything the translators change is regenerated from the v6 gra
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
 from proxy.engine.keys import v6_key
-from proxy.schema.v6schema import V6Schema
-from translators import Coerce, Constant, Derived, Unwrap
+from proxy.schema import v6schema as S
+from proxy.schema.memo import per_schema
+from proxy.schema.v6schema import ResourceInfo, V6Schema
 
 _ENTITY = re.compile(r'\t\t\t\t\t<EntityType Name="([^"]+)">(.*?)</EntityType>', re.S)
 _LINE = re.compile(r'<(Property|NavigationProperty) Name="([^"]+)"[^>]*/>')
+_TO_ROLE = re.compile(r'ToRole="([^"]+)"')
 _ASSOC = re.compile(
     r'<Association Name="([^"]+)">\n\t<End Role="([^"]+)" Type="[^"]+" Multiplicity="([^"]+)" />\n'
     r'\t<End Role="([^"]+)" Type="[^"]+" Multiplicity="([^"]+)" />\n</Association>\n'
@@ -31,10 +34,25 @@ _EDM = {
     "Date Time": "Edm.DateTimeOffset",
 }
 
+Association = tuple[str, str, str, str]  # (entity, role, multiplicity, v6 name)
+
+
+@dataclass(frozen=True)
+class _V7Document:
+    """What the bundled v7 document says that the graph does not."""
+
+    text: str
+    entities: dict[str, str]  # XML entity name → its body
+    order: list[str]  # XML entity names in model order
+    multiplicity: dict[str, str]  # association name → multiplicity of its first end
+
 
 @lru_cache(maxsize=1)
-def _v7_document() -> str:
-    return resources.files("proxy.data").joinpath("v7-metadata.xml").read_text(encoding="utf-8")
+def _v7_document() -> _V7Document:
+    text = resources.files("proxy.data").joinpath("v7-metadata.xml").read_text(encoding="utf-8")
+    entities = {m.group(1): m.group(2) for m in _ENTITY.finditer(text)}
+    multiplicity = {m.group(1): m.group(3) for m in _ASSOC.finditer(text)}
+    return _V7Document(text, entities, list(entities), multiplicity)
 
 
 def _edm(graph_type: str) -> tuple[str, str]:
@@ -47,29 +65,36 @@ def _assoc_name(entity: str, role: str) -> str:
 
 
 def metadata_document(schema: V6Schema, namespace: str = "v6") -> str:
-    """The document (generated once per schema)."""
-    cached = getattr(schema, "_metadata_document", None)
-    if cached is None:
-        cached = _generate(schema, namespace)
-        schema._metadata_document = cached  # type: ignore[attr-defined]
-    return cached
+    """The document (generated once per schema and namespace)."""
+    documents = _documents(schema)
+    if namespace not in documents:
+        documents[namespace] = _generate(schema, namespace)
+    return documents[namespace]
 
 
-def _generate(schema: V6Schema, ns: str) -> str:
-    doc = _v7_document()
-    first = doc.index("\t\t\t\t\t<EntityType ")
-    header = doc[:first].replace('Namespace="v7"', f'Namespace="{ns}"')
-    tail_start = doc.index("\t\t\t\t\t</EntityContainer>")
-    footer = doc[tail_start:]
-    uses_webresource = any(t.startswith("WebResource") for res in schema.graph.values() for t in res["fields"].values())
-    if not uses_webresource:
-        footer = re.sub(r"<ComplexType Name=\"WebResource\">.*?</ComplexType>", "", footer, flags=re.S)
-    v7_entities = {m.group(1): m.group(2) for m in _ENTITY.finditer(doc)}
-    v7_order = list(v7_entities)
-    multiplicity = {m.group(1): m.group(3) for m in _ASSOC.finditer(doc)}
-    # XML entity name → graph resource (pinejs names some resources by their fact-type alias)
+@per_schema
+def _documents(schema: V6Schema) -> dict[str, str]:
+    return {}
+
+
+@dataclass
+class _Names:
+    """How the v7 document's entity names relate to the schema's resources."""
+
+    graph_of: dict[str, str]  # XML entity name → graph resource (pinejs names some by their fact-type alias)
+    term_of: dict[str, str]  # graph resource → its term (role) name in relationships
+    entities: list[tuple[str, str]] = field(default_factory=list)  # v6 entities in order: (XML name, resource)
+
+    def xml_name_of(self, res: str, v7_order: list[str]) -> str:
+        for name in v7_order:
+            if self.graph_of.get(name) == res:
+                return name
+        return res
+
+
+def _names(schema: V6Schema, doc: _V7Document) -> _Names:
     graph_of: dict[str, str] = {}
-    for name in v7_order:
+    for name in doc.order:
         if name in schema.v7graph:
             graph_of[name] = name
         else:
@@ -78,18 +103,24 @@ def _generate(schema: V6Schema, ns: str) -> str:
                     graph_of[name] = res
     # term (role) name of each target resource, learnt from the v7 relationships
     term_of: dict[str, str] = {}
-    for name, body in v7_entities.items():
+    for name, body in doc.entities.items():
         res = graph_of.get(name)
         for m in re.finditer(r'<NavigationProperty Name="([^"]+)"[^>]*ToRole="([^"]+)"', body):
             target = schema.v7graph.get(res, {}).get("navigation", {}).get(m.group(1)) if res else None
             if target:
                 term_of.setdefault(target, m.group(2))
-    for name in v7_order:
+    for name in doc.order:
         if name in graph_of:
             term_of.setdefault(graph_of[name], name)
-    # v6 entity order: v7 order without v7-only resources, plus v6-only ones where translators place them
+    names = _Names(graph_of, term_of)
+    names.entities = _entity_order(schema, doc, graph_of)
+    return names
+
+
+def _entity_order(schema: V6Schema, doc: _V7Document, graph_of: dict[str, str]) -> list[tuple[str, str]]:
+    """v7 order without v7-only resources, plus v6-only ones where translators place them."""
     v6_names: list[tuple[str, str]] = []  # (xml name, v6 resource)
-    for name in v7_order:
+    for name in doc.order:
         res = graph_of.get(name, name)
         if res in schema.resources and schema.resources[res].v7 == res:
             v6_names.append((name, res))
@@ -104,64 +135,92 @@ def _generate(schema: V6Schema, ns: str) -> str:
     for res in schema.resources:  # e.g. balenaCloud-only resources the bundled v7 document lacks
         if res not in placed:
             v6_names.append((res, res))
+    return v6_names
+
+
+def _generate(schema: V6Schema, ns: str) -> str:
+    doc = _v7_document()
+    text = doc.text
+    header = text[: text.index("\t\t\t\t\t<EntityType ")].replace('Namespace="v7"', f'Namespace="{ns}"')
+    footer = text[text.index("\t\t\t\t\t</EntityContainer>") :]
+    uses_webresource = any(t.startswith("WebResource") for res in schema.graph.values() for t in res["fields"].values())
+    if not uses_webresource:
+        footer = re.sub(r"<ComplexType Name=\"WebResource\">.*?</ComplexType>", "", footer, flags=re.S)
+    names = _names(schema, doc)
     blocks: list[str] = []
-    associations: list[tuple[str, str, str, str]] = []
-    for xml_name, res in v6_names:
-        info = schema.resources[res]
-        v7_body = v7_entities.get(_xml_name_of(info.v7, v7_order, graph_of), "")
-        v7_lines = {m.group(2): (m.group(1), m.group(0)) for m in _LINE.finditer(v7_body)}
-        graph = schema.graph[res]
-        rules = {getattr(r, "name", None): r for r in (info.merged.rules if info.merged else [])}
-        props: list[str] = []
-        navs: list[str] = []
-        for key in info.key_order:
-            n = info.names.get(key)
-            if n is None:
-                continue
-            rule = rules.get(key)
-            regenerate = isinstance(rule, (Constant, Derived, Unwrap)) or (
-                isinstance(rule, Coerce) and rule.v6_type is not None
-            )
-            v7name = n.v7 or key
-            if key in graph["fields"] and (regenerate or v7name not in v7_lines or v7_lines[v7name][0] != "Property"):
-                edm, nullable = _edm(graph["fields"][key])
-                props.append(f'<Property Name="{key}" Type="{edm}" Nullable="{nullable}" />')
-                continue
-            if v7name in v7_lines and not regenerate:
-                kind, line = v7_lines[v7name]
-                v7xml = _xml_name_of(info.v7, v7_order, graph_of)
-                line = (
-                    line.replace(f'Name="{v7name}"', f'Name="{key}"', 1)
-                    .replace(f'Relationship="v7.{v7xml}', f'Relationship="{ns}.{xml_name}')
-                    .replace(f'FromRole="{v7xml}"', f'FromRole="{xml_name}"')
-                )
-                if kind == "Property":
-                    props.append(line)
-                else:
-                    navs.append(line)
-                    role = re.search(r'ToRole="([^"]+)"', line).group(1)  # type: ignore[union-attr]
-                    mult = multiplicity.get(_assoc_name(_xml_name_of(info.v7, v7_order, graph_of), role), "1")
-                    associations.append((xml_name, role, mult, key))
-                continue
-            target = graph["navigation"].get(key)
-            if target is not None and key not in graph.get("many", []):
-                role = term_of.get(target, target)
-                navs.append(
-                    f'<NavigationProperty Name="{key}" Relationship="{ns}.{xml_name}{role}" '
-                    f'FromRole="{xml_name}" ToRole="{role}" />'
-                )
-                associations.append((xml_name, role, "0..1" if isinstance(rule, Constant) else "1", key))
-        entity_key = v6_key(schema, info)
-        key_ref = f'<PropertyRef Name="{entity_key}" />' if entity_key else ""
-        block = (
-            f'\t\t\t\t\t<EntityType Name="{xml_name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t{key_ref}\n'
-            f"\t\t\t\t\t\t</Key>\n\n\t\t\t\t\t\t"
-            + "\n".join(props)
-            + "\n"
-            + "\n".join(navs)
-            + "\n\n\t\t\t\t\t</EntityType>"
-        )
+    associations: list[Association] = []
+    for xml_name, res in names.entities:
+        block, links = _entity(schema, doc, names, xml_name, schema.resources[res], ns)
         blocks.append(block)
+        associations.extend(links)
+    return _assemble(header, blocks, associations, names.entities, footer, ns)
+
+
+def _entity(
+    schema: V6Schema, doc: _V7Document, names: _Names, xml_name: str, info: ResourceInfo, ns: str
+) -> tuple[str, list[Association]]:
+    """One ``EntityType`` block and the associations of its navigations."""
+    v7xml = names.xml_name_of(info.v7, doc.order)
+    v7_lines = {m.group(2): (m.group(1), m.group(0)) for m in _LINE.finditer(doc.entities.get(v7xml, ""))}
+    graph = schema.graph[info.name]
+    props: list[str] = []
+    navs: list[str] = []
+    associations: list[Association] = []
+    for key in info.key_order:
+        n = info.names.get(key)
+        if n is None:
+            continue
+        regenerate = n.regenerated
+        v7name = n.v7 or key
+        if key in graph["fields"] and (regenerate or v7name not in v7_lines or v7_lines[v7name][0] != "Property"):
+            edm, nullable = _edm(graph["fields"][key])
+            props.append(f'<Property Name="{key}" Type="{edm}" Nullable="{nullable}" />')
+            continue
+        if v7name in v7_lines and not regenerate:
+            kind, line = v7_lines[v7name]
+            line = (
+                line.replace(f'Name="{v7name}"', f'Name="{key}"', 1)
+                .replace(f'Relationship="v7.{v7xml}', f'Relationship="{ns}.{xml_name}')
+                .replace(f'FromRole="{v7xml}"', f'FromRole="{xml_name}"')
+            )
+            if kind == "Property":
+                props.append(line)
+            else:
+                navs.append(line)
+                found = _TO_ROLE.search(line)
+                role = found.group(1) if found else ""
+                mult = doc.multiplicity.get(_assoc_name(v7xml, role), "1")
+                associations.append((xml_name, role, mult, key))
+            continue
+        target = graph["navigation"].get(key)
+        if target is not None and key not in graph.get("many", []):
+            role = names.term_of.get(target, target)
+            navs.append(
+                f'<NavigationProperty Name="{key}" Relationship="{ns}.{xml_name}{role}" '
+                f'FromRole="{xml_name}" ToRole="{role}" />'
+            )
+            associations.append((xml_name, role, "0..1" if n.kind == S.CONST else "1", key))
+    entity_key = v6_key(schema, info)
+    key_ref = f'<PropertyRef Name="{entity_key}" />' if entity_key else ""
+    block = (
+        f'\t\t\t\t\t<EntityType Name="{xml_name}">\n\t\t\t\t\t\t<Key>\n\t\t\t\t\t\t\t{key_ref}\n'
+        f"\t\t\t\t\t\t</Key>\n\n\t\t\t\t\t\t"
+        + "\n".join(props)
+        + "\n"
+        + "\n".join(navs)
+        + "\n\n\t\t\t\t\t</EntityType>"
+    )
+    return block, associations
+
+
+def _assemble(
+    header: str,
+    blocks: list[str],
+    associations: list[Association],
+    entities: list[tuple[str, str]],
+    footer: str,
+    ns: str,
+) -> str:
     out = [header, "\n\n\n".join(blocks)]
     for entity, role, mult, _key in associations:
         name = _assoc_name(entity, role)
@@ -170,7 +229,7 @@ def _generate(schema: V6Schema, ns: str) -> str:
             f'\t<End Role="{role}" Type="{ns}.{role}" Multiplicity="*" />\n</Association>\n'
         )
     out.append(f'\t\t\t\t\t<EntityContainer Name="{ns}Service" m:IsDefaultEntityContainer="true">\n\n\t\t\t\t\t')
-    out.append("\n".join(f'<EntitySet Name="{x}" EntityType="{ns}.{x}" />' for x, _ in v6_names) + "\n")
+    out.append("\n".join(f'<EntitySet Name="{x}" EntityType="{ns}.{x}" />' for x, _ in entities) + "\n")
     for entity, role, _mult, _key in associations:
         name = _assoc_name(entity, role)
         out.append(
@@ -179,10 +238,3 @@ def _generate(schema: V6Schema, ns: str) -> str:
         )
     out.append(footer)
     return "".join(out)
-
-
-def _xml_name_of(res: str, v7_order: list[str], graph_of: dict[str, str]) -> str:
-    for name in v7_order:
-        if graph_of.get(name) == res:
-            return name
-    return res

@@ -1,33 +1,82 @@
-"""Translator text as v7 nodes: filters, conditions and helper expansions a translator declares as OData text.
+"""Translator text as v7 nodes: filters and conditions a translator declares as OData text.
 
-The walk edits the nodes it builds into a request, so every use gets new nodes."""
+Declared text is parsed once, when an engine's schema is built (``learn``); the walk edits the nodes it puts
+into a request, so every use gets a copy (copying a parsed tree is about twice as fast as parsing it again).
+Text made per request (a ``filter_values`` function's answer, a filter hook's) is parsed where it is used."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from proxy.odata import ExpandItem, Expr, Lambda, Path, PathSeg, iter_nodes, parse_expression, parse_target
+from proxy.odata import (
+    ExpandItem,
+    Expr,
+    FilterOption,
+    Lambda,
+    Node,
+    OptionList,
+    Path,
+    PathSeg,
+    SelectOption,
+    iter_nodes,
+    parse_expression,
+)
 from proxy.odata import Name as TreeName
+from translators import HelperExpand
+
+N = TypeVar("N", bound=Node)
+
+_parsed: dict[str, Expr] = {}  # declared text → its nodes (never handed out: copied)
+_FIELDS: dict[type[Any], tuple[str, ...]] = {}
 
 
-@lru_cache(maxsize=256)
-def _expression_text(text: str) -> str:
-    parse_expression(text)  # validates once; nodes are re-parsed per use (they are mutable)
-    return text
+def learn(texts: Iterable[str]) -> None:
+    """Parse the OData text translators declare, once (the same text parses the same for every schema)."""
+    for text in texts:
+        if text not in _parsed:
+            _parsed[text] = parse_expression(text)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Node):
+        cls = type(value)
+        names = _FIELDS.get(cls)
+        if names is None:
+            names = _FIELDS[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        new = object.__new__(cls)
+        for name in names:
+            setattr(new, name, _copy(getattr(value, name)))
+        return new
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value  # text, numbers, None: shared
+
+
+def copy_nodes(node: N) -> N:
+    """New nodes equal to ``node`` (a tree the walk may edit)."""
+    copied: N = _copy(node)
+    return copied
 
 
 def expression(text: str) -> Expr:
     """New v7 nodes for a translator's OData text."""
-    return parse_expression(_expression_text(text))
+    known = _parsed.get(text)
+    return copy_nodes(known) if known is not None else parse_expression(text)
 
 
-def expand_item(nav: str, tail: str) -> ExpandItem:
-    """An ExpandItem for ``nav`` + a translator's text (``$count($filter=…)`` or ``$select=…``)."""
-    text = f"/x?$expand={nav}/{tail}" if tail.startswith("$count") else f"/x?$expand={nav}({tail})"
-    url = parse_target(text.replace(" ", "%20"))
-    assert url.query is not None and url.query.expand is not None
-    return url.query.expand.items[0]
+def helper_item(nav: str, helper: HelperExpand) -> ExpandItem:
+    """The ``$expand`` item that fetches a derived value's helper: ``nav($select=…)`` or
+    ``nav/$count[($filter=…)]``."""
+    options = OptionList(nested=True)
+    if helper.count:
+        if helper.count_where is not None:
+            options.add(FilterOption(expression(helper.count_where)))
+    elif helper.select:
+        options.add(SelectOption([Path.of(name) for name in helper.select]))
+    return ExpandItem(TreeName(nav), count=helper.count, options=options if options.options else None)
 
 
 def prefixed(text: str, prefix: list[str], keep: set[str] | frozenset[str] = frozenset()) -> Expr:

@@ -325,8 +325,8 @@ class Walk:
             if n is None or n.rule is None or key in seen:
                 continue
             seen.add(key)
-            for helper_key, (navs, text) in n.derived.helper_expands.items():
-                self.helpers.add_helper_expand(options, resource, helper_key, navs, text, expand_ops)
+            for helper_key, helper in n.derived.helper_expands.items():
+                self.helpers.add_helper_expand(options, resource, helper_key, helper, expand_ops)
 
 
 def _response_kind(method: str, last: PathSegment, at_root: bool) -> str:

@@ -10,10 +10,11 @@ from typing import Any
 
 from proxy.engine.logic import compare_constant
 from proxy.engine.plan import CHILD, DERIVE, ObjectPlan, Op, SortKey
-from proxy.engine.texts import expand_item
+from proxy.engine.texts import expression, helper_item
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
 from proxy.odata import BinOp, ExpandOption, Expr, Group, Literal, Not, OptionList, Path, iter_nodes
 from proxy.schema.v6schema import ResourceInfo
+from translators import HelperExpand
 
 Row = dict[str, Any]
 RowTest = Callable[[Row], bool]
@@ -30,8 +31,7 @@ class HelperWalker:
         options: OptionList,
         resource: ResourceInfo,
         key: str,
-        navs: tuple[str, ...],
-        text: str,
+        helper: HelperExpand,
         expand_ops: list[Op],
     ) -> None:
         """Expand a helper navigation under a spelling the client did not use; the response plan
@@ -40,35 +40,33 @@ class HelperWalker:
         expand = options.expand
         used = {i.name.text for i in expand.items} if expand is not None else set()
         v7 = self.ctx.schema.v7graph.get(resource.v7, {}).get("navigation", {})
-        for nav in navs:
+        for nav in helper.navigations:
             if nav in v7 and nav not in used:
                 break
         else:
-            if not self.helper_from_client(options, key, navs, text, expand_ops):
+            if not self.helper_from_client(options, key, helper, expand_ops):
                 raise WalkError(400, f"{key} cannot be computed with this $expand through the v6 proxy")
             return
-        item = expand_item(nav, text)
+        item = helper_item(nav, helper)
         if expand is None:
             options.add(ExpandOption([item]))
         else:
             expand.items.append(item)
         self.ctx.helper_aliases.setdefault(id(options), {})[nav] = HelperAlias(key)
 
-    def helper_from_client(
-        self, options: OptionList, key: str, navs: tuple[str, ...], text: str, expand_ops: list[Op]
-    ) -> bool:
+    def helper_from_client(self, options: OptionList, key: str, helper: HelperExpand, expand_ops: list[Op]) -> bool:
         """The helper ``key`` read from an expansion the client asked for itself: one of the helper's spellings
         expanded with every row (no $filter/$top/$skip, not a count), its $select widened by the names the
         helper reads (the rows the client sees keep only what it selected). A counted helper counts the rows
         its filter keeps (eq/ne/and/or/not over names and literals, as the server evaluates them)."""
-        reading = _reading(text)
+        reading = _reading(helper)
         if reading is None:
             return False
         needed, compute = reading
         children = {op.src: op.arg for op in expand_ops if op.kind == CHILD}
         for item in options.expand.items if options.expand is not None else []:
             name = item.name.text
-            if name not in navs or item.count or item.tail is not None or name not in children:
+            if name not in helper.navigations or item.count or item.tail is not None or name not in children:
                 continue
             opts = item.options
             if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
@@ -99,31 +97,26 @@ class HelperWalker:
         )
 
 
-def _reading(text: str) -> tuple[list[str], Callable[[Any], Any]] | None:
-    """For a helper expansion's text: the names its rows need and the helper's value computed from the rows;
-    None when the client's rows cannot give it exactly."""
-    spec = expand_item("x", text)
-    spec_opts = spec.options.options if spec.options is not None else []
-    if spec.count:
-        filt = spec.options.filter if spec.options is not None else None
-        pred: RowTest | None = _row_predicate(filt.expr) if filt is not None else (lambda row: True)
-        if pred is None or any(o is not filt for o in spec_opts):
+def _reading(helper: HelperExpand) -> tuple[list[str], Callable[[Any], Any]] | None:
+    """The names a helper's rows need and the helper's value computed from the rows; None when the client's
+    rows cannot give it exactly."""
+    if helper.count:
+        where = expression(helper.count_where) if helper.count_where is not None else None
+        pred: RowTest | None = _row_predicate(where) if where is not None else (lambda row: True)
+        if pred is None:
             return None
         test: RowTest = pred
-        needed = sorted({n.names[0] for n in iter_nodes(filt.expr) if isinstance(n, Path)}) if filt else []
+        needed = sorted({n.names[0] for n in iter_nodes(where) if isinstance(n, Path)}) if where is not None else []
 
         def count(rows: Any) -> Any:
             return sum(1 for r in rows if isinstance(r, dict) and test(r)) if isinstance(rows, list) else 0
 
         return needed, count
-    select = spec.options.select if spec.options is not None else None
-    if any(o is not select for o in spec_opts):
-        return None
 
     def same(rows: Any) -> Any:
         return rows
 
-    return ([p.names[0] for p in select.items] if select is not None and not select.star else []), same
+    return list(helper.select), same
 
 
 def _reading_helpers(fn: Any, aliases: dict[str, HelperAlias]) -> Callable[[Row], Any]:

@@ -1,11 +1,13 @@
-"""The v6 graph = the v7 graph transformed by the translators' declarations, validated at load."""
+"""The v6 graph = the v7 graph transformed by the translators' declarations, validated at load.
+
+Each rule checked its own arguments when it was built (``translators``); here every rule is checked against
+the v7 graph it applies to: a name the graph lacks stops the proxy with the resource and the rule named."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.odata import ODataSyntaxError, parse_expression
 from proxy.schema.graph import Graph
 from translators import (
     AliasRename,
@@ -15,57 +17,31 @@ from translators import (
     EmptyNavigation,
     Hide,
     Rename,
+    Rule,
     Translator,
+    TranslatorConflict,
     Unwrap,
+    merge_translators,
 )
+
+Merged = Translator
+"""All translators of one v6 resource, merged in load order (``translators.merge_translators``)."""
 
 
 class TranslatorError(Exception):
     """A translator names something the v7 graph does not have (a start-up error)."""
 
 
-@dataclass
-class Merged:
-    """All translators of one v6 resource, merged in load order."""
-
-    resource: str
-    v7_resource: str
-    rules: list = field(default_factory=list)
-    extra_filters: list[str] = field(default_factory=list)
-    local: Any = None
-    read_only: bool = False
-    view: tuple[str, ...] | None = None
-    pre_body_hooks: list = field(default_factory=list)
-    body_hooks: list = field(default_factory=list)
-    filter_hooks: dict = field(default_factory=dict)
-    origins: list[str] = field(default_factory=list)
-    v7_only: bool = False
-    metadata_after: str | None = None
+def v7_resource_of(m: Merged) -> str:
+    """The v7 resource a v6 resource stands on."""
+    return m.v7_resource or m.resource
 
 
-def merge_translators(translators: list[Translator]) -> dict[str, Merged]:
-    merged: dict[str, Merged] = {}
-    for t in translators:
-        m = merged.get(t.resource)
-        if m is None:
-            m = merged[t.resource] = Merged(t.resource, t.v7_resource or t.resource)
-        elif t.v7_resource and t.v7_resource != m.v7_resource:
-            if m.v7_resource != m.resource:
-                raise TranslatorError(f"{t.resource}: two translators disagree on its v7 resource")
-            m.v7_resource = t.v7_resource
-        m.rules.extend(t.rules)
-        if t.extra_filter:
-            m.extra_filters.append(t.extra_filter)
-        m.local = t.local or m.local
-        m.read_only = m.read_only or t.read_only
-        m.view = t.view if t.view is not None else m.view
-        m.pre_body_hooks.extend(t.pre_body_hooks)
-        m.body_hooks.extend(t.body_hooks)
-        m.filter_hooks.update(t.filter_hooks)
-        m.v7_only = m.v7_only or t.v7_only
-        m.metadata_after = t.metadata_after or m.metadata_after
-        m.origins.append(t.doc or t.resource)
-    return merged
+def merged_translators(translators: list[Translator]) -> dict[str, Merged]:
+    try:
+        return merge_translators(translators)
+    except TranslatorConflict as conflict:
+        raise TranslatorError(str(conflict)) from None
 
 
 def _insert_after(order: list[str], name: str, after: str | None, resource: str) -> None:
@@ -79,59 +55,70 @@ def _insert_after(order: list[str], name: str, after: str | None, resource: str)
     order.insert(order.index(after) + 1, name)
 
 
-def _need(v7: dict, name: str, resource: str, rule: object) -> None:
+def _need(v7: dict[str, Any], name: str, resource: str, rule: object) -> None:
     if name not in v7["fields"] and name not in v7["navigation"]:
         raise TranslatorError(f"{resource}: {type(rule).__name__} names {name!r}, which v7 {resource} lacks")
 
 
-def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, Any]:
-    """One v6 resource in the graph's JSON form."""
-    if m is not None and m.local is not None:
-        local = m.local
-        out = {
-            "fields": dict(local.fields),
-            "navigation": dict(local.navigation),
-            "many": [],
-            "key_order": list(local.key_order),
-        }
-        if local.aliases:
-            out["aliases"] = list(local.aliases)
-        return out
-    v7name = m.v7_resource if m else name
-    if v7name not in v7graph:
-        raise TranslatorError(f"{name}: v7 resource {v7name!r} is not in the graph")
-    v7 = v7graph[v7name]
-    rules = m.rules if m else []
-    renames = {r.v7: r.v6 for r in rules if isinstance(r, Rename)}
-    targets = {r.v7: r.target for r in rules if isinstance(r, Rename) and r.target}
-    hidden = {r.v7 for r in rules if isinstance(r, Hide)}
+def _local_resource(m: Merged) -> dict[str, Any]:
+    """A resource the proxy answers itself: its graph is what the translator declares."""
+    local = m.local
+    assert local is not None
+    out: dict[str, Any] = {
+        "fields": dict(local.fields),
+        "navigation": dict(local.navigation),
+        "many": [],
+        "key_order": list(local.key_order),
+    }
+    if local.aliases:
+        out["aliases"] = list(local.aliases)
+    return out
+
+
+def _check_rules(name: str, rules: tuple[Rule, ...], v7: dict[str, Any], v7graph: Graph) -> None:
+    """Every v7 name a rule mentions exists in the v7 resource (or along its path)."""
     for r in rules:
         if isinstance(r, (Rename, Hide)):
-            _need(v7, r.v7 if isinstance(r, (Rename, Hide)) else r, name, r)
+            _need(v7, r.v7, name, r)
         elif isinstance(r, (Unwrap, Coerce)):
             _need(v7, r.name, name, r)
         elif isinstance(r, Derived):
-            for h in r.helpers:
-                _need(v7, h, name, r)
-            for key, (navs, _text) in r.helper_expands.items():
-                if not any(n in v7["navigation"] for n in navs):
-                    raise TranslatorError(f"{name}: Derived {r.name!r} helper {key!r} names no v7 navigation")
-            if r.replaces:
-                _need(v7, r.replaces, name, r)
-            for condition, _value in r.cases:
-                try:
-                    parse_expression(condition)
-                except ODataSyntaxError:
-                    raise TranslatorError(
-                        f"{name}: Derived {r.name!r} case {condition!r} is not an OData condition"
-                    ) from None
-            current = v7
-            for step in r.expand_via:
-                if step not in current["navigation"]:
-                    raise TranslatorError(f"{name}: Derived {r.name!r} expands via {step!r}, which v7 lacks")
-                current = v7graph[current["navigation"][step]]
+            _check_derived(name, r, v7, v7graph)
+
+
+def _check_derived(name: str, r: Derived, v7: dict[str, Any], v7graph: Graph) -> None:
+    for h in r.helpers:
+        _need(v7, h, name, r)
+    for key, helper in r.helper_expands.items():
+        if not any(n in v7["navigation"] for n in helper.navigations):
+            raise TranslatorError(f"{name}: Derived {r.name!r} helper {key!r} names no v7 navigation")
+    if r.replaces:
+        _need(v7, r.replaces, name, r)
+    current = v7
+    for step in r.expand_via:
+        if step not in current["navigation"]:
+            raise TranslatorError(f"{name}: Derived {r.name!r} expands via {step!r}, which v7 lacks")
+        current = v7graph[current["navigation"][step]]
+
+
+@dataclass
+class _Shape:
+    """A v6 resource's names while it is derived: fields, navigations, the collections among them, key order."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    navigation: dict[str, str] = field(default_factory=dict)
+    many: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+
+
+def _v7_names(m: Merged | None, v7: dict[str, Any]) -> _Shape:
+    """The v7 names v6 shows, renamed, retyped and unwrapped as the rules say."""
+    rules = m.rules if m else ()
+    renames = {r.v7: r.v6 for r in rules if isinstance(r, Rename)}
+    targets = {r.v7: r.target for r in rules if isinstance(r, Rename) and r.target}
+    hidden = {r.v7 for r in rules if isinstance(r, Hide)}
     # A rename's v6 name shadows v7's own field of that name (unless that one is renamed too).
-    shadowed = {v6 for v7n, v6 in renames.items() if v6 in v7["fields"] or v6 in v7["navigation"]} - set(renames)
+    shadowed = {v6 for v6 in renames.values() if v6 in v7["fields"] or v6 in v7["navigation"]} - set(renames)
     unwraps = {r.name: r for r in rules if isinstance(r, Unwrap)}
     coerce = {r.name: r for r in rules if isinstance(r, Coerce)}
     view = set(m.view) if m and m.view is not None else None
@@ -141,65 +128,87 @@ def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, An
             return False
         return view is None or n in view
 
-    fields: dict[str, str] = {}
+    shape = _Shape()
     for f, t in v7["fields"].items():
         if visible(f):
             c = coerce.get(f)
-            fields[renames.get(f, f)] = c.v6_type if c and c.v6_type else t
-    navigation: dict[str, str] = {}
-    many: list[str] = []
+            shape.fields[renames.get(f, f)] = c.v6_type if c and c.v6_type else t
     for n, target in v7["navigation"].items():
         if not visible(n):
             continue
         if n in unwraps:
-            fields[n] = unwraps[n].type
+            shape.fields[n] = unwraps[n].type
             continue
-        navigation[renames.get(n, n)] = targets.get(n, target)
+        shape.navigation[renames.get(n, n)] = targets.get(n, target)
         if n in v7["many"]:
-            many.append(renames.get(n, n))
-    order = [renames.get(k, k) for k in v7["key_order"] if visible(k)]
+            shape.many.append(renames.get(n, n))
+    shape.order = [renames.get(k, k) for k in v7["key_order"] if visible(k)]
+    return shape
+
+
+def _v6_names(shape: _Shape, rules: tuple[Rule, ...], name: str, v7graph: Graph) -> None:
+    """The names only v6 has: constants, always-empty navigations and derived values, placed in key order."""
     for r in rules:
         if isinstance(r, Constant):
             if r.target:
-                navigation[r.name] = r.target
+                shape.navigation[r.name] = r.target
             else:
-                fields[r.name] = r.type
-            _insert_after(order, r.name, r.after, name)
+                shape.fields[r.name] = r.type
+            _insert_after(shape.order, r.name, r.after, name)
         elif isinstance(r, EmptyNavigation):
-            navigation[r.name] = r.target
-            if r.name not in many:
-                many.append(r.name)
+            shape.navigation[r.name] = r.target
+            if r.name not in shape.many:
+                shape.many.append(r.name)
         elif isinstance(r, Derived):
             if r.type in v7graph or (r.helper_expands and not r.helpers):
-                navigation[r.name] = r.type
+                shape.navigation[r.name] = r.type
             else:
-                fields[r.name] = r.type
-            if r.replaces is None or r.replaces not in order:
-                _insert_after(order, r.name, r.after, name)
-    # fields in key order (then whatever key_order does not name)
-    ordered = {k: fields[k] for k in order if k in fields}
-    ordered.update({k: v for k, v in fields.items() if k not in ordered})
-    out = {"fields": ordered, "navigation": navigation, "many": many}
+                shape.fields[r.name] = r.type
+            if r.replaces is None or r.replaces not in shape.order:
+                _insert_after(shape.order, r.name, r.after, name)
+
+
+def _aliases(name: str, v7name: str, rules: tuple[Rule, ...], v7: dict[str, Any]) -> list[str]:
     aliases = list(v7.get("aliases", []))
     for r in rules:
         if isinstance(r, AliasRename):
             if r.v7 not in aliases:
                 raise TranslatorError(f"{name}: AliasRename names {r.v7!r}, not an alias of v7 {v7name}")
             aliases[aliases.index(r.v7)] = r.v6
+    return aliases
+
+
+def derive_resource(name: str, m: Merged | None, v7graph: Graph) -> dict[str, Any]:
+    """One v6 resource in the graph's JSON form."""
+    if m is not None and m.local is not None:
+        return _local_resource(m)
+    v7name = v7_resource_of(m) if m else name
+    if v7name not in v7graph:
+        raise TranslatorError(f"{name}: v7 resource {v7name!r} is not in the graph")
+    v7 = v7graph[v7name]
+    rules = m.rules if m else ()
+    _check_rules(name, rules, v7, v7graph)
+    shape = _v7_names(m, v7)
+    _v6_names(shape, rules, name, v7graph)
+    # fields in key order (then whatever key_order does not name)
+    ordered = {k: shape.fields[k] for k in shape.order if k in shape.fields}
+    ordered.update({k: v for k, v in shape.fields.items() if k not in ordered})
+    out: dict[str, Any] = {"fields": ordered, "navigation": shape.navigation, "many": shape.many}
+    aliases = _aliases(name, v7name, rules, v7)
     if aliases:
         out["aliases"] = aliases
-    out["key_order"] = order
-    # reorder keys like the reference JSON
-    return {k: out[k] for k in ("fields", "navigation", "many", "aliases", "key_order") if k in out}
+    out["key_order"] = shape.order
+    return out
 
 
 def _check_view_target(m: Merged, r: Rename, v7graph: Graph, merged: dict[str, Merged]) -> None:
     """A renamed navigation may lead to a v6 view only if the view stands on the v7 navigation's target."""
-    v7_target = v7graph[m.v7_resource]["navigation"].get(r.v7)
+    v7_target = v7graph[v7_resource_of(m)]["navigation"].get(r.v7)
     if v7_target is None:
         raise TranslatorError(f"{m.resource}: Rename {r.v6!r} has a target but v7 {r.v7!r} is no navigation")
-    view = merged.get(r.target)  # type: ignore[arg-type]
-    stands_on = view.v7_resource if view is not None else r.target
+    assert r.target is not None
+    view = merged.get(r.target)
+    stands_on = v7_resource_of(view) if view is not None else r.target
     if stands_on != v7_target:
         raise TranslatorError(
             f"{m.resource}: Rename {r.v6!r} leads to {r.target!r}, which does not stand on v7 {v7_target!r}"
@@ -207,7 +216,7 @@ def _check_view_target(m: Merged, r: Rename, v7graph: Graph, merged: dict[str, M
 
 
 def derive_v6_graph(v7graph: Graph, translators: list[Translator]) -> tuple[Graph, dict[str, Merged]]:
-    merged = merge_translators(translators)
+    merged = merged_translators(translators)
     v6: Graph = {}
     names = list(v7graph) + [n for n in merged if n not in v7graph]
     for name in sorted(names):
@@ -217,7 +226,7 @@ def derive_v6_graph(v7graph: Graph, translators: list[Translator]) -> tuple[Grap
         v6[name] = derive_resource(name, m, v7graph)
     for m in merged.values():
         for r in m.rules:
-            if isinstance(r, (EmptyNavigation,)) and r.target not in v6:
+            if isinstance(r, EmptyNavigation) and r.target not in v6:
                 raise TranslatorError(f"{m.resource}: EmptyNavigation {r.name!r} targets unknown {r.target!r}")
             if isinstance(r, Rename) and r.target and m.local is None and m.resource in v6:
                 _check_view_target(m, r, v7graph, merged)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.schema.derive import Merged, derive_v6_graph
+from proxy.schema.derive import Merged, derive_v6_graph, v7_resource_of
 from proxy.schema.graph import Graph
 from translators import AliasRename, Coerce, Constant, Derived, EmptyNavigation, Rename, Rule, Translator, Unwrap
 
@@ -76,7 +77,7 @@ class ResourceInfo:
 
     @property
     def extra_filters(self) -> list[str]:
-        return self.merged.extra_filters if self.merged else []
+        return [self.merged.extra_filter] if self.merged is not None and self.merged.extra_filter else []
 
 
 class V6Schema:
@@ -103,7 +104,7 @@ class V6Schema:
     def _info(self, name: str, res: dict) -> ResourceInfo:
         m = self.merged.get(name)
         rules = m.rules if m else []
-        v7name = m.v7_resource if m else name
+        v7name = v7_resource_of(m) if m else name
         v7 = self.v7graph.get(v7name, {"fields": {}, "navigation": {}, "many": []})
         renames = {r.v6: r.v7 for r in rules if isinstance(r, Rename)}
         by_name: dict[str, Any] = {}
@@ -142,6 +143,17 @@ class V6Schema:
         aliases = {r.v6: r.v7 for r in rules if isinstance(r, AliasRename)}
         return ResourceInfo(name, v7name, names, list(res["key_order"]), m, hidden, body_renames, aliases)
 
+    def declared_texts(self) -> list[str]:
+        """Every OData condition the translators declare (the engine parses each once)."""
+        texts: list[str] = []
+        for m in self.merged.values():
+            if m.extra_filter:
+                texts.append(m.extra_filter)
+            for r in m.rules:
+                if isinstance(r, Derived):
+                    texts.extend(_derived_texts(r))
+        return texts
+
     # -- what the walker and the parser's scope walker ask --------------------------------------
     def resource(self, path_name: str) -> tuple[ResourceInfo, str] | None:
         """The v6 resource a path segment names (a resource or one of its aliases) and its v7 spelling."""
@@ -157,3 +169,11 @@ class V6Schema:
     def navigation_target(self, resource: str, name: str) -> str | None:
         n = self.name(resource, name)
         return n.target if n is not None and n.target else None
+
+
+def _derived_texts(rule: Derived) -> list[str]:
+    values = rule.filter.values
+    texts = list(values.values()) if isinstance(values, Mapping) else []
+    texts += list(rule.filter.null) + [condition for condition, _ in rule.filter.cases]
+    texts += [h.count_where for h in rule.helper_expands.values() if h.count_where is not None]
+    return texts
