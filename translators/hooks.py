@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from translators import BodyContext, BodyError
+from translators import BodyContext, BodyError, BodyHook
 
 
-def _rows(reply: Any, what: str) -> list[dict]:
+def _rows(reply: Any, what: str) -> list[dict[str, Any]]:
     """The ``d`` rows of a look-up; an answer of another shape is the upstream's fault (502)."""
     rows = reply.get("d") if isinstance(reply, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), int) for r in rows):
@@ -19,14 +19,14 @@ def _odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def device_type_to_reference(v7_field: str):
+def device_type_to_reference(v7_field: str) -> BodyHook:
     """POST only (spec §1 rows 24/25): ``device_type`` (slug or alias) → ``<v7_field>`` = its id.
 
     Looked up as the real v6 hook did, with the caller's credentials, cached briefly per credential;
     an unknown slug is 404 ``"Unknown device type <slug>"``.
     """
 
-    async def hook(ctx: BodyContext, body: dict) -> None:
+    async def hook(ctx: BodyContext, body: dict[str, Any]) -> None:
         if ctx.method != "POST" or "device_type" not in body:
             return
         slug = body["device_type"]
@@ -56,7 +56,7 @@ def device_type_to_reference(v7_field: str):
 NO_ORGANIZATION = "organization is required: none could be chosen for this user; pass organization"
 
 
-async def default_organization(ctx: BodyContext, body: dict) -> None:
+async def default_organization(ctx: BodyContext, body: dict[str, Any]) -> None:
     """POST application without ``organization`` (decision 3): configured default, else the caller's
     personal organization (handle == username), else their only one, else 400."""
     if ctx.method != "POST" or body.get("organization") is not None:

@@ -104,9 +104,9 @@ def _names(schema: V6Schema, doc: _V7Document) -> _Names:
     # term (role) name of each target resource, learnt from the v7 relationships
     term_of: dict[str, str] = {}
     for name, body in doc.entities.items():
-        res = graph_of.get(name)
+        owner = graph_of.get(name)
         for m in re.finditer(r'<NavigationProperty Name="([^"]+)"[^>]*ToRole="([^"]+)"', body):
-            target = schema.v7graph.get(res, {}).get("navigation", {}).get(m.group(1)) if res else None
+            target = schema.v7graph.get(owner, {}).get("navigation", {}).get(m.group(1)) if owner else None
             if target:
                 term_of.setdefault(target, m.group(2))
     for name in doc.order:

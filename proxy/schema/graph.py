@@ -15,7 +15,8 @@ Graph = dict[str, dict[str, Any]]
 @lru_cache(maxsize=1)
 def _bundled() -> dict[str, Graph]:
     text = resources.files("proxy.data").joinpath("resource-graph.json").read_text()
-    return json.loads(text)
+    graphs: dict[str, Graph] = json.loads(text)
+    return graphs
 
 
 def bundled_graph(name: str) -> Graph:
@@ -74,19 +75,21 @@ def graph_from_metadata(xml: str) -> Graph:
     graph: Graph = {}
     for m in re.finditer(r'<EntityType Name="([^"]+)">(.*?)</EntityType>', xml, re.S):
         name, body = m.group(1), m.group(2)
-        res = {"fields": {}, "navigation": {}, "many": [], "key_order": []}
+        fields: dict[str, str] = {}
+        navigation: dict[str, str] = {}
+        key_order: list[str] = []
         for p in re.finditer(r'<(Property|NavigationProperty) Name="([^"]+)"([^>]*)/>', body):
             kind, pname, attrs = p.groups()
             if kind == "Property":
                 t = re.search(r'Type="([^"]+)"', attrs)
                 nullable = 'Nullable="true"' in attrs
                 base = _EDM.get(t.group(1) if t else "", "Text")
-                res["fields"][pname] = base + (" | null" if nullable else "")
+                fields[pname] = base + (" | null" if nullable else "")
             else:
                 to = re.search(r'ToRole="([^"]+)"', attrs)
-                res["navigation"][pname] = (to.group(1) if to else pname).replace(" ", "_").replace("-", "__")
-            res["key_order"].append(pname)
-        graph[name] = res
+                navigation[pname] = (to.group(1) if to else pname).replace(" ", "_").replace("-", "__")
+            key_order.append(pname)
+        graph[name] = {"fields": fields, "navigation": navigation, "many": [], "key_order": key_order}
     return graph
 
 

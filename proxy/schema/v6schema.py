@@ -101,45 +101,24 @@ class V6Schema:
                 for v6a, v7a in info.alias_v6_to_v7.items():
                     self.v7_to_v6_resource[v7a] = v6a
 
-    def _info(self, name: str, res: dict) -> ResourceInfo:
+    def _info(self, name: str, res: dict[str, Any]) -> ResourceInfo:
         m = self.merged.get(name)
-        rules = m.rules if m else []
+        rules = m.rules if m else ()
         v7name = v7_resource_of(m) if m else name
         v7 = self.v7graph.get(v7name, {"fields": {}, "navigation": {}, "many": []})
         renames = {r.v6: r.v7 for r in rules if isinstance(r, Rename)}
-        by_name: dict[str, Any] = {}
+        by_name: dict[str, Rule] = {}
         for r in rules:
             if isinstance(r, (Constant, EmptyNavigation, Unwrap, Coerce, Derived)):
                 by_name[r.name] = r
-        names: dict[str, Name] = {}
+        names: dict[str, Name] = {f: _field_name(f, by_name.get(f), renames) for f in res["fields"]}
         many = set(res.get("many", []))
-        for f in res["fields"]:
-            r = by_name.get(f)
-            if isinstance(r, Constant):
-                names[f] = Name(CONST, f, None, rule=r)
-            elif isinstance(r, Derived):
-                names[f] = Name(DERIVED, f, r.replaces, rule=r)
-            elif isinstance(r, Unwrap):
-                names[f] = Name(UNWRAP, f, f, target=None, rule=r)
-            elif isinstance(r, Coerce):
-                names[f] = Name(COERCE, f, renames.get(f, f), rule=r)
-            else:
-                names[f] = Name(FIELD, f, renames.get(f, f))
+        local = m is not None and m.local is not None
         for n, target in res["navigation"].items():
-            r = by_name.get(n)
-            if isinstance(r, Constant):
-                names[n] = Name(CONST, n, None, target=target, rule=r)
-            elif isinstance(r, EmptyNavigation):
-                names[n] = Name(EMPTY, n, None, target=target, many=True, rule=r)
-            elif isinstance(r, Derived):
-                names[n] = Name(DERIVED, n, None, target=target, rule=r)
-            elif self.graph.get(name, {}).get("navigation") is not None and m is not None and m.local is not None:
-                names[n] = Name(EMPTY, n, None, target=target, many=n in many)
-            else:
-                names[n] = Name(NAV, n, renames.get(n, n), target=target, many=n in many)
+            names[n] = _navigation_name(n, target, by_name.get(n), renames, local, n in many)
         shown_v7 = {nm.v7 for nm in names.values() if nm.v7}
         hidden = frozenset(k for k in list(v7["fields"]) + list(v7["navigation"]) if k not in shown_v7)
-        body_renames = {v6: v7n for v6, v7n in renames.items()}
+        body_renames = dict(renames)
         aliases = {r.v6: r.v7 for r in rules if isinstance(r, AliasRename)}
         return ResourceInfo(name, v7name, names, list(res["key_order"]), m, hidden, body_renames, aliases)
 
@@ -177,3 +156,27 @@ def _derived_texts(rule: Derived) -> list[str]:
     texts += list(rule.filter.null) + [condition for condition, _ in rule.filter.cases]
     texts += [h.count_where for h in rule.helper_expands.values() if h.count_where is not None]
     return texts
+
+
+def _field_name(f: str, r: Rule | None, renames: dict[str, str]) -> Name:
+    if isinstance(r, Constant):
+        return Name(CONST, f, None, rule=r)
+    if isinstance(r, Derived):
+        return Name(DERIVED, f, r.replaces, rule=r)
+    if isinstance(r, Unwrap):
+        return Name(UNWRAP, f, f, target=None, rule=r)
+    if isinstance(r, Coerce):
+        return Name(COERCE, f, renames.get(f, f), rule=r)
+    return Name(FIELD, f, renames.get(f, f))
+
+
+def _navigation_name(n: str, target: str, r: Rule | None, renames: dict[str, str], local: bool, many: bool) -> Name:
+    if isinstance(r, Constant):
+        return Name(CONST, n, None, target=target, rule=r)
+    if isinstance(r, EmptyNavigation):
+        return Name(EMPTY, n, None, target=target, many=True, rule=r)
+    if isinstance(r, Derived):
+        return Name(DERIVED, n, None, target=target, rule=r)
+    if local:  # a resource the proxy answers itself: its navigations lead nowhere upstream
+        return Name(EMPTY, n, None, target=target, many=many)
+    return Name(NAV, n, renames.get(n, n), target=target, many=many)
