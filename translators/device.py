@@ -82,7 +82,12 @@ OVERALL_STATUS = Derived(
         )
     },
     compute=v6_overall_status,
-    filter=DerivedFilter(values=OVERALL_STATUS_FILTER),
+    filter=DerivedFilter(
+        values=OVERALL_STATUS_FILTER,
+        # the v6 value is exactly one of these where its v7 condition holds (the conditions never overlap):
+        # any other use in $filter (functions, gt/lt, comparisons with other fields) is folded per value
+        cases=tuple((text, value) for value, text in OVERALL_STATUS_FILTER.items()),
+    ),
     order=DerivedOrder(by=None, local_sort_label="overall_status"),
 )
 

@@ -684,6 +684,17 @@ def _text(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def _substring(s: str, start: int, length: Any) -> str:
+    """PostgreSQL ``SUBSTRING(s FROM start + 1 [FOR length])``: positions before the first character
+    count (``substring('idle', -2, 3)`` is ``'i'``), a negative length is an error (500)."""
+    first = start + 1
+    if length is None:
+        return s[max(first - 1, 0) :]
+    if int(length) < 0:
+        raise ODataError(500)
+    return s[max(first - 1, 0) : max(first - 1 + int(length), 0)]
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "contains": _text(lambda s, sub: str(sub) in str(s)),
     "substringof": _text(lambda sub, s: str(sub) in str(s)),
@@ -691,16 +702,12 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "endswith": _text(lambda s, p: str(s).endswith(str(p))),
     "indexof": _text(lambda s, sub: str(s).find(str(sub))),
     "length": _text(lambda s: len(str(s))),
-    "substring": _text(
-        lambda s, start, length=None: (
-            str(s)[int(start) :] if length is None else str(s)[int(start) : int(start) + int(length)]
-        )
-    ),
+    "substring": _text(lambda s, start, length=None: _substring(str(s), int(start), length)),
     "tolower": _text(lambda s: str(s).lower()),
     "toupper": _text(lambda s: str(s).upper()),
     "trim": _text(lambda s: str(s).strip(" ")),
     "concat": _text(lambda a, b: f"{a}{b}"),
-    "replace": _text(lambda s, old, new: str(s).replace(str(old), str(new))),
+    "replace": _text(lambda s, old, new: str(s).replace(str(old), str(new)) if str(old) else str(s)),
     "round": _text(lambda n: int(Decimal(str(n)).quantize(Decimal(1), rounding="ROUND_HALF_UP"))),
     "floor": _text(lambda n: math.floor(n)),
     "ceiling": _text(lambda n: math.ceil(n)),
