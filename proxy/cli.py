@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Translating reverse proxy: balena API v6 clients -> v7 API."
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{serve,demo}")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,demo,report}")
     serve = commands.add_parser("serve", help="run the proxy (the default command)")
     serve.add_argument("--config", metavar="FILE", help="TOML settings file (also PROXY_CONFIG)")
     for name in FIELDS:
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             serve.add_argument(cli_flag(name), dest=name, metavar=name.upper(), default=None, help=help_text)
     commands.add_parser("demo", help="run the local demo (simulated v7 API + proxy); see `demo --help`")
+    commands.add_parser(
+        "report", help="usage report from access logs (v6 clients, features, cookbook); see `report --help`"
+    )
     return parser
 
 
@@ -72,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["demo"]:  # the demo parses its own options (--port, --flavour, ...)
         return _run_demo(args[1:])
+    if args[:1] == ["report"]:  # the usage report parses its own options (see proxy.report)
+        from .report import main as report_main
+
+        return report_main(args[1:], PROG)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "serve")
     parsed = build_parser().parse_args(args)

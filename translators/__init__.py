@@ -54,6 +54,12 @@ import, naming the module and the rule. Then every rule is validated against the
 naming a v7 name the graph lacks, or placing a field after a name that does not exist, stops the proxy. The
 options of several translators of one resource combine as each option declares (``merge_translators``).
 
+Migration texts: every rule (and a translator, for its resource-level features) takes ``migration=``, the
+step a client developer takes to stop depending on it, in the words of balena's v7 migration guide. The
+usage report (``balena-v6-proxy report``) shows it next to each feature a client used; a rule without one
+gets its rule kind's default text (``proxy.report.migration``). Feature names (``<resource>.<name>.<what>``,
+logged as ``v6_features``) are a stable interface: the report and the metrics key on them.
+
 Third-party translators: a package declares an entry point in the group ``balena_v6_proxy.translators``
 pointing at a module (or object) with ``TRANSLATORS``; ``translators.registry.load_translators`` loads them
 after the built-ins, and their rules merge with the built-ins' for the same resource.
@@ -99,12 +105,14 @@ class Rename:
     v6: str
     v7: str
     target: str | None = None
+    migration: str | None = None  # the step a client takes instead (the report shows it)
 
     def __post_init__(self) -> None:
         c = Checker(self, f"Rename({self.v6!r}, {self.v7!r})")
         c.name("v6", self.v6)
         c.name("v7", self.v7)
         c.name("target", self.target, optional=True)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
 
@@ -113,10 +121,12 @@ class Hide:
     """A v7-only name, absent from v6."""
 
     v7: str
+    migration: str | None = None  # the step a client takes instead (the report shows it)
 
     def __post_init__(self) -> None:
         c = Checker(self, f"Hide({self.v7!r})")
         c.name("v7", self.v7)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
 
@@ -130,6 +140,7 @@ class Constant:
     after: str | None = None
     target: str | None = None
     reject_non_null_body: bool = False
+    migration: str | None = None  # the step a client takes instead (the report shows it)
 
     def __post_init__(self) -> None:
         c = Checker(self, f"Constant({self.name!r})")
@@ -141,6 +152,7 @@ class Constant:
         if self.target is not None and self.value is not None:
             c.fail("a navigation (target) reads as NULL: value must be None")
         c.flag("reject_non_null_body", self.reject_non_null_body)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
 
@@ -150,11 +162,13 @@ class EmptyNavigation:
 
     name: str
     target: str
+    migration: str | None = None  # the step a client takes instead (the report shows it)
 
     def __post_init__(self) -> None:
         c = Checker(self, f"EmptyNavigation({self.name!r})")
         c.name("name", self.name)
         c.name("target", self.target)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
 
@@ -164,11 +178,13 @@ class Unwrap:
 
     name: str
     type: str = "Integer"
+    migration: str | None = None  # the step a client takes instead (the report shows it)
 
     def __post_init__(self) -> None:
         c = Checker(self, f"Unwrap({self.name!r})")
         c.name("name", self.name)
         c.text("type", self.type)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
 
@@ -180,6 +196,7 @@ class Coerce:
     v6_type: str | None
     to_v6: Callable[[Any], Any]
     to_v7: Callable[[Any], Any] | None = None
+    migration: str | None = None  # the step a client takes instead (the report shows it)
 
     def __post_init__(self) -> None:
         c = Checker(self, f"Coerce({self.name!r})")
@@ -187,6 +204,7 @@ class Coerce:
         c.text("v6_type", self.v6_type, optional=True)
         c.callable("to_v6", self.to_v6)
         c.callable("to_v7", self.to_v7, optional=True)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
 
@@ -277,6 +295,7 @@ class Derived:
     expand_via: tuple[str, ...] = ()
     filter: DerivedFilter = DerivedFilter()
     order: DerivedOrder = DerivedOrder()
+    migration: str | None = None  # the step a client takes instead (the report shows it)
 
     def __post_init__(self) -> None:
         c = Checker(self, f"Derived({self.name!r})")
@@ -290,6 +309,7 @@ class Derived:
         c.names("expand_via", self.expand_via)
         c.instance("filter", self.filter, DerivedFilter)
         c.instance("order", self.order, DerivedOrder)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
     # what the walk reads, named as before the split
@@ -326,11 +346,13 @@ class AliasRename:
 
     v6: str
     v7: str
+    migration: str | None = None  # the step a client takes instead (the report shows it)
 
     def __post_init__(self) -> None:
         c = Checker(self, f"AliasRename({self.v6!r}, {self.v7!r})")
         c.name("v6", self.v6)
         c.name("v7", self.v7)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
 
@@ -441,6 +463,7 @@ class Translator:
     v7_only: bool = field(default=False, metadata={"merge": _any})
     metadata_after: str | None = field(default=None, metadata={"merge": _last})
     doc: str = field(default="", metadata={"merge": _docs})
+    migration: str | None = field(default=None, metadata={"merge": _last})  # for resource-level features
 
     def __post_init__(self) -> None:
         c = Checker(self, f"Translator({self.resource!r})")
@@ -463,6 +486,7 @@ class Translator:
         c.mapping("filter_hooks", self.filter_hooks, c.named_function)
         c.flag("v7_only", self.v7_only)
         c.name("metadata_after", self.metadata_after, optional=True)
+        c.text("migration", self.migration, optional=True)
         c.done()
 
 

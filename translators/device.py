@@ -89,6 +89,11 @@ OVERALL_STATUS = Derived(
         cases=tuple((text, value) for value, text in OVERALL_STATUS_FILTER.items()),
     ),
     order=DerivedOrder(by=None, local_sort_label="overall_status"),
+    migration=(
+        "v7 reports more detailed statuses: 'offline' is now 'disconnected', and 'idle' is split into "
+        "'operational' (connected to the API and cloudlink) and 'reduced-functionality' (one of the two failing); "
+        "configuring, inactive, post-provisioning and updating stay. Handle the new values, in $filter too."
+    ),
 )
 
 TRANSLATORS = [

@@ -6,6 +6,7 @@ TRANSLATORS = [
     Translator(
         resource="gateway_download",
         read_only=True,
+        migration="gateway_download was removed in v7 (it was always empty): stop reading it.",
         metadata_after="release_tag",
         local=LocalResource(
             fields={

@@ -15,6 +15,10 @@ TRANSLATORS = [
         v7_resource="application",
         metadata_after="device_type_alias",
         extra_filter="is_directly_accessible_by__user/any(dau:true)",
+        migration=(
+            "my_application is gone in v7: query application with "
+            "$filter=is_directly_accessible_by__user/any(dau:true)."
+        ),
         rules=(DEPENDS_ON, DEPENDED_ON_BY, Hide("is_directly_accessible_by__user")),
     )
 ]

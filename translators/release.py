@@ -51,6 +51,7 @@ RELEASE_TYPE = Derived(
         cases=(("is_final eq true", "final"), ("is_final eq false", "draft")),
     ),
     order=DerivedOrder(by="is_final"),
+    migration="release_type is gone in v7: use the boolean is_final (true for 'final', false for 'draft').",
 )
 
 TRANSLATORS = [

@@ -55,6 +55,11 @@ TRANSLATORS = [
         metadata_after="release_tag",
         extra_filter=SUPERVISOR_RELEASES,
         view=("created_at", "id", "note"),
+        migration=(
+            "supervisor_release is gone in v7: supervisor releases are releases of the public "
+            "balena_os/<arch>-supervisor fleets; query release with is_final, status and that fleet's slug "
+            "(as balena-sdk 15 does), and use raw_version for the version."
+        ),
         rules=(
             Derived(
                 name="supervisor_version",
