@@ -21,6 +21,7 @@ from .app import ProxyRunner, create_app
 from .listen import LimitedTCPSite
 from .logfile import LogFileError, check_log_files
 from .logs import configure_logging, get_logger
+from .report import main as report_main
 from .settings import FIELDS, HELP, Settings, SettingsError, base_type, cli_flag, env_var, load_settings
 
 PROG = "balena-v6-proxy"
@@ -76,8 +77,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["demo"]:  # the demo parses its own options (--port, --flavour, ...)
         return _run_demo(args[1:])
     if args[:1] == ["report"]:  # the usage report parses its own options (see proxy.report)
-        from .report import main as report_main
-
         return report_main(args[1:], PROG)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "serve")

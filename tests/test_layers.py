@@ -34,6 +34,7 @@ LAYERS = {
     "proxy.listen": "support",
     "proxy.errors": "support",
     "proxy.settings": "support",
+    "proxy.report.*": "report",  # the usage report command: reads logs, names translator rules
     "proxy.engine.*": "engine",
     "proxy.schema.*": "schema",
     "proxy.odata.*": "odata",
@@ -44,7 +45,8 @@ LAYERS = {
 
 # Each layer may import its own layer and the layers listed here (and, transitively, theirs).
 BELOW = {
-    "cli": {"app", "support", "package"},
+    "cli": {"app", "support", "package", "report"},
+    "report": {"translators"},
     "app": {"handlers"},
     "handlers": {"appkeys", "engine"},
     "appkeys": {"support", "engine"},

@@ -13,6 +13,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from translators.registry import builtin_translators, thirdparty_translators
+
 from .build import Usage, build_usage, parse_since, read_lines
 from .migration import MigrationTexts
 from .render import render
@@ -38,8 +40,6 @@ def main(argv: Sequence[str], prog: str = "balena-v6-proxy") -> int:
     except ValueError:
         print(f"{prog} report: error: --since: expected an ISO 8601 date or time, got {args.since!r}", file=sys.stderr)
         return 2
-    from translators.registry import builtin_translators, thirdparty_translators
-
     translators = builtin_translators()
     for _name, items in thirdparty_translators():
         translators.extend(items)
