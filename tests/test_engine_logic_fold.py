@@ -7,8 +7,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from proxy.odata import Path, parse_expression
 from proxy.engine.logic import fold, mentions, substitute
+from proxy.odata import Path, parse_expression
 
 
 def is_release_type(path: Path) -> bool:
