@@ -11,7 +11,7 @@ import orjson
 
 from proxy.engine import Engine, build_schema
 from proxy.engine.apply import LocalSortOverflow, apply_plan, sort_rows
-from proxy.engine.plan import COPY, ObjectPlan, Op, ResponsePlan, SortKey
+from proxy.engine.plan import CHILD, COPY, ObjectPlan, Op, ResponsePlan, SortKey
 
 ROOT = Path(__file__).parent.parent
 # Python identifiers / OData conventions that happen to be spelled like some model name
@@ -83,11 +83,30 @@ def test_local_sort_follows_postgresql_null_order():
 
 
 def test_local_sort_overflow():
-    plan = ResponsePlan(kind="rows", objects=ObjectPlan("r", "r", [Op("a", COPY, "a")]).finish(), max_local_rows=1)
+    sort = (SortKey("a", None, False),)
+    plan = ResponsePlan(
+        kind="rows", objects=ObjectPlan("r", "r", [Op("a", COPY, "a")], sort=sort).finish(), max_local_rows=1
+    )
     try:
         apply_plan(plan, orjson.dumps({"d": [{"a": 1}, {"a": 2}]}))
     except LocalSortOverflow as exc:
         assert exc.args == (1,)
+    else:
+        raise AssertionError("no overflow")
+
+
+def test_nested_local_sorts_count_over_the_whole_answer():
+    """Each parent's expanded rows are sorted and paged on their own, and all of them count against the limit."""
+    child = ObjectPlan("c", "c", [Op("a", COPY, "a")], sort=(SortKey("a", None, True),), top=1, skip=1).finish()
+    parents = ObjectPlan("p", "p", [Op("kids", CHILD, "kids", child)]).finish()
+    body = orjson.dumps({"d": [{"kids": [{"a": 1}, {"a": 3}, {"a": 2}]}, {"kids": [{"a": 5}, {"a": 4}]}]})
+    plan = ResponsePlan(kind="rows", objects=parents, max_local_rows=5)
+    assert orjson.loads(apply_plan(plan, body)) == {"d": [{"kids": [{"a": 2}]}, {"kids": [{"a": 4}]}]}
+    plan = ResponsePlan(kind="rows", objects=parents, max_local_rows=4)
+    try:
+        apply_plan(plan, body)
+    except LocalSortOverflow as exc:
+        assert exc.args == (4,)
     else:
         raise AssertionError("no overflow")
 

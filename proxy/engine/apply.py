@@ -198,6 +198,32 @@ def apply_rows(plan: ObjectPlan, rows: list, names: dict[str, str]) -> list:
     return [apply_object(plan, r, names) for r in rows]
 
 
+def local_rows(plan: ObjectPlan, rows: list) -> int:
+    """How many rows of the answer the proxy sorts itself: the rows of every list whose plan sorts locally,
+    at any depth of $expand (decision 2: ``max_local_sort_rows`` bounds the whole answer)."""
+    total = len(rows) if plan.sort else 0
+    children = [op for op in plan.ops if op.kind in (CHILD, PATH) and op.arg is not None]
+    if not children:
+        return total
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        for op in children:
+            value = row.get(op.src)
+            if op.kind == PATH:
+                steps, child = op.arg
+                if child is None:
+                    continue
+                for step in steps:
+                    first = value[0] if isinstance(value, list) and value else None
+                    value = first.get(step) if isinstance(first, dict) else None
+            else:
+                child = op.arg
+            if isinstance(child, ObjectPlan) and isinstance(value, list):
+                total += local_rows(child, value)
+    return total
+
+
 def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
     """The v6 body for the v7 ``body`` (a 2xx JSON answer)."""
     if plan.kind == "raw" or not body:
@@ -214,8 +240,9 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
     names = plan.resource_names
     if plan.kind == "rows" and isinstance(data, dict) and isinstance(data.get("d"), list):
         rows = data["d"]
-        if plan.max_local_rows is not None and len(rows) > plan.max_local_rows:
-            raise LocalSortOverflow(plan.max_local_rows)
+        if plan.max_local_rows is not None and plan.objects is not None:
+            if local_rows(plan.objects, rows) > plan.max_local_rows:
+                raise LocalSortOverflow(plan.max_local_rows)
         data["d"] = apply_rows(plan.objects, rows, names) if plan.objects else rows
         if plan.unwrap is not None:  # the navigation's rows (or count) of the one keyed row
             first = data["d"][0] if data["d"] and isinstance(data["d"][0], dict) else {}

@@ -191,7 +191,8 @@ class Walk:
             objects=plan if kind in ("rows", "entity") else None,
             v6_resource=current.name,
             v7_resource=current.v7,
-            max_local_rows=plan.local_limit,
+            # a local sort anywhere in the answer (top level or inside $expand) bounds the rows it sorts
+            max_local_rows=ctx.max_local_sort_rows if ctx.local_sort_label is not None else None,
             local_sort_label=ctx.local_sort_label,
             features=tuple(ctx.features),
             resource_names=dict(ctx.schema.v7_to_v6_resource) if _wants_metadata(options) else {},

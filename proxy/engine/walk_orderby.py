@@ -123,12 +123,6 @@ class OrderByWalker:
         """Ordering the proxy must do itself (decision 2): all items sort locally, in order."""
         ctx = self.ctx
         label = local[0][1].v6
-        top_opt = options.get("$top")
-        skip_opt = options.get("$skip")
-        if not top and (top_opt is not None or skip_opt is not None):
-            raise WalkError(
-                400, f"{label} cannot be used with $orderby and $top/$skip inside $expand through the v6 proxy"
-            )
         keys: list[SortKey] = []
         for item in orderby.items:
             desc = item.effective_direction == "desc"
@@ -157,9 +151,12 @@ class OrderByWalker:
         plan.sort = tuple(keys)
         ctx.local_sort_names[id(options)] = [n.v6 for _, n in local]
         ctx.feature(f"{resource.name}.{label}.local_sort")
-        if top:
+        if ctx.local_sort_label is None or top:
             ctx.local_sort_label = local[0][1].derived.local_sort_label or label
+        if top:
             self._page_locally(options, plan)
+        else:
+            self._page_per_parent(options, plan)
 
     def _page_locally(self, options: OptionList, plan: ObjectPlan) -> None:
         """The proxy pages what it sorts: $top/$skip move into the plan, v7 is asked for one row more than
@@ -179,6 +176,21 @@ class OrderByWalker:
             options.remove(opt)
         for opt in options.all("$skip"):
             options.remove(opt)
+
+    def _page_per_parent(self, options: OptionList, plan: ObjectPlan) -> None:
+        """Inside ``$expand`` the proxy sorts and pages each parent's rows itself (the applier sorts every
+        expanded list on its own): the client's $top/$skip move into the plan, and v7 is asked for at most one
+        row more per parent than the proxy may sort; the whole answer is counted against the same limit."""
+        top_opt = options.get("$top")
+        skip_opt = options.get("$skip")
+        plan.top = top_opt.value if isinstance(top_opt, TopOption) else None
+        plan.skip = skip_opt.value if isinstance(skip_opt, SkipOption) else None
+        for opt in [*options.all("$top"), *options.all("$skip")]:
+            options.remove(opt)
+        limit = self.ctx.max_local_sort_rows
+        options.add(TopOption(limit + 1))
+        plan.local_limit = limit
+        self.ctx.feature(f"{plan.resource}.local_sort_per_parent")
 
     def path_sort_key(
         self,
