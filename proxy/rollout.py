@@ -21,12 +21,9 @@ from aiohttp import web
 from .forward import forward
 from .logs import LOG_EXTRA
 from .settings import Settings, split_rule
+from .shadow import SHADOW, decoded, forward_keeping_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Called with the request, the answer the client got (None when it was streamed) and the mode; may start a
-# background shadow comparison (proxy.shadow). Set on the app by whoever enables shadowing.
-AfterV6 = Callable[[web.Request, web.StreamResponse, str], None]
-AFTER_V6: web.AppKey[AfterV6] = web.AppKey("after_v6", AfterV6)  # type: ignore[arg-type]
 
 
 def client_name(request: web.BaseRequest) -> str:
@@ -87,16 +84,23 @@ def v6_entry(translate: Handler | None, settings: Settings) -> Handler:
     async def entry(request: web.Request) -> web.StreamResponse:
         mode = rules.mode(client_name(request)) if translate is not None else "forward"
         request[LOG_EXTRA].update(v6_mode=mode, resource=v6_resource(request.raw_path))
-        after = request.app.get(AFTER_V6)
+        shadow = request.app.get(SHADOW)
+        sampled = shadow is not None and shadow.pick(request)
         if mode == "forward":
-            response = await forward(request)
-        else:
-            assert translate is not None
-            response = await translate(request)
-            if extra_headers and not response.prepared:
-                response.headers.update(extra_headers)
-        if after is not None:
-            after(request, response, mode)
+            if not sampled:
+                return await forward(request)
+            streamed, body = await forward_keeping_body(request)
+            assert shadow is not None
+            shadow.start(request, mode, streamed.status, body)
+            return streamed
+        assert translate is not None
+        response = await translate(request)
+        if extra_headers and not response.prepared:
+            response.headers.update(extra_headers)
+        if sampled and isinstance(response, web.Response):
+            assert shadow is not None
+            raw = response.body if isinstance(response.body, (bytes, bytearray)) else b""
+            shadow.start(request, mode, response.status, decoded(bytes(raw), response.headers.get("Content-Encoding")))
         return response
 
     return entry

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxy import shadow
 from proxy.appkeys import ENGINE, SETTINGS, UPSTREAM
 from proxy.engine import Engine, WalkError, build_schema
 from proxy.engine.apply import LocalSortOverflow, apply_plan
@@ -42,6 +43,8 @@ def install(app: web.Application) -> None:
         max_local_sort_rows=settings.max_local_sort_rows,
     )
     app.on_startup.append(_merge_upstream_metadata)
+    if settings.shadow_share > 0:
+        shadow.install(app, settings, app[ENGINE])
     entry = v6_entry(handle, settings)  # per-client rules, deprecation headers (proxy.rollout)
     app.router.add_route("*", "/v6", entry)
     app.router.add_route("*", "/v6/{tail:.*}", entry)

@@ -25,6 +25,7 @@ LAYERS = {
     "proxy.forward": "handlers",
     "proxy.middlewares": "handlers",
     "proxy.rollout": "handlers",
+    "proxy.shadow": "handlers",
     "proxy.appkeys": "appkeys",
     "proxy.upstream": "support",
     "proxy.headers": "support",

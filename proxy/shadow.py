@@ -1,0 +1,342 @@
+"""Shadow comparison: for a share of ``GET /v6/`` requests, run the other path in the background and compare.
+
+In ``translate`` mode the other path is the same request sent untouched to the upstream's own ``/v6/``
+(open-balena serves it; balenaCloud during its deprecation window); in ``forward`` mode it is the
+translated request. The two answers are compared structurally (key order ignored, the field names in
+``shadow_ignore`` ignored at any depth, a different status is a difference at path ``""``) and each
+comparison logs one ``shadow`` event: ``request_id``, ``result`` (``match``, ``mismatch`` or ``error``),
+``differences`` (at most 20 ``{path, primary, shadow}``, ``path`` a JSON Pointer, values cut to 200
+characters, secrets masked) and ``shadow_ms``.
+
+The client never waits: the comparison runs in a task started after the client's answer is ready, and a
+shadow failure only becomes an ``error`` result. Calls are bounded (``shadow_max_in_flight``; beyond it a
+request is skipped and only counted in the metrics), a 429, 404 or 410 from the upstream's ``/v6/`` pauses
+shadowing for :data:`PAUSE_SECONDS` (logged once), and writes are never shadowed. The deliberate differences
+of the product decisions 1 (unknown names dropped, where v6 failed) and 5 (``gateway_download`` answered
+empty) are not compared.
+
+In ``forward`` mode the sampled request is forwarded by :func:`forward_keeping_body`, a copy of the plain
+forwarder that also keeps the (small, JSON) body it streams to the client for the comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import random
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from translators import EmptyNavigation
+from translators.registry import load_translators
+
+from .appkeys import UPSTREAM
+from .engine import Engine, WalkError
+from .engine.apply import LocalSortOverflow, apply_plan
+from .errors import UpstreamError, mask_secrets
+from .headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
+from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
+from .metrics import METRICS
+from .odata import ODataSyntaxError
+from .settings import Settings
+
+log = get_logger("proxy.shadow")
+
+PAUSE_SECONDS = 300.0  # after the upstream's /v6/ said 429/404/410: it is gone or busy, try again later
+PAUSE_STATUSES = frozenset({429, 404, 410})
+MAX_DIFFERENCES = 20
+MAX_VALUE_CHARS = 200
+MAX_KEPT_BYTES = 8 * 1024 * 1024  # a forwarded answer larger than this is not compared
+MISSING = "(missing)"
+
+
+class Shadow:
+    """Per worker: samples requests, bounds and runs the background comparisons."""
+
+    def __init__(self, settings: Settings, engine: Engine, excluded_features: frozenset[str]) -> None:
+        self.share = settings.shadow_share
+        self.ignore = frozenset(settings.shadow_ignore)
+        self.max_in_flight = settings.shadow_max_in_flight
+        self.engine = engine
+        self.excluded_features = excluded_features
+        self.pause_seconds = PAUSE_SECONDS
+        self.paused_until = 0.0
+        self.in_flight = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def pick(self, request: web.Request) -> bool:
+        """Whether this request is sampled (a read, within the share). Bounds are checked at :meth:`start`."""
+        return request.method == "GET" and random.random() < self.share
+
+    def start(self, request: web.Request, mode: str, status: int, body: bytes | None) -> None:
+        """Start the comparison of the client's answer (``status``, decoded ``body``) in the background."""
+        if body is None:
+            return  # not comparable (streamed beyond the limit, or broken)
+        extra = request[LOG_EXTRA]
+        if mode == "translate" and self._excluded(extra.get("v6_features"), extra.get("unknown_fields")):
+            return
+        if time.monotonic() < self.paused_until or self.in_flight >= self.max_in_flight:
+            self._count(request.app, "skipped")
+            return
+        headers = request_headers_for_upstream(request)
+        for name in ("Content-Length", "Content-Type", "Content-Encoding", "Accept-Encoding"):
+            headers.popall(name, None)
+        job = self._compare(request.app, request[REQUEST_ID], mode, request.raw_path, headers, status, body)
+        self.in_flight += 1
+        task = asyncio.get_running_loop().create_task(job)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.in_flight -= 1
+
+    def _excluded(self, features: Any, unknown: Any) -> bool:
+        """Decisions 1 and 5: answers that differ from v6 on purpose are not compared."""
+        return bool(unknown) or any(
+            f in self.excluded_features or f.endswith(".local_empty") for f in features or () if isinstance(f, str)
+        )
+
+    @staticmethod
+    def _count(app: web.Application, result: str) -> None:
+        metrics = app.get(METRICS)
+        if metrics is not None:
+            metrics.shadow(result)
+
+    async def _compare(
+        self,
+        app: web.Application,
+        request_id: str,
+        mode: str,
+        raw_path: str,
+        headers: CIMultiDict[str],
+        primary_status: int,
+        primary_body: bytes,
+    ) -> None:
+        started = time.perf_counter()
+        try:
+            if mode == "translate":
+                reply = await app[UPSTREAM].fetch("GET", raw_path, headers)
+                shadow_status, shadow_body = reply.status, reply.body
+            else:
+                answer = await self._translated(app, raw_path, headers)
+                if answer is None:
+                    return  # a deliberate difference (decisions 1, 5) or a document that is not JSON
+                shadow_status, shadow_body = answer
+        except (UpstreamError, TimeoutError, aiohttp.ClientError, OSError):
+            self._report(app, request_id, "error", [], started)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a shadow failure must never surface anywhere else
+            log.warning("shadow_failed", request_id=request_id, error=exc.__class__.__name__)
+            self._report(app, request_id, "error", [], started)
+            return
+        if self._should_pause(mode, shadow_status, primary_status):
+            self._report(app, request_id, "error", [], started)
+            return
+        differences = list(self.differences(primary_status, primary_body, shadow_status, shadow_body))
+        self._report(app, request_id, "mismatch" if differences else "match", differences, started)
+
+    def _should_pause(self, mode: str, shadow_status: int, primary_status: int) -> bool:
+        """A 429 (busy), or a 404/410 where the client got an answer (the upstream's /v6/ is gone)."""
+        if shadow_status not in PAUSE_STATUSES or (mode == "forward" and shadow_status != 429):
+            return False
+        if shadow_status != 429 and primary_status == shadow_status:
+            return False  # both say "not found": a real answer, compared as such
+        if time.monotonic() >= self.paused_until:
+            log.warning(
+                "shadow_paused",
+                upstream_status=shadow_status,
+                seconds=self.pause_seconds,
+                message=f"the shadow path answered {shadow_status}: shadowing paused",
+            )
+        self.paused_until = time.monotonic() + self.pause_seconds
+        return True
+
+    async def _translated(
+        self, app: web.Application, raw_path: str, headers: CIMultiDict[str]
+    ) -> tuple[int, bytes] | None:
+        """The answer the translation gives for a forwarded read (as :mod:`proxy.v6` would answer it)."""
+        target = raw_path[3:] or "/"
+        try:
+            tr = self.engine.translate("GET", target)
+        except ODataSyntaxError:
+            return None  # malformed: v6 and the proxy word that 400 differently (decision 9)
+        except WalkError as exc:
+            return exc.status, orjson.dumps(exc.message) if exc.message is not None else b""
+        if tr.unknown or tr.local_kind == "metadata" or self._excluded(tr.features, None):
+            return None
+        if tr.local_status is not None:
+            return tr.local_status, orjson.dumps(tr.local_body)
+        reply = await app[UPSTREAM].fetch("GET", "/v7" + (tr.v7_target or ""), headers)
+        body = reply.body
+        if 200 <= reply.status < 300 and body and tr.plan is not None:
+            try:
+                body = apply_plan(tr.plan, body)
+            except LocalSortOverflow:
+                return 400, b""
+        return reply.status, body
+
+    def _report(
+        self, app: web.Application, request_id: str, result: str, differences: list[dict[str, Any]], started: float
+    ) -> None:
+        self._count(app, result)
+        log.info(
+            "shadow",
+            request_id=request_id,
+            result=result,
+            differences=differences,
+            shadow_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    # -- comparison ------------------------------------------------------------------------------------------------
+    def differences(
+        self, primary_status: int, primary_body: bytes, shadow_status: int, shadow_body: bytes
+    ) -> Iterator[dict[str, Any]]:
+        """At most :data:`MAX_DIFFERENCES` differences between the two answers."""
+        if primary_status != shadow_status:
+            yield _difference("", primary_status, shadow_status)
+            return
+        try:
+            primary, shadow = orjson.loads(primary_body or b"null"), orjson.loads(shadow_body or b"null")
+        except orjson.JSONDecodeError:
+            if primary_body != shadow_body:
+                yield _difference("", primary_body.decode(errors="replace"), shadow_body.decode(errors="replace"))
+            return
+        for count, difference in enumerate(self._walk("", primary, shadow), 1):
+            yield difference
+            if count >= MAX_DIFFERENCES:
+                return
+
+    def _walk(self, path: str, primary: Any, shadow: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(primary, dict) and isinstance(shadow, dict):
+            for key in sorted(primary.keys() | shadow.keys()):
+                if key in self.ignore:
+                    continue
+                where = f"{path}/{_escape(key)}"
+                if key not in shadow:
+                    yield _difference(where, primary[key], MISSING)
+                elif key not in primary:
+                    yield _difference(where, MISSING, shadow[key])
+                else:
+                    yield from self._walk(where, primary[key], shadow[key])
+        elif isinstance(primary, list) and isinstance(shadow, list):
+            for index in range(max(len(primary), len(shadow))):
+                where = f"{path}/{index}"
+                if index >= len(shadow):
+                    yield _difference(where, primary[index], MISSING)
+                elif index >= len(primary):
+                    yield _difference(where, MISSING, shadow[index])
+                else:
+                    yield from self._walk(where, primary[index], shadow[index])
+        elif primary != shadow or type(primary) is not type(shadow):
+            yield _difference(path, primary, shadow)
+
+
+def _escape(key: str) -> str:
+    """A JSON Pointer reference token (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _difference(path: str, primary: Any, shadow: Any) -> dict[str, Any]:
+    return {"path": path, "primary": _shown(primary), "shadow": _shown(shadow)}
+
+
+def _shown(value: Any) -> Any:
+    """A value as logged: secrets masked, text cut to 200 characters (a long object or array becomes its cut
+    JSON text)."""
+    if isinstance(value, str):
+        return mask_secrets(value)[:MAX_VALUE_CHARS]
+    if isinstance(value, (dict, list)):
+        text = mask_secrets(orjson.dumps(value).decode())
+        return text[:MAX_VALUE_CHARS] if len(text) > MAX_VALUE_CHARS else orjson.loads(text)
+    return value
+
+
+def decoded(body: bytes, encoding: str | None) -> bytes | None:
+    """A response body without its Content-Encoding (gzip, deflate), or None when it cannot be decoded."""
+    if not encoding or encoding == "identity":
+        return body
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            return zlib.decompress(body)
+    except (OSError, zlib.error, EOFError):
+        return None
+    return None
+
+
+async def forward_keeping_body(request: web.Request) -> tuple[web.StreamResponse, bytes | None]:
+    """:func:`proxy.forward.forward` for a sampled read, also keeping the body it streams (decoded)."""
+    upstream = request.app[UPSTREAM]
+    started = time.perf_counter()
+    headers = request_headers_for_upstream(request)
+    kept: list[bytes] = []
+    size = 0
+    async with upstream.open(request.method, request.raw_path, headers, None) as reply:
+        request[UPSTREAM_STATUS] = reply.status
+        request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)
+        response = web.StreamResponse(status=reply.status, reason=reply.reason)
+        response.headers.extend(response_headers_for_client(reply.headers))
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+        await response.prepare(request)
+        request[BODY_BYTES_OUT] = 0
+        try:
+            async for chunk in reply.content.iter_any():
+                await response.write(chunk)
+                request[BODY_BYTES_OUT] += len(chunk)
+                size += len(chunk)
+                if size <= MAX_KEPT_BYTES:
+                    kept.append(chunk)
+        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            request[LOG_EXTRA]["stream_broken"] = exc.__class__.__name__
+            if request.transport is not None:
+                request.transport.close()  # a truncated answer, as the plain forwarder does
+            return response, None
+        await response.write_eof()
+        encoding = reply.headers.get("Content-Encoding")
+    if size > MAX_KEPT_BYTES:
+        return response, None
+    return response, decoded(b"".join(kept), encoding)
+
+
+SHADOW: web.AppKey[Shadow] = web.AppKey("shadow", Shadow)
+
+
+async def _stop_shadows(app: web.Application) -> None:
+    """At shutdown: comparisons still running are abandoned (they never matter to a client)."""
+    shadow = app.get(SHADOW)
+    if shadow is None:
+        return
+    for task in list(shadow.tasks):
+        task.cancel()
+    if shadow.tasks:
+        await asyncio.gather(*shadow.tasks, return_exceptions=True)
+
+
+def deliberate_differences(flavour: str) -> frozenset[str]:
+    """Features of decision 5: navigations to a resource the proxy answers itself (``gateway_download``)."""
+    translators = load_translators(flavour)
+    local = {t.resource for t in translators if t.local is not None}
+    return frozenset(
+        f"{t.resource}.{rule.name}.{what}"
+        for t in translators
+        for rule in t.rules
+        if isinstance(rule, EmptyNavigation) and rule.target in local
+        for what in ("empty", "empty_lambda", "navigation_path")
+    )
+
+
+def install(app: web.Application, settings: Settings, engine: Engine) -> None:
+    """Enable shadowing on ``app`` (``shadow_share > 0``); the v6 entry (:mod:`proxy.rollout`) calls it."""
+    app[SHADOW] = Shadow(settings, engine, deliberate_differences(settings.upstream_flavour))
+    app.on_shutdown.append(_stop_shadows)
