@@ -198,7 +198,7 @@ def apply_rows(plan: ObjectPlan, rows: list, names: dict[str, str]) -> list:
     return [apply_object(plan, r, names) for r in rows]
 
 
-def local_rows(plan: ObjectPlan, rows: list) -> int:
+def local_rows(plan: ObjectPlan, rows: list[Any]) -> int:
     """How many rows of the answer the proxy sorts itself: the rows of every list whose plan sorts locally,
     at any depth of $expand (decision 2: ``max_local_sort_rows`` bounds the whole answer)."""
     total = len(rows) if plan.sort else 0
@@ -240,9 +240,9 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
     names = plan.resource_names
     if plan.kind == "rows" and isinstance(data, dict) and isinstance(data.get("d"), list):
         rows = data["d"]
-        if plan.max_local_rows is not None and plan.objects is not None:
-            if local_rows(plan.objects, rows) > plan.max_local_rows:
-                raise LocalSortOverflow(plan.max_local_rows)
+        limit = plan.max_local_rows
+        if limit is not None and plan.objects is not None and local_rows(plan.objects, rows) > limit:
+            raise LocalSortOverflow(limit)
         data["d"] = apply_rows(plan.objects, rows, names) if plan.objects else rows
         if plan.unwrap is not None:  # the navigation's rows (or count) of the one keyed row
             first = data["d"][0] if data["d"] and isinstance(data["d"][0], dict) else {}
