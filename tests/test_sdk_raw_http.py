@@ -89,6 +89,20 @@ async def test_full_metadata_format_through_the_proxy(pair):
             }
         ]
     }
+    # placed as pinejs writes them (odata-response.ts): each row's __metadata after its fields, an FK's
+    # __id before its __deferred
+    row = body["d"][0]
+    assert (list(row), list(row["device"])) == (["id", "device", "__metadata"], ["__id", "__deferred"])
+    status, body, _ = await call(
+        pair,
+        "GET",
+        "/v6/device?$select=id&$filter=id%20eq%201&$expand=device__has__name($select=id)"
+        "&$format=json;odata.metadata=full",
+    )
+    assert status == 200
+    assert list(body["d"][0]) == ["device__has__name", "id", "__metadata"]
+    names = body["d"][0]["device__has__name"]
+    assert names and all(list(r) == ["id", "__metadata"] for r in names)
 
 
 async def test_device_lifecycle_through_the_proxy(pair):

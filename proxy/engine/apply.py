@@ -122,7 +122,7 @@ def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
         meta = dict(row["__metadata"]) if isinstance(row["__metadata"], dict) else row["__metadata"]
         if isinstance(meta, dict) and "uri" in meta:
             meta["uri"] = _rewrite_uri(meta["uri"], names, (plan.v7_resource, plan.resource))
-        out = {"__metadata": meta, **out}
+        out["__metadata"] = meta  # pinejs adds it to each row after its fields (odata-response.ts `process`)
     return out
 
 

@@ -353,8 +353,7 @@ class Evaluator:
         ``$select=nav/name`` is the joined row's column under the key ``name`` (raw: pinejs's output processing
         follows the base resource's fields, not the joined one's), read from ``scope``'s joins."""
         out: dict[str, Any] = {}
-        if self.full_metadata:
-            out["__metadata"] = {"uri": f"/v7/{name or res.name}(@id)?@id={row.get('id')}"}
+        uri = f"/v7/{name or res.name}(@id)?@id={row.get('id')}"
         for item in opts.expand:
             out[item.nav] = self.render_expand(res, row, item)
         expanded = set(out)
@@ -369,6 +368,8 @@ class Evaluator:
             if name in expanded:
                 continue
             out[name] = self.output_value(res, row, name)
+        if self.full_metadata:  # pinejs adds it after the row's fields (odata-response.ts `process`)
+            out["__metadata"] = {"uri": uri}
         return out
 
     def default_columns(self, res: Resource) -> list[str]:
@@ -382,7 +383,7 @@ class Evaluator:
             if value is None:
                 return None
             if self.full_metadata:
-                return {"__deferred": {"uri": f"/v7/{res.navigation[name]}(@id)?@id={value}"}, "__id": value}
+                return {"__id": value, "__deferred": {"uri": f"/v7/{res.navigation[name]}(@id)?@id={value}"}}
             return {"__id": value}
         return value
 
