@@ -114,7 +114,9 @@ def test_nested_local_sorts_count_over_the_whole_answer():
 def test_post_entity_gets_the_full_v6_shape():
     engine = Engine(build_schema("open-balena"))
     plan = engine.translate("POST", "/application").plan
-    pair = json.loads((ROOT / "tests/fixtures/engine/pairs/01_v6_post_application_device_type_slug.json").read_text())
+    pair = json.loads(
+        (ROOT / "tests/fixtures/open-balena-pairs/01_v6_post_application_device_type_slug.json").read_text()
+    )
     v6 = pair["response"]["body"]
     v7 = {k: v for k, v in v6.items() if k != "depends_on__application"}
     v7["actor"] = {"__id": v6["actor"]}

@@ -1,6 +1,6 @@
 """The simulator checked against recordings of the real server (open-balena-api v49.0.12).
 
-Fixtures: ``tests/fixtures/simulator/pairs/`` is a copy of ``shared/reference/open-balena-pairs/`` (the recorded
+Fixtures: ``tests/fixtures/open-balena-pairs/`` is a copy of ``shared/reference/open-balena-pairs/`` (the recorded
 request/response pairs, ``INDEX.md`` and ``snapshot.json``), taken on 2026-11-25.
 
 - Loaded with the v7 rows of ``snapshot.json`` in open-balena mode, the simulator answers every recorded /v7/
@@ -19,7 +19,7 @@ import pytest
 
 from balena_v7_simulator import create_simulator_app
 
-PAIRS = Path(__file__).parent / "fixtures" / "simulator" / "pairs"
+PAIRS = Path(__file__).parent / "fixtures" / "open-balena-pairs"
 SNAPSHOT = json.loads((PAIRS / "snapshot.json").read_text())
 TOKEN = "admin-jwt"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -5,7 +5,7 @@ deliberate differences (shared/reference/README.md). Every recorded /v6/ write, 
 changed, answers the recorded status and envelope (a string body, e.g. "OK" or an error message, exactly). The byte-exact /v6/ snapshot reads are
 ``tests/test_v6_snapshot.py`` (ENGINE), which runs the same simulator.
 
-Fixtures: ``tests/fixtures/simulator/pairs/`` (copied from shared/reference/open-balena-pairs/).
+Fixtures: ``tests/fixtures/open-balena-pairs/`` (copied from shared/reference/open-balena-pairs/).
 """
 
 from __future__ import annotations

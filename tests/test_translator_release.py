@@ -74,7 +74,7 @@ def test_jsonb_text_matches_the_recorded_v6_contracts():
     import json
     from pathlib import Path
 
-    snapshot = json.loads((Path(__file__).parent / "fixtures/engine/snapshot.json").read_text())
+    snapshot = json.loads((Path(__file__).parent / "fixtures/open-balena-pairs/snapshot.json").read_text())
     v7 = {r["id"]: r["contract"] for r in snapshot["v7"]["release"]["body"]["d"]}
     v6 = {r["id"]: r["contract"] for r in snapshot["v6"]["release"]["body"]["d"]}
     assert sum(1 for c in v6.values() if c) == 3

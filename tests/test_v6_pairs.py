@@ -16,7 +16,7 @@ import pytest
 import yarl
 from fixtures.engine.upstream import Reply, V7Fixture
 
-PAIRS = Path(__file__).parent / "fixtures" / "engine" / "pairs"
+PAIRS = Path(__file__).parent / "fixtures" / "open-balena-pairs"
 SKIP = {"55", "58"}
 
 

@@ -17,13 +17,14 @@ import pytest
 from proxy.engine import Engine, build_schema
 
 HERE = Path(__file__).parent / "fixtures" / "engine"
+SDK_REQUESTS = Path(__file__).parent / "fixtures" / "odata"  # the captured SDK requests, shared with the odata tests
 LINE = re.compile(r"^(GET|POST|PATCH|PUT|DELETE) /v6(\S*(?: \S+)*?)(?: BODY (.*))?\s*$")
 
 
 def sdk_requests() -> list[tuple[str, str, str]]:
     found = []
     for name in ("sdk-14.5.0-v6-requests.txt", "sdk-12.7.0-v6-requests.txt"):
-        for line in (HERE / name).read_text().splitlines():
+        for line in (SDK_REQUESTS / name).read_text().splitlines():
             m = LINE.match(line)
             if m:
                 found.append((name, m.group(1), m.group(2)))

@@ -2,7 +2,7 @@
 
 The upstream is the v7 simulator loaded with the snapshot's v7 rows (it answers every v7 query, including the
 helper ``$expand`` the proxy adds for ``overall_status``, from those rows); the proxy must turn them into
-exactly the v6 body the real server recorded for the same database (tests/fixtures/engine/snapshot.json),
+exactly the v6 body the real server recorded for the same database (tests/fixtures/open-balena-pairs/snapshot.json),
 apart from the decisions' deliberate differences (gateway_download: decision 5).
 """
 

@@ -13,7 +13,7 @@ from test_v6_snapshot import AUTH, snapshot_dataset
 
 from balena_v7_simulator.app import create_simulator_app
 
-PAIRS = Path(__file__).parent / "fixtures" / "engine" / "pairs"
+PAIRS = Path(__file__).parent / "fixtures" / "open-balena-pairs"
 WRITES = [
     "23_v6_post_release_bad_release_type",
     "24_v6_post_release_conflicting_is_final",

@@ -1,4 +1,7 @@
-"""End-to-end: findings of the 01:07 audit, through the running proxy against the recording v7 upstream.
+"""End-to-end, unknown names and resource keys, through the running proxy against the recording v7 upstream:
+a $select of only unknown names still selects (and strips again) the key the proxy asks for; a field in
+$expand is an unknown name (dropped and logged, or 400 when rejecting); the key the proxy selects, and the
+one v6 $metadata states, is each resource's own.
 
 Each test checks the v7 request the upstream received (``env.last``) and what the v6 client got.
 """
@@ -22,7 +25,7 @@ async def strict(serve_app, start_proxy):
     return Env(running.url, fixture, running.app)
 
 
-# ------------------------------------------------------------------------------------------ (c) injected key
+# ------------------------------------------------------------------------------------------ injected key
 async def test_select_of_only_unknown_names_strips_the_key_the_proxy_asked_for(env, log_output):
     """Every selected name dropped (decision 1): the proxy still needs one name for v7's $select, and
     strips it again, as it does when every selected name is a v6 constant."""
@@ -49,7 +52,7 @@ async def test_select_of_the_key_alone_is_still_answered_as_is(env):
     assert env.last == "/v7/device?$select=id"
 
 
-# ------------------------------------------------------------------------------------------ (d) fields in $expand
+# ------------------------------------------------------------------------------------------ fields in $expand
 async def test_a_non_navigation_in_expand_is_an_unknown_name(env, log_output):
     """Only navigations can be expanded; a field there is unknown (decision 1): dropped, never sent to v7
     (which answers 500), and logged."""
@@ -85,7 +88,7 @@ async def test_a_non_navigation_in_expand_is_400_when_rejecting(strict):
     assert strict.fixture.v7 == []
 
 
-# ------------------------------------------------------------------------------------------ (e) keys from the models
+# ------------------------------------------------------------------------------------------ keys from the models
 WIDGET = """					<EntityType Name="widget">
 						<Key>
 							<PropertyRef Name="code" />
