@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from .decode import URIDecodeError, decode_uri_component
 from .errors import ODataSyntaxError
@@ -72,8 +72,10 @@ __all__ = ["js_date_parse", "parse_expression", "parse_odata", "parse_target"]
 
 _SP = r"(?:[ +]|%20)"
 _NAME = re.compile(r"[^:/?#\[\]@!$*&()+,;= %]+").match
-_TEXT = re.compile(r"[^:/?#\[\]@!$*&()+,;=]*").match
-_SPACES = re.compile(_SP + r"*").match
+# _TEXT and _SPACES can match the empty string, so their match never fails (typed so, at no run-time cost).
+_TotalMatch = Callable[[str, int], re.Match[str]]
+_TEXT = cast(_TotalMatch, re.compile(r"[^:/?#\[\]@!$*&()+,;=]*").match)
+_SPACES = cast(_TotalMatch, re.compile(_SP + r"*").match)
 _BOUNDARY = re.compile(r"(?=\()|" + _SP + r"+").match
 _OPERAND = re.compile(_SP + r"*(eq|ne|gt|ge|lt|le|and|or|sub|add|mod|div|mul)(?:(?=\()|" + _SP + r"+)").match
 _IN = re.compile(r"(?:(?=\()|" + _SP + r"+)in(?:(?=\()|" + _SP + r"+)").match
@@ -257,9 +259,9 @@ class _Parser:
         if pos >= n or s[pos] != "(":
             return None
         p = pos + 1
-        r = self.key_bind(p)
-        if r is not None:
-            value, p = r
+        bound = self.key_bind(p)
+        if bound is not None:
+            value, p = bound
             if p < n and s[p] == ")":
                 return Key(value), p + 1
             return None
@@ -299,7 +301,7 @@ class _Parser:
 
     def key_bind(self, pos: int) -> tuple[Literal | AliasRef, int] | None:
         """KeyBind: NumberBind / QuotedTextBind / ParameterAlias."""
-        return self.choice(pos, self.number_bind, self.quoted_text_bind, self.parameter_alias)  # type: ignore
+        return self.choice(pos, self.number_bind, self.quoted_text_bind, self.parameter_alias)
 
     # ------------------------------------------------------------------------------ query options
 
@@ -345,10 +347,10 @@ class _Parser:
             name = _decode(m.group())
             p = m.end()
             if p < self.n and s[p] == "=":
-                r = self.alias_value(p + 1)
-                if r is not None and name not in self.aliases:
+                value = self.alias_value(p + 1)
+                if value is not None and name not in self.aliases:
                     self.aliases.add(name)
-                    return AliasOption(m.group(), r[0]), r[1]
+                    return AliasOption(m.group(), value[0]), value[1]
         return None
 
     def alias_value(self, pos: int) -> tuple[Literal, int] | None:
@@ -361,21 +363,21 @@ class _Parser:
             p = pos + 7
             if s.startswith("*", p):
                 return SelectOption([], True, dollar), p + 1
-            r = self.comma_list(p, self.property_path)
-            if r is not None:
-                return SelectOption(r[0], False, dollar), r[1]
+            paths = self.comma_list(p, self.property_path)
+            if paths is not None:
+                return SelectOption(paths[0], False, dollar), paths[1]
         if s.startswith("filter=", pos):
-            r = self.filter_expression(pos + 7)
-            if r is not None:
-                return FilterOption(r[0], dollar), r[1]
+            expr = self.filter_expression(pos + 7)
+            if expr is not None:
+                return FilterOption(expr[0], dollar), expr[1]
         if s.startswith("expand=", pos):
-            r = self.comma_list(pos + 7, self.expand_path)
-            if r is not None:
-                return ExpandOption(r[0], dollar), r[1]
+            expands = self.comma_list(pos + 7, self.expand_path)
+            if expands is not None:
+                return ExpandOption(expands[0], dollar), expands[1]
         if s.startswith("orderby=", pos):
-            r = self.comma_list(pos + 8, self.sort_property)
-            if r is not None:
-                return OrderByOption(r[0], dollar), r[1]
+            orders = self.comma_list(pos + 8, self.sort_property)
+            if orders is not None:
+                return OrderByOption(orders[0], dollar), orders[1]
         if s.startswith("top=", pos):
             m = _UINT(s, pos + 4)
             if m is not None:
@@ -450,7 +452,7 @@ class _Parser:
         m = _NAME(s, pos)
         if m is None:
             return None
-        segs = []
+        segs: list[PathSeg] = []
         path = Path(segs)
         while True:
             seg = PathSeg(Name(m.group()))
@@ -493,11 +495,11 @@ class _Parser:
             item.count = True
             pos += 7
         if pos < n and s[pos] == "(":
-            r = self.query_options(pos + 1, nested=True)
-            if r is not None:
-                if r[1] < n and s[r[1]] == ")":
-                    item.options = r[0]
-                    pos = r[1] + 1
+            opts = self.query_options(pos + 1, nested=True)
+            if opts is not None:
+                if opts[1] < n and s[opts[1]] == ")":
+                    item.options = opts[0]
+                    pos = opts[1] + 1
             elif pos + 1 < n and s[pos + 1] == ")":
                 item.options = OptionList(nested=True)
                 pos += 2
@@ -554,9 +556,9 @@ class _Parser:
                         continue
             m = _IN(s, pos) if c in _SPACE_FIRST else None
             if m is not None:
-                r = self.grouped_primitive(m.end())
-                if r is not None:
-                    items, item_seps, open_ws, close_ws, pos = r
+                group = self.grouped_primitive(m.end())
+                if group is not None:
+                    items, item_seps, open_ws, close_ws, pos = group
                     lhs = In(lhs, items, m.group(), item_seps, open_ws, close_ws)
                     continue
             return lhs, pos
@@ -576,7 +578,7 @@ class _Parser:
             return None
         c = s[pos]
         if c == "(":  # GroupedPrecedenceExpression
-            r = self.grouped(pos, self.filter_expression)
+            r: tuple[Expr, int] | None = self.grouped(pos, self.filter_expression)
             if r is not None:
                 return r
         m = _BUILTIN(s, pos) if c in _BUILTIN_FIRST else None
@@ -644,7 +646,7 @@ class _Parser:
             return None
         c = s[pos]
         if c == "(":
-            r = self.grouped(pos, self.primitive)
+            r: tuple[Expr, int] | None = self.grouped(pos, self.primitive)
             if r is not None:
                 return r
         if c == "'" or c == "%":
@@ -764,24 +766,24 @@ class _Parser:
             return None
         q += 1
         seg = PathSeg(Name(m.group()))
-        r = self.lambda_property_path(q)
-        if r is not None:
-            r[0].segments.insert(0, seg)
-            return r
+        nested = self.lambda_property_path(q)
+        if nested is not None:
+            nested[0].segments.insert(0, seg)
+            return nested
         lm = _LAMBDA(s, q)
         if lm is not None:
             o = _SPACES(s, lm.end())
             v = _NAME(s, o.end())
             if v is not None and v.end() < n and s[v.end()] == ":":
-                r = self.expr_loop(v.end() + 1, 0)
-                if r is not None:
-                    cl = _SPACES(s, r[1])
+                body = self.expr_loop(v.end() + 1, 0)
+                if body is not None:
+                    cl = _SPACES(s, body[1])
                     if cl.end() < n and s[cl.end()] == ")":
-                        lam = Lambda(lm.group(1), Name(v.group()), r[0], o.group(), cl.group())
+                        lam = Lambda(lm.group(1), Name(v.group()), body[0], o.group(), cl.group())
                         return Path([seg], lambda_=lam), cl.end() + 1
-        r = self.resource_method_call(q)
-        if r is not None:
-            return Path([seg], method=r[0]), r[1]
+        call = self.resource_method_call(q)
+        if call is not None:
+            return Path([seg], method=call[0]), call[1]
         return None
 
     def resource_method_call(self, pos: int) -> tuple[MethodCall, int] | None:
