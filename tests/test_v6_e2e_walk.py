@@ -189,3 +189,30 @@ async def test_in_list_with_null_on_a_derived_value_is_null_where_nothing_matche
     assert await translated(env, "release?$select=id&$filter=(release_type in ('final',null)) eq true") == (
         "/v7/release?$select=id&$filter=is_final eq true"
     )
+
+
+# ------------------------------------------------------------------------------------------ unknown prefix
+async def test_an_unknown_path_prefix_is_skipped_as_the_server_skips_it(env):
+    """odata-to-abstract-sql reads `z/name` as `name` when `z` is neither a lambda variable nor a navigation
+    (its Property() ignores the failed look-up), in $filter, lambdas and $orderby; the v7 path drops `z` too
+    (v7 might know the name). Issue 12 item 4."""
+    for v6, v7 in [
+        (
+            "application?$select=id&$filter=owns__device/any(d:z/should_be_running__release eq 1)",
+            "application?$select=id&$filter=owns__device/any(d:is_pinned_on__release eq 1)",
+        ),
+        ("device?$select=id&$filter=z/y/device_name eq 'a'", "device?$select=id&$filter=device_name eq 'a'"),
+        (
+            "device?$select=id&$filter=changed_api_heartbeat_state_on__date/device_name eq 'a'",
+            "device?$select=id&$filter=device_name eq 'a'",
+        ),
+        ("device?$select=id&$orderby=z/device_name desc", "device?$select=id&$orderby=device_name desc"),
+        (
+            "device?$select=id&$filter=z/logs_channel eq null",
+            "device?$select=id&$filter=true",
+        ),
+    ]:
+        assert await translated(env, v6) == f"/v7/{v7}", v6
+    # the last name is still checked
+    status, body = await env.json("GET", "/v6/device?$select=id&$filter=z/nope eq 'x'")
+    assert (status, body) == (400, "Unknown field 'nope' on 'device' in $filter")

@@ -95,8 +95,16 @@ class PathWalker:
                 self.tail(path, current, scope, option)
                 return LambdaVariable(current)
         last: Name | None = None
-        for i in range(start, len(segs)):
+        i = start
+        while i < len(segs):
             name = segs[i].name.text
+            if i != len(segs) - 1 and ctx.lookup(current, name) is None:
+                # odata-to-abstract-sql's Property(): a prefix that is neither a lambda variable nor a
+                # navigation is skipped and the rest read on the same resource (`z/name` is `name`); v7 might
+                # know the name, so the v7 path drops it too
+                del segs[i]
+                ctx.feature(f"{current.name}.unknown_prefix_skipped")
+                continue
             n = ctx.require(current, name, option)
             if n.kind in (S.CONST, S.EMPTY):
                 if i != len(segs) - 1:
@@ -114,6 +122,7 @@ class PathWalker:
                 current = ctx.res(n.target)
             elif i != len(segs) - 1:
                 return ThroughField(n)
+            i += 1
         if last is not None and last.kind == S.NAV:
             self.tail(path, current, scope, option)
         return MemberEnd(last, current)
@@ -133,6 +142,8 @@ class PathWalker:
         for i in range(start, len(names)):
             n = self.ctx.lookup(cur, names[i])
             if n is None:
+                if i != len(names) - 1:
+                    continue  # an unknown prefix is skipped (walk_path)
                 return None
             if n.kind in (S.CONST, S.EMPTY):
                 if i != len(names) - 1:
