@@ -1,4 +1,8 @@
-"""The first, simple applier of a response plan: orjson in, walk the objects, orjson out."""
+"""The applier of a response plan: orjson in, one v6 object built per v7 object, orjson out.
+
+Rows are built by functions compiled once per plan and row shape (:mod:`proxy.engine.rowbuild`);
+:func:`interpret` applies the ops one by one and is what those functions must agree with.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ from typing import Any
 
 import orjson
 
-from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, ResponsePlan, SortKey
+from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op, ResponsePlan, SortKey
+from proxy.engine.rowbuild import MAX_SHAPES, RowBuilder, compile_row, needs_interpreter
 
 _MISSING = object()
+_NO_NAMES: dict[str, str] = {}  # shared, never written
 _URI = re.compile(r"^/v7/([A-Za-z0-9_]+)")
 
 
@@ -40,10 +46,10 @@ def _rewrite_deferred(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
-def _null_last_key(value: Any, descending: bool) -> tuple:
+def _null_last_key(value: Any, descending: bool) -> tuple[Any, ...]:
     # PostgreSQL: NULLs last ascending, first descending; text by code point (C collation).
     if value is None:
-        return (1,) if not descending else (1,)
+        return (1,)
     if isinstance(value, bool):
         return (0, 0, int(value))
     if isinstance(value, (int, float)):
@@ -51,66 +57,37 @@ def _null_last_key(value: Any, descending: bool) -> tuple:
     return (0, 1, str(value))
 
 
-def sort_rows(rows: list, keys: tuple[SortKey, ...]) -> list:
+def sort_rows(rows: list[Any], keys: tuple[SortKey, ...]) -> list[Any]:
     """Stable multi-key sort, last key first."""
     for sk in reversed(keys):
 
-        def key(row: dict, sk: SortKey = sk) -> tuple:
-            value = sk.compute(row) if sk.compute else row.get(sk.src) if isinstance(row, dict) else None
+        def key(row: dict[str, Any], sk: SortKey = sk) -> tuple[Any, ...]:
+            value = (
+                sk.compute(row)
+                if sk.compute
+                else row.get(sk.src)
+                if isinstance(row, dict) and sk.src is not None
+                else None
+            )
             return _null_last_key(value, sk.descending)
 
         rows.sort(key=key, reverse=sk.descending)
     return rows
 
 
-def compile_object(plan: ObjectPlan) -> Any:
-    """A specialised function for one object plan (generated Python; keys are written with repr), so each
-    row costs one dict build instead of a loop over the ops. Used when no URI needs rewriting."""
-    lines = ["def apply(row, _M=_M, _ops=_ops, _rows=_rows, _names=_names):", "    out = {}"]
-    for i, op in enumerate(plan.ops):
-        key, src = repr(op.key), repr(op.src)
-        if op.kind == CONST:
-            lines.append(f"    out[{key}] = _ops[{i}].arg")
-        elif op.kind == DERIVE:
-            lines.append(f"    out[{key}] = _ops[{i}].arg(row)")
-        else:
-            lines.append(f"    v = row.get({src}, _M)")
-            if op.kind == COPY:
-                lines.append(f"    if v is not _M: out[{key}] = v")
-            elif op.kind == UNWRAP:
-                lines.append(
-                    f"    if v is not _M: out[{key}] = v.get('__id') if v.__class__ is dict and '__id' in v else v"
-                )
-            elif op.kind == COERCE:
-                lines.append(f"    if v is not _M: out[{key}] = _ops[{i}].arg(v)")
-            else:  # CHILD / PATH: the generic code
-                lines.append(f"    out[{key}] = _one(_ops[{i}], row, out)")
-                lines.append(f"    if out[{key}] is _M: del out[{key}]")
-    lines.append("    return out")
-    scope: dict[str, Any] = {"_M": _MISSING, "_ops": plan.ops, "_rows": apply_rows, "_names": {}, "_one": _one_op}
-    exec("\n".join(lines), scope)
-    return scope["apply"]
-
-
-def _one_op(op: Any, row: dict, out: dict) -> Any:
-    tmp: dict = {}
-    _apply_op(op, row, tmp, {})
-    return tmp.get(op.key, _MISSING)
-
-
 def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
+    """The v6 object for one v7 object. Without URIs to rewrite (``names``), a builder compiled for the
+    row's shape does it in one step; :func:`interpret` is the definition it follows."""
     if not isinstance(row, dict):
         return row
-    if not names and "__metadata" not in row:
-        fn = plan.compiled
-        if fn is None:
-            fn = plan.compiled = compile_object(plan)
-        out = fn(row)
-        if plan.open_ended:
-            extra = [k for k in row if k not in plan.known]
-            if extra:
-                out = _place_extra(plan, row, out, extra)
-        return out
+    if names:
+        return interpret(plan, row, names)
+    build = plan.builders.get(len(row)) or _builder(plan, row)
+    return build(row)
+
+
+def interpret(plan: ObjectPlan, row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """Apply the ops one by one (URI rewriting, ``__metadata``, and shapes no builder covers)."""
     out: dict[str, Any] = {}
     for op in plan.ops:
         _apply_op(op, row, out, names)
@@ -126,7 +103,29 @@ def apply_object(plan: ObjectPlan, row: Any, names: dict[str, str]) -> Any:
     return out
 
 
-def _apply_op(op: Any, row: dict, out: dict, names: dict[str, str]) -> None:
+def _builder(plan: ObjectPlan, row: dict[str, Any]) -> RowBuilder:
+    """The builder for ``row``'s shape, compiled and kept on the plan (at most MAX_SHAPES lengths)."""
+
+    def other(r: dict[str, Any]) -> Any:
+        return interpret(plan, r, _NO_NAMES)
+
+    if needs_interpreter(plan, row):
+        return other
+    build = compile_row(plan, row, other, _child_rows, _plain_path_value)
+    if len(plan.builders) < MAX_SHAPES:
+        plan.builders[len(row)] = build
+    return build
+
+
+def _child_rows(plan: ObjectPlan | None, value: Any) -> Any:
+    return apply_rows(plan, value, _NO_NAMES) if plan is not None and isinstance(value, list) else value
+
+
+def _plain_path_value(op: Op, row: dict[str, Any]) -> Any:
+    return _path_value(op, row, _NO_NAMES)
+
+
+def _apply_op(op: Any, row: dict[str, Any], out: dict[str, Any], names: dict[str, str]) -> None:
     kind = op.kind
     if kind == COPY:
         value = row.get(op.src, _MISSING)
@@ -153,17 +152,21 @@ def _apply_op(op: Any, row: dict, out: dict, names: dict[str, str]) -> None:
         else:
             out[op.key] = value
     elif kind == PATH:
-        value = row.get(op.src)
-        steps, child = op.arg
-        for step in steps:
-            value = value[0].get(step, []) if isinstance(value, list) and value and isinstance(value[0], dict) else []
-        if child is None:  # `nav/$count`: the number at the end of the path (no row on the way: 0)
-            out[op.key] = value if isinstance(value, int) and not isinstance(value, bool) else 0
-        else:
-            out[op.key] = apply_rows(child, value, names) if isinstance(value, list) else []
+        out[op.key] = _path_value(op, row, names)
 
 
-def _place_extra(plan: ObjectPlan, row: dict, out: dict, extra: list[str]) -> dict:
+def _path_value(op: Op, row: dict[str, Any], names: dict[str, str]) -> Any:
+    """The value at the end of an expand path: single-valued steps, then rows planned by a child plan."""
+    value = row.get(op.src) if op.src is not None else None
+    steps, child = op.arg
+    for step in steps:
+        value = value[0].get(step, []) if isinstance(value, list) and value and isinstance(value[0], dict) else []
+    if child is None:  # `nav/$count`: the number at the end of the path (no row on the way: 0)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return apply_rows(child, value, names) if isinstance(value, list) else []
+
+
+def _place_extra(plan: ObjectPlan, row: dict[str, Any], out: dict[str, Any], extra: list[str]) -> dict[str, Any]:
     """Keys the graph does not name (balenaCloud-only fields) keep their place after the known key
     that precedes them upstream (decision 11); they never replace a key the plan wrote."""
     extra_set = set(extra)
@@ -186,7 +189,9 @@ def _place_extra(plan: ObjectPlan, row: dict, out: dict, extra: list[str]) -> di
     return result
 
 
-def apply_rows(plan: ObjectPlan, rows: list, names: dict[str, str]) -> list:
+def apply_rows(plan: ObjectPlan, rows: list[Any], names: dict[str, str], *, in_place: bool = False) -> list[Any]:
+    """The v6 rows; ``in_place`` replaces each v7 row in ``rows`` as soon as its v6 row exists, so the
+    two copies of a large answer never coexist (only for a list nothing else reads: the top-level rows)."""
     if plan.sort:
         sort_rows(rows, plan.sort)
         if plan.skip:
@@ -195,7 +200,11 @@ def apply_rows(plan: ObjectPlan, rows: list, names: dict[str, str]) -> list:
             rows = rows[: plan.top]
     if plan.trivial and not names:
         return rows
-    return [apply_object(plan, r, names) for r in rows]
+    if not in_place:
+        return [apply_object(plan, r, names) for r in rows]
+    for i, row in enumerate(rows):
+        rows[i] = apply_object(plan, row, names)
+    return rows
 
 
 def local_rows(plan: ObjectPlan, rows: list[Any]) -> int:
@@ -243,7 +252,7 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
         limit = plan.max_local_rows
         if limit is not None and plan.objects is not None and local_rows(plan.objects, rows) > limit:
             raise LocalSortOverflow(limit)
-        data["d"] = apply_rows(plan.objects, rows, names) if plan.objects else rows
+        data["d"] = apply_rows(plan.objects, rows, names, in_place=True) if plan.objects else rows
         if plan.unwrap is not None:  # the navigation's rows (or count) of the one keyed row
             first = data["d"][0] if data["d"] and isinstance(data["d"][0], dict) else {}
             data = {"d": first.get(plan.unwrap, 0 if plan.unwrap_count else [])}

@@ -35,7 +35,7 @@ class SortKey:
     """One local ``$orderby`` item, evaluated on v7 rows before they are rewritten."""
 
     src: str | None
-    compute: Callable[[dict], Any] | None
+    compute: Callable[[dict[str, Any]], Any] | None
     descending: bool
 
 
@@ -53,7 +53,7 @@ class ObjectPlan:
     trivial: bool = False  # every op is a COPY under the same name and nothing is dropped
     expand_count: int = 0  # the first ops come from $expand (in $expand order)
     local_limit: int | None = None  # local sort: at most this many upstream rows
-    compiled: Any = None  # the applier's specialised function (built on first use)
+    builders: dict[int, Any] = field(default_factory=dict)  # the applier's row builders, by row length
     key_of_src: dict[str, str] = field(default_factory=dict)  # v7 key → the v6 key written from it
     padded: bool = False  # $select names a key only because v7 needs one name there (never shown)
 
