@@ -18,10 +18,20 @@ from aiohttp import web
 
 from .errors import UpstreamError, api_error, mask_secrets
 from .headers import REQUEST_ID_HEADER, request_id
-from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, get_logger
+from .logs import (
+    BODY_BYTES_OUT,
+    LOG_EXTRA,
+    REQUEST_ID,
+    UPSTREAM_MS,
+    UPSTREAM_STATUS,
+    client_identity,
+    get_logger,
+    log_info,
+)
 from .metrics import METRICS, error_kind
 
-log = get_logger("proxy.access")
+ACCESS = "proxy.access"
+log = get_logger(ACCESS)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Requests that would flood the access log from health checks (and the metrics path, set per app).
@@ -82,7 +92,7 @@ def _access_event(
     legacy = request.get("log_extra")
     if isinstance(legacy, dict):
         fields.update(legacy)
-    log.info("request", **fields)
+    log_info(ACCESS, "request", fields)
     metrics = request.app.get(METRICS)
     if metrics is not None:
         metrics.observe(fields)
