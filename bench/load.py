@@ -77,6 +77,7 @@ def run_wrk(load: Load, preexec: Callable[[], None] | None) -> LoadResult:
     assert WRK is not None
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         argv = [WRK, "-t1", f"-c{load.concurrency}", f"-d{max(1, round(load.seconds))}s", "--latency"]
+        argv += ["--timeout", "30s"]  # a slow answer is a slow answer, not an error (wrk's default is 2 s)
         if load.method != "GET" or load.body:
             script = Path(tmp) / "request.lua"
             lines = [f'wrk.method = "{load.method}"']

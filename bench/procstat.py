@@ -60,6 +60,11 @@ def rss_kb(pids: list[int]) -> int:
     return sum(_status_kb(pid, "VmRSS") for pid in pids)
 
 
+def hwm_kb(pids: list[int]) -> int:
+    """Peak resident memory since the start (or the last ``clear_refs``) of each process, summed."""
+    return sum(_status_kb(pid, "VmHWM") for pid in pids)
+
+
 class PeakMemory:
     """Peak resident memory of ``pids`` during a measurement, over their resident memory at its start."""
 
@@ -88,5 +93,5 @@ class PeakMemory:
             self._thread.join()
             peak = self._sampled
         else:
-            peak = sum(_status_kb(pid, "VmHWM") for pid in self.pids)
+            peak = hwm_kb(self.pids)
         return max(0, peak - self.idle_kb)

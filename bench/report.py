@@ -131,8 +131,17 @@ def render(summary: dict[str, Any]) -> str:
             )
             lines.append(
                 f"| {sc['title']} | {sc['concurrency']} | {row['label']} | {_num(row['rps'])} | {_num(row['p50_ms'], '{:.2f}')} "
-                f"| {_num(row['p99_ms'], '{:.2f}')} | {_num(row['cpu_us'])} | {peak:.1f} MiB{times} | {row['errors']} | {row['check']} |"
+                f"| {_num(row['p99_ms'], '{:.2f}')} | {_num(row['cpu_us'])} "
+                f"| {peak:.1f} MiB{times}{' *' if row.get('peak_since_restart') else ''} | {row['errors']} | {row['check']} |"
             )
+    lines += [
+        "",
+        "Peak RSS over idle: `*` each system was restarted before the scenario; its VmHWM at the end of the scenario "
+        "over its RSS once started (the whole scenario: check, warm-up, every round). Elsewhere: VmHWM reset with "
+        "`clear_refs` at the start of each measurement, over the RSS then (the median over rounds), so memory kept "
+        "from earlier scenarios is not counted. CPU µs per request: utime+stime of the server's process tree over "
+        "the requests wrk counted (10 ms clock ticks: coarse where few requests were served).",
+    ]
     lines += [
         "",
         "## This proxy against each baseline (same run)",

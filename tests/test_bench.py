@@ -23,6 +23,7 @@ def test_quick_fallback_run_reports_ratios(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     report = tmp_path / "bench.md"
     argv = [sys.executable, "-m", "bench", "--quick", "--no-wrk", "--no-nginx", "--only", "pass-c1,v6-100-c1"]
+    argv += ["--fresh-memory"]  # the restarts the full run does before device lists at c=1
     argv += ["--seconds", "0.3", "--micro-time", "0.001", "--json", str(out), "--output", str(report)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROXY_")}
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
@@ -49,6 +50,10 @@ def test_quick_fallback_run_reports_ratios(tmp_path: Path) -> None:
     assert translated["ratios"]["rewrite"]["rps"] > 0
     assert set(passthrough["ratios"]) == {"minimal"}
     assert summary["micro"]["plan"]["100 devices"]["apply_plan_us"] > 0
+    # memory: the device list's peak is over each restarted system's own idle; the pass-through's per measurement
+    assert all(row["peak_since_restart"] for row in translated["systems"].values())
+    assert not any(row["peak_since_restart"] for row in passthrough["systems"].values())
+    assert translated["systems"]["proxy"]["peak_kb"] > 0  # a 228 KiB body is parsed and rebuilt: memory grows
 
     text = report.read_text()
     assert "Indicative figures" in text and "apt-get install" in text
