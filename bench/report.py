@@ -173,5 +173,5 @@ def render(summary: dict[str, Any]) -> str:
     if summary.get("micro"):
         from bench.micro import render as render_micro
 
-        lines += ["", "## Micro-benchmarks (µs, one core, no network)", "", render_micro(summary["micro"])]
+        lines += ["", "## Micro-benchmarks (µs, one core, no network, best of 5)", "", render_micro(summary["micro"])]
     return "\n".join(lines)
