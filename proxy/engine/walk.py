@@ -178,14 +178,8 @@ class Walk:
             self.selects.finish_plan(options, plan, current)
         if created and options.options:
             last.query = options
-        # the resource the path ends on keeps its restriction however it is reached (the root, or a
-        # navigation such as /<resource>(key)/<navigation to a view>): the v7 rows outside it do not exist in v6
-        filters = list(current.extra_filters)
-        if filters and method != "POST":
-            opts = url.ensure_query()
-            for text in filters:
-                opts.and_filter(expression(text))
-            ctx.feature(f"{current.name}.extra_filter")
+        if method != "POST":
+            self.restrict(url, current)
         response = ResponsePlan(
             kind=kind,
             objects=plan if kind in ("rows", "entity") else None,
@@ -207,6 +201,16 @@ class Walk:
             v6_spelling=v6_spelling,
             v7_spelling=v7_spelling,
         )
+
+    def restrict(self, url: ODataUrl, current: ResourceInfo) -> None:
+        """The resource the path ends on keeps its restriction however it is reached (the root, or a navigation
+        such as /<resource>(key)/<navigation to a view>): the v7 rows outside it do not exist in v6."""
+        if not current.extra_filters:
+            return
+        options = url.ensure_query()
+        for text in current.extra_filters:
+            options.and_filter(expression(text))
+        self.ctx.feature(f"{current.name}.extra_filter")
 
     def derived_navigation(
         self, url: ODataUrl, last: PathSegment, seg: PathSegment, info: ResourceInfo, method: str
