@@ -14,8 +14,9 @@ from aiohttp import web
 from proxy import shadow
 from proxy.appkeys import ENGINE, SETTINGS, UPSTREAM
 from proxy.engine import Engine, WalkError, build_schema
-from proxy.engine.apply import LocalSortOverflow, apply_plan
+from proxy.engine.apply import LocalSortOverflow, UpstreamNotJSON, client_body, client_location
 from proxy.engine.metadata import metadata_document
+from proxy.engine.plan import ResponsePlan
 from proxy.errors import UpstreamUnavailable, api_error, malformed_url_message, mask_secrets
 from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from proxy.logs import LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, client_identity, credential_hash, get_logger
@@ -26,7 +27,7 @@ from translators import BodyError
 log = get_logger("proxy.v6")
 
 BODY_METHODS = frozenset({"POST", "PATCH", "PUT", "MERGE"})
-STATUS_TEXT = {200: "OK", 201: "Created"}
+RAW_PLAN = ResponsePlan(kind="raw")  # answers to requests without a plan go out as they came
 GZIP_MIN_BYTES = 1024
 METADATA_TIMEOUT = 10.0  # start-up must not wait long for an optional document
 
@@ -202,7 +203,7 @@ def accepts_gzip(header: str) -> bool:
     return star is not None and star > 0
 
 
-def _invalid_upstream_json(request: web.Request, exc: orjson.JSONDecodeError) -> web.Response:
+def _invalid_upstream_json(request: web.Request, exc: UpstreamNotJSON) -> web.Response:
     """The plan would rewrite a body that is not JSON (truncated, garbled): a 502, never a partial v6 document."""
     cause = f"the upstream answer is not valid JSON ({exc})"
     log.warning("upstream_invalid_json", request_id=request.get(REQUEST_ID), error=str(exc))
@@ -276,30 +277,23 @@ async def handle(request: web.Request) -> web.StreamResponse:
     out_headers = response_headers_for_client(reply.headers)
     out_headers.popall("Content-Length", None)
     out_headers.popall("Content-Encoding", None)
+    plan = tr.plan if tr.plan is not None else RAW_PLAN
     location = out_headers.get("Location")
-    if location and tr.v7_spelling is not None:
-        prefix = "/v7/" + tr.v7_spelling
-        if location.startswith(prefix):
-            out_headers["Location"] = "/v6/" + (tr.v6_spelling or tr.v7_spelling) + location[len(prefix) :]
-        elif location.startswith("/v7/"):
-            out_headers["Location"] = "/v6/" + location[4:]
+    if location:
+        out_headers["Location"] = client_location(plan, location)
     status = reply.status
-    payload = reply.body
-    if 200 <= status < 300:
-        if not payload and status in STATUS_TEXT and method not in ("GET", "HEAD"):
-            payload = orjson.dumps(STATUS_TEXT[status])
-            out_headers["Content-Type"] = "application/json; charset=utf-8"
-        elif payload and tr.plan is not None:
-            try:
-                payload = apply_plan(tr.plan, payload)
-            except LocalSortOverflow as exc:
-                label = tr.plan.local_sort_label
-                return api_error(
-                    400,
-                    f"Ordering by {label} is done by the proxy and is limited to {exc.args[0]} rows: narrow the $filter",
-                )
-            except orjson.JSONDecodeError as exc:
-                return _invalid_upstream_json(request, exc)
+    try:
+        payload, content_type = client_body(plan, method, status, reply.body)
+    except LocalSortOverflow as exc:
+        return api_error(
+            400,
+            f"Ordering by {plan.local_sort_label} is done by the proxy and is limited to {exc.args[0]} rows: "
+            "narrow the $filter",
+        )
+    except UpstreamNotJSON as exc:
+        return _invalid_upstream_json(request, exc)
+    if content_type is not None:
+        out_headers["Content-Type"] = content_type
     response = web.Response(status=status, body=payload, headers=out_headers)
     response.headers[REQUEST_ID_HEADER] = request.get(REQUEST_ID, "")
     return _finish(request, response)

@@ -67,7 +67,8 @@ class ObjectPlan:
 
 @dataclass
 class ResponsePlan:
-    """What to do with the upstream's answer to one translated request."""
+    """What to do with the upstream's answer to one translated request: its body, the status text a
+    bodiless write answers, and the ``Location`` header (every change to the answer is the plan's)."""
 
     kind: str  # "rows" ({"d": [...]}), "entity" (POST object), "count", "raw" (pass the body unchanged)
     objects: ObjectPlan | None = None
@@ -80,3 +81,5 @@ class ResponsePlan:
     unwrap: str | None = None  # rows: answer the first row's expanded ``unwrap`` as ``d`` (a navigation path)
     unwrap_count: bool = False  # … which is a ``$count`` (a number)
     entity_key: str | None = None  # POST: the key; a body holding only it is the bare key object (spec §4.5)
+    v6_spelling: str | None = None  # the resource as the client named it, for the Location header
+    v7_spelling: str | None = None  # … and as the upstream names it (None: Location is left alone)

@@ -191,6 +191,8 @@ class Walk:
             features=tuple(ctx.features),
             resource_names=dict(ctx.schema.v7_to_v6_resource) if _wants_metadata(options) else {},
             entity_key=key_of(ctx.schema, current.v7) if kind == "entity" else None,
+            v6_spelling=v6_spelling,
+            v7_spelling=v7_spelling,
         )
         return Translation(
             v7_target=url.serialize(),
