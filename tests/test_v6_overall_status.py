@@ -234,14 +234,54 @@ async def test_local_sort_with_a_navigation_path_key(proxy):
     assert all(list(r) == ["id", "device_name"] for r in body["d"])
 
 
+async def test_local_sort_with_a_navigation_path_key_and_the_link_shown(proxy):
+    """Without $select, or with the link selected, the rows show the link as a reference ({"__id": n}): the
+    proxy expands it for the sort all the same and rebuilds the reference (issue 12 item 2)."""
+    _, plain = await get(proxy, "/v6/device?$select=id,belongs_to__application,overall_status")
+    link = {r["id"]: r["belongs_to__application"] for r in plain["d"]}
+    _, apps = await get(proxy, "/v6/application?$select=id,app_name")
+    name = {a["id"]: a["app_name"] for a in apps["d"]}
+    assert len(set(name.values())) > 1
+    status_of = {r["id"]: r["overall_status"] for r in plain["d"]}
+    expected = sorted(status_of, key=lambda i: (name[link[i]["__id"]], i))
+    expected = sorted(expected, key=lambda i: status_of[i], reverse=True)
+    status, body = await get(
+        proxy, "/v6/device?$orderby=overall_status desc,belongs_to__application/app_name asc,id asc"
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == expected
+    assert all(r["belongs_to__application"] == link[r["id"]] for r in body["d"])
+    _, unsorted = await get(proxy, "/v6/device?$filter=id eq 1")
+    assert list(body["d"][0]) == list(unsorted["d"][0])  # the v6 keys, in v6 order, nothing added
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id,belongs_to__application&$orderby=overall_status desc,"
+        "belongs_to__application/app_name asc,id asc&$top=4",
+    )
+    assert status == 200, body
+    assert body["d"] == [{"id": i, "belongs_to__application": link[i]} for i in expected[:4]]
+    # with odata.metadata=full the reference carries its __deferred URI, as pinejs writes it
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id,belongs_to__application&$orderby=overall_status desc,"
+        "belongs_to__application/app_name asc,id asc&$top=1&$format=json;odata.metadata=full",
+    )
+    assert status == 200, body
+    app = link[expected[0]]["__id"]
+    assert body["d"][0]["belongs_to__application"] == {
+        "__id": app,
+        "__deferred": {"uri": f"/v6/application(@id)?@id={app}"},
+    }
+
+
 async def test_local_sort_with_a_navigation_path_key_it_cannot_fetch_names_the_real_limit(proxy):
-    for path in [
-        "/v6/device?$orderby=overall_status desc,belongs_to__application/app_name asc",
-        "/v6/device?$select=id,belongs_to__application&$orderby=overall_status desc,belongs_to__application/app_name asc",
-    ]:
-        status, body = await get(proxy, path)
-        assert (status, body) == (
-            400,
-            "overall_status cannot be used with $orderby on belongs_to__application/app_name without $select, or "
-            "with belongs_to__application selected or expanded, through the v6 proxy",
-        ), path
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$expand=belongs_to__application($select=id)"
+        "&$orderby=overall_status desc,belongs_to__application/app_name asc",
+    )
+    assert (status, body) == (
+        400,
+        "overall_status cannot be used with $orderby on belongs_to__application/app_name with "
+        "belongs_to__application expanded, or through a navigation to many rows, through the v6 proxy",
+    )

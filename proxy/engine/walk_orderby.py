@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from proxy.engine.plan import ObjectPlan, SortKey
+from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
 from proxy.engine.walk_context import WalkContext, WalkError
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
 from proxy.odata import (
@@ -139,8 +139,8 @@ class OrderByWalker:
                     first = v6_paths[id(item)].split("/")[0]
                     raise WalkError(
                         400,
-                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]} without "
-                        f"$select, or with {first} selected or expanded, through the v6 proxy",
+                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]} with {first} expanded, "
+                        "or through a navigation to many rows, through the v6 proxy",
                     )
                 keys.append(path_key)
                 continue
@@ -209,15 +209,14 @@ class OrderByWalker:
         if not isinstance(found, MemberEnd) or found.name is None or found.name.kind != S.FIELD:
             return None
         select = options.select
-        if select is None or select.star:
-            return None
         v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path
         navs, leaf = v7_names[:-1], v7_names[-1]
         expand = options.expand
-        taken = {p.names[0] for p in select.items if p.segments} | set(helpers)
-        taken |= {i.name.text for i in expand.items} if expand is not None else set()
-        if navs[0] in taken:
-            return None
+        if navs[0] in helpers or (expand is not None and navs[0] in {i.name.text for i in expand.items}):
+            return None  # the client's (or a helper's) own expansion of the link
+        # without $select, or with the link selected, the rows show the link as a reference: it is expanded
+        # all the same and the reference rebuilt from the expanded row (link_op)
+        shown = select is None or select.star or navs[0] in {p.names[0] for p in select.items if p.segments}
         cur = resource
         targets: list[str] = []
         for name in v6_path.split("/")[:-1]:
@@ -226,9 +225,20 @@ class OrderByWalker:
                 return None
             cur = self.ctx.res(n.target)
             targets.append(cur.v7)
-        new = _selecting(navs[-1], leaf)
-        for nav, target in reversed(list(zip(navs[:-1], targets[:-1], strict=True))):
-            new = _selecting(nav, self.ctx.key(target), new)
+        if len(navs) == 1:
+            new = _selecting(navs[0], self.ctx.key(targets[0]), extra=leaf) if shown else _selecting(navs[0], leaf)
+        else:
+            new = _selecting(navs[-1], leaf)
+            for nav, target in reversed(list(zip(navs[:-1], targets[:-1], strict=True))):
+                new = _selecting(nav, self.ctx.key(target), new)
+        if shown:
+            if select is not None and not select.star:
+                for p in [p for p in select.items if p.names == [navs[0]]]:
+                    select.remove(p)  # expanded instead; the reference is rebuilt from the expanded row
+            first = self.ctx.lookup(resource, v6_path.split("/")[0])
+            assert first is not None and first.target is not None
+            self.ctx.sort_links.setdefault(id(options), {})[navs[0]] = (self.ctx.key(targets[0]), first.target)
+            self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
         if expand is None:
             options.add(ExpandOption([new]))
         else:
@@ -237,10 +247,10 @@ class OrderByWalker:
         return SortKey(None, _at_path(tuple(navs), leaf), desc)
 
 
-def _selecting(nav: str, name: str, inner: ExpandItem | None = None) -> ExpandItem:
-    """``nav($select=name[;$expand=inner])``."""
+def _selecting(nav: str, name: str, inner: ExpandItem | None = None, *, extra: str | None = None) -> ExpandItem:
+    """``nav($select=name[,extra][;$expand=inner])``."""
     options = OptionList(nested=True)
-    options.add(SelectOption([TreePath.of(name)]))
+    options.add(SelectOption([TreePath.of(name)] + ([TreePath.of(extra)] if extra and extra != name else [])))
     if inner is not None:
         options.add(ExpandOption([inner]))
     return ExpandItem(TreeName(nav), options=options)
@@ -255,5 +265,30 @@ def _at_path(navs: tuple[str, ...], leaf: str) -> Callable[[dict[str, Any]], Any
             value = value.get(nav) if isinstance(value, dict) else None
             value = value[0] if isinstance(value, list) and value else None
         return value.get(leaf) if isinstance(value, dict) else None
+
+    return compute
+
+
+def link_op(op: Op, links: dict[str, tuple[str, str]]) -> Op:
+    """The op writing a link the proxy expanded for a local sort key (``links``: v7 link → its target's v7 key
+    and the v6 target): the reference v6 shows, rebuilt from the expanded row."""
+    if op.kind != COPY or op.src not in links:
+        return op
+    return Op(op.key, DERIVE, None, link_value(op.src, *links[op.src]))
+
+
+def link_value(link: str, key: str, target: str) -> Callable[[dict[str, Any]], Any]:
+    """``{"__id": n}`` as pinejs writes an unexpanded link (``null`` when there is none); with
+    ``odata.metadata=full`` (the expanded row carries ``__metadata``) also its ``__deferred`` URI."""
+
+    def compute(row: dict[str, Any]) -> Any:
+        value = row.get(link)
+        first = value[0] if isinstance(value, list) and value else None
+        if not isinstance(first, dict) or first.get(key) is None:
+            return None
+        ref: dict[str, Any] = {"__id": first[key]}
+        if "__metadata" in first:
+            ref["__deferred"] = {"uri": f"/v6/{target}(@id)?@id={first[key]}"}
+        return ref
 
     return compute

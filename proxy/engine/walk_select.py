@@ -11,6 +11,7 @@ from proxy.engine.texts import expression
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
+from proxy.engine.walk_orderby import link_op
 from proxy.engine.walk_path import PathWalker
 from proxy.odata import ExpandItem, ExpandOption, FilterOption, OptionList, Path, SelectOption
 from proxy.odata import Name as TreeName
@@ -43,6 +44,10 @@ class SelectExpandWalker:
         aliases = self.ctx.helper_aliases.get(id(options), {}) if options is not None else {}
         self.helpers.rename_helper_ops(options, plan)
         consumed = set(aliases)
+        links = self.ctx.sort_links.get(id(options), {}) if options is not None else {}
+        if links:  # a local sort expanded a link the rows show as a reference: rebuild the reference
+            plan.ops = [link_op(op, links) for op in plan.ops]
+            consumed.update(links)
         for n in resource.names.values():
             if n.kind == S.DERIVED:
                 consumed.update(n.derived.helpers)
