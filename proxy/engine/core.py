@@ -49,6 +49,7 @@ class Engine:
         """Serve with ``schema`` from now on (e.g. merged with the upstream's $metadata); cached plans made
         with the old one are dropped."""
         self.schema = schema
+        texts.learn(schema.declared_texts())
         self._cache.clear()
 
     def translate(self, method: str, target: str) -> Translation:
