@@ -1,0 +1,43 @@
+"""Translator text as nodes (proxy.engine.texts): declared text is parsed once and every use gets nodes of
+its own, since the walk edits what it puts into a request."""
+
+from __future__ import annotations
+
+from proxy.engine import build_schema, texts
+from proxy.engine.core import Engine
+from proxy.odata import BinOp, parse_expression
+from translators import HelperExpand
+
+
+def test_every_use_of_declared_text_gets_its_own_nodes():
+    text = "is_final eq true and semver_major gt 0"
+    texts.learn([text])
+    first = texts.expression(text)
+    assert isinstance(first, BinOp)
+    first.operands.pop()  # the walk edits nodes in place
+    second = texts.expression(text)
+    assert second.serialize() == parse_expression(text).serialize()
+    assert first.serialize() != second.serialize()
+
+
+def test_an_engine_learns_every_condition_its_translators_declare():
+    schema = build_schema("balena-cloud")
+    Engine(schema)
+    declared = schema.declared_texts()
+    assert "is_final eq true" in declared  # a filter value
+    assert any("-supervisor" in t for t in declared)  # a view's extra_filter
+    assert all(t in texts._parsed for t in declared)
+
+
+def test_prefixed_text_reads_under_a_path_but_leaves_lambda_variables_alone():
+    node = texts.prefixed("status eq 'ok' and owns__x/any(x:x/id eq 1)", ["d"], keep={"v"})
+    assert node.serialize().replace("%20", " ") == "d/status eq 'ok' and d/owns__x/any(x:x/id eq 1)"
+    assert texts.prefixed("v/id eq 1", ["d"], keep={"v"}).serialize() == "v/id%20eq%201"  # the client's variable
+
+
+def test_helper_expansions_are_built_as_nodes():
+    counted = HelperExpand(("nav",), count=True, count_where="status eq 'Downloading'")
+    assert texts.helper_item("nav", counted).serialize() == "nav/$count($filter=status%20eq%20'Downloading')"
+    rows = HelperExpand(("nav",), select=("a", "b"))
+    assert texts.helper_item("nav", rows).serialize() == "nav($select=a,b)"
+    assert texts.helper_item("nav", HelperExpand(("nav",), count=True)).serialize() == "nav/$count"
