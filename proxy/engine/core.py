@@ -37,7 +37,7 @@ class Engine:
         max_local_sort_rows: int = 10000,
     ) -> None:
         self.schema = schema
-        texts.learn(schema.declared_texts())
+        texts.learn_schema(schema)
         self.cache_size = plan_cache_size
         self.unknown_names = unknown_names
         self.max_local_sort_rows = max_local_sort_rows
@@ -49,7 +49,7 @@ class Engine:
         """Serve with ``schema`` from now on (e.g. merged with the upstream's $metadata); cached plans made
         with the old one are dropped."""
         self.schema = schema
-        texts.learn(schema.declared_texts())
+        texts.learn_schema(schema)
         self._cache.clear()
 
     def translate(self, method: str, target: str) -> Translation:

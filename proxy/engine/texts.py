@@ -1,6 +1,6 @@
 """Translator text as v7 nodes: filters and conditions a translator declares as OData text.
 
-Declared text is parsed once, when an engine's schema is built (``learn``); the walk edits the nodes it puts
+Declared text is parsed once, when an engine's schema is built or first walked (``learn_schema``); the walk edits the nodes it puts
 into a request, so every use gets a copy (copying a parsed tree is about twice as fast as parsing it again).
 Text made per request (a ``filter_values`` function's answer, a filter hook's) is parsed where it is used."""
 
@@ -25,6 +25,8 @@ from proxy.odata import (
     parse_expression,
 )
 from proxy.odata import Name as TreeName
+from proxy.schema.memo import per_schema
+from proxy.schema.v6schema import V6Schema
 from translators import HelperExpand
 
 N = TypeVar("N", bound=Node)
@@ -38,6 +40,17 @@ def learn(texts: Iterable[str]) -> None:
     for text in texts:
         if text not in _parsed:
             _parsed[text] = parse_expression(text)
+
+
+@per_schema
+def _learnt(schema: V6Schema) -> bool:
+    learn(schema.declared_texts())
+    return True
+
+
+def learn_schema(schema: V6Schema) -> None:
+    """``learn`` the texts of a schema's translators (once per schema, however many walks use it)."""
+    _learnt(schema)
 
 
 def _copy(value: Any) -> Any:

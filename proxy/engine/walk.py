@@ -19,7 +19,7 @@ from typing import Any
 
 from proxy.engine.keys import key_of
 from proxy.engine.plan import DERIVE, ObjectPlan, Op, ResponsePlan
-from proxy.engine.texts import expression
+from proxy.engine.texts import expression, learn_schema
 from proxy.engine.walk_context import Scope, Unknown, WalkContext, WalkError
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
@@ -65,6 +65,7 @@ class Walk:
     """One walk of one request: the driver, holding the context and the walkers it shares."""
 
     def __init__(self, schema: V6Schema, *, unknown_names: str = "drop", max_local_sort_rows: int = 10000) -> None:
+        learn_schema(schema)  # once per schema: declared translator text is parsed then, not per request
         self.ctx = WalkContext(schema, unknown_names=unknown_names, max_local_sort_rows=max_local_sort_rows)
         self.paths = PathWalker(self.ctx, self._walk_tail)
         self.filters = FilterWalker(self.ctx, self.paths)
