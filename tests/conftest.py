@@ -71,6 +71,14 @@ def test_settings(**overrides: Any) -> Settings:
 test_settings.__test__ = False  # type: ignore[attr-defined]  # not a test despite the name
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that asks for the real OData parser (``odata_oracle``) runs node: mark it ``node``, so
+    ``-m "not node"`` leaves out exactly what needs node/npm."""
+    for item in items:
+        if "odata_oracle" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.node)
+
+
 async def _start(runner: web.BaseRunner) -> str:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

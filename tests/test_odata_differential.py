@@ -24,6 +24,8 @@ from odata_server_tree import expression_to_server, resolve_binds, to_server_tre
 
 from proxy.odata import ODataSyntaxError, parse_expression, parse_target
 
+pytestmark = pytest.mark.slow  # differential: thousands of generated URLs against the real parser (minutes)
+
 COMMON_NAMES = ["a", "b", "c", "id", "device", "belongs_to__application", "is_of__device_type", "status"]
 QUIRKY_NAMES = [
     "x.y",

@@ -137,6 +137,7 @@ def alias_url(draw) -> str:
     return path + "?" + "&".join(parts)
 
 
+@pytest.mark.slow  # property test: 600 generated URLs through the real parser
 @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
 @given(url=alias_url())
 def test_alias_urls_parse_as_the_server_parses_them(odata_oracle, url: str) -> None:

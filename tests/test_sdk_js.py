@@ -16,9 +16,13 @@ from balena_v7_simulator.harness import running_pair
 sys.path.insert(0, str(Path(__file__).parent))
 from sdk.sdkenv import run_js_sdk
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or shutil.which("npm") is None, reason="node/npm are not installed on this machine"
-)
+pytestmark = [
+    pytest.mark.node,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("node") is None or shutil.which("npm") is None, reason="node/npm are not installed on this machine"
+    ),
+]
 
 
 @pytest.fixture

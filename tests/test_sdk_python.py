@@ -19,6 +19,8 @@ from balena_v7_simulator.harness import running_pair
 sys.path.insert(0, str(Path(__file__).parent))
 from sdk.sdkenv import run_python_sdk
 
+pytestmark = pytest.mark.slow  # the real balena-sdk (two versions) against the proxy
+
 V6_DEVICE_STATUSES = {"inactive", "post-provisioning", "configuring", "offline", "updating", "idle"}
 V7_ONLY_DEVICE_FIELDS = {
     "is_pinned_on__release",

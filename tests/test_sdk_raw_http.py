@@ -11,6 +11,8 @@ import pytest
 from balena_v7_simulator.fixtures import ALICE_TOKEN, BOB_TOKEN
 from balena_v7_simulator.harness import running_pair
 
+pytestmark = pytest.mark.slow  # the SDKs' raw HTTP traffic against the proxy
+
 
 @pytest.fixture
 async def pair():

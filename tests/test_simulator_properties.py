@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,8 @@ from balena_v7_simulator.identity import caller_for_token
 from balena_v7_simulator.model import load_model
 from balena_v7_simulator.store import Store, load_dataset
 from proxy.odata import parse_target
+
+pytestmark = pytest.mark.slow  # property tests over generated filters
 
 STORE = Store(load_model("balena-cloud"), load_dataset())
 

@@ -161,6 +161,7 @@ def ids(rows: list[dict]) -> list[int]:
     return sorted(r["id"] for r in rows)
 
 
+@pytest.mark.slow  # property test: 250 generated filters against the evaluated table
 @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
 @given(c=case())
 def test_filters_over_overall_status_select_the_rows_v6_selected(table, c) -> None:
