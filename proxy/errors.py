@@ -32,6 +32,13 @@ class UpstreamUnavailable(UpstreamError):
     """Connection refused, reset, DNS failure, TLS failure: answered with 502."""
 
 
+class ClientBodyError(UpstreamError):
+    """The client's request body broke (bad framing) while it was streamed upstream: the client's fault, 400."""
+
+    status = 400
+    prefix = "Bad request"
+
+
 class UpstreamTimeout(UpstreamError):
     """The upstream did not answer in time: answered with 504."""
 

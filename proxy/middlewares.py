@@ -56,6 +56,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             request[LOG_EXTRA]["upstream_error"] = error_kind(exc)
             log.warning("upstream_error", request_id=rid, status=exc.status, error=exc.client_message())
             response = api_error(exc.status, exc.client_message())
+        except web.RequestPayloadError:  # the client's body is malformed (framing, encoding)
+            response = api_error(400, "Bad request: the request body could not be read")
         except (asyncio.CancelledError, ConnectionResetError):
             status = 499  # the client went away (nginx's convention)
             raise

@@ -27,9 +27,10 @@ from typing import Any
 import aiohttp
 import yarl
 from aiohttp import hdrs
+from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .errors import UpstreamTimeout, UpstreamUnavailable
+from .errors import ClientBodyError, UpstreamTimeout, UpstreamUnavailable
 from .logs import get_logger
 from .settings import Settings
 
@@ -130,6 +131,8 @@ class Upstream:
             except aiohttp.ClientConnectorError as exc:
                 raise UpstreamUnavailable(f"cannot connect to {exc.host}:{exc.port} ({_reason(exc)})") from exc
             except aiohttp.ClientError as exc:
+                if _client_body_broke(exc):
+                    raise ClientBodyError("the request body could not be read") from exc
                 raise UpstreamUnavailable(_reason(exc)) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -172,6 +175,18 @@ class Upstream:
         reply_headers.popall(hdrs.CONTENT_ENCODING, None)
         reply_headers.popall(hdrs.CONTENT_LENGTH, None)
         return UpstreamReply(status=response.status, headers=CIMultiDictProxy(reply_headers), body=data)
+
+
+def _client_body_broke(exc: BaseException) -> bool:
+    """Sending failed because reading the *client's* streamed body failed (bad framing), not the upstream."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, RequestPayloadError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _reason(exc: BaseException) -> str:

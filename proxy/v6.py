@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -138,6 +139,40 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class _BodyEncodingError(Exception):
+    """A translated request body whose Content-Encoding cannot be read: ``status`` and ``message`` for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _decoded_body(body: bytes, encoding: str, limit: int) -> bytes:
+    """The body a translator must read, decoded per its Content-Encoding (the server passes bodies as they came),
+    at most ``limit`` bytes so that a small compressed body cannot expand without end."""
+    coding = encoding.strip().lower()
+    if coding in ("", "identity"):
+        return body
+    if coding not in _WBITS:
+        raise _BodyEncodingError(415, f"Unsupported Content-Encoding {coding!r}: use gzip, deflate or none")
+    attempts = [_WBITS[coding]] + ([-zlib.MAX_WBITS] if coding == "deflate" else [])  # deflate: zlib or raw
+    for wbits in attempts:
+        decoder = zlib.decompressobj(wbits)
+        try:
+            plain = decoder.decompress(body, limit + 1)
+        except zlib.error:
+            continue
+        if len(plain) > limit:
+            raise _BodyTooLarge
+        if decoder.eof:
+            return plain
+    raise _BodyEncodingError(400, f"Request body is not valid {coding} data")
+
+
 def _too_large(limit: int) -> web.Response:
     response = api_error(413, f"Request body too large: the limit is {limit} bytes")
     response.force_close()  # the rest of the body is never read
@@ -250,9 +285,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
         except _BodyTooLarge:
             return _too_large(settings.max_body_bytes)
         body = data if data else None
+    rewritten = False
     if body is not None and tr.resource is not None and method in BODY_METHODS and _json_content(request):
         try:
-            parsed = orjson.loads(body)
+            plain = _decoded_body(body, request.headers.get("Content-Encoding", ""), settings.max_body_bytes)
+        except _BodyTooLarge:
+            return _too_large(settings.max_body_bytes)
+        except _BodyEncodingError as exc:
+            return api_error(exc.status, exc.message)
+        try:
+            parsed = orjson.loads(plain)
         except orjson.JSONDecodeError as exc:
             return api_error(400, f"Request body is not valid JSON: {exc}")
         if isinstance(parsed, dict):
@@ -264,8 +306,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
                     log.warning("body_hook_error", status=exc.status, error=exc.message, path=mask_secrets(raw))
                 return api_error(exc.status, exc.message)
             body = orjson.dumps(translated)
+            rewritten = True
     headers = request_headers_for_upstream(request)
     headers.popall("Content-Length", None)
+    if rewritten:
+        headers.popall("Content-Encoding", None)  # the translated body is sent as plain JSON
     if tr.plan is not None and tr.plan.kind in ("rows", "entity"):
         headers.popall("Accept-Encoding", None)  # fetch decompresses anyway; ask for what we re-encode
     log_extra["v7_target"] = "/v7" + mask_secrets(tr.v7_target or "")

@@ -54,9 +54,19 @@ WHEEL_PORT = 47391
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # present in the image and on Debian hosts
 
 
+_TERMINAL: list[Any] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _terminal(pytestconfig: pytest.Config) -> None:
+    _TERMINAL[:] = [pytestconfig.pluginmanager.get_plugin("capturemanager")]
+
+
 def say(text: str) -> None:
-    """Timing lines for the CI log even when pytest captures output."""
-    print(f"[docker image test] {text}", file=os.sys.__stderr__, flush=True)  # type: ignore[attr-defined]
+    """Timing lines in the run's output even when pytest captures output."""
+    if _TERMINAL and _TERMINAL[0] is not None:
+        with _TERMINAL[0].global_and_fixture_disabled():
+            print(f"\n[docker image test] {text}", flush=True)
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
