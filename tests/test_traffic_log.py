@@ -54,11 +54,18 @@ async def test_forward_mode_still_names_mode_and_resource(log_output):
     assert event["upstream_status"] == 404
 
 
+@pytest.fixture
+def detach_log_file():
+    """Tests that attach a log file sink detach it afterwards (the logging configuration is process-wide)."""
+    yield
+    configure_logging(test_settings())
+
+
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-async def test_log_file_is_json_lines_and_rotates(tmp_path, capsys):
+async def test_log_file_is_json_lines_and_rotates(tmp_path, capsys, detach_log_file):
     target = tmp_path / "access.log"
     settings = test_settings(log_format="console", log_file=str(target), log_file_max_bytes=3000, log_file_backups=2)
     configure_logging(settings)  # console on stdout, JSON in the file
@@ -81,7 +88,7 @@ async def test_log_file_is_json_lines_and_rotates(tmp_path, capsys):
     assert tops == list(range(tops[0], 41))
 
 
-async def test_a_full_disk_is_reported_once_and_never_fails_a_request(log_output):
+async def test_a_full_disk_is_reported_once_and_never_fails_a_request(log_output, detach_log_file):
     if not Path("/dev/full").exists():  # noqa: ASYNC240 - a one-off check before the test starts
         pytest.skip("needs /dev/full (Linux) to simulate a full disk")
     configure_logging(test_settings(log_level="info", log_file="/dev/full"), stream=log_output)
