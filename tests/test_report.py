@@ -237,3 +237,53 @@ def test_shapes_use_the_same_placeholders_on_both_sides():
         "/v6/device?$filter=a eq '{text}' and b eq '{text2}'",
         None,
     )
+
+
+def test_migration_text_comes_from_the_rule_else_its_kinds_default():
+    from proxy.report.migration import GUIDE, MigrationTexts
+    from translators import Constant, Rename, Translator
+
+    texts = MigrationTexts(
+        [
+            Translator(
+                resource="widget",
+                v7_resource="gadget",
+                rules=(
+                    Rename("colour", "color", migration="Use color; the palette changed too."),
+                    Rename("size", "dimension"),
+                    Constant("legacy", "Short Text | null"),
+                ),
+            )
+        ]
+    )
+    assert texts.text("widget.colour.rename") == "Use color; the palette changed too."
+    assert texts.text("widget.colour.filter") == "Use color; the palette changed too."
+    assert "use dimension instead of size" in texts.text("widget.size.orderby")
+    assert texts.text("widget.legacy.constant").startswith("legacy was removed in v7")
+    assert texts.text("widget.resource_name") == "The v6 resource widget is gadget in v7: use gadget."
+    assert texts.text("body.widget.size.rename") == texts.text("widget.size.rename")
+    assert texts.text("nothing.known.here") == GUIDE
+
+
+def test_client_names_are_escaped_in_the_html_page():
+    hostile = "<script>alert(1)</script>"
+    line = json.dumps(
+        {
+            "timestamp": "2026-01-02T03:04:05Z",
+            "event": "request",
+            "method": "GET",
+            "path": "/v6/device?$select=id",
+            "balena_client": hostile,
+            "credential": "abc",
+            "v6_mode": "translate",
+            "v7_target": "/v7/device?$select=id",
+            "v6_features": [],
+        }
+    )
+    done = report("--format", "html", "-", stdin=(line + "\n").encode())
+    assert done.returncode == 0, done.stderr
+    html = done.stdout.decode()
+    assert hostile not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    parsed = _Page()
+    parsed.feed(html)
+    assert "script" not in [tag for tag, _ in parsed.tags]
