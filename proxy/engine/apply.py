@@ -204,10 +204,14 @@ def apply_rows(plan: ObjectPlan, rows: list[Any], names: dict[str, str], *, in_p
             rows = rows[: plan.top]
     if plan.trivial and not names:
         return rows
-    if not in_place:
+    if names:
         return [apply_object(plan, r, names) for r in rows]
+    builders = plan.builders  # apply_object's dispatch, inlined: this loop runs once per row
+    if not in_place:
+        return [(builders.get(len(r)) or _builder(plan, r))(r) if isinstance(r, dict) else r for r in rows]
     for i, row in enumerate(rows):
-        rows[i] = apply_object(plan, row, names)
+        if isinstance(row, dict):
+            rows[i] = (builders.get(len(row)) or _builder(plan, row))(row)
     return rows
 
 
@@ -287,18 +291,23 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes:
     if not body or not changes_body(plan):
         return body
     with _collector_paused():
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamNotJSON(str(exc)) from exc
-        data = _apply_document(plan, data)
-        return body if data is _UNCHANGED else orjson.dumps(data)
+        return _rewrite(plan, body)
+
+
+def _rewrite(plan: ResponsePlan, body: bytes) -> bytes:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamNotJSON(str(exc)) from exc
+    data = _apply_document(plan, data)
+    return body if data is _UNCHANGED else orjson.dumps(data)
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while an answer is parsed and rewritten: a JSON tree holds no cycles,
-    and the collector's passes over its tens of thousands of new objects were a tenth of the work."""
+    and the collector's passes over its tens of thousands of new objects were a tenth of the work. The
+    tree must be gone (``_rewrite`` has returned) before the collector is back, or its first pass scans it."""
     enabled = gc.isenabled()
     gc.disable()
     try:
