@@ -1,7 +1,8 @@
 """A misbehaving upstream for fault tests: a socket-level HTTP/1.1 server on loopback whose next answers are
 scripted faults (reset mid-body, truncated JSON, silence, ...).
 
-``FaultyUpstream.faults`` is a queue: each request takes the next fault, or ``"ok"`` when it is empty. An
+``FaultyUpstream.faults`` is a queue: each request takes the next fault, or ``"ok"`` when it is empty;
+``by_path`` (path prefix -> fault) picks the fault by the request's path instead, for concurrent use (soak). An
 ``ok`` answer is a small valid JSON document, ``{"d": []}`` for ``/v7/...`` reads (what a translated v6 read
 expects) and ``{"ok": true}`` otherwise, on a keep-alive connection. ``GET /v7/$metadata`` is always 401 (the
 proxy reads it at start-up; open-balena answers the same), so start-up never takes a scripted fault.
@@ -43,6 +44,7 @@ class FaultyUpstream:
     """Start with ``await FaultyUpstream().start()``; ``url`` is its base URL; ``close()`` stops it."""
 
     faults: list[str] = field(default_factory=list)
+    by_path: dict[str, str] = field(default_factory=dict)
     seen: list[tuple[str, str]] = field(default_factory=list)  # (method, target) of every request
     served: dict[str, int] = field(default_factory=dict)  # fault (or "ok") -> times answered
     url: str = ""
@@ -61,6 +63,12 @@ class FaultyUpstream:
                 writer.transport.abort()
             await self._server.wait_closed()
 
+    def _fault_for(self, target: str) -> str:
+        for prefix, fault in self.by_path.items():
+            if target.startswith(prefix):
+                return fault
+        return self.faults.pop(0) if self.faults else "ok"
+
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._open.add(writer)
         try:
@@ -76,7 +84,7 @@ class FaultyUpstream:
                     writer.write(_head("401 Unauthorized", 0))
                     await writer.drain()
                     continue
-                fault = self.faults.pop(0) if self.faults else "ok"
+                fault = self._fault_for(target)
                 self.served[fault] = self.served.get(fault, 0) + 1
                 keep_open = await FAULTS[fault](writer, target)
                 if not keep_open:

@@ -288,6 +288,7 @@ def test_fuzzed_requests_never_get_a_proxy_made_5xx(proxy_logs: io.StringIO, pyt
     sent = 0
     upstream_5xx = 0
     upstream_garbled = 0
+    upstream_5xx_examples: list[str] = []
     statuses: dict[int, int] = {}
     with Background() as pair:
         log_seen = 0
@@ -317,6 +318,8 @@ def test_fuzzed_requests_never_get_a_proxy_made_5xx(proxy_logs: io.StringIO, pyt
             assert not crashes, crashes
             if status >= 500 and status in upstream:
                 upstream_5xx += 1
+                if len(upstream_5xx_examples) < 3:
+                    upstream_5xx_examples.append(f"{request.method} {request.target}")
             elif status >= 500:
                 access = [
                     event
@@ -334,7 +337,8 @@ def test_fuzzed_requests_never_get_a_proxy_made_5xx(proxy_logs: io.StringIO, pyt
     elapsed = time.monotonic() - started
     report = (
         f"[fuzz] {sent} requests in {elapsed:.0f} s, statuses {dict(sorted(statuses.items()))}, "
-        f"5xx from the simulator passed through: {upstream_5xx}, 502 for a garbled simulator answer: {upstream_garbled}"
+        f"5xx from the simulator passed through: {upstream_5xx} (e.g. {upstream_5xx_examples}), "
+        f"502 for a garbled simulator answer: {upstream_garbled}"
     )
     capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():  # shown in the run's output even with capture on
