@@ -199,6 +199,15 @@ async def test_a_navigation_to_supervisor_release_keeps_the_view_restriction():
             (f"{nav}/any(r:r/id gt 0)", [2]),
             (f"{nav}/all(r:r/id eq 10)", [1, 2]),
             (f"{nav}/$count gt 0", [2]),
+            # a value read through the link is NULL where the linked release is outside the view (issue 12)
+            (f"{nav}/id eq 1", []),
+            (f"{nav}/id ne 1", [1, 2]),
+            (f"{nav}/id eq 10", [2]),
+            (f"{nav}/id eq null", [1]),
+            (f"not({nav}/id eq 1)", [1, 2]),
+            (f"{nav}/id gt 0", [2]),
+            (f"not({nav}/id gt 0)", []),
+            (f"{nav}/supervisor_version eq null", [1]),
         ):
             status, body = await call(base, "GET", f"/v6/device?$select=id&$orderby=id asc&$filter=id le 2 and {text}")
             assert (status, [r["id"] for r in body["d"]]) == (200, ids), text

@@ -13,7 +13,23 @@ from proxy.engine.logic import Cond, Known, Walked
 from proxy.engine.texts import decoded, expression, prefixed
 from proxy.engine.walk_context import Scope, WalkContext, WalkError
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, PathWalker, SpecialEnd, not_a_value
-from proxy.odata import SP, AliasRef, BinOp, Call, Expr, Group, In, Lambda, Literal, Not, Path, and_filter, iter_nodes
+from proxy.odata import (
+    SP,
+    AliasRef,
+    BinOp,
+    Call,
+    Expr,
+    Group,
+    In,
+    Lambda,
+    Literal,
+    Not,
+    Path,
+    PathSeg,
+    and_filter,
+    iter_nodes,
+)
+from proxy.odata import Name as TreeName
 from proxy.schema import v6schema as S
 from proxy.schema.v6schema import Name, ResourceInfo
 from translators import Derived
@@ -28,6 +44,19 @@ class CasesSplit:
     name: Name
     owner: ResourceInfo
     prefix: list[str]
+
+
+@dataclass(frozen=True)
+class ViewSplit:
+    """A value path going on through a link to a view (a resource narrowed by ``extra_filter``): the path,
+    the v7 path to the link's target and that target."""
+
+    path: Path
+    prefix: list[str]
+    target: ResourceInfo
+
+
+_VIEW_VAR = "v6_view"  # the lambda variable of the view membership test (never a client's: not a v6 name)
 
 
 def derived_filter(rule: Derived, literal: Literal) -> str:
@@ -55,6 +84,7 @@ class FilterWalker:
     def __init__(self, ctx: WalkContext, paths: PathWalker) -> None:
         self.ctx = ctx
         self.paths = paths
+        self.viewed: set[int] = set()  # id() of value paths through a view already split (_by_view)
 
     def walk_tail(self, path: Path, target: ResourceInfo, scope: Scope, option: str) -> None:
         """The ``/$count(…)`` or lambda after a navigation path. A target narrowed by ``extra_filter`` counts
@@ -102,6 +132,9 @@ class FilterWalker:
             expr.operand = operand
             return expr
         if isinstance(expr, (BinOp, Call, In)) and not (isinstance(expr, BinOp) and expr.op in ("and", "or")):
+            through = self._through_view(expr, resource, scope)
+            if through is not None:
+                return self._by_view(expr, through, resource, scope)
             split = self._cases_target(expr, resource, scope)
             if split is not None:
                 return self._by_cases(expr, split, resource, scope)
@@ -281,6 +314,63 @@ class FilterWalker:
                 return None
             return CasesSplit(node, found.name, found.owner, found.prefix)
         return None
+
+    def _through_view(self, expr: Expr, resource: ResourceInfo, scope: Scope) -> ViewSplit | None:
+        """A value path in ``expr`` that goes on through a link to a resource narrowed by ``extra_filter``
+        (``link/name``, the view being the link's target), not yet split; None if there is none."""
+        for node in iter_nodes(expr):
+            if not isinstance(node, Path) or node.lambda_ is not None or node.count is not None:
+                continue
+            if id(node) in self.viewed or not L.mentions(expr, _the(node)):
+                continue
+            names = node.names
+            cur, start, prefix = resource, 0, []
+            if names and names[0] in scope:
+                cur, start = scope[names[0]], 1
+                prefix.append(names[0])
+            for i in range(start, len(names) - 1):
+                n = self.ctx.lookup(cur, names[i])
+                if n is None or n.kind != S.NAV or not n.target:
+                    break
+                prefix.append(n.v7 or names[i])
+                cur = self.ctx.res(n.target)
+                if cur.extra_filters:
+                    return ViewSplit(node, prefix, cur)
+        return None
+
+    def _by_view(self, expr: Expr, split: ViewSplit, resource: ResourceInfo, scope: Scope) -> Walked:
+        """``E(link/name)`` where the link's target is a view: on the server the link joins only the view's
+        rows, so the value is NULL where the linked row is outside it. TRUE where (``link/any(v:X)`` and
+        ``E``) or (not ``link/any(v:X)`` and ``E(NULL)``), FALSE likewise, ``X`` the view's restriction."""
+        names = split.path.names
+        # the NULL branch is taken before the walk renames the paths of ``expr`` in place
+        null_branch = L.substitute(expr, lambda p: p.names == names and p.lambda_ is None and p.count is None, None)
+        self.viewed.add(id(split.path))
+        inside = self._expr(expr, resource, scope)
+        outside = self._expr(null_branch, resource, scope)
+        if not isinstance(outside, (Known, Cond)):
+            outside = L.fold(outside)
+            if isinstance(outside, Literal) and outside.kind in ("Boolean", "Null"):
+                outside = Known(outside.value)
+        restriction = " and ".join(f"({t})" for t in split.target.extra_filters)
+
+        def member() -> Expr:
+            body = prefixed(restriction, [_VIEW_VAR])
+            return Path([PathSeg(TreeName(p)) for p in split.prefix], lambda_=Lambda("any", TreeName(_VIEW_VAR), body))
+
+        self.ctx.feature(f"{split.target.name}.extra_filter_value")
+        true = L.joined(
+            "or",
+            [L.joined("and", [member(), L.truth(inside)]), L.joined("and", [L.negated(member()), L.truth(outside)])],
+        )
+        false = L.joined(
+            "or",
+            [
+                L.joined("and", [member(), L.falsity(inside)]),
+                L.joined("and", [L.negated(member()), L.falsity(outside)]),
+            ],
+        )
+        return L.cond(true, false)
 
     def _by_cases(self, expr: Expr, split: CasesSplit, resource: ResourceInfo, scope: Scope) -> Walked:
         """``E(x)`` for a derived ``x`` declared by cases ``(Ci, Vi)``: TRUE where some ``Ci and E(Vi)`` is,
