@@ -230,3 +230,20 @@ def test_a_lambda_from_the_fleet_and_a_count(table) -> None:
     status, body = table.v6("/device/$count?$filter=startswith(overall_status,'upd')")
     assert status == 200
     assert body["d"] == table.v7("/device/$count?$filter=startswith(note,'upd')")[1]["d"] > 0
+
+
+def test_a_count_filter_and_an_expand_filter_inside_a_lambda(table) -> None:
+    for v6, table_expr in [
+        (
+            "owns__device/$count($filter=startswith(overall_status,'upd')) gt 0",
+            "owns__device/$count($filter=startswith(note,'upd')) gt 0",
+        ),
+        (
+            "owns__device/any(d:d/overall_status gt 'idle' and not contains(d/overall_status,'-'))",
+            "owns__device/any(d:d/note gt 'idle' and not contains(d/note,'-'))",
+        ),
+    ]:
+        status, got = table.v6(f"/application?$select=id&$filter={v6}")
+        assert status == 200, got
+        _, want = table.v7(f"/application?$select=id&$filter={table_expr}")
+        assert ids(got["d"]) == ids(want["d"]) and got["d"], v6
