@@ -5,7 +5,12 @@ engine install its ``/v6/...`` routes via ``proxy.v6.install(app)``, then the ca
 
 :class:`ProxyRunner` replaces aiohttp's handling of requests it cannot parse: aiohttp's own 400 echoes the
 raw request bytes (a bearer token included) in the response body and in its error log. Ours answers a
-fixed API-style message and logs only the error class.
+fixed API-style message and logs only the error class. A request line over ``max_request_line_bytes`` or a
+header field over 16 KiB answers ``431`` (as the real API's Node server does) with a message naming the limit.
+
+Shutdown (:meth:`ProxyRunner.shutdown_gracefully`) stops accepting, lets requests in flight finish for up to
+``shutdown_timeout``, then cuts what is left within :data:`CUT_GRACE`; aiohttp's own cleanup would wait the
+timeout twice (once for the handler, once more after cancelling only its request body).
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web, web_protocol, web_server
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from . import metrics, v6
 from .appkeys import SETTINGS, UPSTREAM
 from .errors import UpstreamError, api_error
 from .forward import forward
 from .headers import APPEND_FORWARDED
+from .lifecycle import LIFECYCLE, Lifecycle
 from .logs import REQUEST_ID, get_logger
 from .middlewares import QUIET_PATH, request_context
 from .rollout import v6_entry
@@ -31,8 +37,8 @@ from .upstream import Upstream
 log = get_logger("proxy.app")
 
 READY_PATH = "/ping"
-MAX_REQUEST_LINE = 65536
 MAX_HEADER_FIELD = 16384
+CUT_GRACE = 0.1  # seconds per phase aiohttp's cleanup gives handlers left after shutdown_timeout
 READY_TIMEOUT = 5.0
 
 
@@ -68,6 +74,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[APPEND_FORWARDED] = settings.forwarded_headers == "append"
+    app[LIFECYCLE] = Lifecycle()
     app[UPSTREAM] = Upstream(settings)
     app.cleanup_ctx.append(upstream_ctx)
     app.router.add_get("/healthz", healthz)
@@ -95,7 +102,10 @@ class SafeRequestHandler(web_protocol.RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        if isinstance(exc, HttpProcessingError):
+        if isinstance(exc, LineTooLong):
+            status, text = 431, self._too_long_message(exc)
+            log.info("request_too_long", status=status, error=text, client=_peer(request))
+        elif isinstance(exc, HttpProcessingError):
             log.info("bad_http_request", status=status, error=exc.__class__.__name__, client=_peer(request))
             text = "Bad request"
         else:
@@ -106,6 +116,18 @@ class SafeRequestHandler(web_protocol.RequestHandler):
         response = api_error(status, text if status != 504 else "Gateway timeout")
         response.force_close()
         return response
+
+    def _too_long_message(self, exc: LineTooLong) -> str:
+        """Which limit was hit: the request line (a setting) or one header field (fixed)."""
+        limit = exc.args[1] if len(exc.args) > 1 else None
+        line = exc.args[0] if exc.args else b""
+        looks_like_target = isinstance(line, (bytes, str)) and line[:1] in (b"/", "/", b"h", "h", b"*", "*")
+        if limit == self.max_line_size and (limit != self.max_field_size or looks_like_target):
+            return (
+                f"Request line too long: the limit is {self.max_line_size} bytes "
+                "(setting max_request_line_bytes, PROXY_MAX_REQUEST_LINE_BYTES)"
+            )
+        return f"Request header field too long: the limit is {self.max_field_size} bytes"
 
 
 def _peer(request: web.BaseRequest) -> str | None:
@@ -131,11 +153,25 @@ class ProxyRunner(web.AppRunner):
         # still labelled gzip (found by tests/test_fuzz.py). v6.py decodes what it must read itself.
         kwargs.setdefault("auto_decompress", False)  # a client that leaves frees its upstream stream
         # OData URLs get long ($filter=id in (...) with hundreds of ids): allow more than aiohttp's 8 KiB.
-        kwargs.setdefault("max_line_size", MAX_REQUEST_LINE)
-        kwargs.setdefault("max_field_size", MAX_HEADER_FIELD)
         settings = app[SETTINGS]
-        kwargs.setdefault("shutdown_timeout", settings.shutdown_timeout)
+        kwargs.setdefault("max_line_size", settings.max_request_line_bytes)
+        kwargs.setdefault("max_field_size", MAX_HEADER_FIELD)
+        kwargs.setdefault("shutdown_timeout", CUT_GRACE)  # the graceful wait is shutdown_gracefully's
         super().__init__(app, **kwargs)
+
+    async def shutdown_gracefully(self, grace: float) -> bool:
+        """Stop accepting, let requests in flight finish for up to ``grace`` s, cut the rest, clean up.
+
+        Returns True when every request finished in time."""
+        lifecycle = self.app[LIFECYCLE]
+        lifecycle.stopping = True
+        for site in list(self.sites):
+            await site.stop()
+        if self.server is not None:
+            self.server.pre_shutdown()  # idle keep-alive connections close now, busy ones after their request
+        drained = await lifecycle.drained(grace)
+        await self.cleanup()
+        return drained
 
     async def _make_server(self) -> web_server.Server:
         server = await super()._make_server()

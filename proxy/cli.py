@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import collections
+import contextlib
 import ctypes
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
+import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from . import __version__, metrics
 from .app import ProxyRunner, create_app
@@ -96,8 +103,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     if settings.workers == 1:
-        return run_worker(settings, reuse_port=False)
-    return run_workers(settings)
+        _exit_now(run_worker(settings, reuse_port=False))
+    _exit_now(run_workers(settings))
+
+
+def _exit_now(status: int) -> NoReturn:
+    """End the process once serving is over: exit handlers run and output is flushed, but the interpreter's
+    tear-down of every object (about half a second for the schemas) is skipped, so a shutdown stays within
+    ``shutdown_timeout`` + 1 s even on a busy machine."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
 
 
 def run_loop(main_coroutine: Any) -> None:
@@ -119,35 +137,53 @@ def run_worker(settings: Settings, *, reuse_port: bool, worker: int = 0) -> int:
     try:
         run_loop(serve(settings, reuse_port=reuse_port, worker=worker))
     except StartupError as exc:
-        log.error("startup_failed", worker=worker, error=str(exc), exc_info=exc.__cause__)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        # One line and status 1, nothing else: no traceback, no "stopped" event (it never started).
+        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:  # pragma: no cover - only outside the loop
         pass
     return 0
 
 
+def _sighup_ignored(worker: int) -> None:
+    log.info("sighup_ignored", worker=worker, message="settings are read at start-up: restart to change them")
+
+
+async def _start(settings: Settings, reuse_port: bool) -> ProxyRunner:
+    """Set the app up and listen; any failure is a :class:`StartupError` with everything opened closed again."""
+    if not reuse_port:
+        check_address(settings.host, settings.port, reuse_port=False)
+    runner: ProxyRunner | None = None
+    try:
+        runner = ProxyRunner(create_app(settings))
+        await runner.setup()
+        site = LimitedTCPSite(
+            runner, settings.host, settings.port, max_connections=settings.max_connections, reuse_port=reuse_port
+        )
+        await site.start()
+        return runner
+    except BaseException as exc:
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                await runner.cleanup()  # closes the upstream session too (no "Unclosed client session")
+        if isinstance(exc, OSError):
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from exc
+        if isinstance(exc, Exception):
+            raise StartupError(f"start-up failed: {exc.__class__.__name__}: {exc}") from exc
+        raise
+
+
 async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0) -> None:
-    """Start the app, listen, and shut down gracefully (``shutdown_timeout``) on SIGTERM or SIGINT."""
+    """Start the app, listen, and shut down gracefully on SIGTERM or SIGINT: requests in flight get
+    ``shutdown_timeout`` to finish, then what is left is cut, so the process ends within that time (+ < 1 s)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner: ProxyRunner | None = None
+    loop.add_signal_handler(signal.SIGHUP, _sighup_ignored, worker)
+    runner = await _start(settings, reuse_port)
     try:
-        try:
-            runner = ProxyRunner(create_app(settings))
-            await runner.setup()
-        except Exception as exc:
-            raise StartupError(f"start-up failed: {exc.__class__.__name__}: {exc}") from exc
-        try:
-            site = LimitedTCPSite(
-                runner, settings.host, settings.port, max_connections=settings.max_connections, reuse_port=reuse_port
-            )
-            await site.start()
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from exc
         address = runner.addresses[0]
         if worker == 0:
             log.info("settings", **settings.describe())
@@ -164,9 +200,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
         await stop.wait()
         log.info("shutting_down", worker=worker, timeout_s=settings.shutdown_timeout)
     finally:
-        if runner is not None:
-            await runner.cleanup()
-            log.info("stopped", worker=worker)
+        drained = await runner.shutdown_gracefully(settings.shutdown_timeout)
+        log.info("stopped", worker=worker, drained=drained)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -181,14 +216,19 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker_main(settings: Settings, worker: int, parent: int) -> None:
+    # The parent's Python handlers were inherited by the fork: a SIGTERM before this worker's loop installs its
+    # own must simply end it, and a SIGHUP must not.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _die_with_parent(parent)
     try:
         configure_logging(settings, worker=worker)
     except LogFileError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(WORKER_CONFIG_ERROR)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM per worker
-    sys.exit(run_worker(settings, reuse_port=True, worker=worker))
+    status = run_worker(settings, reuse_port=True, worker=worker)
+    sys.exit(WORKER_STARTUP_FAILED if status == 1 else status)
 
 
 def run_workers(settings: Settings) -> int:
@@ -196,6 +236,11 @@ def run_workers(settings: Settings) -> int:
 
     The metric files of all workers live in one private directory made before they start (so one scrape
     sees every worker); a worker that exits is marked dead there (``metrics.worker_exited``)."""
+    try:
+        _preflight(settings)
+    except StartupError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
+        return 1
     created = metrics.prepare_multiprocess()
     try:
         return _run_workers(settings)
@@ -203,36 +248,140 @@ def run_workers(settings: Settings) -> int:
         metrics.remove_multiprocess_dir(created)
 
 
+# A worker that dies is started again after a pause that doubles with each recent death; when workers died
+# GIVE_UP_DEATHS times within GIVE_UP_WINDOW seconds, something is wrong that a restart will not fix.
+RESTART_FIRST_DELAY = 0.5
+RESTART_MAX_DELAY = 10.0
+GIVE_UP_DEATHS = 5
+GIVE_UP_WINDOW = 60.0
+# Exit statuses of a worker that restarting cannot help: a bad log file (2), a start-up failure (3).
+WORKER_CONFIG_ERROR = 2
+WORKER_STARTUP_FAILED = 3
+
+
+@dataclass
+class _Slot:
+    """One worker position: its current process and, after a death, when to start the next one."""
+
+    number: int
+    process: Any = None  # multiprocessing.Process (untyped in typeshed's fork context)
+    restart_at: float | None = None
+
+
+def _preflight(settings: Settings) -> None:
+    """What would make every worker fail at once, checked once in the parent (one error line, not N)."""
+    if settings.v6_mode == "translate" or settings.shadow_share > 0:
+        from .engine import build_schema
+
+        try:
+            build_schema(settings.flavour)
+        except Exception as exc:
+            raise StartupError(f"start-up failed: {exc.__class__.__name__}: {exc}") from exc
+    check_address(settings.host, settings.port, reuse_port=True)
+
+
+def check_address(host: str, port: int, *, reuse_port: bool) -> None:
+    """Bind (and release) the listening address, so "address in use" is found before anything else starts."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    for family, kind, proto, _name, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                raise StartupError(f"cannot listen on {host}:{port}: {reason}") from exc
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit status {exitcode}"
+
+
 def _run_workers(settings: Settings) -> int:
+    """Start the workers, restart one that dies (with back-off), stop them all on SIGTERM/SIGINT."""
     context = multiprocessing.get_context("fork")
-    processes = [
-        context.Process(target=_worker_main, args=(settings, n, os.getpid()), name=f"worker-{n}")
-        for n in range(settings.workers)
-    ]
+    parent = os.getpid()
+    slots = [_Slot(n) for n in range(settings.workers)]
+    deaths: collections.deque[float] = collections.deque()
     stopping = False
+    status = 0
+
+    def start(slot: _Slot) -> None:
+        slot.process = context.Process(
+            target=_worker_main, args=(settings, slot.number, parent), name=f"worker-{slot.number}"
+        )
+        slot.process.start()
+        slot.restart_at = None
 
     def stop_all(_signum: int = signal.SIGTERM, _frame: Any = None) -> None:
         nonlocal stopping
         stopping = True
-        for process in processes:
-            if process.is_alive() and process.pid:
-                os.kill(process.pid, signal.SIGTERM)
+        for slot in slots:
+            if slot.process is not None and slot.process.is_alive() and slot.process.pid:
+                os.kill(slot.process.pid, signal.SIGTERM)
+
+    def sighup(_signum: int, _frame: Any) -> None:
+        log.info("sighup_ignored", worker="parent", message="settings are read at start-up: restart to change them")
 
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
-    for process in processes:
-        process.start()
-    log.info("workers_started", workers=settings.workers, pids=[p.pid for p in processes])
-    status = 0
-    dead: set[int | None] = set()
-    while any(p.is_alive() for p in processes):
-        for process in processes:
-            process.join(timeout=0.2)
-            if not process.is_alive() and process.pid not in dead:
-                dead.add(process.pid)
-                metrics.worker_exited(process.pid)
-            if not process.is_alive() and process.exitcode and not stopping:
-                log.error("worker_exited", worker=process.name, exitcode=process.exitcode)
+    signal.signal(signal.SIGHUP, sighup)
+    for slot in slots:
+        start(slot)
+    log.info("workers_started", workers=settings.workers, pids=[slot.process.pid for slot in slots])
+    while True:
+        running = [slot.process for slot in slots if slot.process is not None]
+        if not running and (stopping or all(slot.restart_at is None for slot in slots)):
+            return status
+        multiprocessing.connection.wait([p.sentinel for p in running], timeout=0.2)
+        now = time.monotonic()
+        for slot in slots:
+            process = slot.process
+            if process is None:
+                if slot.restart_at is not None and not stopping and now >= slot.restart_at:
+                    start(slot)
+                    log.info("worker_restarted", worker=slot.number, pid=slot.process.pid)
+                continue
+            if process.is_alive():
+                continue
+            process.join()
+            slot.process = None
+            metrics.worker_exited(process.pid)
+            if stopping:
+                continue
+            reason = _exit_reason(process.exitcode)
+            if process.exitcode in (WORKER_CONFIG_ERROR, WORKER_STARTUP_FAILED):
+                log.error("worker_failed_to_start", worker=slot.number, pid=process.pid, reason=reason)
                 status = 1
                 stop_all()
-    return status
+                continue
+            deaths.append(now)
+            while deaths and now - deaths[0] > GIVE_UP_WINDOW:
+                deaths.popleft()
+            if len(deaths) >= GIVE_UP_DEATHS:
+                message = (
+                    f"workers died {len(deaths)} times within {GIVE_UP_WINDOW:g} s "
+                    f"(last: worker {slot.number}, {reason}); giving up"
+                )
+                log.error("workers_failing", worker=slot.number, pid=process.pid, reason=reason, deaths=len(deaths))
+                print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+                status = 1
+                stop_all()
+                continue
+            delay = min(RESTART_FIRST_DELAY * 2 ** (len(deaths) - 1), RESTART_MAX_DELAY)
+            log.warning("worker_exited", worker=slot.number, pid=process.pid, reason=reason, restart_in_s=delay)
+            slot.restart_at = now + delay

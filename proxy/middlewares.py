@@ -10,6 +10,7 @@ fixed message, logged without credentials.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from .errors import UpstreamError, api_error, mask_secrets
 from .headers import REQUEST_ID_HEADER, request_id
+from .lifecycle import LIFECYCLE
 from .logs import (
     BODY_BYTES_OUT,
     LOG_EXTRA,
@@ -37,6 +39,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Requests that would flood the access log from health checks (and the metrics path, set per app).
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 QUIET_PATH: web.AppKey[str] = web.AppKey("quiet_path", str)
+# Longest path written to an access event (a $filter=id in (...) URL may be 64 KiB); longer ones are cut and
+# the event says so (``path_truncated: true``).
+MAX_LOGGED_PATH = 2048
 
 
 @web.middleware
@@ -47,6 +52,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request[LOG_EXTRA] = {}
     status: int | None = None
     response: web.StreamResponse | None = None
+    lifecycle = request.app.get(LIFECYCLE)
+    if lifecycle is not None:
+        lifecycle.request_started()
     try:
         try:
             response = await handler(request)
@@ -59,7 +67,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         except web.RequestPayloadError:  # the client's body is malformed (framing, encoding)
             response = api_error(400, "Bad request: the request body could not be read")
         except (asyncio.CancelledError, ConnectionResetError):
-            status = 499  # the client went away (nginx's convention)
+            if lifecycle is not None and lifecycle.stopping:
+                status = 503  # cut at the end of shutdown_timeout, not the client's doing
+                request[LOG_EXTRA]["cut"] = "shutdown"
+            else:
+                status = 499  # the client went away (nginx's convention)
             raise
         except Exception:
             log.exception("unhandled_error", request_id=rid, path=mask_secrets(request.raw_path))
@@ -69,6 +81,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         return response
     finally:
+        if lifecycle is not None:
+            lifecycle.request_finished()
         if (request.path not in QUIET_PATHS and request.path != request.app.get(QUIET_PATH)) or (status or 500) >= 400:
             _access_event(request, response, status, started)
 
@@ -80,6 +94,7 @@ def _access_event(
         "request_id": request[REQUEST_ID],
         "method": request.method,
         "path": mask_secrets(request.raw_path),
+        "pid": os.getpid(),  # which worker served it (--workers N)
         "status": status,
         "upstream_status": request.get(UPSTREAM_STATUS),
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -89,6 +104,9 @@ def _access_event(
         "client": request.remote,
         **client_identity(request),
     }
+    if len(fields["path"]) > MAX_LOGGED_PATH:
+        fields["path"] = fields["path"][:MAX_LOGGED_PATH]
+        fields["path_truncated"] = True
     extra: dict[str, Any] = request[LOG_EXTRA]
     fields.update(extra)
     legacy = request.get("log_extra")

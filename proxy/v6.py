@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import time
 import zlib
@@ -18,7 +19,7 @@ from proxy.engine import Engine, WalkError, build_schema
 from proxy.engine.apply import LocalSortOverflow, UpstreamNotJSON, client_body, client_location
 from proxy.engine.metadata import metadata_document
 from proxy.engine.plan import ResponsePlan
-from proxy.errors import UpstreamUnavailable, api_error, malformed_url_message, mask_secrets
+from proxy.errors import UpstreamError, UpstreamUnavailable, api_error, malformed_url_message, mask_secrets
 from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from proxy.logs import (
     LOG_EXTRA,
@@ -56,34 +57,81 @@ def install(app: web.Application) -> None:
     app.on_startup.append(_merge_upstream_metadata)
     if settings.shadow_share > 0:
         shadow.install(app, settings, app[ENGINE])
+    app.on_cleanup.append(_stop_metadata_retry)
     entry = v6_entry(handle, settings)  # per-client rules, deprecation headers (proxy.rollout)
     app.router.add_route("*", "/v6", entry)
     app.router.add_route("*", "/v6/{tail:.*}", entry)
 
 
+METADATA_RETRY: web.AppKey[asyncio.Task[None]] = web.AppKey("v6_metadata_retry", asyncio.Task)
+METADATA_RETRY_FIRST = 2.0  # seconds before the first retry; doubled each time up to METADATA_RETRY_MAX
+METADATA_RETRY_MAX = 300.0
+
+
 async def _merge_upstream_metadata(app: web.Application) -> None:
-    """Merge the upstream's own ``/v7/$metadata`` when it is readable (open-balena answers 401 to it)."""
+    """Merge the upstream's own ``/v7/$metadata`` when it is readable (open-balena answers 401 to it).
+
+    Without ``upstream_api_key`` one attempt is made (an ``info`` line when it fails: the bundled model serves).
+    With a key the document is expected: a failure is a warning with the reason, and reading is retried in the
+    background with back-off until it succeeds."""
+    settings = app[SETTINGS]
+    reason = await _read_upstream_metadata(app)
+    if reason is None:
+        return
+    if not settings.upstream_api_key:
+        log.info("upstream_metadata_unavailable", reason=reason)
+        return
+    log.warning("upstream_metadata_unavailable", reason=reason, retry_in_s=METADATA_RETRY_FIRST)
+    app[METADATA_RETRY] = asyncio.create_task(_retry_metadata(app))
+
+
+async def _retry_metadata(app: web.Application) -> None:
+    delay = METADATA_RETRY_FIRST
+    attempt = 1
+    while True:
+        await asyncio.sleep(delay)
+        attempt += 1
+        reason = await _read_upstream_metadata(app)
+        if reason is None:
+            return
+        delay = min(delay * 2, METADATA_RETRY_MAX)
+        log.warning("upstream_metadata_unavailable", reason=reason, attempt=attempt, retry_in_s=delay)
+
+
+async def _stop_metadata_retry(app: web.Application) -> None:
+    task = app.get(METADATA_RETRY)
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _read_upstream_metadata(app: web.Application) -> str | None:
+    """One attempt: None when merged (or usable no further), else the reason it could not be read."""
     settings = app[SETTINGS]
     headers = {"Authorization": f"Bearer {settings.upstream_api_key}"} if settings.upstream_api_key else {}
     try:
         async with asyncio.timeout(METADATA_TIMEOUT):
             reply = await app[UPSTREAM].fetch("GET", "/v7/$metadata", headers)
+    except TimeoutError:
+        return f"no answer within {METADATA_TIMEOUT:g} s"
+    except UpstreamError as exc:
+        return exc.client_message()
     except Exception as exc:  # the bundled graph still serves
-        log.info("upstream_metadata_unavailable", error=exc.__class__.__name__)
-        return
+        return exc.__class__.__name__
     if reply.status != 200:
-        log.info("upstream_metadata_unavailable", status=reply.status)
-        return
+        return f"status {reply.status}"
     try:
         text = orjson.loads(reply.body)
         if not isinstance(text, str):
-            return
+            raise ValueError("not a JSON string")
         schema = build_schema(settings.flavour, metadata_xml=text)
     except Exception as exc:
         log.warning("upstream_metadata_unusable", error=exc.__class__.__name__)
-        return
+        return None  # a document that does not fit will not fit better later
     app[ENGINE].replace_schema(schema)
     log.info("upstream_metadata_merged")
+    return None
 
 
 class _BodyContext:

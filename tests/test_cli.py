@@ -170,9 +170,11 @@ def test_port_in_use_is_one_clear_line():
         busy.listen()
         port = busy.getsockname()[1]
         result = run_cli("serve", "--port", str(port), "--upstream", "http://127.0.0.1:9", "--log-format", "json")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"balena-v6-proxy: error: cannot listen on 127.0.0.1:{port}: Address already in use"
-    assert "startup_failed" in result.stdout
+        workers = run_cli("serve", "--port", str(port), "--upstream", "http://127.0.0.1:9", "--workers", "2")
+    # One line and status 1, nothing else: no "stopped" event, no traceback, no log line before it.
+    for failed in (result, workers):
+        assert failed.returncode == 1 and failed.stdout == ""
+        assert failed.stderr == f"balena-v6-proxy: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
 def test_ci_runs_the_readme_test_command():

@@ -49,6 +49,9 @@ def instructions(proxy_url: str, simulator_url: str) -> str:
 
 
 async def _run(args: argparse.Namespace) -> None:
+    from proxy.cli import check_address
+
+    check_address("127.0.0.1", args.port, reuse_port=False)  # before anything starts or logs
     async with running_pair(
         flavour=args.flavour,
         proxy_port=args.port,
@@ -69,9 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["--"]:  # `balena-v6-proxy demo -- --port 0`: argparse REMAINDER keeps the separator
         argv = argv[1:]
     args = _parser().parse_args(argv)
+    from proxy.cli import StartupError
+
     try:
         asyncio.run(_run(args))
-    except OSError as exc:
-        print(f"demo: cannot start: {exc}", file=sys.stderr)
+    except (OSError, StartupError) as exc:
+        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"balena-v6-proxy demo: error: {message}", file=sys.stderr, flush=True)
         return 1
     return 0

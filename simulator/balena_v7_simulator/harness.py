@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import SIM_LOG, create_simulator_app
+from .app import SIM_LOG, SIMULATOR_RUNNER_OPTIONS, create_simulator_app
 from .fixtures import ADMIN_TOKEN
 from .store import SIM_STORE, Store
 
@@ -34,12 +35,19 @@ class Pair:
 
 
 async def _serve(
-    app: web.Application, host: str, port: int, runner_cls: type = web.AppRunner
+    app: web.Application, host: str, port: int, runner_cls: type = web.AppRunner, **runner_options: Any
 ) -> tuple[web.AppRunner, str]:
-    runner = runner_cls(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    """Start ``app``; a failure closes what was opened (no "Unclosed client session") and says which address."""
+    runner = runner_cls(app, access_log=None, **runner_options)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except BaseException as exc:
+        await runner.cleanup()
+        if isinstance(exc, OSError) and exc.errno:
+            raise OSError(exc.errno, f"cannot listen on {host}:{port}: {os.strerror(exc.errno)}") from exc
+        raise
     bound = runner.addresses[0][1]
     return runner, f"http://{host}:{bound}"
 
@@ -49,7 +57,7 @@ async def running_simulator(
     dataset: dict | None = None, *, host: str = "127.0.0.1", port: int = 0, **options: Any
 ) -> AsyncIterator[tuple[web.Application, str]]:
     app = create_simulator_app(dataset, **options)
-    runner, url = await _serve(app, host, port)
+    runner, url = await _serve(app, host, port, **SIMULATOR_RUNNER_OPTIONS)
     try:
         yield app, url
     finally:

@@ -1,0 +1,156 @@
+"""The process as an operator runs it: shutdown deadlines, SIGHUP, dead workers (subprocesses of the real CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import aiohttp
+from aiohttp import web
+from conftest import CliProcess, clean_env, free_port
+
+
+def slow_upstream() -> web.Application:
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.Response(text="too late")
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(600):
+            await response.write(b"tick\n")
+            await asyncio.sleep(0.05)
+        return response
+
+    async def ping(_request: web.Request) -> web.Response:
+        return web.Response(text="OK")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/endless", endless)
+    app.router.add_get("/ping", ping)
+    return app
+
+
+async def start(serve_app, spawn_cli, *args: str) -> tuple[CliProcess, str]:
+    upstream = await serve_app(slow_upstream())
+    port = free_port()
+    cli = await spawn_cli("serve", "--upstream", upstream, "--port", str(port), "--log-format", "json", *args)
+    await cli.wait_event("listening", count=(args.count("--workers") and int(args[args.index("--workers") + 1])) or 1)
+    return cli, f"http://127.0.0.1:{port}"
+
+
+async def drain_events(cli: CliProcess) -> None:
+    """Read the rest of the log once the process has ended."""
+    assert cli.process.stdout is not None
+    for line in (await cli.process.stdout.read()).splitlines():
+        if line.startswith(b"{"):
+            cli.events.append(json.loads(line))
+
+
+async def test_shutdown_ends_within_shutdown_timeout_and_logs_the_cut_requests(serve_app, spawn_cli):
+    cli, url = await start(serve_app, spawn_cli, "--shutdown-timeout", "2")
+    async with aiohttp.ClientSession() as client:
+        slow = asyncio.ensure_future(client.get(url + "/slow"))
+        stream = await client.get(url + "/endless")
+        assert await asyncio.wait_for(stream.content.readline(), 5) == b"tick\n"
+        await asyncio.sleep(0.3)  # the slow request is in flight upstream
+        began = time.monotonic()
+        cli.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(cli.process.wait(), 10) == 0
+        elapsed = time.monotonic() - began
+        with contextlib.suppress(aiohttp.ClientError):  # cut: the connection closed without an answer
+            await asyncio.wait_for(slow, 5)
+        stream.close()
+    assert 1.9 <= elapsed < 3.0, elapsed  # shutdown_timeout (2 s) + less than 1 s, not twice the timeout
+    await drain_events(cli)
+    cut = [e for e in cli.events if e.get("event") == "request"]
+    assert sorted(e["path"] for e in cut) == ["/endless", "/slow"]
+    assert all(e["status"] == 503 and e["cut"] == "shutdown" for e in cut), cut
+    [stopped] = [e for e in cli.events if e.get("event") == "stopped"]
+    assert stopped["drained"] is False
+
+
+async def test_default_shutdown_fits_docker_stop(serve_app, spawn_cli):
+    cli, url = await start(serve_app, spawn_cli)
+    async with aiohttp.ClientSession() as client:
+        stream = await client.get(url + "/endless")
+        await asyncio.wait_for(stream.content.readline(), 5)
+        began = time.monotonic()
+        cli.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(cli.process.wait(), 15) == 0
+        stream.close()
+    assert time.monotonic() - began < 9.0  # default 8 s + < 1 s: inside docker stop's 10 s
+
+
+async def test_sighup_is_ignored_and_logged(serve_app, spawn_cli):
+    cli, url = await start(serve_app, spawn_cli)
+    cli.process.send_signal(signal.SIGHUP)
+    [event] = await cli.wait_event("sighup_ignored")
+    assert "restart" in event["message"]
+    async with aiohttp.ClientSession() as client:
+        async with client.get(url + "/ping") as response:
+            assert response.status == 200
+    assert cli.process.returncode is None
+    assert await cli.stop() == 0
+
+
+async def test_a_killed_worker_is_restarted_and_access_events_name_the_worker(serve_app, spawn_cli):
+    cli, url = await start(serve_app, spawn_cli, "--workers", "2")
+    pids = {e["pid"] for e in cli.events if e.get("event") == "listening"}
+    victim = min(pids)
+    os.kill(victim, signal.SIGKILL)
+    [exited] = await cli.wait_event("worker_exited")
+    assert exited["pid"] == victim and exited["reason"] == "killed by SIGKILL" and exited["restart_in_s"] > 0
+    [restarted] = await cli.wait_event("worker_restarted")
+    await cli.wait_event("listening", count=3)
+    pids = (pids - {victim}) | {restarted["pid"]}
+    async with aiohttp.ClientSession() as client:
+        for _ in range(8):
+            async with client.get(url + "/ping", headers={"Connection": "close"}) as response:
+                assert response.status == 200
+    events = await cli.wait_event("request", count=8)
+    assert {e["pid"] for e in events} <= pids
+    cli.process.send_signal(signal.SIGHUP)  # the parent and both workers ignore it
+    await cli.wait_event("sighup_ignored")
+    assert await cli.stop() == 0
+
+
+async def test_workers_dying_five_times_in_a_minute_give_up_with_a_clear_error(serve_app, spawn_cli):
+    cli, _url = await start(serve_app, spawn_cli, "--workers", "2")
+    alive = {e["pid"] for e in cli.events if e.get("event") == "listening"}
+    for death in range(1, 5):
+        os.kill(min(alive), signal.SIGKILL)
+        alive.discard(min(alive))
+        [*_, restarted] = await cli.wait_event("worker_restarted", count=death, timeout=20)
+        alive.add(restarted["pid"])
+    os.kill(min(alive), signal.SIGKILL)
+    assert await asyncio.wait_for(cli.process.wait(), 20) == 1
+    assert cli.process.stderr is not None
+    stderr = (await cli.process.stderr.read()).decode()
+    assert stderr.startswith("balena-v6-proxy: error: workers died 5 times within 60 s (last: worker ")
+    assert stderr.rstrip().endswith("killed by SIGKILL); giving up") and "Traceback" not in stderr
+
+
+def test_demo_port_in_use_is_one_clear_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-W", "default", "-m", "proxy", "demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(),
+        )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"balena-v6-proxy demo: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
