@@ -19,6 +19,7 @@ from .appkeys import UPSTREAM
 from .errors import api_error, mask_secrets
 from .headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
+from .redirects import HTTPS_LOOP_MESSAGE, fix_locations
 
 log = get_logger("proxy.forward")
 
@@ -44,6 +45,9 @@ async def forward(request: web.Request) -> web.StreamResponse:
         request[UPSTREAM_STATUS] = reply.status
         request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)
         headers = response_headers_for_client(reply.headers)
+        if not fix_locations(reply.status, headers, upstream.base_url, upstream.base_path, request.raw_path):
+            request[LOG_EXTRA]["upstream_https_redirect"] = True
+            return api_error(502, HTTPS_LOOP_MESSAGE)
         headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         length = reply.content_length
         if length is not None and length <= BUFFER_MAX_BYTES and reply.status not in _NO_BODY_STATUSES:

@@ -32,6 +32,7 @@ from proxy.logs import (
     log_info,
 )
 from proxy.odata import ODataSyntaxError
+from proxy.redirects import HTTPS_LOOP_MESSAGE, LOCATION_HEADERS, fix_locations
 from proxy.rollout import v6_entry
 from translators import BodyError
 
@@ -382,9 +383,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     out_headers.popall("Content-Length", None)
     out_headers.popall("Content-Encoding", None)
     plan = tr.plan if tr.plan is not None else RAW_PLAN
-    location = out_headers.get("Location")
-    if location:
-        out_headers["Location"] = client_location(plan, location)
+    upstream = request.app[UPSTREAM]
+    # Locations on the upstream's origin become paths on the proxy (or the https loop a 502), then the
+    # response plan turns their /v7/ path into the client's /v6/ one.
+    if not fix_locations(reply.status, out_headers, upstream.base_url, upstream.base_path, "/v7" + tr.v7_target):
+        log_extra["upstream_https_redirect"] = True
+        return api_error(502, HTTPS_LOOP_MESSAGE)
+    for name in LOCATION_HEADERS:
+        location = out_headers.get(name)
+        if location:
+            out_headers[name] = client_location(plan, location)
     status = reply.status
     try:
         payload, content_type = client_body(plan, method, status, reply.body)
