@@ -19,12 +19,13 @@ FROM ${BASE_IMAGE}
 ARG PIP_INDEX_URL
 ARG PIP_FIND_LINKS
 ARG PIP_NO_INDEX
+# The image's own defaults (host 0.0.0.0, port 8080, JSON logs, the runtime file) live in a defaults file read
+# below the user's --config, PROXY_* variables and flags; as ENV PROXY_* they would outrank a mounted config.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/proxy/bin:$PATH \
-    PROXY_HOST=0.0.0.0 \
-    PROXY_PORT=8080 \
-    PROXY_LOG_FORMAT=json
+    PROXY_DEFAULTS_FILE=/etc/balena-v6-proxy/defaults.toml
+COPY config/docker-defaults.toml /etc/balena-v6-proxy/defaults.toml
 COPY --from=build /wheels /wheels
 # A virtual environment: Debian's python3 refuses system-wide pip installs (PEP 668) and may have no pip.
 RUN python3 -m venv /opt/proxy \
@@ -33,8 +34,9 @@ RUN python3 -m venv /opt/proxy \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin balena-v6-proxy
 USER balena-v6-proxy
 EXPOSE 8080
+# Reaches the address serve actually listens on (from its runtime file), wherever the port was set.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('PROXY_PORT', '8080'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2).status != 200)"]
+    CMD ["balena-v6-proxy", "healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["balena-v6-proxy"]
 CMD ["serve"]

@@ -30,6 +30,9 @@ from typing import Any
 import yarl
 
 ENV_PREFIX = "PROXY_"
+# A TOML file read right above the packaged defaults and below everything the user sets: an image or a
+# package sets its own defaults there (the Dockerfile: host 0.0.0.0, JSON logs) without outranking --config.
+DEFAULTS_FILE_ENV = "PROXY_DEFAULTS_FILE"
 # balena's announcement of API v7 with its migration guide (the ``Link: rel="deprecation"`` default).
 DEFAULT_DEPRECATION_LINK = "https://blog.balena.io/balena-api-v7-new-features-breaking-changes-and-migration-guide/"
 # Fields that change between two reads of the same row (heartbeats, timestamps): not a translation difference.
@@ -71,6 +74,7 @@ class Settings:
     ca_bundle: str | None = None
     insecure: bool = False
     forwarded_headers: str = "keep"  # "keep" | "append"
+    runtime_file: str | None = None
     connect_timeout: float = 10.0
     first_byte_timeout: float = 60.0
     stream_idle_timeout: float = 300.0
@@ -129,6 +133,7 @@ HELP: dict[str, str] = {
     "upstream_api_key": "API key used only to read /v7/$metadata at start-up",
     "ca_bundle": "PEM file of extra CA certificates trusted for the upstream (added to the system store)",
     "insecure": "do not verify the upstream's TLS certificate (logged loudly; testing only)",
+    "runtime_file": "file where serve writes the address it listens on (read by the healthcheck command)",
     "forwarded_headers": (
         "keep: pass the client's X-Forwarded-* untouched, add none; append: add the client to X-Forwarded-For"
         " and set X-Forwarded-Proto/-Host when absent (only when the API trusts the proxy)"
@@ -393,7 +398,8 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build the settings: packaged defaults < ``config_file`` < ``env`` (``PROXY_*``) < ``overrides``.
+    """Build the settings: packaged defaults < the defaults file (``PROXY_DEFAULTS_FILE``, the container image's
+    own defaults) < ``config_file`` (or ``PROXY_CONFIG``) < ``env`` (``PROXY_*``) < ``overrides``.
 
     ``env`` defaults to ``os.environ``; pass ``{}`` in tests for isolation. ``overrides`` values may be
     typed values or strings (as they come from the command line); ``None`` values are ignored.
@@ -401,6 +407,8 @@ def load_settings(
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     layers: list[Mapping[str, Any]] = [packaged_defaults()]
+    if env.get(DEFAULTS_FILE_ENV):
+        layers.append(read_toml(env[DEFAULTS_FILE_ENV]))
     if config_file is None and env.get("PROXY_CONFIG"):
         config_file = env["PROXY_CONFIG"]
     if config_file is not None:

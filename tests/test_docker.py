@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+from proxy.settings import FIELDS, env_var, load_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -42,17 +44,20 @@ def test_runs_as_a_non_root_user():
     assert users and users[-1] not in ("root", "0", "0:0")
 
 
-def test_listens_on_all_interfaces_port_8080():
+def test_image_defaults_sit_below_the_users_settings():
+    """No ENV PROXY_<setting> (it would outrank a mounted --config): the defaults file does it, from below."""
     env = " ".join(args for keyword, args in final_stage() if keyword == "ENV")
-    assert "PROXY_HOST=0.0.0.0" in env and "PROXY_PORT=8080" in env
-    assert ("EXPOSE", "8080") in final_stage()
+    assert not [name for name in FIELDS if env_var(name) + "=" in env]
+    assert "PROXY_DEFAULTS_FILE=/etc/balena-v6-proxy/defaults.toml" in env
+    assert ("COPY", "config/docker-defaults.toml /etc/balena-v6-proxy/defaults.toml") in final_stage()
+    defaults = load_settings(env={"PROXY_DEFAULTS_FILE": str(ROOT / "config" / "docker-defaults.toml")})
+    assert (defaults.host, defaults.port, defaults.log_format) == ("0.0.0.0", 8080, "json")
+    assert defaults.runtime_file and ("EXPOSE", "8080") in final_stage()
 
 
-def test_healthcheck_calls_healthz_with_valid_python():
+def test_healthcheck_is_the_healthcheck_command():
     [healthcheck] = [args for keyword, args in final_stage() if keyword == "HEALTHCHECK"]
-    command = json.loads(healthcheck.split("CMD", 1)[1].strip())
-    assert command[:2] == ["python", "-c"] and "/healthz" in command[2]
-    compile(command[2], "healthcheck", "exec")
+    assert json.loads(healthcheck.split("CMD", 1)[1].strip()) == ["balena-v6-proxy", "healthcheck"]
 
 
 def test_installs_the_package_and_runs_its_console_script():
@@ -62,7 +67,7 @@ def test_installs_the_package_and_runs_its_console_script():
     assert ("ENTRYPOINT", '["balena-v6-proxy"]') in steps
     copied = [args.split()[:-1] for keyword, args in steps if keyword == "COPY" and "--from" not in args]
     sources = {source for group in copied for source in group}
-    assert {"pyproject.toml", "README.md", "proxy", "translators"} <= sources
+    assert {"pyproject.toml", "README.md", "proxy", "translators", "config/docker-defaults.toml"} <= sources
     for source in sources:
         assert (ROOT / source).exists(), source
 

@@ -35,6 +35,9 @@ LAYERS = {
     "proxy.listen": "support",
     "proxy.errors": "support",
     "proxy.settings": "support",
+    "proxy.lifecycle": "support",
+    "proxy.redirects": "support",
+    "proxy.healthcheck": "support",
     "proxy.report.*": "report",  # the usage report command: reads logs, names translator rules
     "proxy.engine.*": "engine",
     "proxy.schema.*": "schema",
