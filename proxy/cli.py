@@ -25,6 +25,9 @@ from typing import Any, NoReturn
 
 from . import __version__, metrics
 from .app import ProxyRunner, create_app
+from .engine import build_schema
+from .healthcheck import main as healthcheck_main
+from .healthcheck import remove_runtime_file, write_runtime_file
 from .listen import LimitedTCPSite
 from .logfile import LogFileError, check_log_files
 from .logs import configure_logging, get_logger
@@ -35,16 +38,35 @@ PROG = "balena-v6-proxy"
 log = get_logger("proxy.cli")
 
 
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser; ``serve`` is kept so a mistyped serve option gets serve's own usage."""
+
+    serve: argparse.ArgumentParser | None = None
+
+
+def _default_text(name: str) -> str:
+    value = FIELDS[name].default
+    if value is None or value == ():
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Translating reverse proxy: balena API v6 clients -> v7 API."
-    )
+    parser = _Parser(prog=PROG, description="Translating reverse proxy: balena API v6 clients -> v7 API.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{serve,demo,report}")
-    serve = commands.add_parser("serve", help="run the proxy (the default command)")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,healthcheck,demo,report}")
+    serve = commands.add_parser(
+        "serve",
+        help="run the proxy (the default command)",
+        description="Run the proxy. Each setting also comes from its PROXY_* variable or a --config file "
+        "(precedence: defaults < config file < environment < flags).",
+    )
+    parser.serve = serve
     serve.add_argument("--config", metavar="FILE", help="TOML settings file (also PROXY_CONFIG)")
     for name in FIELDS:
-        help_text = f"{HELP[name]} [{env_var(name)}]"
+        help_text = f"{HELP[name]} [{env_var(name)}; default: {_default_text(name)}]".replace("%", "%%")
         if base_type(name) is bool:
             serve.add_argument(
                 cli_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
@@ -55,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         else:
             serve.add_argument(cli_flag(name), dest=name, metavar=name.upper(), default=None, help=help_text)
+    commands.add_parser("healthcheck", help="exit 0 when the running proxy answers /healthz (container health checks)")
     commands.add_parser("demo", help="run the local demo (simulated v7 API + proxy); see `demo --help`")
     commands.add_parser(
         "report", help="usage report from access logs (v6 clients, features, cookbook); see `report --help`"
@@ -83,11 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["demo"]:  # the demo parses its own options (--port, --flavour, ...)
         return _run_demo(args[1:])
+    if args[:1] == ["healthcheck"]:  # the container health check (see proxy.healthcheck)
+        return healthcheck_main(args[1:], PROG)
     if args[:1] == ["report"]:  # the usage report parses its own options (see proxy.report)
         return report_main(args[1:], PROG)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "serve")
-    parsed = build_parser().parse_args(args)
+    parser = build_parser()
+    parsed, unknown = parser.parse_known_args(args)
+    if unknown:  # the serve command's usage, not the top-level one
+        target = getattr(parser, "serve", None) if parsed.command == "serve" else None
+        (target or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     overrides = {name: getattr(parsed, name) for name in FIELDS}
     try:
         settings = load_settings(parsed.config, os.environ, overrides)
@@ -197,9 +226,16 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
             pid=os.getpid(),
             event_loop=type(loop).__module__.split(".")[0],
         )
+        if worker == 0 and settings.runtime_file:
+            try:
+                write_runtime_file(settings.runtime_file, str(address[0]), int(address[1]))
+            except OSError as exc:  # serving matters more; the health check will say what is missing
+                log.error("runtime_file_unwritable", path=settings.runtime_file, error=exc.strerror or str(exc))
         await stop.wait()
         log.info("shutting_down", worker=worker, timeout_s=settings.shutdown_timeout)
     finally:
+        if worker == 0 and settings.runtime_file:
+            remove_runtime_file(settings.runtime_file)
         drained = await runner.shutdown_gracefully(settings.shutdown_timeout)
         log.info("stopped", worker=worker, drained=drained)
 
@@ -271,8 +307,6 @@ class _Slot:
 def _preflight(settings: Settings) -> None:
     """What would make every worker fail at once, checked once in the parent (one error line, not N)."""
     if settings.v6_mode == "translate" or settings.shadow_share > 0:
-        from .engine import build_schema
-
         try:
             build_schema(settings.flavour)
         except Exception as exc:

@@ -194,3 +194,31 @@ def test_boolean_flags_can_switch_off_a_config_value(tmp_path):
     parsed = build_parser().parse_args(["serve", "--no-insecure"])
     assert parsed.insecure is False
     assert build_parser().parse_args(["serve"]).insecure is None  # not given: lower layers decide
+
+
+def test_serve_help_shows_every_default():
+    text = " ".join(run_cli("serve", "--help").stdout.split())  # argparse wraps lines
+    assert "[PROXY_PORT; default: 8080]" in text and "[PROXY_SHUTDOWN_TIMEOUT; default: 8.0]" in text
+    assert "[PROXY_UPSTREAM_API_KEY; default: unset]" in text and "[PROXY_INSECURE; default: false]" in text
+    assert text.count("default: ") >= len(FIELDS)
+
+
+def test_demo_help_is_plain_text_and_every_option_is_explained():
+    result = run_cli("demo", "--help")
+    assert result.returncode == 0 and "``" not in result.stdout and ":class:" not in result.stdout
+    options = result.stdout.split("options:", 1)[1]
+    for flag in ("--port", "--simulator-port", "--flavour"):
+        described = " ".join(options.split(f"  {flag} ", 1)[1].split("\n  -", 1)[0].split())
+        assert len(described) > 30 and "(default: " in described, flag  # a help text (defaults come with it)
+
+
+def test_a_mistyped_option_prints_that_commands_usage():
+    for args, usage in [
+        (["serve", "--prot", "80"], "usage: balena-v6-proxy serve "),
+        (["--prot", "80"], "usage: balena-v6-proxy serve "),  # serve is the default command
+        (["demo", "--prot", "80"], "usage: balena-v6-proxy demo "),
+        (["healthcheck", "--prot", "80"], "usage: balena-v6-proxy healthcheck "),
+    ]:
+        result = run_cli(*args)
+        assert result.returncode == 2 and result.stderr.startswith(usage), (args, result.stderr)
+        assert result.stderr.rstrip().endswith("error: unrecognized arguments: --prot 80")

@@ -17,10 +17,20 @@ from .harness import running_pair
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="balena-v6-proxy demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8080, help="proxy port (default 8080; 0 = any free port)")
-    parser.add_argument("--simulator-port", type=int, default=0, help="simulator port (default: any free port)")
-    parser.add_argument("--flavour", choices=("balena-cloud", "open-balena"), default="balena-cloud")
+    parser = argparse.ArgumentParser(
+        prog="balena-v6-proxy demo",
+        description="Run a simulated v7 balena API and the translating proxy in front of it on 127.0.0.1, print "
+        f"curl commands to try, and serve until Ctrl-C. The simulated API knows the token {ALICE_TOKEN!r}.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port of the proxy (0 = any free port)")
+    parser.add_argument("--simulator-port", type=int, default=0, help="port of the simulated API (0 = any free port)")
+    parser.add_argument(
+        "--flavour",
+        choices=("balena-cloud", "open-balena"),
+        default="balena-cloud",
+        help="which API the simulator plays (and the proxy's upstream_flavour)",
+    )
     return parser
 
 
