@@ -248,7 +248,6 @@ def test_runs_as_non_root_and_answers_healthz_and_its_own_healthcheck(run):
     say(f"non-root + healthz + HEALTHCHECK in {time.monotonic() - started:.1f} s")
 
 
-@pytest.mark.xfail(reason="issue 10 finding 5 (DEPLOY): the image's ENV PROXY_PORT/HOST outrank the config file")
 def test_honours_a_mounted_config_file(run, tmp_path):
     started = time.monotonic()
     port = free_port()
@@ -281,6 +280,7 @@ EXPLICIT: dict[str, str] = {
     "upstream_api_key": "test-key",
     "ca_bundle": CA_BUNDLE,
     "log_file": "/tmp/balena-v6-proxy.jsonl",
+    "runtime_file": "/tmp/balena-v6-proxy-elsewhere.json",  # the image's default is /tmp/balena-v6-proxy.json
     "v6_mode_rules": '["balena-cli/*=forward"]',
     "deprecation_date": "2025-01-31",
     "sunset_date": "2027-01-31",
@@ -329,9 +329,6 @@ def test_honours_every_proxy_variable(run):
     say(f"{len(env)} PROXY_* variables in {time.monotonic() - started:.1f} s")
 
 
-@pytest.mark.xfail(
-    reason="issue 10 finding 4 (DEPLOY): shutdown takes longer than docker stop's 10 s with a stream open"
-)
 async def test_stops_within_its_grace_period_with_a_stream_open(run, serve_app):
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
