@@ -178,19 +178,14 @@ def _entity(
             continue
         if v7name in v7_lines and not regenerate:
             kind, line = v7_lines[v7name]
-            line = (
-                line.replace(f'Name="{v7name}"', f'Name="{key}"', 1)
-                .replace(f'Relationship="v7.{v7xml}', f'Relationship="{ns}.{xml_name}')
-                .replace(f'FromRole="{v7xml}"', f'FromRole="{xml_name}"')
-            )
+            line = _renamed_line(line, v7name, key, v7xml, xml_name, ns)
             if kind == "Property":
                 props.append(line)
             else:
                 navs.append(line)
                 found = _TO_ROLE.search(line)
                 role = found.group(1) if found else ""
-                mult = doc.multiplicity.get(_assoc_name(v7xml, role), "1")
-                associations.append((xml_name, role, mult, key))
+                associations.append((xml_name, role, doc.multiplicity.get(_assoc_name(v7xml, role), "1"), key))
             continue
         target = graph["navigation"].get(key)
         if target is not None and key not in graph.get("many", []):
@@ -211,6 +206,15 @@ def _entity(
         + "\n\n\t\t\t\t\t</EntityType>"
     )
     return block, associations
+
+
+def _renamed_line(line: str, v7name: str, key: str, v7xml: str, xml_name: str, ns: str) -> str:
+    """A v7 property line of an unchanged name, under its v6 name, entity and namespace."""
+    return (
+        line.replace(f'Name="{v7name}"', f'Name="{key}"', 1)
+        .replace(f'Relationship="v7.{v7xml}', f'Relationship="{ns}.{xml_name}')
+        .replace(f'FromRole="{v7xml}"', f'FromRole="{xml_name}"')
+    )
 
 
 def _assemble(
