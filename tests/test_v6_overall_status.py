@@ -285,3 +285,30 @@ async def test_local_sort_with_a_navigation_path_key_it_cannot_fetch_names_the_r
         "overall_status cannot be used with $orderby on belongs_to__application/app_name with "
         "belongs_to__application expanded, or through a navigation to many rows, through the v6 proxy",
     )
+
+
+async def test_local_sort_with_a_count_key(proxy):
+    """`nav/$count` as a key next to overall_status (v6 sorted by the count subquery): the proxy expands the
+    count itself and strips it again; a key the client's own $expand of that navigation would clash with is
+    the clear 400."""
+    _, full = await get(proxy, "/v6/device?$select=id,overall_status&$expand=device_tag/$count")
+    tags = {r["id"]: r["device_tag"] for r in full["d"]}
+    status_of = {r["id"]: r["overall_status"] for r in full["d"]}
+    assert len(set(tags.values())) > 1  # devices with different numbers of tags
+    expected = sorted(tags, key=lambda i: (status_of[i], -tags[i], i))
+    status, body = await get(
+        proxy, "/v6/device?$select=id&$orderby=overall_status asc,device_tag/$count desc,id asc&$top=6&$skip=1"
+    )
+    assert status == 200, body
+    assert body["d"] == [{"id": i} for i in expected[1:7]]
+    _, plain = await get(proxy, "/v6/device?$filter=id eq 1")
+    status, body = await get(proxy, "/v6/device?$orderby=overall_status asc,device_tag/$count desc,id asc")
+    assert status == 200 and list(body["d"][0]) == list(plain["d"][0])  # nothing added to the rows
+    status, body = await get(
+        proxy, "/v6/device?$select=id&$expand=device_tag&$orderby=overall_status asc,device_tag/$count desc"
+    )
+    assert (status, body) == (
+        400,
+        "overall_status cannot be used with $orderby on device_tag/$count with device_tag expanded, "
+        "or on a lambda, through the v6 proxy",
+    )

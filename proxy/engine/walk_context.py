@@ -59,9 +59,10 @@ class WalkContext:
     helper_aliases: dict[int, dict[str, HelperAlias]] = field(default_factory=dict)
     local_sort_names: dict[int, list[str]] = field(default_factory=dict)  # id(options) → derived names sorted by
     local_sort_label: str | None = None
-    # id(options) → v7 link → (its target's v7 key, the v6 target): links a local sort key path expanded although
-    # the rows show them as references ({"__id": n}), rebuilt from the expanded row (walk_orderby.link_value)
-    sort_links: dict[int, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    # id(options) → v7 key a local sort added to the rows (stripped from the answer) → for a link the rows show
+    # as a reference ({"__id": n}): (its target's v7 key, the v6 target), rebuilt from the expanded row
+    # (walk_orderby.link_value); None for a count
+    sort_links: dict[int, dict[str, tuple[str, str] | None]] = field(default_factory=dict)
 
     def feature(self, text: str) -> None:
         if text not in self.features:

@@ -12,6 +12,7 @@ from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, 
 from proxy.odata import (
     ExpandItem,
     ExpandOption,
+    FilterOption,
     OptionList,
     OrderByOption,
     OrderItem,
@@ -131,6 +132,16 @@ class OrderByWalker:
                 keys.append(SortKey(None, n.derived.compute, desc))
                 helpers.update(n.derived.helpers)
                 continue
+            if item.path.count is not None or item.path.lambda_ is not None:
+                count_key = self.count_sort_key(item, options, desc)
+                if count_key is None:
+                    raise WalkError(
+                        400,
+                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]}/$count with "
+                        f"{v6_paths[id(item)].split('/')[0]} expanded, or on a lambda, through the v6 proxy",
+                    )
+                keys.append(count_key)
+                continue
             if len(item.path.segments) != 1:
                 path_key = self.path_sort_key(
                     item, walked.get(id(item)), v6_paths[id(item)], options, resource, helpers, desc
@@ -191,6 +202,29 @@ class OrderByWalker:
         options.add(TopOption(limit + 1))
         plan.local_limit = limit
         self.ctx.feature(f"{plan.resource}.local_sort_per_parent")
+
+    def count_sort_key(self, item: OrderItem, options: OptionList, desc: bool) -> SortKey | None:
+        """A local sort key ``nav/$count[($filter=…)]`` (already renamed and its filter translated): the proxy
+        expands the count itself and reads the number from the row (the key is stripped again). None where the
+        client expands that navigation itself, or for a longer path or a lambda."""
+        path = item.path
+        if path.count is None or len(path.segments) != 1 or path.segments[0].key is not None:
+            return None
+        nav = path.segments[0].name.text
+        expand = options.expand
+        if expand is not None and nav in {i.name.text for i in expand.items}:
+            return None
+        counted = OptionList(nested=True)
+        if path.count.filter is not None:
+            counted.add(FilterOption(path.count.filter))
+        new = ExpandItem(TreeName(nav), count=True, options=counted if counted.options else None)
+        if expand is None:
+            options.add(ExpandOption([new]))
+        else:
+            expand.items.append(new)
+        self.ctx.sort_links.setdefault(id(options), {})[nav] = None
+        self.ctx.feature("local_sort_count")
+        return SortKey(None, _count_of(nav), desc)
 
     def path_sort_key(
         self,
@@ -269,12 +303,24 @@ def _at_path(navs: tuple[str, ...], leaf: str) -> Callable[[dict[str, Any]], Any
     return compute
 
 
-def link_op(op: Op, links: dict[str, tuple[str, str]]) -> Op:
+def _count_of(nav: str) -> Callable[[dict[str, Any]], Any]:
+    """Reads the number an expanded ``nav/$count`` put in a v7 row."""
+
+    def compute(row: dict[str, Any]) -> Any:
+        value = row.get(nav)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return compute
+
+
+def link_op(op: Op, links: dict[str, tuple[str, str] | None]) -> Op:
     """The op writing a link the proxy expanded for a local sort key (``links``: v7 link → its target's v7 key
     and the v6 target): the reference v6 shows, rebuilt from the expanded row."""
-    if op.kind != COPY or op.src not in links:
+    src = op.src
+    link = links.get(src) if src is not None else None
+    if op.kind != COPY or src is None or link is None:
         return op
-    return Op(op.key, DERIVE, None, link_value(op.src, *links[op.src]))
+    return Op(op.key, DERIVE, None, link_value(src, *link))
 
 
 def link_value(link: str, key: str, target: str) -> Callable[[dict[str, Any]], Any]:
