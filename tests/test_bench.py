@@ -41,7 +41,8 @@ def test_quick_fallback_run_reports_ratios(tmp_path: Path) -> None:
         for name, row in scenario["systems"].items():
             assert row["requests"] > 0 and row["rps"] > 0, (scenario["key"], name)
             assert row["errors"] == 0, (scenario["key"], name)
-            assert row["cpu_us"] > 0, (scenario["key"], name)
+            assert row["cpu_us"] >= 0, (scenario["key"], name)  # 10 ms clock ticks: a short run may read 0
+    assert sum(row["cpu_us"] for s in summary["scenarios"] for row in s["systems"].values()) > 0
     # every system answered the real thing: the proxy translated, the rewrite renamed, the minimal one did not
     assert translated["systems"]["proxy"]["check"].endswith("v6 rows")
     assert translated["systems"]["rewrite"]["check"].endswith("v6 rows")
