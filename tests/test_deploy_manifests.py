@@ -76,6 +76,21 @@ def check_env_names(names: list[str]) -> None:
             assert name in known, f"{name} is not a setting of the proxy"
 
 
+def image_defaults_file() -> str | None:
+    """The image's own defaults file (PROXY_DEFAULTS_FILE in the Dockerfile), which no mount may hide."""
+    match = re.search(r"PROXY_DEFAULTS_FILE=(\S+)", (ROOT / "Dockerfile").read_text())
+    return match.group(1) if match else None
+
+
+def assert_not_hidden(mount_points: list[str]) -> None:
+    defaults = image_defaults_file()
+    for point in mount_points:
+        if defaults is not None:
+            assert defaults != point and not defaults.startswith(point.rstrip("/") + "/"), (
+                f"the mount at {point} hides the image's defaults file {defaults}"
+            )
+
+
 def image_uid() -> int | None:
     match = re.search(r"--uid (\d+)", (ROOT / "Dockerfile").read_text())
     return int(match.group(1)) if match else None
@@ -137,6 +152,9 @@ def test_deployment_matches_the_proxy_settings(tmp_path: Path) -> None:
     pause = float(pre_stop[1]) if pre_stop[0] == "sleep" else 0.0
     assert pod["terminationGracePeriodSeconds"] > pause + settings.shutdown_timeout + 1
     assert settings.shutdown_timeout == Settings().shutdown_timeout, "the ConfigMap restates the default"
+
+    # the config mount must not hide the image's own defaults file (host, port, runtime file)
+    assert_not_hidden([m["mountPath"] for m in proxy["volumeMounts"]])
 
     # environment variables are real settings; resources requested (the HPA scales on the CPU request)
     check_env_names([e["name"] for e in proxy.get("env", [])])
@@ -201,6 +219,7 @@ def test_compose_matches_the_proxy_settings() -> None:
     settings = settings_from(local)
 
     assert settings.host == "0.0.0.0"
+    assert_not_hidden(list(mounts))
     published = [str(p).rsplit(":", 1)[1] for p in proxy["ports"]]
     assert published == [str(settings.port)]
     check_env_names(list(proxy["environment"]))
