@@ -18,7 +18,7 @@ import pytest
 from conftest import RunningProxy, free_port
 from faulty_upstream import NOT_JSON, TRUNCATED, FaultyUpstream
 
-TIMEOUTS = {"first_byte_timeout": 0.4, "stream_idle_timeout": 0.4, "connect_timeout": 2.0}
+TIMEOUTS = {"first_byte_timeout": 1.0, "stream_idle_timeout": 1.0, "connect_timeout": 2.0}  # above load jitter
 TRANSLATED = "/v6/device"
 PASS_THROUGH = "/device/v2/abc/logs"
 
@@ -140,8 +140,8 @@ async def test_slow_first_byte_is_504_after_first_byte_timeout(start_proxy, faul
     faulty.faults = ["slow_first_byte"]
     async with aiohttp.ClientSession() as client:
         started = time.monotonic()
-        assert await get(client, proxy.url + path) == (504, "Upstream timeout: no response within 0.4 s")
-        assert time.monotonic() - started < 3
+        assert await get(client, proxy.url + path) == (504, "Upstream timeout: no response within 1 s")
+        assert time.monotonic() - started < 4
         await assert_next_request_succeeds(client, proxy)
 
 
@@ -150,8 +150,8 @@ async def test_stalled_translated_answer_is_504_after_stream_idle_timeout(start_
     faulty.faults = ["stall"]
     async with aiohttp.ClientSession() as client:
         started = time.monotonic()
-        assert await get(client, proxy.url + TRANSLATED) == (504, "Upstream timeout: the response stalled for 0.4 s")
-        assert time.monotonic() - started < 3
+        assert await get(client, proxy.url + TRANSLATED) == (504, "Upstream timeout: the response stalled for 1 s")
+        assert time.monotonic() - started < 4
         await assert_next_request_succeeds(client, proxy)
 
 
@@ -164,6 +164,6 @@ async def test_stalled_pass_through_stream_is_cut_after_stream_idle_timeout(star
             assert r.status == 200
             with pytest.raises(aiohttp.ClientPayloadError):
                 await asyncio.wait_for(r.read(), 5)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 4
         await assert_next_request_succeeds(client, proxy)
     assert log_output.events("request")[0]["stream_broken"] == "SocketTimeoutError"
