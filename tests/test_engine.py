@@ -24,6 +24,7 @@ GENERIC = {
     "location",
     "message",
     "name",
+    "origin",  # HTTP's word (a redirect's origin) in proxy/v6.py, also some resource's field
     "plan",
     "role",
     "scope",
