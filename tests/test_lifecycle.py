@@ -91,6 +91,22 @@ async def test_default_shutdown_fits_docker_stop(serve_app, spawn_cli):
     assert time.monotonic() - began < 9.0  # default 8 s + < 1 s: inside docker stop's 10 s
 
 
+async def test_several_workers_end_within_shutdown_timeout_too(serve_app, spawn_cli):
+    cli, url = await start(serve_app, spawn_cli, "--shutdown-timeout", "2", "--workers", "2")
+    async with aiohttp.ClientSession() as client:
+        stream = await client.get(url + "/endless")
+        assert await asyncio.wait_for(stream.content.readline(), 5) == b"tick\n"
+        began = time.monotonic()
+        cli.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(cli.process.wait(), 10) == 0
+        elapsed = time.monotonic() - began
+        stream.close()
+    assert elapsed < 3.0, elapsed
+    await drain_events(cli)
+    [cut] = [e for e in cli.events if e.get("event") == "request"]
+    assert (cut["status"], cut["cut"]) == (503, "shutdown")
+
+
 async def test_sighup_is_ignored_and_logged(serve_app, spawn_cli):
     cli, url = await start(serve_app, spawn_cli)
     cli.process.send_signal(signal.SIGHUP)
