@@ -384,7 +384,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     out_headers.popall("Content-Encoding", None)
     plan = tr.plan if tr.plan is not None else RAW_PLAN
     upstream = request.app[UPSTREAM]
-    # Locations on the upstream's origin become paths on the proxy (or the https loop a 502), then the
+    # Locations naming the upstream itself become paths on the proxy (or the https loop a 502), then the
     # response plan turns their /v7/ path into the client's /v6/ one.
     if not fix_locations(reply.status, out_headers, upstream.base_url, upstream.base_path, "/v7" + tr.v7_target):
         log_extra["upstream_https_redirect"] = True
