@@ -518,6 +518,8 @@ EDGE_URLS = [
     "/a?$top=01&$skip=0",
     "/a?$format=application/atom+xml",
     "/device?$filter=uuid%20eq%20@u&@u='abc'",
+    # Node's URLSearchParams: a raw é in a piece whose escapes do not decode is read byte-wise (U+FFFD)
+    "/a/$count?$select=a/$count&@p=1&$expand=a/$count($count=true;x=%E9;$select=a/$count,é/$count)",
     "/a?$filter=a eq 1 in (1)",
     "/a?$filter=a in (1) in (2)",
     "/a?$filter=x/y/z/m(1, 2 ,3)",

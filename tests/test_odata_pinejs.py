@@ -72,6 +72,9 @@ def test_the_second_decoding_can_make_a_url_malformed(url):
 
 def test_form_reading_follows_urlsearchparams():
     assert form_pairs("?a=1&&b&=c&d=e=f&%24g=%2") == [("a", "1"), ("b", ""), ("", "c"), ("d", "e=f"), ("$g", "%2")]
+    # Node's: a piece without a valid escape is kept as it is; where decodeURIComponent throws, each other
+    # character counts as its low byte (a raw é next to a bad escape is U+FFFD too)
+    assert form_pairs("a=é%&b=%41é&c=%E9é&d=+%zz") == [("a", "é%"), ("b", "Aé"), ("c", "\ufffd\ufffd"), ("d", " %zz")]
 
 
 ALIAS_VALUES = [
@@ -101,6 +104,13 @@ ALIAS_VALUES = [
     "'it%27%27s'",
     "'a%2527b'",
     "'%'",
+    "'é%E9'",
+    "'%E9é'",
+    "'%41é'",
+    "'😀%E9'",
+    "'%zzé'",
+    "'€%C3'",
+    "'é+%20'",
 ]
 MAIN_PIECES = [
     "$filter=a eq @n",
@@ -122,6 +132,8 @@ MAIN_PIECES = [
     "$expand=b(@x=1;$filter=c eq @x)",
     "foo=a%20b",
     "x=%E9",
+    "x=é%E9",
+    "$filter=a eq 'é%E9' and b eq @n",
     "k",
     "",
 ]

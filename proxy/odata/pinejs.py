@@ -14,22 +14,52 @@ writes the proxy's own re-parsed text back in a form the step turns into that sa
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_to_bytes
+
+from .decode import URIDecodeError, decode_uri_component
 
 __all__ = ["encode_for_aliases", "form_pairs", "split_aliases"]
 
 _ALIAS_HINT = re.compile(r"[?&(]@")
 
 
+_VALID_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_ESCAPE_OR_UNIT = re.compile(r"%[0-9A-Fa-f]{2}|.", re.S)
+
+
 def _form_decode(text: str) -> str:
-    """One name or value of application/x-www-form-urlencoded (WHATWG URL): ``+`` → space, then
-    percent-decoding that keeps malformed escapes, then UTF-8 decoding with U+FFFD for bad bytes."""
-    return unquote_to_bytes(text.replace("+", " ")).decode("utf-8", "replace")
+    """One name or value as Node's URLSearchParams reads it (the server runs on Node): ``+`` is a space;
+    a piece holding no valid ``%XX`` (``+`` aside) is kept as it is; else ``decodeURIComponent``, and where
+    that throws (a malformed escape, bad UTF-8), every escape a byte and every other UTF-16 code unit its low
+    byte, decoded as UTF-8 with U+FFFD for bad bytes (so a raw ``é`` next to a bad escape is U+FFFD too)."""
+    spaced = text.replace("+", " ")
+    if not _VALID_ESCAPE.search(text.replace("+", "")):
+        return spaced
+    try:
+        return decode_uri_component(spaced)
+    except URIDecodeError:
+        return _low_bytes(spaced).decode("utf-8", "replace")
+
+
+def _low_bytes(text: str) -> bytes:
+    out = bytearray()
+    for m in _ESCAPE_OR_UNIT.finditer(text):
+        piece = m.group()
+        if len(piece) == 3:
+            out.append(int(piece[1:], 16))
+            continue
+        code = ord(piece)
+        if code > 0xFFFF:  # a JS string holds it as two UTF-16 code units
+            code -= 0x10000
+            out.append((0xD800 + (code >> 10)) & 0xFF)
+            out.append((0xDC00 + (code & 0x3FF)) & 0xFF)
+        else:
+            out.append(code & 0xFF)
+    return bytes(out)
 
 
 def form_pairs(query: str) -> list[tuple[str, str]]:
-    """``new URLSearchParams(query)`` as (name, value) pairs: a leading ``?`` dropped, empty pieces skipped,
-    a piece without ``=`` has the empty value."""
+    """``new URLSearchParams(query)`` (Node's) as (name, value) pairs: a leading ``?`` dropped, empty pieces
+    skipped, a piece without ``=`` has the empty value."""
     if query.startswith("?"):
         query = query[1:]
     pairs = []
