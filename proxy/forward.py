@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -34,8 +35,11 @@ def request_body(request: web.BaseRequest) -> aiohttp.StreamReader | None:
     return request.content if request.body_exists else None
 
 
-async def forward(request: web.Request) -> web.StreamResponse:
-    """Forward ``request`` to the upstream and stream the response back."""
+async def forward(request: web.Request, keep: Callable[[bytes], None] | None = None) -> web.StreamResponse:
+    """Forward ``request`` to the upstream and stream the response back.
+
+    ``keep`` (the shadow comparison's, :mod:`proxy.shadow`) is also handed each chunk of a streamed body; a
+    buffered body is the returned ``web.Response``'s own. The pass-through route never sets it."""
     if not request.raw_path.startswith("/"):  # absolute-form or "*": not meant for a reverse proxy
         return api_error(400, "Bad request")
     upstream = request.app[UPSTREAM]
@@ -77,6 +81,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
                         request.transport.abort()
                     return response
                 request[BODY_BYTES_OUT] += len(chunk)
+                if keep is not None:
+                    keep(chunk)
         except ConnectionResetError:
             raise  # the client left (the middleware logs 499); leaving the block frees the upstream connection
         except (TimeoutError, aiohttp.ClientError) as exc:

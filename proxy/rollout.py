@@ -21,7 +21,7 @@ from aiohttp import web
 from .forward import forward
 from .logs import LOG_EXTRA
 from .settings import Settings, split_rule
-from .shadow import SHADOW, decoded, forward_keeping_body
+from .shadow import SHADOW, KeptBody, client_answer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,18 +89,18 @@ def v6_entry(translate: Handler | None, settings: Settings) -> Handler:
         if mode == "forward":
             if not sampled:
                 return await forward(request)
-            streamed, body = await forward_keeping_body(request)
             assert shadow is not None
-            shadow.start(request, mode, streamed.status, body)
-            return streamed
+            kept = KeptBody()
+            forwarded = await forward(request, kept)
+            shadow.start(request, mode, forwarded.status, client_answer(request, forwarded, kept))
+            return forwarded
         assert translate is not None
         response = await translate(request)
         if extra_headers and not response.prepared:
             response.headers.update(extra_headers)
-        if sampled and isinstance(response, web.Response):
+        if sampled:
             assert shadow is not None
-            raw = response.body if isinstance(response.body, (bytes, bytearray)) else b""
-            shadow.start(request, mode, response.status, decoded(bytes(raw), response.headers.get("Content-Encoding")))
+            shadow.start(request, mode, response.status, client_answer(request, response))
         return response
 
     return entry

@@ -15,8 +15,9 @@ shadowing for :data:`PAUSE_SECONDS` (logged once), and writes are never shadowed
 of the product decisions 1 (unknown names dropped, where v6 failed) and 5 (``gateway_download`` answered
 empty) are not compared.
 
-In ``forward`` mode the sampled request is forwarded by :func:`forward_keeping_body`, a copy of the plain
-forwarder that also keeps the (small, JSON) body it streams to the client for the comparison.
+In ``forward`` mode the sampled request goes through the one forwarder (:func:`proxy.forward.forward`) with a
+:class:`KeptBody` hook that keeps the chunks it streams to the client, so a sampled client gets exactly what
+an unsampled one gets (redirects rewritten, stalls cut) and the pass-through route does no extra work.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from .appkeys import UPSTREAM
 from .engine import Engine, WalkError
 from .engine.apply import LocalSortOverflow, apply_plan
 from .errors import UpstreamError, mask_secrets
-from .headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
-from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
+from .headers import request_headers_for_upstream
+from .logs import LOG_EXTRA, REQUEST_ID, get_logger
 from .metrics import METRICS
 from .odata import ODataSyntaxError
 from .settings import Settings
@@ -275,38 +276,37 @@ def decoded(body: bytes, encoding: str | None) -> bytes | None:
     return None
 
 
-async def forward_keeping_body(request: web.Request) -> tuple[web.StreamResponse, bytes | None]:
-    """:func:`proxy.forward.forward` for a sampled read, also keeping the body it streams (decoded)."""
-    upstream = request.app[UPSTREAM]
-    started = time.perf_counter()
-    headers = request_headers_for_upstream(request)
-    kept: list[bytes] = []
-    size = 0
-    async with upstream.open(request.method, request.raw_path, headers, None) as reply:
-        request[UPSTREAM_STATUS] = reply.status
-        request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)
-        response = web.StreamResponse(status=reply.status, reason=reply.reason)
-        response.headers.extend(response_headers_for_client(reply.headers))
-        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
-        await response.prepare(request)
-        request[BODY_BYTES_OUT] = 0
-        try:
-            async for chunk in reply.content.iter_any():
-                await response.write(chunk)
-                request[BODY_BYTES_OUT] += len(chunk)
-                size += len(chunk)
-                if size <= MAX_KEPT_BYTES:
-                    kept.append(chunk)
-        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            request[LOG_EXTRA]["stream_broken"] = exc.__class__.__name__
-            if request.transport is not None:
-                request.transport.close()  # a truncated answer, as the plain forwarder does
-            return response, None
-        await response.write_eof()
-        encoding = reply.headers.get("Content-Encoding")
-    if size > MAX_KEPT_BYTES:
-        return response, None
-    return response, decoded(b"".join(kept), encoding)
+class KeptBody:
+    """The ``keep`` hook of :func:`proxy.forward.forward` for a sampled read: the chunks it streams to the
+    client, up to :data:`MAX_KEPT_BYTES` (a larger answer is not compared)."""
+
+    __slots__ = ("chunks", "size")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def __call__(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size <= MAX_KEPT_BYTES:
+            self.chunks.append(chunk)
+
+
+def client_answer(request: web.Request, response: web.StreamResponse, kept: KeptBody | None = None) -> bytes | None:
+    """The (decoded) body the client got, or None when it cannot be compared: cut off mid-way, streamed
+    without ``kept``, over :data:`MAX_KEPT_BYTES`, or in an encoding :func:`decoded` does not know."""
+    if request[LOG_EXTRA].get("stream_broken") is not None:
+        return None
+    if isinstance(response, web.Response):
+        raw = response.body
+        if not isinstance(raw, (bytes, bytearray)):
+            return None
+        body = bytes(raw)
+    elif kept is not None and kept.size <= MAX_KEPT_BYTES:
+        body = b"".join(kept.chunks)
+    else:
+        return None
+    return decoded(body, response.headers.get("Content-Encoding"))
 
 
 SHADOW: web.AppKey[Shadow] = web.AppKey("shadow", Shadow)

@@ -11,6 +11,7 @@ gone (410) or down, and counts what it sees:
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ class Tamper:
     """What the in-between app does to the upstream's /v6/ answers."""
 
     upstream: str
-    mode: str = "pass"  # pass | plant | volatile | slow | gone | down
+    mode: str = "pass"  # pass | plant | volatile | slow | gone | down | redirect | chunked
     seen: list[tuple[str, str]] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -48,6 +49,8 @@ class Tamper:
             raise ConnectionResetError
         if v6 and self.mode == "gone":
             return web.json_response("Gone", status=410)
+        if v6 and self.mode == "redirect":  # to its own origin: the proxy makes that origin-relative
+            return web.Response(status=302, headers={"Location": f"{request.url.origin()}/v6/device(1)"})
         if v6 and self.mode == "slow":
             await asyncio.sleep(1.5)
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
@@ -64,6 +67,14 @@ class Tamper:
                 row["device_name"] = "planted-difference"
             row["last_connectivity_event"] = f"2099-01-01T00:00:{int(time.time()) % 60:02d}.000Z"
             body = orjson.dumps(data)
+        if v6 and self.mode == "chunked" and status == 200:  # gzip, no Content-Length: the streamed path
+            response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+            await response.prepare(request)
+            packed = gzip.compress(body)
+            for start in range(0, len(packed), 64):
+                await response.write(packed[start : start + 64])
+            await response.write_eof()
+            return response
         return web.Response(status=status, body=body, content_type="application/json")
 
 
@@ -84,7 +95,7 @@ async def chain(serve_app, start_proxy) -> AsyncIterator[Any]:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", tamper.handle)
         tamper_url = await serve_app(app)
-        proxy = await start_proxy(tamper_url, shadow_share=1.0, upstream_flavour="balena-cloud", **overrides)
+        proxy = await start_proxy(tamper_url, **{"shadow_share": 1.0, "upstream_flavour": "balena-cloud", **overrides})
         return Chain(proxy.url, tamper, proxy.app)
 
     contexts: list[Any] = []
@@ -222,3 +233,23 @@ async def test_absolute_forward_mode_shadows_too(chain, log_output):
     await call(c.url + READ, **{"X-Request-Id": "abs-1"})
     (event,) = await shadow_events(log_output, 1)
     assert event["result"] == "match"
+
+
+async def test_a_sampled_forwarded_request_is_answered_like_any_other(chain, log_output):
+    """Sampling goes through the one forwarder: the client's answer is the same (here: the upstream's redirect
+    made origin-relative) whether or not its request was shadowed; a streamed, gzipped answer is compared."""
+    sampled = await chain(v6_mode="forward")
+    unsampled = await chain(v6_mode="forward", shadow_share=0.0)
+    locations = []
+    for c in (sampled, unsampled):
+        c.tamper.mode = "redirect"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(c.url + READ, headers=AUTH, allow_redirects=False) as response:
+                assert response.status == 302
+                locations.append(response.headers["Location"])
+    assert locations == ["/v6/device(1)", "/v6/device(1)"]
+    sampled.tamper.mode = "chunked"
+    status, body, _ = await call(sampled.url + READ, **{"X-Request-Id": "streamed-1"})
+    assert status == 200 and orjson.loads(body)["d"][0]["id"]
+    events = {e["request_id"]: e for e in await shadow_events(log_output, 2)}
+    assert events["streamed-1"]["result"] == "match", events["streamed-1"]
