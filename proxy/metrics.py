@@ -90,7 +90,7 @@ class Metrics:
     """The proxy's metrics for one worker; :meth:`render` is the text a scrape gets (all workers)."""
 
     def __init__(self, metrics_path: str, multiprocess_dir: str | None) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the output and nobody graphs them
         self.path = metrics_path
@@ -138,6 +138,15 @@ class Metrics:
             "Names a v6 client asked for that v6 never had (dropped or rejected)",
             registry=registry,
         )
+        # One per live worker process: in multiprocess mode a worker that exited drops out of the sum when the
+        # parent marks it dead (worker_exited), so the value says how many workers serve right now.
+        self.workers = Gauge(
+            "balena_v6_proxy_workers",
+            "Worker processes serving (live ones; a worker that exited is not counted)",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.workers.set(1)
         # Children are created up front (so every series shows from the first scrape) or on first use.
         self._errors = {kind: self.upstream_errors.labels(kind) for kind in ERROR_KINDS}
         self._shadow = {result: self.shadow_comparisons.labels(result) for result in SHADOW_RESULTS}

@@ -5,6 +5,8 @@ one scrape aggregating two ``--workers`` processes (prometheus-client's multipro
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import aiohttp
 import pytest
@@ -132,6 +134,39 @@ async def test_one_scrape_sees_both_workers(spawn_cli, tmp_path):
             == 40
         )
     assert not (metrics_dir / "counter_999999.db").exists()  # wiped at start
+
+
+async def test_a_worker_that_dies_is_marked_dead_and_its_counts_stay(spawn_cli, tmp_path):
+    """Kill one of two workers: the parent restarts it and marks the dead one (its live gauge file goes, so
+    balena_v6_proxy_workers says 2, not 3), while the requests it counted still show in every scrape."""
+    metrics_dir = tmp_path / "metrics"
+    async with running_simulator() as (_app, sim_url):
+        port = free_port()
+        from conftest import clean_env
+
+        env = clean_env(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+        cli = await spawn_cli(
+            "serve", "--upstream", sim_url, "--port", str(port), "--workers", "2", "--log-format", "json", env=env
+        )
+        first = await cli.wait_event("listening", count=2)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(20):
+            assert await request("GET", url + "/v6/device?$select=id") == 200
+        before = await scrape(url)
+        assert value(before, "balena_v6_proxy_workers") == 2
+        victim = first[1]["pid"]
+        assert (metrics_dir / f"gauge_livesum_{victim}.db").exists()
+        os.kill(victim, signal.SIGKILL)
+        (restarted,) = await cli.wait_event("worker_restarted")
+        await cli.wait_event("listening", count=3)
+        assert restarted["pid"] != victim
+        assert not (metrics_dir / f"gauge_livesum_{victim}.db").exists()  # marked dead
+        assert (metrics_dir / f"counter_{victim}.db").exists()  # its counts are kept
+        for _ in range(6):  # whichever worker answers
+            samples = await scrape(url)
+            assert value(samples, "balena_v6_proxy_workers") == 2
+            assert value(samples, "balena_v6_proxy_requests_total", route="v6", method="GET", status="200") == 20
+        assert await cli.stop() == 0
 
 
 @pytest.mark.parametrize("path", ["metrics", "/v6/metrics"])
