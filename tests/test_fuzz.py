@@ -8,7 +8,9 @@ a background thread (``balena_v7_simulator.harness.running_pair``). For every re
 * no 5xx made by the proxy itself: a 5xx is accepted only when the simulator itself answered a 5xx to that
   request (its request log says so), or when the simulator's HTTP layer answered something that is not HTTP
   (its handler never ran, and the proxy's access event says ``upstream_error: bad_response``: aiohttp's server
-  garbles its answer to a body it cannot inflate); both are counted in the report;
+  garbles its answer to a body it cannot inflate), or when the simulator redirected to https on the same path
+  (the real API's answer to an X-Forwarded-For without X-Forwarded-Proto: https, which the proxy answers with a
+  502 naming ``forwarded_headers`` rather than a redirect loop); all are counted in the report;
 * the proxy logs no ``unhandled_error`` / ``request_failed`` event (an exception that escaped a handler).
 
 Hypothesis runs in batches; after each batch ``/healthz`` must answer. The run stops after 10,000 examples or
