@@ -209,6 +209,7 @@ def test_html_report_in_headless_chromium(traffic_log, tmp_path):
     assert done.returncode == 0
     flags = [
         *("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"),
+        "--blink-settings=scriptEnabled=false",  # what a person sees with JavaScript off
         *("--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"),
     ]
     shot = tmp_path / "report.png"
@@ -287,3 +288,27 @@ def test_client_names_are_escaped_in_the_html_page():
     parsed = _Page()
     parsed.feed(html)
     assert "script" not in [tag for tag, _ in parsed.tags]
+
+
+def test_a_gzipped_log_cut_short_is_read_up_to_the_cut(traffic_log, tmp_path):
+    """A rotated log copied or compressed while still being written ends mid-stream: the report reads what is
+    there, counts the break as one skipped line and warns once, instead of a traceback."""
+    whole = (traffic_log / "access.log.1.gz").read_bytes()
+    cut = tmp_path / "access.log.2.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    done = report("--format", "json", str(cut), str(traffic_log / "access.log"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().splitlines() == [
+        f"balena-v6-proxy report: warning: {cut}: compressed data ends early; read up to there"
+    ]
+    data = json.loads(done.stdout)
+    full = json_report(traffic_log)
+    assert 0 < data["requests"] < full["requests"] and data["skipped_lines"] == 2 + 1  # access.log's 2, the cut
+
+
+def test_an_unwritable_output_is_one_error_line(traffic_log, tmp_path):
+    done = report("--output", str(tmp_path / "missing" / "report.html"), str(traffic_log / "access.log"))
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        f"balena-v6-proxy report: error: --output {tmp_path / 'missing' / 'report.html'}: No such file or directory"
+    ]

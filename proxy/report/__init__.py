@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from translators.registry import builtin_translators, thirdparty_translators
 
-from .build import Usage, build_usage, parse_since, read_lines
+from .build import InputErrors, Usage, build_usage, parse_since, read_lines
 from .migration import MigrationTexts
 from .render import render
 
@@ -43,15 +43,22 @@ def main(argv: Sequence[str], prog: str = "balena-v6-proxy") -> int:
     translators = builtin_translators()
     for _name, items in thirdparty_translators():
         translators.extend(items)
+    errors = InputErrors()
     try:
-        usage = build_usage(read_lines(args.files), MigrationTexts(translators), since)
+        usage = build_usage(read_lines(args.files, errors), MigrationTexts(translators), since)
     except OSError as exc:
         print(f"{prog} report: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    for message in errors.messages:
+        print(f"{prog} report: warning: {message}", file=sys.stderr)
     text = render(usage, args.format)
-    if args.output:
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    try:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text)
-    else:
-        sys.stdout.write(text)
+    except OSError as exc:
+        print(f"{prog} report: error: --output {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -50,11 +51,27 @@ def open_input(name: str) -> IO[bytes]:
     return raw
 
 
-def read_lines(names: Iterable[str]) -> Iterator[bytes]:
+class InputErrors:
+    """Inputs that broke off mid-way (a gzipped log cut short while being rotated or copied): what was read
+    before the break counts, the break is one skipped line and one warning, never a failed report."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+
+def read_lines(names: Iterable[str], errors: InputErrors | None = None) -> Iterator[bytes]:
+    """The lines of every input in turn. A file that cannot be opened raises (the operator named it); one
+    that breaks while being read is noted in ``errors`` and yields one unparseable line in its place."""
     for name in names:
         handle = open_input(name)
         try:
             yield from handle
+        except (EOFError, OSError, zlib.error) as exc:
+            if errors is None:
+                raise
+            reason = "compressed data ends early" if isinstance(exc, EOFError) else str(exc) or type(exc).__name__
+            errors.messages.append(f"{'stdin' if name == '-' else name}: {reason}; read up to there")
+            yield b"\x00 (unreadable rest of input)\n"  # counted as one skipped line
         finally:
             if name != "-":
                 handle.close()
