@@ -209,7 +209,6 @@ def test_html_report_in_headless_chromium(traffic_log, tmp_path):
     assert done.returncode == 0
     flags = [
         *("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"),
-        "--blink-settings=scriptEnabled=false",  # what a person sees with JavaScript off
         *("--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"),
     ]
     shot = tmp_path / "report.png"
