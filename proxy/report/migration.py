@@ -32,6 +32,12 @@ KIND_DEFAULTS: dict[str, str] = {
     "local_empty": "{resource} does not exist in v7 (v6 answered it empty): stop calling it.",
     "local_sort": "v7 orders this field differently: sort the answer in the client.",
     "local_sort_path": "v7 orders this field differently: sort the answer in the client.",
+    "local_sort_link_rebuilt": "v7 orders this field differently: sort the answer in the client.",
+    "local_sort_per_parent": "v7 orders this field differently: sort and page each parent's expanded rows in the client.",
+    "local_sort_count": "Sorted next to a value v7 orders differently: $expand the navigation's $count and sort in the client.",
+    "unknown_prefix_skipped": "v6 skipped the unknown name at the start of this $filter or $orderby path: remove it.",
+    "extra_filter_value": "{resource} is {v7_resource} in v7 with a restriction: a value read through a link to it was "
+    "null in v6 where the linked row is outside it; add that restriction to the filter.",
     "orderby_dropped": "Ordering by this field has no v7 equivalent: sort in the client.",
     "navigation_path": "This navigation path reads differently in v7: use $expand on the v7 navigation instead.",
     "null_link_path": "This link was removed in v7: the path always answers empty; stop calling it.",
