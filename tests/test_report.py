@@ -239,6 +239,13 @@ def test_shapes_use_the_same_placeholders_on_both_sides():
     )
 
 
+def test_an_in_list_is_numbers_not_a_key():
+    assert (
+        shapes("/v6/device?$filter=id in (1,2,3)", None)[0] == "/v6/device?$filter=id in ({number},{number2},{number3})"
+    )
+    assert shapes("/v6/device(7)?$select=id", None)[0] == "/v6/device({id})?$select=id"
+
+
 def test_migration_text_comes_from_the_rule_else_its_kinds_default():
     from proxy.report.migration import GUIDE, MigrationTexts
     from translators import Constant, Rename, Translator

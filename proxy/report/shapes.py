@@ -21,7 +21,9 @@ def _kind(token: str, text: str, start: int) -> str:
         return "uuid" if _UUID.fullmatch(token[1:-1]) else "text"
     before = text[start - 1] if start > 0 else ""
     after = text[start + len(token)] if start + len(token) < len(text) else ""
-    return "id" if before == "(" and after in (")", ",") else "number"
+    # a key right after a resource or navigation name (device(1), (1,2) keys); `in (1,2)` lists are numbers
+    named = start >= 2 and (text[start - 2].isalnum() or text[start - 2] == "_")
+    return "id" if before == "(" and named and after in (")", ",") else "number"
 
 
 def shapes(v6_target: str, v7_target: str | None) -> tuple[str, str | None]:
