@@ -12,8 +12,9 @@ The client never waits: the comparison runs in a task started after the client's
 shadow failure only becomes an ``error`` result. Calls are bounded (``shadow_max_in_flight``; beyond it a
 request is skipped and only counted in the metrics), a 429, 404 or 410 from the upstream's ``/v6/`` pauses
 shadowing for :data:`PAUSE_SECONDS` (logged once), and writes are never shadowed. The deliberate differences
-of the product decisions 1 (unknown names dropped, where v6 failed) and 5 (``gateway_download`` answered
-empty) are not compared.
+of the product decisions are not differences: under a navigation to ``gateway_download`` (decision 5, answered
+empty; ``/v6/gateway_download`` itself is not shadowed) and, for a request whose unknown names the proxy
+dropped (decision 1), a different status (open-balena's v6 answers 500 there, balenaCloud's ignored them).
 
 In ``forward`` mode the sampled request goes through the one forwarder (:func:`proxy.forward.forward`) with a
 :class:`KeptBody` hook that keeps the chunks it streams to the client, so a sampled client gets exactly what
@@ -28,6 +29,7 @@ import random
 import time
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -58,10 +60,24 @@ MAX_KEPT_BYTES = 8 * 1024 * 1024  # a forwarded answer larger than this is not c
 MISSING = "(missing)"
 
 
+@dataclass(frozen=True)
+class Deliberate:
+    """What of one request differs from v6 on purpose. Decision 5: the proxy answers navigations to
+    ``gateway_download`` empty, so differences under those keys are not differences (``keys``). Decision 1:
+    unknown names are dropped where v6 servers disagree (balenaCloud ignored them, open-balena answers 500), so
+    the request is compared only when both answers have the same status (``unknown``)."""
+
+    keys: frozenset[str] = frozenset()
+    unknown: bool = False
+
+
+NOTHING_DELIBERATE = Deliberate()
+
+
 class Shadow:
     """Per worker: samples requests, bounds and runs the background comparisons."""
 
-    def __init__(self, settings: Settings, engine: Engine, excluded_features: frozenset[str]) -> None:
+    def __init__(self, settings: Settings, engine: Engine, excluded_features: dict[str, str]) -> None:
         self.share = settings.shadow_share
         self.ignore = frozenset(settings.shadow_ignore)
         self.max_in_flight = settings.shadow_max_in_flight
@@ -81,15 +97,19 @@ class Shadow:
         if body is None:
             return  # not comparable (streamed beyond the limit, or broken)
         extra = request[LOG_EXTRA]
-        if mode == "translate" and self._excluded(extra.get("v6_features"), extra.get("unknown_fields")):
-            return
+        deliberate = NOTHING_DELIBERATE
+        if mode == "translate":
+            found = self._deliberate(extra.get("v6_features"), extra.get("unknown_fields"))
+            if found is None:
+                return
+            deliberate = found
         if time.monotonic() < self.paused_until or self.in_flight >= self.max_in_flight:
             self._count(request.app, "skipped")
             return
         headers = request_headers_for_upstream(request)
         for name in ("Content-Length", "Content-Type", "Content-Encoding", "Accept-Encoding"):
             headers.popall(name, None)
-        job = self._compare(request.app, request[REQUEST_ID], mode, request.raw_path, headers, status, body)
+        job = self._compare(request.app, request[REQUEST_ID], mode, request.raw_path, headers, status, body, deliberate)
         self.in_flight += 1
         task = asyncio.get_running_loop().create_task(job)
         self.tasks.add(task)
@@ -99,11 +119,21 @@ class Shadow:
         self.tasks.discard(task)
         self.in_flight -= 1
 
-    def _excluded(self, features: Any, unknown: Any) -> bool:
-        """Decisions 1 and 5: answers that differ from v6 on purpose are not compared."""
-        return bool(unknown) or any(
-            f in self.excluded_features or f.endswith(".local_empty") for f in features or () if isinstance(f, str)
-        )
+    def _deliberate(self, features: Any, unknown: Any) -> Deliberate | None:
+        """Decisions 1 and 5 for one request (:class:`Deliberate`); None when the whole answer is the proxy's
+        own on purpose (``/v6/gateway_download`` itself): not compared at all."""
+        keys: set[str] = set()
+        for feature in features or ():
+            if not isinstance(feature, str):
+                continue
+            if feature.endswith(".local_empty"):
+                return None
+            key = self.excluded_features.get(feature)
+            if key is not None:
+                keys.add(key)
+        if not keys and not unknown:
+            return NOTHING_DELIBERATE
+        return Deliberate(frozenset(keys), bool(unknown))
 
     @staticmethod
     def _count(app: web.Application, result: str) -> None:
@@ -120,6 +150,7 @@ class Shadow:
         headers: CIMultiDict[str],
         primary_status: int,
         primary_body: bytes,
+        deliberate: Deliberate,
     ) -> None:
         started = time.perf_counter()
         try:
@@ -129,8 +160,8 @@ class Shadow:
             else:
                 answer = await self._translated(app, raw_path, headers)
                 if answer is None:
-                    return  # a deliberate difference (decisions 1, 5) or a document that is not JSON
-                shadow_status, shadow_body = answer
+                    return  # the proxy's own answer on purpose (decisions 5, 9) or a document that is not JSON
+                shadow_status, shadow_body, deliberate = answer
         except (UpstreamError, TimeoutError, aiohttp.ClientError, OSError):
             self._report(app, request_id, "error", [], started)
             return
@@ -143,7 +174,9 @@ class Shadow:
         if self._should_pause(mode, shadow_status, primary_status):
             self._report(app, request_id, "error", [], started)
             return
-        differences = list(self.differences(primary_status, primary_body, shadow_status, shadow_body))
+        if deliberate.unknown and shadow_status != primary_status:
+            return  # decision 1: v6 failed where the proxy drops the unknown names (not compared, not counted)
+        differences = list(self.differences(primary_status, primary_body, shadow_status, shadow_body, deliberate.keys))
         self._report(app, request_id, "mismatch" if differences else "match", differences, started)
 
     def _should_pause(self, mode: str, shadow_status: int, primary_status: int) -> bool:
@@ -164,7 +197,7 @@ class Shadow:
 
     async def _translated(
         self, app: web.Application, raw_path: str, headers: CIMultiDict[str]
-    ) -> tuple[int, bytes] | None:
+    ) -> tuple[int, bytes, Deliberate] | None:
         """The answer the translation gives for a forwarded read (as :mod:`proxy.v6` would answer it)."""
         target = raw_path[3:] or "/"
         try:
@@ -172,19 +205,20 @@ class Shadow:
         except ODataSyntaxError:
             return None  # malformed: v6 and the proxy word that 400 differently (decision 9)
         except WalkError as exc:
-            return exc.status, orjson.dumps(exc.message) if exc.message is not None else b""
-        if tr.unknown or tr.local_kind == "metadata" or self._excluded(tr.features, None):
+            return exc.status, orjson.dumps(exc.message) if exc.message is not None else b"", NOTHING_DELIBERATE
+        deliberate = self._deliberate(tr.features, tr.unknown)
+        if deliberate is None or tr.local_kind == "metadata":
             return None
         if tr.local_status is not None:
-            return tr.local_status, orjson.dumps(tr.local_body)
+            return tr.local_status, orjson.dumps(tr.local_body), deliberate
         reply = await app[UPSTREAM].fetch("GET", "/v7" + (tr.v7_target or ""), headers)
         body = reply.body
         if 200 <= reply.status < 300 and body and tr.plan is not None:
             try:
                 body = apply_plan(tr.plan, body)
             except LocalSortOverflow:
-                return 400, b""
-        return reply.status, body
+                return 400, b"", deliberate
+        return reply.status, body, deliberate
 
     def _report(
         self, app: web.Application, request_id: str, result: str, differences: list[dict[str, Any]], started: float
@@ -200,9 +234,15 @@ class Shadow:
 
     # -- comparison ------------------------------------------------------------------------------------------------
     def differences(
-        self, primary_status: int, primary_body: bytes, shadow_status: int, shadow_body: bytes
+        self,
+        primary_status: int,
+        primary_body: bytes,
+        shadow_status: int,
+        shadow_body: bytes,
+        deliberate_keys: frozenset[str] = frozenset(),
     ) -> Iterator[dict[str, Any]]:
-        """At most :data:`MAX_DIFFERENCES` differences between the two answers."""
+        """At most :data:`MAX_DIFFERENCES` differences between the two answers (``shadow_ignore`` and the
+        ``deliberate_keys`` of decision 5 ignored at any depth)."""
         if primary_status != shadow_status:
             yield _difference("", primary_status, shadow_status)
             return
@@ -212,15 +252,16 @@ class Shadow:
             if primary_body != shadow_body:
                 yield _difference("", primary_body.decode(errors="replace"), shadow_body.decode(errors="replace"))
             return
-        for count, difference in enumerate(self._walk("", primary, shadow), 1):
+        ignore = self.ignore | deliberate_keys if deliberate_keys else self.ignore
+        for count, difference in enumerate(self._walk("", primary, shadow, ignore), 1):
             yield difference
             if count >= MAX_DIFFERENCES:
                 return
 
-    def _walk(self, path: str, primary: Any, shadow: Any) -> Iterator[dict[str, Any]]:
+    def _walk(self, path: str, primary: Any, shadow: Any, ignore: frozenset[str]) -> Iterator[dict[str, Any]]:
         if isinstance(primary, dict) and isinstance(shadow, dict):
             for key in sorted(primary.keys() | shadow.keys()):
-                if key in self.ignore:
+                if key in ignore:
                     continue
                 where = f"{path}/{_escape(key)}"
                 if key not in shadow:
@@ -228,7 +269,7 @@ class Shadow:
                 elif key not in primary:
                     yield _difference(where, MISSING, shadow[key])
                 else:
-                    yield from self._walk(where, primary[key], shadow[key])
+                    yield from self._walk(where, primary[key], shadow[key], ignore)
         elif isinstance(primary, list) and isinstance(shadow, list):
             for index in range(max(len(primary), len(shadow))):
                 where = f"{path}/{index}"
@@ -237,7 +278,7 @@ class Shadow:
                 elif index >= len(primary):
                     yield _difference(where, MISSING, shadow[index])
                 else:
-                    yield from self._walk(where, primary[index], shadow[index])
+                    yield from self._walk(where, primary[index], shadow[index], ignore)
         elif primary != shadow or type(primary) is not type(shadow):
             yield _difference(path, primary, shadow)
 
@@ -323,17 +364,18 @@ async def _stop_shadows(app: web.Application) -> None:
         await asyncio.gather(*shadow.tasks, return_exceptions=True)
 
 
-def deliberate_differences(flavour: str) -> frozenset[str]:
-    """Features of decision 5: navigations to a resource the proxy answers itself (``gateway_download``)."""
+def deliberate_differences(flavour: str) -> dict[str, str]:
+    """Features of decision 5 -> the key they name: navigations to a resource the proxy answers itself
+    (``gateway_download``), always empty in the proxy's answer whatever the upstream's v6 holds."""
     translators = load_translators(flavour)
     local = {t.resource for t in translators if t.local is not None}
-    return frozenset(
-        f"{t.resource}.{rule.name}.{what}"
+    return {
+        f"{t.resource}.{rule.name}.{what}": rule.name
         for t in translators
         for rule in t.rules
         if isinstance(rule, EmptyNavigation) and rule.target in local
         for what in ("empty", "empty_lambda", "navigation_path")
-    )
+    }
 
 
 def install(app: web.Application, settings: Settings, engine: Engine) -> None:

@@ -37,7 +37,7 @@ class Tamper:
     """What the in-between app does to the upstream's /v6/ answers."""
 
     upstream: str
-    mode: str = "pass"  # pass | plant | volatile | slow | gone | down | redirect | chunked
+    mode: str = "pass"  # pass | plant | volatile | slow | gone | down | redirect | chunked | reject_unknown | gateway
     seen: list[tuple[str, str]] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -49,6 +49,8 @@ class Tamper:
             raise ConnectionResetError
         if v6 and self.mode == "gone":
             return web.json_response("Gone", status=410)
+        if v6 and self.mode == "reject_unknown" and "is_pinned_on__release" in request.raw_path:
+            return web.json_response("Internal server error", status=500)  # open-balena's v6 on an unknown name
         if v6 and self.mode == "redirect":  # to its own origin: the proxy makes that origin-relative
             return web.Response(status=302, headers={"Location": f"{request.url.origin()}/v6/device(1)"})
         if v6 and self.mode == "slow":
@@ -60,6 +62,10 @@ class Tamper:
             ) as reply:
                 body = await reply.read()
                 status = reply.status
+        if v6 and self.mode == "gateway" and status == 200:  # decision 5: v6 had rows there, the proxy none
+            data = orjson.loads(body)
+            data["d"][0]["gateway_download"] = [{"id": 99, "status": "pending"}]
+            body = orjson.dumps(data)
         if v6 and self.mode in ("plant", "volatile") and status == 200:
             data = orjson.loads(body)
             row = data["d"][0]
@@ -199,16 +205,39 @@ async def test_a_gone_v6_pauses_shadowing_and_says_so_once(chain, log_output):
     assert len([p for m, p in c.tamper.seen if p.startswith("/v6/")]) == 1  # paused: no more calls
 
 
-async def test_writes_and_deliberate_differences_are_not_shadowed(chain, log_output):
+async def test_writes_and_the_proxys_own_resources_are_not_shadowed(chain, log_output):
     c = await chain()
     status, _, _ = await call(c.url + f"/v6/device(uuid='{UUID}')", method="PATCH")
     assert status < 500
-    await call(c.url + "/v6/device?$select=id,is_pinned_on__release")  # decision 1: an unknown name dropped
-    await call(c.url + "/v6/gateway_download")  # decision 5
-    await call(c.url + "/v6/device?$select=id&$expand=gateway_download")
+    await call(c.url + "/v6/gateway_download")  # decision 5: the whole answer is the proxy's own
     await asyncio.sleep(0.3)
     assert log_output.events("shadow") == []
     assert [p for m, p in c.tamper.seen if p.startswith("/v6/")] == []
+
+
+async def test_the_deliberate_differences_of_decisions_1_and_5_are_not_differences(chain, log_output):
+    """Decision 5: v6 rows under gateway_download are not a mismatch (the proxy answers it empty), the rest
+    of the answer is compared. Decision 1: where the upstream's v6 fails on an unknown name (open-balena's 500)
+    nothing is reported; where it ignored the name, as balenaCloud's did, the answers are compared."""
+    c = await chain()
+    c.tamper.mode = "gateway"
+    target = f"/v6/device(uuid='{UUID}')?$select=id,device_name&$expand=gateway_download"
+    await call(c.url + target, **{"X-Request-Id": "d5"})
+    c.tamper.mode = "reject_unknown"
+    unknown = f"/v6/device(uuid='{UUID}')?$select=id,is_pinned_on__release"
+    await call(c.url + unknown, **{"X-Request-Id": "d1-500"})
+    c.tamper.mode = "pass"
+    await call(c.url + unknown, **{"X-Request-Id": "d1-same"})
+    events = {e["request_id"]: e for e in await shadow_events(log_output, 2)}
+    await asyncio.sleep(0.3)
+    assert ("GET", unknown) in c.tamper.seen  # both were shadowed
+    assert events["d5"]["result"] == "match", events["d5"]
+    assert events["d1-same"]["result"] == "match", events["d1-same"]
+    assert "d1-500" not in events and len(log_output.events("shadow")) == 2
+    c.tamper.mode = "plant"
+    await call(c.url + target, **{"X-Request-Id": "d5-planted"})
+    (planted,) = [e for e in await shadow_events(log_output, 3) if e["request_id"] == "d5-planted"]
+    assert [d["path"] for d in planted["differences"]] == ["/d/0/device_name"]  # the rest is still compared
 
 
 async def test_forward_mode_shadows_the_translation(chain, log_output):
