@@ -306,8 +306,13 @@ def _validate(settings: Settings) -> None:
     _validate_date("sunset_date", settings.sunset_date)
     if settings.shadow_share > 1:
         raise _bad("shadow_share", settings.shadow_share, "a share between 0 and 1")
-    if settings.metrics_path and (not settings.metrics_path.startswith("/") or settings.metrics_path.startswith("/v6")):
-        raise _bad("metrics_path", settings.metrics_path, "an absolute path outside /v6 (or empty to disable)")
+    metrics_path = settings.metrics_path
+    if metrics_path and (
+        not metrics_path.startswith("/") or metrics_path.startswith("/v6") or metrics_path in ("/healthz", "/readyz")
+    ):
+        raise _bad(
+            "metrics_path", metrics_path, "an absolute path outside /v6, not a health check (or empty to disable)"
+        )
     for name in FIELDS:
         if name in LIST_SETTINGS:
             continue

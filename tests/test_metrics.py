@@ -169,7 +169,7 @@ async def test_a_worker_that_dies_is_marked_dead_and_its_counts_stay(spawn_cli, 
         assert await cli.stop() == 0
 
 
-@pytest.mark.parametrize("path", ["metrics", "/v6/metrics"])
+@pytest.mark.parametrize("path", ["metrics", "/v6/metrics", "/healthz", "/readyz"])
 def test_metrics_path_must_be_absolute_and_outside_v6(path):
     from proxy.settings import SettingsError, load_settings
 

@@ -272,6 +272,28 @@ def test_migration_text_comes_from_the_rule_else_its_kinds_default():
     assert texts.text("nothing.known.here") == GUIDE
 
 
+def test_the_cookbook_says_when_no_v7_request_went_out():
+    def event(path: str, status: int, mode: str = "translate", v7: str | None = None) -> str:
+        fields = {"event": "request", "method": "GET", "path": path, "status": status, "v6_mode": mode}
+        return json.dumps({**fields, "timestamp": "2026-01-02T03:04:05Z", **({"v7_target": v7} if v7 else {})})
+
+    lines = [
+        event("/v6/device(1)?$select=id", 200, v7="/v7/device(1)?$select=id"),
+        event("/v6/gateway_download", 200),  # decision 5: the proxy's own empty answer
+        event("/v6/device?$filter=nope%20eq%201", 400),  # refused: unknown name in $filter
+        event("/v6/device(2)", 200, mode="forward"),
+    ]
+    done = report("--format", "json", "-", stdin="\n".join(lines).encode())
+    assert done.returncode == 0, done.stderr
+    queries = {q["v6"]: q["v7"] for q in json.loads(done.stdout)["clients"][0]["queries"]}
+    assert queries == {
+        "GET /v6/device({id})?$select=id": "GET /v7/device({id})?$select=id",
+        "GET /v6/gateway_download": "(no v7 request: answered by the proxy)",
+        "GET /v6/device?$filter=nope eq {number}": "(no v7 request: refused by the proxy) (400)",
+        "GET /v6/device({id})": "(not translated)",
+    }
+
+
 def test_client_names_are_escaped_in_the_html_page():
     hostile = "<script>alert(1)</script>"
     line = json.dumps(

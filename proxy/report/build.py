@@ -23,7 +23,9 @@ import orjson
 from .migration import MigrationTexts
 from .shapes import shapes
 
-NOT_TRANSLATED = "(not translated)"
+NOT_TRANSLATED = "(not translated)"  # forwarded to the upstream's own /v6/
+ANSWERED_LOCALLY = "(no v7 request: answered by the proxy)"  # $metadata, gateway_download (decision 5)
+REFUSED = "(no v7 request: refused by the proxy)"  # a 4xx the translation answered, e.g. an unknown $filter field
 
 
 def parse_since(text: str) -> datetime:
@@ -228,7 +230,14 @@ def _count_request(usage: Usage, event: dict[str, Any], texts: MigrationTexts, r
     for name in event.get("unknown_fields") or ():
         entry.unknown_fields[str(name)] += 1
     method = str(event.get("method") or "GET")
-    v7_target = event.get("v7_target") if event.get("v6_mode", "translate") == "translate" else None
+    translated = event.get("v6_mode", "translate") == "translate"
+    v7_target = event.get("v7_target") if translated else None
     v6_shape, v7_shape = shapes(path, v7_target if isinstance(v7_target, str) else None)
-    v7 = f"{method} {v7_shape}" if v7_shape is not None else NOT_TRANSLATED
+    if v7_shape is not None:
+        v7 = f"{method} {v7_shape}"
+    elif translated:  # translated, but no v7 request went out: answered or refused by the proxy itself
+        status = event.get("status")
+        v7 = ANSWERED_LOCALLY if isinstance(status, int) and status < 400 else f"{REFUSED} ({status})"
+    else:
+        v7 = NOT_TRANSLATED
     entry.queries[(f"{method} {v6_shape}", v7)] += 1
