@@ -61,8 +61,26 @@ def _null_last_key(value: Any, descending: bool) -> tuple[Any, ...]:
     return (0, 1, str(value))
 
 
+def fanned_out(rows: list[Any], keys: tuple[SortKey, ...]) -> list[Any]:
+    """The rows joined to the collection a sort key reads through (SQL's LEFT JOIN): one copy per member,
+    holding only that member; a row without members stays as it is."""
+    nav = next((sk.fan_out for sk in keys if sk.fan_out is not None), None)
+    if nav is None:
+        return rows
+    out: list[Any] = []
+    for row in rows:
+        members = row.get(nav) if isinstance(row, dict) else None
+        if isinstance(members, list) and members:
+            out.extend({**row, nav: [m]} for m in members)
+        else:
+            out.append(row)
+    return out
+
+
 def sort_rows(rows: list[Any], keys: tuple[SortKey, ...]) -> list[Any]:
-    """Stable multi-key sort, last key first."""
+    """Stable multi-key sort, last key first (in place; joined first where a key reads through a collection)."""
+    if any(sk.fan_out is not None for sk in keys):
+        rows[:] = fanned_out(rows, keys)
     for sk in reversed(keys):
 
         def key(row: dict[str, Any], sk: SortKey = sk) -> tuple[Any, ...]:
@@ -218,7 +236,7 @@ def apply_rows(plan: ObjectPlan, rows: list[Any], names: dict[str, str], *, in_p
 def local_rows(plan: ObjectPlan, rows: list[Any]) -> int:
     """How many rows of the answer the proxy sorts itself: the rows of every list whose plan sorts locally,
     at any depth of $expand (decision 2: ``max_local_sort_rows`` bounds the whole answer)."""
-    total = len(rows) if plan.sort else 0
+    total = (len(fanned_out(rows, plan.sort)) if any(sk.fan_out for sk in plan.sort) else len(rows)) if plan.sort else 0
     children = [op for op in plan.ops if op.kind in (CHILD, PATH) and op.arg is not None]
     if not children:
         return total

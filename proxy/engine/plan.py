@@ -37,6 +37,9 @@ class SortKey:
     src: str | None
     compute: Callable[[dict[str, Any]], Any] | None
     descending: bool
+    # a v7 collection the key reads through: the rows are joined to it first, one per member (none: one row),
+    # as SQL's LEFT JOIN does for a sort key through a navigation to many rows
+    fan_out: str | None = None
 
 
 @dataclass

@@ -6,10 +6,11 @@ is exact."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from proxy.engine.logic import compare_constant
-from proxy.engine.plan import CHILD, DERIVE, ObjectPlan, Op, SortKey
+from proxy.engine.plan import CHILD, DERIVE, ObjectPlan, Op
 from proxy.engine.texts import expression, helper_item
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
 from proxy.odata import BinOp, ExpandOption, Expr, Group, Literal, Not, OptionList, Path, iter_nodes
@@ -92,7 +93,7 @@ class HelperWalker:
             Op(op.key, DERIVE, None, _reading_helpers(op.arg, aliases)) if op.kind == DERIVE else op for op in plan.ops
         ]
         plan.sort = tuple(
-            SortKey(None, _reading_helpers(sk.compute, aliases), sk.descending) if sk.compute is not None else sk
+            replace(sk, src=None, compute=_reading_helpers(sk.compute, aliases)) if sk.compute is not None else sk
             for sk in plan.sort
         )
 

@@ -19,6 +19,7 @@ from proxy.odata import (
     SelectOption,
     SkipOption,
     TopOption,
+    iter_nodes,
 )
 from proxy.odata import Name as TreeName
 from proxy.odata import Path as TreePath
@@ -248,6 +249,12 @@ class OrderByWalker:
         expand = options.expand
         if navs[0] in helpers or (expand is not None and navs[0] in {i.name.text for i in expand.items}):
             return None  # the client's (or a helper's) own expansion of the link
+        first_v6 = v6_path.split("/")[0]
+        first = self.ctx.lookup(resource, first_v6)
+        if first is not None and first.kind == S.NAV and first.many:
+            if len(navs) != 1:
+                return None
+            return self._fan_out_key(navs[0], first_v6, leaf, options, resource, desc)
         # without $select, or with the link selected, the rows show the link as a reference: it is expanded
         # all the same and the reference rebuilt from the expanded row (link_op)
         shown = select is None or select.star or navs[0] in {p.names[0] for p in select.items if p.segments}
@@ -279,6 +286,35 @@ class OrderByWalker:
             expand.items.append(new)
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path(tuple(navs), leaf), desc)
+
+    def _fan_out_key(
+        self, nav: str, v6_nav: str, leaf: str, options: OptionList, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """A local sort key through a navigation to many rows (``collection/name``): v6 (pinejs) joined it,
+        one answer row per related row (the row once, its key NULL, where there is none), so the proxy expands
+        the collection (at most one more member than it may sort) and joins it to the rows before sorting and
+        paging. None where the join would not be the query's only one through that navigation: the client
+        selects it, or a ``$filter`` path reads through it (pinejs shares one join between them)."""
+        select = options.select
+        if select is not None and any(p.names[0] in (nav, v6_nav) for p in select.items if p.segments):
+            return None
+        flt = options.get("$filter")
+        if isinstance(flt, FilterOption) and any(
+            isinstance(node, TreePath) and len(node.segments) > 1 and node.names[0] in (nav, v6_nav)
+            for node in iter_nodes(flt)
+        ):
+            return None
+        new = _selecting(nav, leaf)
+        assert new.options is not None
+        new.options.add(TopOption(self.ctx.max_local_sort_rows + 1))
+        expand = options.expand
+        if expand is None:
+            options.add(ExpandOption([new]))
+        else:
+            expand.items.append(new)
+        self.ctx.sort_links.setdefault(id(options), {})[nav] = None
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, _at_path((nav,), leaf), desc, fan_out=nav)
 
 
 def _selecting(nav: str, name: str, inner: ExpandItem | None = None, *, extra: str | None = None) -> ExpandItem:
