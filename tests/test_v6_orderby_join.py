@@ -112,3 +112,29 @@ async def test_a_join_shared_with_the_filter_or_select_stays_a_clear_400(urls):
         status, body = await get(proxy, f"/v6/device?{query}&$orderby=overall_status desc,device_tag/tag_key asc")
         assert status == 400, body
         assert "device_tag/tag_key" in body
+
+
+async def test_sort_key_through_a_link_the_client_expands_itself(urls):
+    """`belongs_to__application/app_name` next to overall_status with the client's own
+    `$expand=belongs_to__application(...)`: the key is read from that expansion (widened by the name where it
+    has a $select, and cut back again), as v6's join gave the same linked row."""
+    proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    _, apps = await get(proxy, "/v6/device?$select=id&$expand=belongs_to__application($select=app_name)")
+    name = {r["id"]: r["belongs_to__application"][0]["app_name"] for r in apps["d"]}
+    assert len(set(name.values())) > 1
+    expected = sorted(sorted(status_of, key=lambda i: (name[i], i)), key=lambda i: status_of[i], reverse=True)
+    orderby = "$orderby=overall_status desc,belongs_to__application/app_name asc,id asc"
+    for nested in ("($select=id)", "", "($select=id;$expand=is_for__device_type($select=slug))"):
+        expand = f"$expand=belongs_to__application{nested}"
+        _, plain = await get(proxy, f"/v6/device?$select=id&{expand}")
+        own = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}&$top=7&$skip=1")
+        assert status == 200, body
+        assert body["d"] == [own[i] for i in expected[1:8]]
+    # an expansion that may not hold the linked row (filtered or paged) cannot give the key
+    status, body = await get(
+        proxy, f"/v6/device?$select=id&$expand=belongs_to__application($select=id;$filter=id eq 1)&{orderby}"
+    )
+    assert status == 400, body
+    assert "belongs_to__application/app_name with belongs_to__application expanded" in body

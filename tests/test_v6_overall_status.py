@@ -277,13 +277,15 @@ async def test_local_sort_with_a_navigation_path_key_and_the_link_shown(proxy):
 async def test_local_sort_with_a_navigation_path_key_it_cannot_fetch_names_the_real_limit(proxy):
     status, body = await get(
         proxy,
-        "/v6/device?$select=id&$expand=belongs_to__application($select=id)"
+        "/v6/device?$select=id&$expand=belongs_to__application($select=id;$filter=id gt 1)"
         "&$orderby=overall_status desc,belongs_to__application/app_name asc",
     )
     assert (status, body) == (
         400,
         "overall_status cannot be used with $orderby on belongs_to__application/app_name with "
-        "belongs_to__application expanded, or through a navigation to many rows, through the v6 proxy",
+        "belongs_to__application expanded with options that may leave out the linked rows, or "
+        "belongs_to__application also in $select or a $filter path, or a longer path through a navigation to "
+        "many rows, through the v6 proxy",
     )
 
 

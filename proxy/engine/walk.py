@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.engine.keys import key_of
-from proxy.engine.plan import DERIVE, ObjectPlan, Op, ResponsePlan
+from proxy.engine.plan import CHILD, DERIVE, ObjectPlan, Op, ResponsePlan
 from proxy.engine.texts import expression, learn_schema
 from proxy.engine.walk_context import Scope, Unknown, WalkContext, WalkError
 from proxy.engine.walk_filter import FilterWalker
@@ -293,7 +293,8 @@ class Walk:
             filt.expr = self.filters.walk_expr(filt.expr, resource, {})
         orderby = options.orderby
         if orderby is not None:
-            self.orderbys.walk_orderby(orderby, options, resource, plan, helpers, top=top)
+            children = {op.src: op.arg for op in expand_ops if op.kind == CHILD and op.src is not None}
+            self.orderbys.walk_orderby(orderby, options, resource, plan, helpers, top=top, children=children)
         sorted_by = self.ctx.local_sort_names.pop(id(options), [])
         if helpers_allowed:
             self.add_helpers(options, resource, select, select_ops, expand_ops, sorted_by)

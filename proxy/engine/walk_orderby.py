@@ -43,8 +43,10 @@ class OrderByWalker:
         helpers: set[str],
         *,
         top: bool,
+        children: dict[str, ObjectPlan | None] | None = None,
     ) -> None:
-        """Rename the sort keys in place; keys only the proxy can sort by make the plan's ``sort``."""
+        """Rename the sort keys in place; keys only the proxy can sort by make the plan's ``sort``
+        (``children``: the plans of the client's own expansions, by v7 navigation)."""
         local: list[tuple[OrderItem, Name]] = []
         v6_paths = {id(item): "/".join(item.path.names) for item in orderby.items}
         walked: dict[int, PathEnd] = {}  # id(item) → walk_path's answer for a multi-name item
@@ -59,7 +61,9 @@ class OrderByWalker:
         if top and self.ctx.kind != "rows":
             self._drop_local(orderby, options, resource, local[0][1].v6)
             return
-        self._local_sort(orderby, options, resource, plan, helpers, local, v6_paths, walked, top=top)
+        self._local_sort(
+            orderby, options, resource, plan, helpers, local, v6_paths, walked, top=top, children=children or {}
+        )
 
     def _walk_item(
         self, item: OrderItem, orderby: OrderByOption, resource: ResourceInfo, local: list[tuple[OrderItem, Name]]
@@ -121,6 +125,7 @@ class OrderByWalker:
         walked: dict[int, PathEnd],
         *,
         top: bool,
+        children: dict[str, ObjectPlan | None],
     ) -> None:
         """Ordering the proxy must do itself (decision 2): all items sort locally, in order."""
         ctx = self.ctx
@@ -145,14 +150,15 @@ class OrderByWalker:
                 continue
             if len(item.path.segments) != 1:
                 path_key = self.path_sort_key(
-                    item, walked.get(id(item)), v6_paths[id(item)], options, resource, helpers, desc
+                    item, walked.get(id(item)), v6_paths[id(item)], options, resource, helpers, desc, children
                 )
                 if path_key is None:
                     first = v6_paths[id(item)].split("/")[0]
                     raise WalkError(
                         400,
-                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]} with {first} expanded, "
-                        "or through a navigation to many rows, through the v6 proxy",
+                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]} with {first} expanded "
+                        f"with options that may leave out the linked rows, or {first} also in $select or a $filter "
+                        "path, or a longer path through a navigation to many rows, through the v6 proxy",
                     )
                 keys.append(path_key)
                 continue
@@ -236,19 +242,21 @@ class OrderByWalker:
         resource: ResourceInfo,
         helpers: set[str],
         desc: bool,
+        children: dict[str, ObjectPlan | None],
     ) -> SortKey | None:
         """A local sort key at the end of a path of single-valued navigations (``link/name``): the proxy sorts
-        v7 rows, so it expands the path itself (selecting only the value) and reads the value from there. Only
-        where that expansion cannot change what the client sees: a $select that names neither the first
-        navigation nor expands it (the rows then never show it). None: not possible."""
+        v7 rows, so it expands the path itself (selecting only the value) and reads the value from there, or
+        from the client's own expansion of the link where that holds the linked row. None: not possible."""
         if not isinstance(found, MemberEnd) or found.name is None or found.name.kind != S.FIELD:
             return None
         select = options.select
         v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path
         navs, leaf = v7_names[:-1], v7_names[-1]
         expand = options.expand
-        if navs[0] in helpers or (expand is not None and navs[0] in {i.name.text for i in expand.items}):
-            return None  # the client's (or a helper's) own expansion of the link
+        if navs[0] in helpers:
+            return None  # a helper's own expansion of the link
+        if expand is not None and navs[0] in {i.name.text for i in expand.items}:
+            return self._from_client_expand(navs, leaf, v6_path, expand, resource, children, desc)
         first_v6 = v6_path.split("/")[0]
         first = self.ctx.lookup(resource, first_v6)
         if first is not None and first.kind == S.NAV and first.many:
@@ -286,6 +294,40 @@ class OrderByWalker:
             expand.items.append(new)
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path(tuple(navs), leaf), desc)
+
+    def _from_client_expand(
+        self,
+        navs: list[str],
+        leaf: str,
+        v6_path: str,
+        expand: ExpandOption,
+        resource: ResourceInfo,
+        children: dict[str, ObjectPlan | None],
+        desc: bool,
+    ) -> SortKey | None:
+        """A sort key ``link/name`` read from the client's own expansion of a single-valued ``link``: exact
+        where that expansion holds the linked row as v6's join saw it (no $filter/$top/$skip, not a count);
+        its $select is widened by the name, and the rows the client sees are cut back to its own $select."""
+        first = self.ctx.lookup(resource, v6_path.split("/")[0])
+        if len(navs) != 1 or first is None or first.kind != S.NAV or first.many or navs[0] not in children:
+            return None
+        for it in expand.items:
+            if it.name.text != navs[0] or it.count or it.tail is not None:
+                continue
+            opts = it.options
+            if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+                return None
+            select = opts.select if opts is not None else None
+            if select is not None and not select.star:
+                if leaf not in {p.serialize() for p in select.items}:
+                    select.add(leaf)
+                child = children[navs[0]]
+                if child is None:
+                    return None
+                child.trivial = False  # the widened rows are cut back to the client's $select
+            self.ctx.feature(f"{resource.name}.local_sort_path")
+            return SortKey(None, _at_path((navs[0],), leaf), desc)
+        return None
 
     def _fan_out_key(
         self, nav: str, v6_nav: str, leaf: str, options: OptionList, resource: ResourceInfo, desc: bool
