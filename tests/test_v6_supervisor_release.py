@@ -214,3 +214,41 @@ async def test_a_navigation_to_supervisor_release_keeps_the_view_restriction():
         # beyond the view: its restriction cannot be carried to the next resource
         status, body = await call(base, "GET", f"/v6/device(2)/{nav}/is_for__device_type")
         assert status == 400
+
+
+async def test_a_value_selected_through_the_link_is_null_outside_the_view(serve_app, start_proxy):
+    """The v6 link joins only supervisor releases, so `$select=link/name` reads NULL where the device's v7
+    release is outside the view (an app release here, set through v7): the proxy counts the linked release
+    inside the view and writes NULL where it is not (the count is stripped again)."""
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    proxy = (await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")).url
+    for device, release in ((1, 10), (2, 1)):
+        status, _ = await call(upstream, "PATCH", f"/v7/device({device})", {"should_be_managed_by__release": release})
+        assert status == 200
+    _, v7 = await call(upstream, "GET", "/v7/release?$select=id,created_at,raw_version&$filter=id in (1,10)")
+    created = {r["id"]: r["created_at"] for r in v7["d"]}
+    status, body = await call(
+        proxy, "GET", "/v6/device?$select=id,should_be_managed_by__supervisor_release/created_at&$filter=id le 3"
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {"id": 1, "created_at": created[10]},
+        {"id": 2, "created_at": None},  # release 1 is not a supervisor release
+        {"id": 3, "created_at": None},  # no link
+    ]
+    # the client's own expansion of the link stays as it is next to the path
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=id,should_be_managed_by__supervisor_release/note,device_name"
+        "&$expand=should_be_managed_by__supervisor_release($select=id)&$filter=id eq 1",
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {
+            "should_be_managed_by__supervisor_release": [{"id": 10}],
+            "id": 1,
+            "note": None,
+            "device_name": body["d"][0]["device_name"],
+        }
+    ]

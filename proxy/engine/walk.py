@@ -285,7 +285,7 @@ class Walk:
         select = options.select
         if select is not None and not select.star:
             for path in list(select.items):
-                op = self.selects.walk_select_item(path, resource, select, helpers)
+                op = self.selects.walk_select_item(path, resource, select, helpers, options=options)
                 if op is not None:
                     select_ops.append(op)
         filt = options.filter

@@ -63,6 +63,7 @@ class WalkContext:
     # as a reference ({"__id": n}): (its target's v7 key, the v6 target), rebuilt from the expanded row
     # (walk_orderby.link_value); None for a count
     sort_links: dict[int, dict[str, tuple[str, str] | None]] = field(default_factory=dict)
+    view_counts: dict[int, set[str]] = field(default_factory=dict)  # id(options) → links counted inside a view
 
     def feature(self, text: str) -> None:
         if text not in self.features:

@@ -5,6 +5,7 @@ along their v7 path, and tail paths rewritten into nested expands."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
 from proxy.engine.texts import expression
@@ -87,7 +88,13 @@ class SelectExpandWalker:
 
     # ------------------------------------------------------------------ $select
     def walk_select_item(
-        self, path: Path, resource: ResourceInfo, select: SelectOption, helpers: set[str]
+        self,
+        path: Path,
+        resource: ResourceInfo,
+        select: SelectOption,
+        helpers: set[str],
+        *,
+        options: OptionList | None = None,
     ) -> Op | None:
         name = path.names[0] if path.segments else ""
         n = self.ctx.lookup(resource, name)
@@ -96,7 +103,8 @@ class SelectExpandWalker:
             self.ctx.unknown_name(name, resource, "$select")
             return None
         if len(path.segments) != 1:
-            return self.walk_select_path(path, resource, select)
+            op = self.walk_select_path(path, resource, select)
+            return self.within_view(op, name, path, resource, select, options) if op is not None else None
         return self.name_op(n, resource, select=select, path=path, helpers=helpers)
 
     def walk_select_path(self, path: Path, resource: ResourceInfo, select: SelectOption) -> Op | None:
@@ -127,6 +135,43 @@ class SelectExpandWalker:
                 current = ctx.res(n.target)
         assert n is not None
         return self.name_op(n, current)
+
+    def within_view(
+        self, op: Op, v6_link: str, path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList | None
+    ) -> Op:
+        """``$select=link/name`` where ``link`` leads to a view (a resource narrowed by ``extra_filter``): the
+        server joined only the view's rows, so the value is NULL where the linked row is outside it. The proxy
+        counts the linked rows inside the view (``link/$count($filter=<restriction>)``, stripped again) and
+        writes NULL where that is 0. Kept as the plain join where that count cannot be added: the client
+        expands or selects the link itself (its key is the count's), or the path is longer."""
+        if op.kind != COPY or options is None or len(path.segments) != 2:
+            return op
+        n = self.ctx.lookup(resource, v6_link)
+        if n is None or n.kind != S.NAV or n.many or not n.target:
+            return op
+        target = self.ctx.res(n.target)
+        if not target.extra_filters:
+            return op
+        link = path.names[0]  # renamed to v7 by walk_select_path
+        expand = options.expand
+        added = self.ctx.view_counts.setdefault(id(options), set())
+        if link not in added:
+            if expand is not None and link in {i.name.text for i in expand.items}:
+                return op
+            if any(len(p.segments) == 1 and p.names[0] == link for p in select.items):
+                return op
+            restriction = " and ".join(f"({t})" for t in target.extra_filters)
+            counted = OptionList(nested=True)
+            counted.add(FilterOption(expression(restriction)))
+            item = ExpandItem(TreeName(link), count=True, options=counted)
+            if expand is None:
+                options.add(ExpandOption([item]))
+            else:
+                expand.items.append(item)
+            added.add(link)
+            self.ctx.sort_links.setdefault(id(options), {})[link] = None  # never shown as the link itself
+        self.ctx.feature(f"{target.name}.extra_filter_value")
+        return Op(op.key, DERIVE, None, _inside(op.src, link))
 
     def name_op(
         self,
@@ -300,3 +345,12 @@ def _nest_tail(item: ExpandItem) -> None:
         options.add(ExpandOption([inner]))
     else:
         expand.items.insert(0, inner)
+
+
+def _inside(src: str | None, link: str) -> Callable[[dict[str, Any]], Any]:
+    """The value joined through ``link`` where the linked row is inside the view (its count is 1), else NULL."""
+
+    def compute(row: dict[str, Any]) -> Any:
+        return row.get(src) if src is not None and row.get(link) else None
+
+    return compute
