@@ -252,3 +252,43 @@ async def test_a_value_selected_through_the_link_is_null_outside_the_view(serve_
             "device_name": body["d"][0]["device_name"],
         }
     ]
+
+
+async def test_a_sort_key_through_the_link_is_null_outside_the_view(serve_app, start_proxy):
+    """`$orderby=link/name` through the link to the view: v6 joined only supervisor releases, so a device
+    linked to an app release sorts with the devices without a link (NULLs first descending, last ascending);
+    the proxy sorts such keys itself, reading them through the link expanded with the view's restriction."""
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    proxy = (await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")).url
+    for device, release in ((1, 10), (2, 1)):
+        status, _ = await call(upstream, "PATCH", f"/v7/device({device})", {"should_be_managed_by__release": release})
+        assert status == 200
+    _, everyone = await call(proxy, "GET", "/v6/device?$select=id")
+    others = sorted(r["id"] for r in everyone["d"] if r["id"] != 1)
+    assert 2 in others
+    for key in ("created_at", "supervisor_version", "id"):
+        status, body = await call(
+            proxy, "GET", f"/v6/device?$select=id&$orderby=should_be_managed_by__supervisor_release/{key} desc,id asc"
+        )
+        assert status == 200, body
+        assert [r["id"] for r in body["d"]] == [*others, 1]
+        status, body = await call(
+            proxy,
+            "GET",
+            f"/v6/device?$select=id,device_name&$orderby=should_be_managed_by__supervisor_release/{key} asc,id desc"
+            "&$top=3",
+        )
+        assert status == 200, body
+        assert [r["id"] for r in body["d"]] == [1, *sorted(others, reverse=True)[:2]]
+        assert all(list(r) == ["id", "device_name"] for r in body["d"])
+    # next to overall_status, which the proxy sorts anyway
+    _, statuses = await call(proxy, "GET", "/v6/device?$select=id,overall_status")
+    status_of = {r["id"]: r["overall_status"] for r in statuses["d"]}
+    expected = sorted([*others, 1], key=lambda i: status_of[i])
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=id&$orderby=overall_status asc,should_be_managed_by__supervisor_release/created_at desc,id asc",
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == expected

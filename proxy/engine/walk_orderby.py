@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
+from proxy.engine.texts import expression
 from proxy.engine.walk_context import WalkContext, WalkError
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
 from proxy.odata import (
@@ -54,7 +55,8 @@ class OrderByWalker:
             found = self._walk_item(item, orderby, resource, local)
             if found is not None:
                 walked[id(item)] = found
-        if not local:
+        views = self._view_keys(orderby, options, resource, v6_paths, walked) if self.ctx.kind == "rows" else {}
+        if not local and not views:
             if not orderby.items:
                 options.remove(orderby)
             return
@@ -62,8 +64,78 @@ class OrderByWalker:
             self._drop_local(orderby, options, resource, local[0][1].v6)
             return
         self._local_sort(
-            orderby, options, resource, plan, helpers, local, v6_paths, walked, top=top, children=children or {}
+            orderby,
+            options,
+            resource,
+            plan,
+            helpers,
+            local,
+            v6_paths,
+            walked,
+            top=top,
+            children=children or {},
+            views=views,
         )
+
+    def _view_keys(
+        self,
+        orderby: OrderByOption,
+        options: OptionList,
+        resource: ResourceInfo,
+        v6_paths: dict[int, str],
+        walked: dict[int, PathEnd],
+    ) -> dict[int, str]:
+        """Sort keys ``link/name`` where ``link`` leads to a view (a resource narrowed by ``extra_filter``):
+        the server joined only the view's rows, so the key is NULL where the linked row is outside it, which no
+        v7 sort key spells. Such keys are sorted by the proxy (the link expanded with the view's restriction)
+        where that expansion cannot change what the client sees (a $select that names neither the link nor
+        expands it); elsewhere v7 sorts them by the linked row. id(item) → the view's restriction."""
+        select = options.select
+        if select is None or select.star:
+            return {}
+        expand = options.expand
+        taken = {p.names[0] for p in select.items if p.segments}
+        taken |= {i.name.text for i in expand.items} if expand is not None else set()
+        found: dict[int, str] = {}
+        for item in orderby.items:
+            end = walked.get(id(item))
+            names = v6_paths[id(item)].split("/")
+            if len(names) != 2 or len(item.path.segments) != 2 or item.path.segments[0].key is not None:
+                continue
+            if not (isinstance(end, MemberEnd) and end.name is not None and end.name.kind == S.FIELD) and not (
+                isinstance(end, DerivedEnd) and end.name.derived.order_by
+            ):
+                continue
+            link = self.ctx.lookup(resource, names[0])
+            if link is None or link.kind != S.NAV or link.many or not link.target:
+                continue
+            target = self.ctx.res(link.target)
+            if not target.extra_filters or item.path.names[0] in taken or names[0] in taken:
+                continue
+            found[id(item)] = " and ".join(f"({t})" for t in target.extra_filters)
+        return found
+
+    def _view_sort_key(
+        self, item: OrderItem, options: OptionList, restriction: str, added: dict[str, ExpandItem], desc: bool
+    ) -> SortKey:
+        """The local sort key of ``_view_keys``: the link expanded with the view's restriction and only the
+        sorted names (stripped again), the key read from it (NULL where the linked row is outside the view)."""
+        link, leaf = item.path.names
+        existing = added.get(link)
+        if existing is not None and existing.options is not None and existing.options.select is not None:
+            existing.options.select.add(leaf)
+        else:
+            new = _selecting(link, leaf)
+            assert new.options is not None
+            new.options.add(FilterOption(expression(restriction)))
+            added[link] = new
+            expand = options.expand
+            if expand is None:
+                options.add(ExpandOption([new]))
+            else:
+                expand.items.append(new)
+            self.ctx.sort_links.setdefault(id(options), {})[link] = None
+        return SortKey(None, _at_path((link,), leaf), desc)
 
     def _walk_item(
         self, item: OrderItem, orderby: OrderByOption, resource: ResourceInfo, local: list[tuple[OrderItem, Name]]
@@ -126,13 +198,19 @@ class OrderByWalker:
         *,
         top: bool,
         children: dict[str, ObjectPlan | None],
+        views: dict[int, str],
     ) -> None:
         """Ordering the proxy must do itself (decision 2): all items sort locally, in order."""
         ctx = self.ctx
-        label = local[0][1].v6
+        label = local[0][1].v6 if local else next(v6_paths[id(i)] for i in orderby.items if id(i) in views)
         keys: list[SortKey] = []
+        view_links: dict[str, ExpandItem] = {}
         for item in orderby.items:
             desc = item.effective_direction == "desc"
+            if id(item) in views:
+                keys.append(self._view_sort_key(item, options, views[id(item)], view_links, desc))
+                ctx.feature(f"{resource.name}.local_sort_path")
+                continue
             n = next((nm for it, nm in local if it is item), None)
             if n is not None:
                 keys.append(SortKey(None, n.derived.compute, desc))
@@ -170,7 +248,7 @@ class OrderByWalker:
         ctx.local_sort_names[id(options)] = [n.v6 for _, n in local]
         ctx.feature(f"{resource.name}.{label}.local_sort")
         if ctx.local_sort_label is None or top:
-            ctx.local_sort_label = local[0][1].derived.local_sort_label or label
+            ctx.local_sort_label = (local[0][1].derived.local_sort_label if local else None) or label
         if top:
             self._page_locally(options, plan)
         else:
