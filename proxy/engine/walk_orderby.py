@@ -222,7 +222,8 @@ class OrderByWalker:
                     raise WalkError(
                         400,
                         f"{label} cannot be used with $orderby on {v6_paths[id(item)]}/$count with "
-                        f"{v6_paths[id(item)].split('/')[0]} expanded, or on a lambda, through the v6 proxy",
+                        f"{v6_paths[id(item)].split('/')[0]} expanded with options that may leave out rows (or "
+                        "a filtered count), or on a lambda, through the v6 proxy",
                     )
                 keys.append(count_key)
                 continue
@@ -298,7 +299,7 @@ class OrderByWalker:
         nav = path.segments[0].name.text
         expand = options.expand
         if expand is not None and nav in {i.name.text for i in expand.items}:
-            return None
+            return self._count_from_client(nav, path.count.filter is None, expand, desc)
         counted = OptionList(nested=True)
         if path.count.filter is not None:
             counted.add(FilterOption(path.count.filter))
@@ -310,6 +311,18 @@ class OrderByWalker:
         self.ctx.sort_links.setdefault(id(options), {})[nav] = None
         self.ctx.feature("local_sort_count")
         return SortKey(None, _count_of(nav), desc)
+
+    def _count_from_client(self, nav: str, unfiltered: bool, expand: ExpandOption, desc: bool) -> SortKey | None:
+        """An unfiltered ``nav/$count`` key read from the client's own expansion of ``nav`` where that holds
+        every related row (no $filter/$top/$skip): the number of its rows, or the number it counted."""
+        item = next(i for i in expand.items if i.name.text == nav)
+        opts = item.options
+        if not unfiltered or item.tail is not None:
+            return None
+        if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+            return None
+        self.ctx.feature("local_sort_count")
+        return SortKey(None, _count_of(nav) if item.count else _rows_of(nav), desc)
 
     def path_sort_key(
         self,
@@ -455,6 +468,16 @@ def _at_path(navs: tuple[str, ...], leaf: str) -> Callable[[dict[str, Any]], Any
             value = value.get(nav) if isinstance(value, dict) else None
             value = value[0] if isinstance(value, list) and value else None
         return value.get(leaf) if isinstance(value, dict) else None
+
+    return compute
+
+
+def _rows_of(nav: str) -> Callable[[dict[str, Any]], Any]:
+    """The number of rows an expanded collection ``nav`` holds in a v7 row."""
+
+    def compute(row: dict[str, Any]) -> Any:
+        value = row.get(nav)
+        return len(value) if isinstance(value, list) else None
 
     return compute
 
