@@ -151,8 +151,11 @@ async def test_select_path_is_renamed_and_its_key_renamed_back(env):
     )
     assert env.last == "/v7/release?$select=id,is_pinned_to__device/is_pinned_on__release"
     assert (status, body) == (200, {"d": [{"id": 1, "should_be_running__release": {"__id": 3}}]})
+    # a derived value at the end of the path: the link expanded down to that value (with its helpers)
+    env.fixture.queue(Reply(200, {"d": [{"id": 1, "is_pinned_on__release": [{"is_final": False}]}, {"id": 2}]}))
     status, body = await env.json("GET", "/v6/device?$select=id,should_be_running__release/release_type")
-    assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")
+    assert env.last == "/v7/device?$select=id&$expand=is_pinned_on__release($select=is_final)"
+    assert (status, body) == (200, {"d": [{"id": 1, "release_type": "draft"}, {"id": 2, "release_type": None}]})
 
 
 async def test_select_path_through_an_always_null_link_is_null(env, log_output):

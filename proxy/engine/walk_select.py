@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from proxy.engine.apply import apply_rows
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
 from proxy.engine.texts import expression
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
@@ -103,16 +104,19 @@ class SelectExpandWalker:
             self.ctx.unknown_name(name, resource, "$select")
             return None
         if len(path.segments) != 1:
-            op = self.walk_select_path(path, resource, select)
+            op = self.walk_select_path(path, resource, select, options)
             return self.within_view(op, name, path, resource, select, options) if op is not None else None
         return self.name_op(n, resource, select=select, path=path, helpers=helpers)
 
-    def walk_select_path(self, path: Path, resource: ResourceInfo, select: SelectOption) -> Op | None:
+    def walk_select_path(
+        self, path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList | None = None
+    ) -> Op | None:
         """``$select=nav/name``: pinejs joins ``nav`` into the query and answers the name's value under the
         name's own key. The path is renamed like a $filter path and the key renamed back."""
         ctx = self.ctx
         current = resource
         segs = path.segments
+        v6_names = path.names
         n: Name | None = None
         for i, seg in enumerate(segs):
             n = ctx.lookup(current, seg.name.text)
@@ -126,6 +130,10 @@ class SelectExpandWalker:
                 known = len(ctx.unknown)
                 self.paths.null_link(n, current, path.names, i, "$select")
                 return Op(path.names[-1], CONST, None, None) if len(ctx.unknown) == known else None
+            if last and n.kind == S.DERIVED and options is not None:
+                derived = self.derived_at_path(v6_names, path, resource, select, options)
+                if derived is not None:
+                    return derived
             if (not last and not (n.kind == S.NAV and n.target)) or n.kind not in (S.FIELD, S.NAV, S.UNWRAP, S.COERCE):
                 raise WalkError(400, f"{n.v6} cannot be used in a $select path through the v6 proxy")
             if n.v7 and n.v7 != n.v6:
@@ -135,6 +143,53 @@ class SelectExpandWalker:
                 current = ctx.res(n.target)
         assert n is not None
         return self.name_op(n, current)
+
+    def derived_at_path(
+        self, v6_names: list[str], path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList
+    ) -> Op | None:
+        """``$select=link/…/name`` ending in a value the proxy derives: the links are expanded down to a row
+        holding only that value (walked as the client's ``$expand=link($select=name)`` would be, helpers and
+        view restrictions included), the value read from the planned row under the name's own key, as pinejs
+        answers a path, and the expansion stripped again. None (the clear 400) where the links are not all
+        single-valued navigations from the row itself, or the client expands or selects the first link."""
+        cur = resource
+        targets: list[ResourceInfo] = []
+        for name in v6_names[:-1]:
+            n = self.ctx.lookup(cur, name)
+            if n is None or n.kind != S.NAV or n.many or not n.target:
+                return None
+            cur = self.ctx.res(n.target)
+            targets.append(cur)
+        first = self.ctx.lookup(resource, v6_names[0])
+        assert first is not None
+        v7_first = first.v7 or v6_names[0]
+        expand = options.expand
+        shown = {p.names[0] for p in select.items if p.segments and p is not path}
+        if v6_names[0] in shown or v7_first in shown:
+            return None
+        if expand is not None and {v6_names[0], v7_first} & {i.name.text for i in expand.items}:
+            return None
+        item: ExpandItem | None = None
+        for name, target in reversed(list(zip(v6_names[:-1], targets, strict=True))):
+            nested = OptionList(nested=True)
+            if item is None:
+                nested.add(SelectOption([Path.of(v6_names[-1])]))
+            else:
+                nested.add(SelectOption([Path.of(self.ctx.key(target.v7))]))
+                nested.add(ExpandOption([item]))
+            item = ExpandItem(TreeName(name), options=nested)
+        assert item is not None
+        if expand is None:
+            expand = ExpandOption([item])
+            options.add(expand)
+        else:
+            expand.items.append(item)
+        op = self.walk_expand_item(item, resource, expand)
+        select.remove(path)
+        if op is None or op.kind != CHILD or op.arg is None or op.src is None:
+            return None
+        self.ctx.sort_links.setdefault(id(options), {})[op.src] = None  # never shown as the link itself
+        return Op(v6_names[-1], DERIVE, None, _planned_at(op.src, op.arg, tuple(v6_names[1:])))
 
     def within_view(
         self, op: Op, v6_link: str, path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList | None
@@ -352,5 +407,22 @@ def _inside(src: str | None, link: str) -> Callable[[dict[str, Any]], Any]:
 
     def compute(row: dict[str, Any]) -> Any:
         return row.get(src) if src is not None and row.get(link) else None
+
+    return compute
+
+
+def _planned_at(link: str, child: ObjectPlan, v6_path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """The value at ``v6_path`` in the v6 row the child plan makes of the expanded ``link`` (None where a link
+    on the way is NULL)."""
+
+    def compute(row: dict[str, Any]) -> Any:
+        rows = row.get(link)
+        if not isinstance(rows, list) or not rows:
+            return None
+        value: Any = apply_rows(child, rows[:1], {})
+        for name in v6_path:
+            first = value[0] if isinstance(value, list) and value else None
+            value = first.get(name) if isinstance(first, dict) else None
+        return value
 
     return compute

@@ -1,0 +1,97 @@
+"""A value the proxy derives at the end of a `$select` path (issue 12): pinejs joins the path and answers the
+value under the name's own key. The proxy expands the links down to a row holding only that value (helpers
+and view restrictions included), reads it there and strips the expansion, against the simulator's fleet.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+import yarl
+
+from balena_v7_simulator.app import create_simulator_app
+from balena_v7_simulator.fixtures import ADMIN_TOKEN
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def urls(serve_app, start_proxy):
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    running = await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")
+    return upstream, running.url
+
+
+async def call(base: str, method: str, path: str, body=None):
+    async with aiohttp.ClientSession(headers=AUTH) as s:
+        async with s.request(method, yarl.URL(base + path.replace(" ", "%20"), encoded=True), json=body) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+async def test_overall_status_through_a_link(urls):
+    _, proxy = urls
+    _, devices = await call(proxy, "GET", "/v6/device?$select=id,overall_status")
+    status_of = {r["id"]: r["overall_status"] for r in devices["d"]}
+    _, installs = await call(proxy, "GET", "/v6/image_install?$select=id,device")
+    device_of = {r["id"]: r["device"]["__id"] for r in installs["d"]}
+    assert len({status_of[d] for d in device_of.values()}) > 1
+    status, body = await call(proxy, "GET", "/v6/image_install?$select=device/overall_status,id,installs__image")
+    assert status == 200, body
+    assert [(r["id"], r["overall_status"]) for r in body["d"]] == [(i, status_of[device_of[i]]) for i in device_of]
+    assert all(list(r) == ["overall_status", "id", "installs__image"] for r in body["d"])
+    # filtered, paged and nested in an $expand of the installs
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=id&$expand=image_install($select=id,device/overall_status;$top=1)&$filter=id eq 5",
+    )
+    assert status == 200, body
+    assert body["d"][0]["image_install"] == [
+        {"id": body["d"][0]["image_install"][0]["id"], "overall_status": status_of[5]}
+    ]
+
+
+async def test_release_type_two_links_away_and_null_links(urls):
+    _, proxy = urls
+    _, releases = await call(proxy, "GET", "/v6/release?$select=id,release_type")
+    type_of = {r["id"]: r["release_type"] for r in releases["d"]}
+    _, devices = await call(proxy, "GET", "/v6/device?$select=id,is_running__release")
+    running = {r["id"]: (r["is_running__release"] or {}).get("__id") for r in devices["d"]}
+    assert None in running.values()  # a device running nothing reads NULL
+    status, body = await call(proxy, "GET", "/v6/device?$select=id,is_running__release/release_type")
+    assert status == 200, body
+    assert body["d"] == [{"id": i, "release_type": type_of.get(r)} for i, r in running.items()]
+    _, installs = await call(proxy, "GET", "/v6/image_install?$select=id,device")
+    device_of = {r["id"]: r["device"]["__id"] for r in installs["d"]}
+    status, body = await call(proxy, "GET", "/v6/image_install?$select=id,device/is_running__release/release_type")
+    assert status == 200, body
+    assert body["d"] == [{"id": i, "release_type": type_of.get(running[d])} for i, d in device_of.items()]
+
+
+async def test_supervisor_version_through_the_view_link(urls):
+    upstream, proxy = urls
+    for device, release in ((1, 10), (2, 1)):
+        status, _ = await call(upstream, "PATCH", f"/v7/device({device})", {"should_be_managed_by__release": release})
+        assert status == 200
+    _, v7 = await call(upstream, "GET", "/v7/release(10)?$select=raw_version")
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=id,should_be_managed_by__supervisor_release/supervisor_version&$filter=id le 3",
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {"id": 1, "supervisor_version": "v" + v7["d"][0]["raw_version"]},
+        {"id": 2, "supervisor_version": None},  # an app release: outside the view
+        {"id": 3, "supervisor_version": None},
+    ]
+
+
+async def test_the_first_link_also_expanded_or_selected_stays_a_clear_400(urls):
+    _, proxy = urls
+    for query in (
+        "$select=id,is_running__release/release_type&$expand=is_running__release($select=id)",
+        "$select=id,is_running__release,is_running__release/release_type",
+    ):
+        status, body = await call(proxy, "GET", f"/v6/device?{query}")
+        assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")
