@@ -163,6 +163,24 @@ class Walk:
         kind = _response_kind(method, last, last is url.root)
         ctx.method, ctx.kind = method, kind
         plan = ObjectPlan(resource=current.name, v7_resource=current.v7)
+        options = self.walk_end_options(last, current, plan, kind)
+        if method != "POST":
+            self.restrict(url, current)
+        response = self.response_plan(kind, plan, options, current, v6_spelling, v7_spelling)
+        return Translation(
+            v7_target=url.serialize(),
+            plan=response,
+            unknown=ctx.unknown,
+            features=ctx.features,
+            resource=info,
+            v6_spelling=v6_spelling,
+            v7_spelling=v7_spelling,
+        )
+
+    def walk_end_options(self, last: PathSegment, current: ResourceInfo, plan: ObjectPlan, kind: str) -> OptionList:
+        """The query options of the segment the path ends on, walked into ``plan``; options the walk adds to a
+        request that had none (helpers, a full $select) become that segment's query."""
+        ctx = self.ctx
         if last.query is not None:
             ctx.aliases = {
                 o.name: o.value
@@ -179,9 +197,20 @@ class Walk:
             self.selects.finish_plan(options, plan, current)
         if created and options.options:
             last.query = options
-        if method != "POST":
-            self.restrict(url, current)
-        response = ResponsePlan(
+        return options
+
+    def response_plan(
+        self,
+        kind: str,
+        plan: ObjectPlan,
+        options: OptionList,
+        current: ResourceInfo,
+        v6_spelling: str,
+        v7_spelling: str,
+    ) -> ResponsePlan:
+        """What ``apply`` does to the upstream's answer, from everything the walk learnt."""
+        ctx = self.ctx
+        return ResponsePlan(
             kind=kind,
             objects=plan if kind in ("rows", "entity") else None,
             v6_resource=current.name,
@@ -192,15 +221,6 @@ class Walk:
             features=tuple(ctx.features),
             resource_names=dict(ctx.schema.v7_to_v6_resource) if _wants_metadata(options) else {},
             entity_key=key_of(ctx.schema, current.v7) if kind == "entity" else None,
-            v6_spelling=v6_spelling,
-            v7_spelling=v7_spelling,
-        )
-        return Translation(
-            v7_target=url.serialize(),
-            plan=response,
-            unknown=ctx.unknown,
-            features=ctx.features,
-            resource=info,
             v6_spelling=v6_spelling,
             v7_spelling=v7_spelling,
         )
