@@ -358,6 +358,12 @@ class _Parser:
         return self.choice(pos, self.number_bind, self.boolean_bind, self.quoted_text_bind, self.date_bind)
 
     def system_option(self, pos: int, dollar: str) -> tuple[QueryOption, int] | None:
+        """A `$name=value` option OData defines: the query's shape (select, filter, expand, orderby) or its
+        paging and format; None when the value does not parse (then it is read as a custom option)."""
+        return self.shape_option(pos, dollar) or self.paging_option(pos, dollar)
+
+    def shape_option(self, pos: int, dollar: str) -> tuple[QueryOption, int] | None:
+        """$select, $filter, $expand, $orderby."""
         s = self.s
         if s.startswith("select=", pos):
             p = pos + 7
@@ -378,6 +384,11 @@ class _Parser:
             orders = self.comma_list(pos + 8, self.sort_property)
             if orders is not None:
                 return OrderByOption(orders[0], dollar), orders[1]
+        return None
+
+    def paging_option(self, pos: int, dollar: str) -> tuple[QueryOption, int] | None:
+        """$top, $skip, $count, $inlinecount, $format."""
+        s = self.s
         if s.startswith("top=", pos):
             m = _UINT(s, pos + 4)
             if m is not None:
