@@ -19,6 +19,7 @@ from proxy.engine import Engine, WalkError, build_schema
 from proxy.engine.apply import LocalSortOverflow, UpstreamNotJSON, client_body, client_location
 from proxy.engine.metadata import metadata_document
 from proxy.engine.plan import ResponsePlan
+from proxy.engine.walk import Translation
 from proxy.errors import UpstreamError, UpstreamUnavailable, api_error, malformed_url_message, mask_secrets
 from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from proxy.logs import (
@@ -34,6 +35,7 @@ from proxy.logs import (
 from proxy.odata import ODataSyntaxError
 from proxy.redirects import HTTPS_LOOP_MESSAGE, LOCATION_HEADERS, fix_locations
 from proxy.rollout import v6_entry
+from proxy.upstream import UpstreamReply
 from translators import BodyError
 
 log = get_logger("proxy.v6")
@@ -305,6 +307,7 @@ def _invalid_upstream_json(request: web.Request, exc: UpstreamNotJSON) -> web.Re
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    """One ``/v6`` request: translated (or answered here), sent upstream, and the answer translated back."""
     settings = request.app[SETTINGS]
     engine = request.app[ENGINE]
     method = request.method
@@ -327,12 +330,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     features = list(tr.features)
     log_extra.update(translated=True, v6_features=features)
     if tr.unknown:
-        who = client_identity(request)
-        path = mask_secrets(raw)
-        for u in tr.unknown:  # on every such request: the fast path of the JSON log, like the access event
-            fields = {"name": u.name, "resource": u.resource, "option": u.option, "path": path, **who}
-            log_info("proxy.v6", "unknown_field", fields)
-        log_extra["unknown_fields"] = [f"{u.resource}.{u.name}" for u in tr.unknown]
+        _log_unknown_names(request, tr, log_extra)
     if tr.local_kind == "metadata":
         text = metadata_document(engine.schema)
         return _finish(request, web.Response(status=200, body=orjson.dumps(text), headers={"Content-Type": "xml"}))
@@ -345,40 +343,80 @@ async def handle(request: web.Request) -> web.StreamResponse:
         except _BodyTooLarge:
             return _too_large(settings.max_body_bytes)
         body = data if data else None
-    rewritten = False
-    if body is not None and tr.resource is not None and method in BODY_METHODS and _json_content(request):
-        try:
-            plain = _decoded_body(body, request.headers.get("Content-Encoding", ""), settings.max_body_bytes)
-        except _BodyTooLarge:
-            return _too_large(settings.max_body_bytes)
-        except _BodyEncodingError as exc:
-            return api_error(exc.status, exc.message)
-        try:
-            parsed = orjson.loads(plain)
-        except orjson.JSONDecodeError as exc:
-            return api_error(400, f"Request body is not valid JSON: {exc}")
-        if isinstance(parsed, dict):
-            ctx = _BodyContext(request, method, tr.resource.name, features)
-            try:
-                translated = await engine.translate_body(tr.resource, parsed, ctx)
-            except BodyError as exc:
-                if exc.status >= 500:
-                    log.warning("body_hook_error", status=exc.status, error=exc.message, path=mask_secrets(raw))
-                return api_error(exc.status, exc.message)
-            body = orjson.dumps(translated)
-            rewritten = True
+    sent = await _v7_body(request, tr, body, features)
+    if isinstance(sent, web.Response):
+        return sent
+    assert tr.v7_target is not None  # None only for the answers made locally above
+    v7_path = "/v7" + tr.v7_target
+    log_extra["v7_target"] = "/v7" + mask_secrets(tr.v7_target)
+    reply = await _send_upstream(request, tr, v7_path, *sent)
+    return _client_response(request, tr, v7_path, reply, log_extra)
+
+
+async def _send_upstream(
+    request: web.Request, tr: Translation, v7_path: str, body: bytes | None, rewritten: bool
+) -> UpstreamReply:
+    """The v7 request: the client's headers as the upstream should see them, timed for the access event."""
     headers = request_headers_for_upstream(request)
     headers.popall("Content-Length", None)
     if rewritten:
         headers.popall("Content-Encoding", None)  # the translated body is sent as plain JSON
     if tr.plan is not None and tr.plan.kind in ("rows", "entity"):
         headers.popall("Accept-Encoding", None)  # fetch decompresses anyway; ask for what we re-encode
-    log_extra["v7_target"] = "/v7" + mask_secrets(tr.v7_target or "")
     started = time.perf_counter()
-    assert tr.v7_target is not None  # None only for the answers made locally above
-    reply = await request.app[UPSTREAM].fetch(method, "/v7" + tr.v7_target, headers, body)
+    reply = await request.app[UPSTREAM].fetch(request.method, v7_path, headers, body)
     request[UPSTREAM_STATUS] = reply.status
     request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)
+    return reply
+
+
+def _log_unknown_names(request: web.Request, tr: Translation, log_extra: dict[str, Any]) -> None:
+    """Every name the walk dropped, logged on every such request (the fast path of the JSON log, like the
+    access event) and counted on the access event."""
+    who = client_identity(request)
+    path = mask_secrets(request.raw_path)
+    for u in tr.unknown:
+        fields = {"name": u.name, "resource": u.resource, "option": u.option, "path": path, **who}
+        log_info("proxy.v6", "unknown_field", fields)
+    log_extra["unknown_fields"] = [f"{u.resource}.{u.name}" for u in tr.unknown]
+
+
+async def _v7_body(
+    request: web.Request, tr: Translation, body: bytes | None, features: list[str]
+) -> tuple[bytes | None, bool] | web.Response:
+    """The body sent upstream and whether it was rewritten (a JSON object written to a translated resource is
+    decoded and translated by the body rules; anything else passes as it came), or the error answer."""
+    method = request.method
+    if body is None or tr.resource is None or method not in BODY_METHODS or not _json_content(request):
+        return body, False
+    settings = request.app[SETTINGS]
+    try:
+        plain = _decoded_body(body, request.headers.get("Content-Encoding", ""), settings.max_body_bytes)
+    except _BodyTooLarge:
+        return _too_large(settings.max_body_bytes)
+    except _BodyEncodingError as exc:
+        return api_error(exc.status, exc.message)
+    try:
+        parsed = orjson.loads(plain)
+    except orjson.JSONDecodeError as exc:
+        return api_error(400, f"Request body is not valid JSON: {exc}")
+    if not isinstance(parsed, dict):
+        return body, False
+    ctx = _BodyContext(request, method, tr.resource.name, features)
+    try:
+        translated = await request.app[ENGINE].translate_body(tr.resource, parsed, ctx)
+    except BodyError as exc:
+        if exc.status >= 500:
+            log.warning("body_hook_error", status=exc.status, error=exc.message, path=mask_secrets(request.raw_path))
+        return api_error(exc.status, exc.message)
+    return orjson.dumps(translated), True
+
+
+def _client_response(
+    request: web.Request, tr: Translation, v7_path: str, reply: UpstreamReply, log_extra: dict[str, Any]
+) -> web.Response:
+    """The upstream's answer as the v6 client gets it: its locations made the proxy's, then every change to
+    headers and body made by the response plan (``proxy.engine.apply``)."""
     out_headers = response_headers_for_client(reply.headers)
     out_headers.popall("Content-Length", None)
     out_headers.popall("Content-Encoding", None)
@@ -386,7 +424,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     upstream = request.app[UPSTREAM]
     # Locations naming the upstream itself become paths on the proxy (or the https loop a 502), then the
     # response plan turns their /v7/ path into the client's /v6/ one.
-    if not fix_locations(reply.status, out_headers, upstream.base_url, upstream.base_path, "/v7" + tr.v7_target):
+    if not fix_locations(reply.status, out_headers, upstream.base_url, upstream.base_path, v7_path):
         log_extra["upstream_https_redirect"] = True
         return api_error(502, HTTPS_LOOP_MESSAGE)
     for name in LOCATION_HEADERS:
@@ -395,7 +433,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             out_headers[name] = client_location(plan, location)
     status = reply.status
     try:
-        payload, content_type = client_body(plan, method, status, reply.body)
+        payload, content_type = client_body(plan, request.method, status, reply.body)
     except LocalSortOverflow as exc:
         return api_error(
             400,
