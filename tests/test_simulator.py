@@ -615,7 +615,6 @@ async def test_resource_method_in_filter_is_a_server_error(client):
         ("patch", "/v7/device(1)", {"device_name": "x" * 256}),  # Short Text is at most 255 characters
         ("patch", "/v7/release(1)", {"composition": "notjson"}),  # JSON must be an object or array
         ("patch", "/v7/device(1)", ["note"]),  # not an object
-        ("patch", "/v7/device(1)", "note"),
         ("put", "/v7/device(1)", {"api_heartbeat_state": 3}),  # number for an Enum
         ("post", "/v7/application", {"app_name": 7, "organization": 1, "is_for__device_type": 1}),
         ("post", "/v7/application", {"app_name": "x", "organization": "acme", "is_for__device_type": 1}),
@@ -629,7 +628,6 @@ async def test_resource_method_in_filter_is_a_server_error(client):
                 "start_timestamp": "2026-01-01T00:00:00Z",
             },
         ),
-        ("post", "/v7/device_tag", 5),
     ],
 )
 async def test_a_body_of_the_wrong_shape_is_400_empty_before_any_hook(client, method, target, body):

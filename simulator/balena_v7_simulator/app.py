@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from proxy.errors import malformed_url_message
 from proxy.odata import ODataSyntaxError, parse_target
 
 from . import device_api, ir, writes
+from .bodies import body_of, body_parser
 from .evaluator import Evaluator, ODataError
 from .identity import READ, WRITE, Caller, authenticate, whoami_body
 from .metadata import metadata_xml
@@ -47,17 +49,34 @@ class SimulatorConfig:
 
 SIM_CONFIG: web.AppKey[SimulatorConfig] = web.AppKey("sim_config", SimulatorConfig)
 SIM_LOG: web.AppKey[list] = web.AppKey("sim_log", list)  # (method, raw path, status) of every request served
+# (method, raw path, exception) of every request a simulator bug answered: an exception no rule of the real API
+# accounts for. The deliberate 500s (the real server's TranslationError or database error) are not in it.
+SIM_CRASHES: web.AppKey[list] = web.AppKey("sim_crashes", list)
 # The real API's Node server reads up to 16 KiB of request line and headers and answers 431 with an empty body
 # above it (measured: a 13.9 KB URL is served, an 18.9 KB one gets 431). aiohttp's own parser limits are set
 # above that (serve the app with SIMULATOR_RUNNER_OPTIONS) so the middleware below decides, as Node would.
 MAX_HEAD_BYTES = 16384
-SIMULATOR_RUNNER_OPTIONS: dict[str, int] = {"max_line_size": 1 << 20, "max_field_size": 1 << 20}
+# auto_decompress off: the body is decoded by ``bodies.body_parser`` as body-parser decodes it (an undecodable
+# gzip body is a 400 there; aiohttp's parser would fail the connection instead).
+SIMULATOR_RUNNER_OPTIONS: dict[str, int | bool] = {
+    "max_line_size": 1 << 20,
+    "max_field_size": 1 << 20,
+    "auto_decompress": False,
+}
 
 
 @web.middleware
 async def record(request: web.Request, handler) -> web.StreamResponse:
-    """Keep what was asked and answered, so tests can check every request the proxy sent upstream."""
-    response = await handler(request)
+    """Keep what was asked and answered, so tests can check every request the proxy sent upstream (and any
+    exception a route let escape: a simulator bug, answered as express answers one, 500 with an empty body)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.exception("simulator_error", extra={"target": request.raw_path})
+        request.app[SIM_CRASHES].append((request.method, request.raw_path, repr(exc)))
+        response = empty(500)
     request.app[SIM_LOG].append((request.method, request.raw_path, response.status))
     return response
 
@@ -201,7 +220,7 @@ async def odata(request: web.Request) -> web.StreamResponse:
         ev.full_metadata = req.options.metadata == "full"
         if request.method in ("GET", "HEAD"):  # express answers HEAD with the GET route, minus the body
             return read(ev, req)
-        body = await _body(request)
+        body = body_of(request)
         if request.method == "POST" and req.navs and req.navs[-1].name == "canAccess":
             return can_access(ev, req, body)
         if request.method in ("POST", "PATCH", "PUT", "MERGE"):
@@ -209,6 +228,10 @@ async def odata(request: web.Request) -> web.StreamResponse:
             validate_body(target, body, writes.REQUIRED.get(target.name, ()))  # pinejs: before hooks, URL checks
         if request.method == "POST":
             return create(ev, req, body)
+        if request.method in ("PATCH", "MERGE") and body == {}:
+            raise ODataError(400, "No fields to update")  # uri-parser, before translation: no row is looked up
+        if request.method == "PUT" and req.key is not None and not req.navs:
+            _check_put_key(ev, req)
         if request.method in ("PATCH", "PUT", "MERGE"):
             res, rows = _write_targets(ev, req)
             writes.patch(ev, res, rows, body)
@@ -222,8 +245,9 @@ async def odata(request: web.Request) -> web.StreamResponse:
         return empty(405)
     except ODataError as err:
         return error_response(err)
-    except Exception:  # anything else is a server error: pinejs answers 500 with an empty body
+    except Exception as exc:  # a simulator bug; pinejs answers an unexpected error with 500, empty body
         log.exception("simulator_error", extra={"target": raw})
+        request.app[SIM_CRASHES].append((request.method, raw, repr(exc)))
         return empty(500)
 
 
@@ -237,14 +261,25 @@ def _write_targets(ev: Evaluator, req: Request) -> tuple[Any, list]:
     return res, list(matched.values())
 
 
-async def _body(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ODataError(400) from None
+INTEGER_TYPES = ("Serial", "Integer")  # sbvr-types validate.integer
+
+
+def _check_put_key(ev: Evaluator, req: Request) -> None:
+    """A PUT's key is also written (odata-to-abstract-sql ``PathKey`` adds it to the body as ``<resource>.id``), so
+    pinejs validates it as the column's type before any query: sbvr-types ``validate.integer`` is JS ``parseInt``,
+    and what has no leading integer fails as ``BadRequestError('"id" is not a number: <value>')`` (abstract-sql.ts
+    ``getAndCheckBindValues``): 400 with that JSON string. (A GET/PATCH/DELETE key is only compared: see
+    ``evaluator._key_value``.)"""
+    res = ev.resource(req.resource)
+    for name, value in _key_values(req.key).items():
+        value = ev.literal(value)
+        if res.type_of(name).split(" | ")[0] not in INTEGER_TYPES or not isinstance(value, str):
+            continue
+        if JS_PARSE_INT.match(value) is None:
+            raise ODataError(400, f'"{name}" is not a number: {value}')
+
+
+JS_PARSE_INT = re.compile(r"^[\s\ufeff]*[+-]?[0-9]")
 
 
 def _key_values(key: Any) -> dict[str, Any]:
@@ -300,8 +335,9 @@ def create_simulator_app(
 ) -> web.Application:
     """A v7 API over ``dataset`` (default: the bundled fleet) in the given flavour."""
     model = load_model(flavour)
-    app = web.Application(middlewares=[record, head_limit, fix_protocol])
+    app = web.Application(middlewares=[record, head_limit, fix_protocol, body_parser])
     app[SIM_LOG] = []
+    app[SIM_CRASHES] = []
     app[SIM_STORE] = Store(model, dataset if dataset is not None else load_dataset("fleet"))
     app[SIM_CONFIG] = SimulatorConfig(flavour, unknown_name_status, log_interval, trust_proxy, api_host)
     app.router.add_get("/ping", ping)

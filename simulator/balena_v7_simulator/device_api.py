@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 
 from . import writes
+from .bodies import body_of
 from .evaluator import Evaluator, ODataError
 from .identity import WRITE, Caller, authenticate, token_of
 from .store import SIM_STORE, Row, Store, now_iso
@@ -75,7 +76,7 @@ async def provisioning_key(request: web.Request) -> web.Response:
 async def register_device(request: web.Request) -> web.Response:
     """``POST /device/register`` with a provisioning key (or a user token) -> 201 ``{id, uuid, api_key}``."""
     store = _store(request)
-    body = await request.json()
+    body = body_of(request)
     app_id = _keys(store, "provisioning_keys").get(token_of(request) or "")
     caller = authenticate(store, request)
     if app_id is None and caller is not None:
@@ -144,7 +145,7 @@ async def get_state(request: web.Request) -> web.Response:
 async def patch_state(request: web.Request) -> web.Response:
     """``PATCH /device/v3/state``: ``{uuid: {field: value}}`` reported by the device; empty 200."""
     store = _store(request)
-    body = await request.json()
+    body = body_of(request)
     own = _device_of_key(store, request)
     caller = authenticate(store, request)
     for uuid, values in body.items():

@@ -232,12 +232,11 @@ class Evaluator:
         for name in key:
             if name not in res.fields:
                 raise self.unknown(name)
+        wanted = {name: _key_value(res.type_of(name), self.literal(value)) for name, value in key.items()}
         rows = self.store.rows(res.name)
         out = []
         for row in rows:
-            if all(
-                compare("eq", self.store.value(res.name, row, name), self.literal(value)) for name, value in key.items()
-            ):
+            if all(compare("eq", self.store.value(res.name, row, name), value) for name, value in wanted.items()):
                 out.append(row)
         return self.visible(res.name, out)
 
@@ -557,6 +556,20 @@ def truthy(value: Any) -> bool:
 
 def any_true(values: Many) -> bool:
     return any(v is True for v in values)
+
+
+def _key_value(column_type: str, value: Any) -> Any:
+    """A key value as PostgreSQL reads pinejs's untyped bind parameter ``"t"."col" = $1``: in the column's type.
+
+    node-postgres sends a number as its text, so ``device(uuid=1)`` looks for the uuid ``'1'`` (no error); a text
+    key on an integer column must read as an integer (``device('5')`` is device 5) or the database fails: 500
+    (``invalid input syntax for type integer``, a ``DatabaseError``, pinejs ``convertToHttpError``)."""
+    text_column = column_type.split(" | ")[0] in ("Text", "Short Text") or column_type.startswith("Enum: '")
+    if text_column and isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+    return value
 
 
 def _number(value: Any) -> Any:

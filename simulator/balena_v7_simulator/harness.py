@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import SIM_LOG, SIMULATOR_RUNNER_OPTIONS, create_simulator_app
+from .app import SIM_CRASHES, SIM_LOG, SIMULATOR_RUNNER_OPTIONS, create_simulator_app
 from .fixtures import ADMIN_TOKEN
 from .store import SIM_STORE, Store
 
@@ -32,6 +32,11 @@ class Pair:
     def upstream_requests(self) -> list[tuple[str, str, int]]:
         """(method, raw path, status) of every request the simulator answered, in order."""
         return self.simulator[SIM_LOG]
+
+    @property
+    def simulator_crashes(self) -> list[tuple[str, str, str]]:
+        """(method, raw path, exception) of every request a simulator bug answered with 500, in order."""
+        return self.simulator[SIM_CRASHES]
 
 
 async def _serve(
