@@ -136,9 +136,9 @@ def _chart(usage: Usage, clients: list[ClientEntry]) -> tuple[str, list[tuple[st
 
 
 def render_html(usage: Usage) -> str:
+    """The report as one self-contained HTML page (no script): summary, clients, per-day chart, features,
+    cookbook and shadow comparisons, each section built by a function of its own."""
     clients = usage.sorted_clients()
-    features = usage.feature_totals()
-    chart, legend = _chart(usage, clients)
     h: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -151,6 +151,18 @@ def render_html(usage: Usage) -> str:
         f'<span>Requests: <b id="requests">{usage.requests}</b></span>',
         f'<span>v6 requests: <b id="v6-requests">{usage.v6_requests}</b></span>',
         f'<span>Skipped lines: <b id="skipped-lines">{usage.skipped_lines}</b></span></p>',
+    ]
+    h += _html_clients(clients)
+    h += _html_per_day(usage, clients)
+    h += _html_features(usage)
+    h += _html_cookbook(clients)
+    h += _html_shadow(usage)
+    h.append("</body></html>")
+    return "\n".join(h) + "\n"
+
+
+def _html_clients(clients: list[ClientEntry]) -> list[str]:
+    h = [
         '<h2 id="clients">Clients</h2>',
         '<table id="client-table"><thead><tr><th>Client</th><th>Credential</th><th>v6 requests</th>'
         "<th>All requests</th><th>First seen</th><th>Last seen</th></tr></thead><tbody>",
@@ -162,25 +174,39 @@ def render_html(usage: Usage) -> str:
             f"<td>{escape(_day(c.first_seen))}</td><td>{escape(_day(c.last_seen))}</td></tr>"
         )
     h.append("</tbody></table>")
-    h.append('<h2 id="per-day">v6 requests per day</h2>')
-    h.append(chart)
+    return h
+
+
+def _html_per_day(usage: Usage, clients: list[ClientEntry]) -> list[str]:
+    chart, legend = _chart(usage, clients)
+    h = ['<h2 id="per-day">v6 requests per day</h2>', chart]
     if legend:
         h.append('<p class="legend">')
         h += [f'<span><i class="swatch" style="background:{c}"></i>{escape(n)}</span>' for n, c in legend]
         h.append("</p>")
-    h.append('<h2 id="features">v6 features and what to use instead</h2>')
-    h.append(
+    return h
+
+
+def _html_features(usage: Usage) -> list[str]:
+    h = [
+        '<h2 id="features">v6 features and what to use instead</h2>',
         '<table id="feature-table"><thead><tr><th>Feature</th><th>Requests</th><th>Clients</th>'
-        "<th>Migration step</th></tr></thead><tbody>"
-    )
-    for name, item in features.items():
+        "<th>Migration step</th></tr></thead><tbody>",
+    ]
+    for name, item in usage.feature_totals().items():
         h.append(
             f'<tr><td><code>{escape(name)}</code></td><td class="n">{item["requests"]}</td>'
             f'<td class="n">{item["clients"]}</td><td>{escape(item["migration"])}</td></tr>'
         )
     h.append("</tbody></table>")
-    h.append('<h2 id="cookbook">Migration cookbook</h2>')
-    h.append("<p>Each v6 request shape a client sent, next to the v7 request the proxy sent for it.</p>")
+    return h
+
+
+def _html_cookbook(clients: list[ClientEntry]) -> list[str]:
+    h = [
+        '<h2 id="cookbook">Migration cookbook</h2>',
+        "<p>Each v6 request shape a client sent, next to the v7 request the proxy sent for it.</p>",
+    ]
     for c in clients:
         if not c.queries:
             continue
@@ -196,22 +222,24 @@ def render_html(usage: Usage) -> str:
                 f'<tr><td class="n">{n}</td><td><code>{escape(v6)}</code></td><td><code>{escape(v7)}</code></td></tr>'
             )
         h.append("</tbody></table>")
-    if usage.shadow.results:
-        h.append('<h2 id="shadow">Shadow comparisons</h2><ul>')
-        h += [f"<li>{escape(name)}: {n}</li>" for name, n in _ranked(usage.shadow.results)]
-        h.append("</ul>")
-        if usage.shadow.pointers:
+    return h
+
+
+def _html_shadow(usage: Usage) -> list[str]:
+    if not usage.shadow.results:
+        return []
+    h = ['<h2 id="shadow">Shadow comparisons</h2><ul>']
+    h += [f"<li>{escape(name)}: {n}</li>" for name, n in _ranked(usage.shadow.results)]
+    h.append("</ul>")
+    if usage.shadow.pointers:
+        h.append("<table><thead><tr><th>Resource</th><th>Differing JSON pointer</th><th>Count</th></tr></thead><tbody>")
+        for (resource, pointer), n in _ranked(usage.shadow.pointers)[:50]:
             h.append(
-                "<table><thead><tr><th>Resource</th><th>Differing JSON pointer</th><th>Count</th></tr></thead><tbody>"
+                f"<tr><td>{escape(resource or '-')}</td><td><code>{escape(pointer or '(status)')}</code></td>"
+                f'<td class="n">{n}</td></tr>'
             )
-            for (resource, pointer), n in _ranked(usage.shadow.pointers)[:50]:
-                h.append(
-                    f"<tr><td>{escape(resource or '-')}</td><td><code>{escape(pointer or '(status)')}</code></td>"
-                    f'<td class="n">{n}</td></tr>'
-                )
-            h.append("</tbody></table>")
-    h.append("</body></html>")
-    return "\n".join(h) + "\n"
+        h.append("</tbody></table>")
+    return h
 
 
 def render(usage: Usage, fmt: str) -> str:
