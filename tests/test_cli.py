@@ -111,8 +111,11 @@ def test_wheel_carries_its_data_files(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for package in ("proxy", "translators"):
-        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # simulator/ too, as in the source tree: the wheel must leave the second distribution out (issue 11)
+    for package in ("proxy", "translators", "simulator"):
+        shutil.copytree(
+            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+        )
     result = subprocess.run(
         [
             sys.executable,
@@ -138,6 +141,7 @@ def test_wheel_carries_its_data_files(tmp_path):
         for path in (ROOT / package).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 assert path.relative_to(ROOT).as_posix() in names
+    assert {n.split("/")[0] for n in names if not n.startswith("balena_v6_proxy-")} == {"proxy", "translators"}
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "balena-v6-proxy = proxy.cli:main" in archive.read(entry_points).decode()
 

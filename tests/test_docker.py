@@ -68,6 +68,7 @@ def test_installs_the_package_and_runs_its_console_script():
     copied = [args.split()[:-1] for keyword, args in steps if keyword == "COPY" and "--from" not in args]
     sources = {source for group in copied for source in group}
     assert {"pyproject.toml", "README.md", "proxy", "translators", "config/docker-defaults.toml"} <= sources
+    assert not any(source.startswith("simulator") for source in sources)  # the v7 simulator stays out (issue 11)
     for source in sources:
         assert (ROOT / source).exists(), source
 
@@ -76,7 +77,7 @@ def test_dockerignore_keeps_the_build_context_small_but_complete():
     patterns = [
         p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")
     ]
-    for excluded in (".git", ".venv", "tests", "node_modules"):
+    for excluded in (".git", ".venv", "tests", "node_modules", "simulator", "bench"):
         assert excluded in patterns
     for needed in (
         "pyproject.toml",
