@@ -311,7 +311,9 @@ def _preflight(settings: Settings) -> None:
             build_schema(settings.flavour)
         except Exception as exc:
             raise StartupError(f"start-up failed: {exc.__class__.__name__}: {exc}") from exc
-    check_address(settings.host, settings.port, reuse_port=True)
+    # Probed without SO_REUSEPORT: with it, the bind would succeed next to another instance whose workers
+    # listen with SO_REUSEPORT, and this one would silently share (half) its port. The workers bind with it.
+    check_address(settings.host, settings.port, reuse_port=False)
 
 
 def check_address(host: str, port: int, *, reuse_port: bool) -> None:

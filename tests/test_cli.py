@@ -181,6 +181,21 @@ def test_port_in_use_is_one_clear_line():
         assert failed.stderr == f"balena-v6-proxy: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
+def test_workers_do_not_join_a_port_another_instance_shares():
+    """Another proxy's workers listen with SO_REUSEPORT; a second --workers instance could bind beside them and
+    take half the connections. It must fail like any port in use."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        workers = run_cli("serve", "--port", str(port), "--upstream", "http://127.0.0.1:9", "--workers", "2")
+    assert workers.returncode == 1 and workers.stdout == ""
+    assert workers.stderr == f"balena-v6-proxy: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
 def test_ci_runs_the_readme_test_command():
     lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip()]
     assert lines == ["#!/usr/bin/env bash", "set -euo pipefail", 'cd "$(dirname "$0")/.."', "exec ./scripts/test"]
