@@ -59,7 +59,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            response = exc
+            response = exc  # raised again below: aiohttp answers with it (returning one is deprecated)
         except UpstreamError as exc:
             request[LOG_EXTRA]["upstream_error"] = error_kind(exc)
             log.warning("upstream_error", request_id=rid, status=exc.status, error=exc.client_message())
@@ -79,6 +79,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = rid
         status = response.status
+        if isinstance(response, web.HTTPException):
+            raise response
         return response
     finally:
         if lifecycle is not None:
