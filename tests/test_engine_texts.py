@@ -41,3 +41,25 @@ def test_helper_expansions_are_built_as_nodes():
     rows = HelperExpand(("nav",), select=("a", "b"))
     assert texts.helper_item("nav", rows).serialize() == "nav($select=a,b)"
     assert texts.helper_item("nav", HelperExpand(("nav",), count=True)).serialize() == "nav/$count"
+
+
+def test_walks_through_links_to_a_view_parse_no_translator_text(monkeypatch):
+    """A view's restriction put under a link to it ($select, $filter, $expand, a path through the link) is
+    declared text too: after the engine is built, walking parses nothing (every plan-cache miss used to parse
+    the parenthesised restriction again)."""
+    engine = Engine(build_schema("balena-cloud"))
+    parsed: list[str] = []
+    real = texts.parse_expression
+    monkeypatch.setattr(texts, "parse_expression", lambda text: parsed.append(text) or real(text))
+    link = "should_be_managed_by__supervisor_release"
+    for target in (
+        f"/device?$select=id,{link}/created_at",
+        f"/device?$filter={link}/id eq 5",
+        f"/device?$expand={link}",
+        f"/device(1)/{link}",
+        "/supervisor_release?$filter=id eq 1",
+    ):
+        assert engine.translate("GET", target).v7_target
+    assert parsed == []
+    restriction = engine.schema.resources["supervisor_release"].restriction
+    assert restriction.startswith("(") and restriction in texts._parsed

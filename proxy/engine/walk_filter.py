@@ -352,7 +352,7 @@ class FilterWalker:
             outside = L.fold(outside)
             if isinstance(outside, Literal) and outside.kind in ("Boolean", "Null"):
                 outside = Known(outside.value)
-        restriction = " and ".join(f"({t})" for t in split.target.extra_filters)
+        restriction = split.target.restriction
 
         def member() -> Expr:
             body = prefixed(restriction, [_VIEW_VAR])

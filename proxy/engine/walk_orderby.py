@@ -112,7 +112,7 @@ class OrderByWalker:
             target = self.ctx.res(link.target)
             if not target.extra_filters or item.path.names[0] in taken or names[0] in taken:
                 continue
-            found[id(item)] = " and ".join(f"({t})" for t in target.extra_filters)
+            found[id(item)] = target.restriction
         return found
 
     def _view_sort_key(

@@ -215,7 +215,7 @@ class SelectExpandWalker:
                 return op
             if any(len(p.segments) == 1 and p.names[0] == link for p in select.items):
                 return op
-            restriction = " and ".join(f"({t})" for t in target.extra_filters)
+            restriction = target.restriction
             counted = OptionList(nested=True)
             counted.add(FilterOption(expression(restriction)))
             item = ExpandItem(TreeName(link), count=True, options=counted)

@@ -79,6 +79,12 @@ class ResourceInfo:
     def extra_filters(self) -> list[str]:
         return [self.merged.extra_filter] if self.merged is not None and self.merged.extra_filter else []
 
+    @property
+    def restriction(self) -> str:
+        """A view's rows as one condition (each extra filter in parentheses, and-ed; "" for a v7 resource as it
+        is): the text the walk puts under a link to the view, declared so that it is parsed once."""
+        return " and ".join(f"({t})" for t in self.extra_filters)
+
 
 class V6Schema:
     """Built once at start-up from the v7 graph and the translators (validated there)."""
@@ -124,7 +130,7 @@ class V6Schema:
 
     def declared_texts(self) -> list[str]:
         """Every OData condition the translators declare (the engine parses each once)."""
-        texts: list[str] = []
+        texts = [info.restriction for info in self.resources.values() if info.restriction]
         for m in self.merged.values():
             if m.extra_filter:
                 texts.append(m.extra_filter)
