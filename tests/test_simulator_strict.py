@@ -214,3 +214,32 @@ async def test_a_patch_without_fields_is_400_before_its_key_is_looked_up(sim: Si
     """uri-parser checks for an empty PATCH body before translating, so a bad key never reaches the database."""
     status, body, _ = await sim.send("PATCH", "/v7/service('x')", b"{}", **JSON)
     assert (status, body) == (400, b'"No fields to update"')
+
+
+# -- what is not a rule of the real API: a simulator bug, kept apart for the fuzz test ---------------------------
+
+
+async def test_an_exception_in_the_simulator_is_a_500_recorded_as_a_crash(
+    serve_app: Callable[..., Awaitable[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Express answers an unexpected error with 500; the simulator does too, and records it in ``SIM_CRASHES``
+    (``Pair.simulator_crashes``), which tests/test_fuzz.py requires to stay empty. Its deliberate 500s are not
+    recorded (see the tests above)."""
+    import balena_v7_simulator.app as sim_app
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a simulator bug")
+
+    async def broken_route(*_: Any) -> None:
+        broken()
+
+    monkeypatch.setattr(sim_app, "read", broken)  # inside the OData handler
+    monkeypatch.setattr(sim_app, "ping", broken_route)  # a route of its own (bound when the app is built)
+    app = create_simulator_app()
+    sim = Sim(app, await serve_app(app, **SIMULATOR_RUNNER_OPTIONS))
+    assert (await sim.send("GET", "/v7/device(1)"))[:2] == (500, b"")
+    assert (await sim.send("GET", "/ping"))[:2] == (500, b"")
+    assert sim.crashes == [
+        ("GET", "/v7/device(1)", "RuntimeError('a simulator bug')"),
+        ("GET", "/ping", "RuntimeError('a simulator bug')"),
+    ]
