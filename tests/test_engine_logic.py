@@ -3,6 +3,8 @@ compiles; the folding of expressions over literals is tested in test_engine_logi
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from proxy.engine import logic as L
@@ -57,3 +59,15 @@ def test_null_next_to_a_condition_is_true_and_false_only_where_sql_says():
 
 def test_literal_of_spells_python_values_as_odata():
     assert [L.literal_of(v).serialize() for v in (None, True, 3, "it's")] == ["null", "true", "3", "'it''s'"]
+
+
+def test_known_logic_is_sqls_and_or_for_every_combination():
+    """SQL's three-valued and/or is min/max over FALSE < NULL < TRUE: checked for every list of up to four
+    values against that definition (known_logic and the folding share one implementation)."""
+    rank = {False: 0, None: 1, True: 2}
+    for size in range(1, 5):
+        for values in itertools.product([True, False, None], repeat=size):
+            lowest = min(values, key=rank.__getitem__)
+            highest = max(values, key=rank.__getitem__)
+            assert L.known_logic("and", list(values)) is lowest, values
+            assert L.known_logic("or", list(values)) is highest, values
