@@ -101,14 +101,9 @@ def condition(x: bool | Expr) -> Expr:
 
 
 def known_logic(op: str, values: Sequence[bool | None]) -> bool | None:
-    """SQL's and/or over known values."""
-    if op == "and":
-        if any(v is False for v in values):
-            return False
-        return None if any(v is None for v in values) else True
-    if any(v is True for v in values):
-        return True
-    return None if any(v is None for v in values) else False
+    """SQL's and/or over known values (TRUE, FALSE, NULL): the folding's ``_logic`` without its unknowns."""
+    result: bool | None = _logic(op, list(values))
+    return result
 
 
 def set_operands(expr: BinOp, operands: list[Expr]) -> None:
