@@ -138,3 +138,45 @@ async def test_sort_key_through_a_link_the_client_expands_itself(urls):
     )
     assert status == 400, body
     assert "belongs_to__application/app_name with belongs_to__application expanded" in body
+
+
+async def test_overall_status_itself_through_a_collection_is_joined(urls):
+    """`application?$orderby=owns__device/overall_status`: v6 joined the devices, one row per device (an
+    application without any once, its key NULL); the proxy expands them with the value's helpers and joins."""
+    proxy, _ = urls
+    _, apps = await get(proxy, "/v6/application?$select=id&$expand=owns__device($select=id,overall_status)")
+    pairs = [(a["id"], d["overall_status"]) for a in apps["d"] for d in a["owns__device"] or [None] if d] + [
+        (a["id"], None) for a in apps["d"] if not a["owns__device"]
+    ]
+    for direction in ("asc", "desc"):
+        # PostgreSQL: NULLs last ascending, first descending; ties by id (stable sorts, last key first)
+        by_id = sorted(pairs, key=lambda p: p[0])
+        expected = sorted(by_id, key=lambda p: (p[1] is None, p[1] or ""), reverse=direction == "desc")
+        status, body = await get(
+            proxy, f"/v6/application?$select=id&$orderby=owns__device/overall_status {direction},id asc"
+        )
+        assert status == 200, body
+        assert [r["id"] for r in body["d"]] == [p[0] for p in expected]
+
+
+async def test_overall_status_itself_through_a_link(urls):
+    proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    _, installs = await get(proxy, "/v6/image_install?$select=id,device")
+    device_of = {r["id"]: r["device"]["__id"] for r in installs["d"]}
+    expected = sorted(sorted(device_of), key=lambda i: status_of[device_of[i]], reverse=True)
+    status, body = await get(proxy, "/v6/image_install?$select=id&$orderby=device/overall_status desc,id asc&$top=5")
+    assert status == 200, body
+    assert body["d"] == [{"id": i} for i in expected[:5]]
+    # without $select the rows show the link as a reference, rebuilt from the expansion: the plain v6 rows
+    status, body = await get(proxy, "/v6/image_install?$orderby=device/overall_status desc,id asc&$top=2&$skip=1")
+    assert status == 200, body
+    for row, i in zip(body["d"], expected[1:3], strict=True):
+        _, plain = await get(proxy, f"/v6/image_install?$filter=id eq {i}")
+        assert row == plain["d"][0]
+    # a link the client also expands stays the clear 400
+    status, body = await get(
+        proxy, "/v6/image_install?$select=id&$expand=device($select=id)&$orderby=device/overall_status desc"
+    )
+    assert status == 400, body
+    assert "device/overall_status" in body

@@ -72,6 +72,7 @@ class Walk:
         self.helpers = HelperWalker(self.ctx)
         self.selects = SelectExpandWalker(self.ctx, self.paths, self.filters, self.helpers, self._walk_nested)
         self.orderbys = OrderByWalker(self.ctx, self.paths)
+        self.orderbys.expand_item = self.selects.walk_expand_item
 
     def _walk_tail(self, path: Path, target: ResourceInfo, scope: Scope, option: str) -> None:
         self.filters.walk_tail(path, target, scope, option)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from proxy.engine.apply import apply_rows
 from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
 from proxy.engine.texts import expression
 from proxy.engine.walk_context import WalkContext, WalkError
@@ -34,6 +35,9 @@ class OrderByWalker:
     def __init__(self, ctx: WalkContext, paths: PathWalker) -> None:
         self.ctx = ctx
         self.paths = paths
+        # walks an $expand item the proxy adds (the select walker's, set by the driver)
+        self.expand_item: Callable[[ExpandItem, ResourceInfo, ExpandOption], Op | None] | None = None
+        self.derived_paths: set[int] = set()  # id(item) of local keys ending in a derived value along a path
 
     def walk_orderby(
         self,
@@ -170,6 +174,10 @@ class OrderByWalker:
             n = found.name
             order_by = n.derived.order_by
             if not order_by:
+                if ctx.kind == "rows" and self.expand_item is not None:
+                    local.append((item, n))  # sorted by the proxy, the value read along the path
+                    self.derived_paths.add(id(item))
+                    return found
                 raise WalkError(400, f"{n.v6} cannot be used with $orderby on a navigation path through the v6 proxy")
             item.path.segments[-1].name.rename(order_by)
             ctx.feature(f"{found.owner.name}.{n.v6}.orderby")
@@ -211,6 +219,17 @@ class OrderByWalker:
                 keys.append(self._view_sort_key(item, options, views[id(item)], view_links, desc))
                 ctx.feature(f"{resource.name}.local_sort_path")
                 continue
+            if id(item) in self.derived_paths:
+                derived_key = self.derived_path_key(v6_paths[id(item)], options, resource, desc)
+                if derived_key is None:
+                    raise WalkError(
+                        400,
+                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]} with its first link also in "
+                        "$select, $expand or a $filter path, or a path through a navigation to many rows other than "
+                        "its first, through the v6 proxy",
+                    )
+                keys.append(derived_key)
+                continue
             n = next((nm for it, nm in local if it is item), None)
             if n is not None:
                 keys.append(SortKey(None, n.derived.compute, desc))
@@ -246,7 +265,7 @@ class OrderByWalker:
             helpers.add(field_name)
         options.remove(orderby)
         plan.sort = tuple(keys)
-        ctx.local_sort_names[id(options)] = [n.v6 for _, n in local]
+        ctx.local_sort_names[id(options)] = [n.v6 for it, n in local if id(it) not in self.derived_paths]
         ctx.feature(f"{resource.name}.{label}.local_sort")
         if ctx.local_sort_label is None or top:
             ctx.local_sort_label = (local[0][1].derived.local_sort_label if local else None) or label
@@ -420,6 +439,81 @@ class OrderByWalker:
             return SortKey(None, _at_path((navs[0],), leaf), desc)
         return None
 
+    def derived_path_key(self, v6_path: str, options: OptionList, resource: ResourceInfo, desc: bool) -> SortKey | None:
+        """A sort key ending in a derived value along a path (``link/derived``, or through a collection
+        as its first link, ``collection/derived``): the links expanded down to a row holding only that
+        value (walked as the client's own $expand would be: helpers, view restrictions), the value read from
+        the planned row; a collection is joined (one row per member, as v6's join). Where the rows show the
+        first link as a reference, it is rebuilt from the expansion. None where the first link is also the
+        client's (selected with a path, expanded, or read through in a $filter path)."""
+        names = v6_path.split("/")
+        cur = resource
+        targets: list[ResourceInfo] = []
+        many = False
+        for i, name in enumerate(names[:-1]):
+            n = self.ctx.lookup(cur, name)
+            if n is None or n.kind != S.NAV or not n.target or (n.many and i > 0):
+                return None
+            many = many or n.many
+            cur = self.ctx.res(n.target)
+            targets.append(cur)
+        first = self.ctx.lookup(resource, names[0])
+        assert first is not None and first.target is not None and self.expand_item is not None
+        v7_first = first.v7 or names[0]
+        select = options.select
+        expand = options.expand
+        if expand is not None and {names[0], v7_first} & {i.name.text for i in expand.items}:
+            return None
+        if self._joined_elsewhere(v7_first, names[0], options, paths_only=not many):
+            return None
+        shown = not many and (
+            select is None or select.star or bool({names[0], v7_first} & {p.names[0] for p in select.items})
+        )
+        item: ExpandItem | None = None
+        for level, (name, target) in reversed(list(enumerate(zip(names[:-1], targets, strict=True)))):
+            nested = OptionList(nested=True)
+            chosen = [names[-1]] if item is None else [self.ctx.key(target.v7)]
+            if level == 0 and shown and self.ctx.key(target.v7) not in chosen:
+                chosen.append(self.ctx.key(target.v7))
+            nested.add(SelectOption([TreePath.of(c) for c in chosen]))
+            if item is not None:
+                nested.add(ExpandOption([item]))
+            if level == 0 and many:
+                nested.add(TopOption(self.ctx.max_local_sort_rows + 1))
+            item = ExpandItem(TreeName(name), options=nested)
+        assert item is not None
+        if shown and select is not None and not select.star:
+            for p in [p for p in select.items if p.names[0] in (names[0], v7_first) and len(p.segments) == 1]:
+                select.remove(p)  # expanded instead; the reference is rebuilt from the expanded row
+        if expand is None:
+            expand = ExpandOption([item])
+            options.add(expand)
+        else:
+            expand.items.append(item)
+        op = self.expand_item(item, resource, expand)
+        if op is None or op.arg is None or op.src is None:
+            return None
+        link = (self.ctx.key(targets[0].v7), first.target) if shown else None
+        self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
+        if shown:
+            self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=op.src if many else None)
+
+    def _joined_elsewhere(self, nav: str, v6_nav: str, options: OptionList, *, paths_only: bool) -> bool:
+        """Whether the client's $select (a path through ``nav``, or for a collection ``nav`` itself) or a
+        ``$filter`` path reads through ``nav``: pinejs would share one join with the sort key."""
+        select = options.select
+        if select is not None and any(
+            p.names[0] in (nav, v6_nav) and (len(p.segments) > 1 or not paths_only) for p in select.items if p.segments
+        ):
+            return True
+        flt = options.get("$filter")
+        return isinstance(flt, FilterOption) and any(
+            isinstance(node, TreePath) and len(node.segments) > 1 and node.names[0] in (nav, v6_nav)
+            for node in iter_nodes(flt)
+        )
+
     def _fan_out_key(
         self, nav: str, v6_nav: str, leaf: str, options: OptionList, resource: ResourceInfo, desc: bool
     ) -> SortKey | None:
@@ -515,5 +609,22 @@ def link_value(link: str, key: str, target: str) -> Callable[[dict[str, Any]], A
         if "__metadata" in first:
             ref["__deferred"] = {"uri": f"/v6/{target}(@id)?@id={first[key]}"}
         return ref
+
+    return compute
+
+
+def planned_at(link: str, child: ObjectPlan, v6_path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """The value at ``v6_path`` in the v6 row the child plan makes of the expanded ``link`` (None where a link
+    on the way is NULL)."""
+
+    def compute(row: dict[str, Any]) -> Any:
+        rows = row.get(link)
+        if not isinstance(rows, list) or not rows:
+            return None
+        value: Any = apply_rows(child, rows[:1], {})
+        for name in v6_path:
+            first = value[0] if isinstance(value, list) and value else None
+            value = first.get(name) if isinstance(first, dict) else None
+        return value
 
     return compute

@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from proxy.engine.apply import apply_rows
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
 from proxy.engine.texts import expression
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
-from proxy.engine.walk_orderby import link_op
+from proxy.engine.walk_orderby import link_op, planned_at
 from proxy.engine.walk_path import PathWalker
 from proxy.odata import ExpandItem, ExpandOption, FilterOption, OptionList, Path, SelectOption
 from proxy.odata import Name as TreeName
@@ -189,7 +188,7 @@ class SelectExpandWalker:
         if op is None or op.kind != CHILD or op.arg is None or op.src is None:
             return None
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = None  # never shown as the link itself
-        return Op(v6_names[-1], DERIVE, None, _planned_at(op.src, op.arg, tuple(v6_names[1:])))
+        return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
 
     def within_view(
         self, op: Op, v6_link: str, path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList | None
@@ -407,22 +406,5 @@ def _inside(src: str | None, link: str) -> Callable[[dict[str, Any]], Any]:
 
     def compute(row: dict[str, Any]) -> Any:
         return row.get(src) if src is not None and row.get(link) else None
-
-    return compute
-
-
-def _planned_at(link: str, child: ObjectPlan, v6_path: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
-    """The value at ``v6_path`` in the v6 row the child plan makes of the expanded ``link`` (None where a link
-    on the way is NULL)."""
-
-    def compute(row: dict[str, Any]) -> Any:
-        rows = row.get(link)
-        if not isinstance(rows, list) or not rows:
-            return None
-        value: Any = apply_rows(child, rows[:1], {})
-        for name in v6_path:
-            first = value[0] if isinstance(value, list) and value else None
-            value = first.get(name) if isinstance(first, dict) else None
-        return value
 
     return compute
