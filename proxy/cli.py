@@ -284,8 +284,10 @@ def run_workers(settings: Settings) -> int:
         metrics.remove_multiprocess_dir(created)
 
 
-# A worker that dies is started again after a pause that doubles with each recent death; when workers died
-# GIVE_UP_DEATHS times within GIVE_UP_WINDOW seconds, something is wrong that a restart will not fix.
+# A worker that dies is started again after a pause that doubles with each recent early death. A death within
+# GIVE_UP_WINDOW seconds of that worker's start is an early one; GIVE_UP_DEATHS early deaths within that window
+# mean something is wrong that a restart will not fix. A worker that served longer (an OOM kill after hours)
+# is restarted at once and does not count: only a crash loop makes the proxy give up.
 RESTART_FIRST_DELAY = 0.5
 RESTART_MAX_DELAY = 10.0
 GIVE_UP_DEATHS = 5
@@ -302,6 +304,7 @@ class _Slot:
     number: int
     process: Any = None  # multiprocessing.Process (untyped in typeshed's fork context)
     restart_at: float | None = None
+    started_at: float = 0.0
 
 
 def _preflight(settings: Settings) -> None:
@@ -362,6 +365,7 @@ def _run_workers(settings: Settings) -> int:
         )
         slot.process.start()
         slot.restart_at = None
+        slot.started_at = time.monotonic()
 
     def stop_all(_signum: int = signal.SIGTERM, _frame: Any = None) -> None:
         nonlocal stopping
@@ -405,12 +409,13 @@ def _run_workers(settings: Settings) -> int:
                 status = 1
                 stop_all()
                 continue
-            deaths.append(now)
+            if now - slot.started_at < GIVE_UP_WINDOW:
+                deaths.append(now)
             while deaths and now - deaths[0] > GIVE_UP_WINDOW:
                 deaths.popleft()
             if len(deaths) >= GIVE_UP_DEATHS:
                 message = (
-                    f"workers died {len(deaths)} times within {GIVE_UP_WINDOW:g} s "
+                    f"workers died {len(deaths)} times within {GIVE_UP_WINDOW:g} s of starting "
                     f"(last: worker {slot.number}, {reason}); giving up"
                 )
                 log.error("workers_failing", worker=slot.number, pid=process.pid, reason=reason, deaths=len(deaths))
@@ -418,6 +423,6 @@ def _run_workers(settings: Settings) -> int:
                 status = 1
                 stop_all()
                 continue
-            delay = min(RESTART_FIRST_DELAY * 2 ** (len(deaths) - 1), RESTART_MAX_DELAY)
+            delay = min(RESTART_FIRST_DELAY * 2 ** max(len(deaths) - 1, 0), RESTART_MAX_DELAY)
             log.warning("worker_exited", worker=slot.number, pid=process.pid, reason=reason, restart_in_s=delay)
             slot.restart_at = now + delay

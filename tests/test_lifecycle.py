@@ -152,8 +152,72 @@ async def test_workers_dying_five_times_in_a_minute_give_up_with_a_clear_error(s
     assert await asyncio.wait_for(cli.process.wait(), 20) == 1
     assert cli.process.stderr is not None
     stderr = (await cli.process.stderr.read()).decode()
-    assert stderr.startswith("balena-v6-proxy: error: workers died 5 times within 60 s (last: worker ")
+    assert stderr.startswith("balena-v6-proxy: error: workers died 5 times within 60 s of starting (last: worker ")
     assert stderr.rstrip().endswith("killed by SIGKILL); giving up") and "Traceback" not in stderr
+
+
+async def test_deaths_of_workers_that_served_a_while_do_not_make_the_proxy_give_up(serve_app):
+    """Only deaths within the give-up window of the worker's own start count (a crash loop): five workers that
+    served longer than the window, killed at once (an OOM killer's sweep), are all restarted, without back-off.
+    The window is shortened to 1.5 s here (the code reads the module constant)."""
+    upstream = await serve_app(slow_upstream())
+    port = free_port()
+    code = (
+        "import sys, proxy.cli as c; c.GIVE_UP_WINDOW = 1.5; "
+        f"sys.exit(c.main(['serve', '--upstream', {upstream!r}, '--port', '{port}', '--log-format', 'json', "
+        "'--workers', '5']))"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env()
+    )
+    cli = CliProcess(process)
+    try:
+        victims = {e["pid"] for e in await cli.wait_event("listening", count=5, timeout=60)}
+        await asyncio.sleep(1.7)  # every worker has served longer than the window
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        await cli.wait_event("worker_restarted", count=5, timeout=30)
+        await cli.wait_event("listening", count=10, timeout=60)
+        exits = [e for e in cli.events if e.get("event") == "worker_exited"]
+        assert {e["pid"] for e in exits} == victims and {e["restart_in_s"] for e in exits} == {0.5}
+        assert not [e for e in cli.events if e.get("event") == "workers_failing"]
+        async with aiohttp.ClientSession() as client:
+            async with client.get(f"http://127.0.0.1:{port}/ping") as response:
+                assert response.status == 200
+        assert await cli.stop() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_a_worker_failing_at_startup_is_not_restarted(serve_app):
+    """A failure a restart cannot fix (here the app factory raises in every worker, after the parent's checks
+    passed) stops the proxy with status 1 and the reason, instead of a restart loop."""
+    upstream = await serve_app(slow_upstream())
+    code = (
+        "import sys, proxy.cli as c\n"
+        "def broken(settings): raise RuntimeError('no app today')\n"
+        "c.create_app = broken\n"
+        f"sys.exit(c.main(['serve', '--upstream', {upstream!r}, '--port', '{free_port()}', '--log-format', 'json', "
+        "'--workers', '2']))"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env()
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    events = [json.loads(line) for line in stdout.splitlines() if line.startswith(b"{")]
+    assert process.returncode == 1
+    worker_events = [e["event"] for e in events if e["event"].startswith("worker")]
+    assert worker_events[:2] == ["workers_started", "worker_failed_to_start"]
+    assert not [e for e in events if e["event"] == "worker_restarted"]
+    lines = stderr.decode().splitlines()
+    assert lines and set(lines) == {"balena-v6-proxy: error: start-up failed: RuntimeError: no app today"}
 
 
 def test_demo_port_in_use_is_one_clear_line():

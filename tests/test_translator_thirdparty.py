@@ -130,3 +130,34 @@ async def test_without_the_plugin_on_the_path_the_name_is_unknown(serve_app, spa
             assert (resp.status, await resp.json()) == (400, "Unknown field 'legacy_note' on 'device' in $select")
     assert fixture.v7 == []
     assert "legacy_note" not in [name for name, _ in thirdparty_translators()]  # nor in this test process
+
+
+def test_a_plugin_failing_its_declaration_checks_is_one_startup_line(tmp_path):
+    """A plug-in whose rule fails its own checks (DeclarationError at import) stops start-up with one line
+    naming the module and the rule and exit status 1 (README, Operations: start-up failures), one worker or
+    several; no traceback, nothing on stdout."""
+    site = tmp_path / "site"
+    (site / "broken_note").mkdir(parents=True)
+    (site / "broken_note" / "__init__.py").write_text(
+        "from translators import Constant, Translator\n\n"
+        'TRANSLATORS = [Translator(resource="device", rules=(Constant("legacy note", "Text | null"),))]\n'
+    )
+    info = site / "broken_note-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-note\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nbroken_note = broken_note\n")
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    serve = [sys.executable, "-m", "proxy", "serve", "--upstream", "http://127.0.0.1:9", "--log-format", "json"]
+    for workers in ("1", "2"):
+        result = subprocess.run(
+            [*serve, "--upstream-flavour", "open-balena", "--port", str(free_port()), "--workers", workers],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(PYTHONPATH=path),
+        )
+        assert (result.returncode, result.stdout) == (1, ""), (workers, result.stdout[-2000:])
+        assert result.stderr == (
+            "balena-v6-proxy: error: start-up failed: DeclarationError: broken_note: Constant('legacy note'): "
+            "name must be a name (letters, digits, _), got 'legacy note'\n"
+        ), workers
