@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,21 +135,15 @@ class Upstream:
                 raise UpstreamUnavailable(_reason(exc)) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @asynccontextmanager
-    async def open(
-        self, method: str, path_qs: str, headers: Mapping[str, str], body: Any = None
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send a request and yield the streaming response (body still compressed as sent).
+    def open(self, method: str, path_qs: str, headers: Mapping[str, str], body: Any = None) -> _Streaming:
+        """``async with upstream.open(...) as response``: send a request, get the streaming response (body
+        still compressed as sent); leaving the block releases the connection.
 
         ``body`` may be None, bytes, or a stream such as ``request.content``. Reading the body may raise
         ``aiohttp.ClientPayloadError`` / ``asyncio.TimeoutError`` (idle stream); the caller decides what to do
         once the response has started.
         """
-        response = await self._request(method, path_qs, headers, body, decompress=False)
-        try:
-            yield response
-        finally:
-            response.release()
+        return _Streaming(self._request(method, path_qs, headers, body, decompress=False))
 
     async def fetch(
         self, method: str, path_qs: str, headers: Mapping[str, str], body: bytes | None = None
@@ -175,6 +168,25 @@ class Upstream:
         reply_headers.popall(hdrs.CONTENT_ENCODING, None)
         reply_headers.popall(hdrs.CONTENT_LENGTH, None)
         return UpstreamReply(status=response.status, headers=CIMultiDictProxy(reply_headers), body=data)
+
+
+class _Streaming:
+    """The context manager :meth:`Upstream.open` returns: a small class, not ``@asynccontextmanager``, whose
+    generator and wrapper objects cost a few µs on every pass-through request."""
+
+    __slots__ = ("_response", "_sending")
+
+    def __init__(self, sending: Coroutine[Any, Any, aiohttp.ClientResponse]) -> None:
+        self._sending = sending
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        self._response = await self._sending
+        return self._response
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._response is not None:
+            self._response.release()
 
 
 def _client_body_broke(exc: BaseException) -> bool:
