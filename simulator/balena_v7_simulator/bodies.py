@@ -8,7 +8,8 @@ not decode or parse is ``400``, one over the limit ``413``. open-balena-api has 
 express's ``finalhandler`` answers, in production, with a small HTML page naming the status.
 
 The simulator is served with ``auto_decompress=False`` (``SIMULATOR_RUNNER_OPTIONS``) so aiohttp hands over the
-body as sent, and a body that does not inflate gets that 400 instead of an aiohttp parser error.
+body as sent, and a body that does not inflate gets that 400 instead of an aiohttp parser error. (Served without
+those options, e.g. by ``aiohttp_client``, aiohttp inflates first and a gzip-labelled body is then refused.)
 """
 
 from __future__ import annotations
