@@ -484,6 +484,9 @@ def test_new_expressions_mean_what_the_server_reads(odata_oracle, text: str) -> 
 EDGE_URLS = [
     "/a(1)/b?$top=1?$top=2",
     "/a(1)/b/c/$count/$count",
+    # an outer /$count after the query, with an alias (hypothesis found the alias text writing it before)
+    "/a(uuid='x')/a/device(1)/$count?@p=%27x%27&orderby=x/$count",
+    "/a(1)/b/$count?$select=x&@p=1/$count",
     "/a(1)/$links/b?$select=x",
     "$1/a?$select=b",
     "/a?$filter= not(b)",

@@ -1117,21 +1117,35 @@ def _for_alias_step(url: ODataUrl, text: str) -> str:
     query = url.query
     if query is None or not any(isinstance(o, AliasOption) for o in query.options):
         return text.replace("#", "%23")
-    last = url.segments[-1]
+    segments = url.segments
+    last = segments[-1]
     last.query = None
     try:
         path = Node.serialize(url)
     finally:
         last.query = query
+    # an outer segment's `/$count` is written after the inner segments' query (`/a/b?x=1/$count`): in the
+    # text that follows the query; it stays there, at the end of the last option the main query had
+    suffix = "/$count" * sum(1 for seg in segments[:-1] if seg.count)
+    if suffix:
+        path = path[: -len(suffix)]
     texts: list[str] = []
     from_aliases = url.alias_options or ()
+    last_main = -1
     for option in query.options:
-        if texts and not isinstance(option, AliasOption) and any(option is o for o in from_aliases):
+        from_alias = any(option is o for o in from_aliases)
+        if texts and not isinstance(option, AliasOption) and from_alias:
             # an option an alias value brought along (`@a=1%26$top=2`): pinejs sets it on the root's
             # options, so it travels inside that alias value again
             texts[-1] += "&" + option.serialize()
         else:
             texts.append(option.serialize())
+            if not from_alias:
+                last_main = len(texts) - 1
+    if suffix and last_main >= 0:
+        texts[last_main] += suffix
+    elif suffix:
+        path += suffix
     return encode_for_aliases(path, texts)
 
 
