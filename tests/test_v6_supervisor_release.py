@@ -10,6 +10,17 @@ import yarl
 from balena_v7_simulator.app import create_simulator_app
 from balena_v7_simulator.fixtures import ADMIN_TOKEN
 
+# the order v6 (open-balena's supervisor_release view) wrote a row's keys in
+V6_KEY_ORDER = [
+    "created_at",
+    "id",
+    "supervisor_version",
+    "image_name",
+    "is_public",
+    "note",
+    "is_for__device_type",
+]
+
 
 @pytest.fixture
 async def proxy(serve_app, start_proxy):
@@ -33,15 +44,7 @@ async def test_supervisor_release_view_fields(proxy):
     # only final, successful, valid releases of public non-host balena_os/*-supervisor fleets
     assert [r["id"] for r in body["d"]] == [10, 11, 13, 14]
     first = body["d"][0]
-    assert list(first) == [
-        "created_at",
-        "id",
-        "supervisor_version",
-        "image_name",
-        "is_public",
-        "note",
-        "is_for__device_type",
-    ]
+    assert list(first) == V6_KEY_ORDER
     assert first["supervisor_version"] == "v14.0.0"
     assert first["image_name"] is None and first["is_public"] is True
     assert first["is_for__device_type"] == {"__id": 5}  # the aarch64 supervisor fleet's device type
@@ -120,15 +123,7 @@ async def test_the_device_navigation_leads_to_the_supervisor_release_view(proxy)
     status, body = await call(proxy, "GET", "/v6/device(1)?$select=id&$expand=should_be_managed_by__supervisor_release")
     assert status == 200
     managed = body["d"][0]["should_be_managed_by__supervisor_release"]
-    assert list(managed[0]) == [
-        "created_at",
-        "id",
-        "supervisor_version",
-        "image_name",
-        "is_public",
-        "note",
-        "is_for__device_type",
-    ]
+    assert list(managed[0]) == V6_KEY_ORDER
     assert managed[0]["id"] == 10 and managed[0]["is_public"] is True
     for version in ("v14.0.0", "14.0.0"):
         status, body = await call(
