@@ -89,6 +89,21 @@ async def test_nested_sort_key_through_a_collection_joins_per_parent(urls):
     for mine, theirs in zip(body["d"], joined["d"], strict=True):
         ids = sorted((d["id"] for d in theirs["owns__device"]), key=lambda i: status_of[i])  # stable
         assert mine["owns__device"] == [{"id": i} for i in ids[1:6]]
+    # the key's join shared with the nested $filter: left to v7 after overall_status, as at the top
+    nested = "$select=id;$filter=device_tag/tag_key ne 'location'"
+    _, joined = await get(
+        proxy, f"/v6/application?$select=id&$expand=owns__device({nested};$orderby=device_tag/tag_key desc,id asc)"
+    )
+    status, body = await get(
+        proxy,
+        f"/v6/application?$select=id&$expand=owns__device({nested};"
+        "$orderby=overall_status asc,device_tag/tag_key desc,id asc;$top=3;$skip=1)",
+    )
+    assert status == 200, body
+    assert any(len(a["owns__device"]) > len({d["id"] for d in a["owns__device"]}) for a in joined["d"])
+    for mine, theirs in zip(body["d"], joined["d"], strict=True):
+        rows = sorted(theirs["owns__device"], key=lambda d: status_of[d["id"]])  # stable
+        assert mine["owns__device"] == rows[1:4]
 
 
 async def test_the_joined_rows_count_against_the_local_sort_limit(urls):
@@ -103,13 +118,72 @@ async def test_the_joined_rows_count_against_the_local_sort_limit(urls):
     )
 
 
-async def test_a_join_shared_with_the_filter_or_select_stays_a_clear_400(urls):
+async def test_a_join_shared_with_the_filter_select_or_expand_is_left_to_v7(urls):
+    """A key through a collection the client also reads through (a $filter path, a $select path) or expands:
+    pinejs shares one join between them. After the last key only the proxy can sort, such keys stay in the v7
+    $orderby (v7's pinejs joins exactly as v6's did) and the proxy re-sorts v7's rows stably by overall_status."""
     proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    repeated: list[bool] = []
     for query in (
-        "$select=id&$filter=device_tag/tag_key eq 'alpha'",
-        "$select=id&$expand=device_tag($select=id)",
+        "$select=id&$filter=device_tag/tag_key eq 'alpha' or device_tag/tag_key eq 'zz'",
+        "$select=id&$filter=device_tag/tag_key ne 'location'",
+        "$select=id&$expand=device_tag($select=tag_key;$filter=tag_key ne 'alpha')",
+        "$expand=device_tag($select=id;$top=1)",
     ):
-        status, body = await get(proxy, f"/v6/device?{query}&$orderby=overall_status desc,device_tag/tag_key asc")
+        _, joined = await get(proxy, f"/v6/device?{query}&$orderby=device_tag/tag_key desc,id asc")  # v7 sorts it
+        ids = [r["id"] for r in joined["d"]]
+        assert len(set(ids)) > 1
+        repeated.append(len(ids) > len(set(ids)))  # the join repeats devices
+        expected = sorted(joined["d"], key=lambda r: status_of[r["id"]])  # stable: tag_key, id within a status
+        status, body = await get(
+            proxy, f"/v6/device?{query}&$orderby=overall_status asc,device_tag/tag_key desc,id asc&$top=9&$skip=1"
+        )
+        assert status == 200, body
+        assert body["d"] == expected[1:10]
+    assert repeated == [False, True, True, True]  # one shared join: once per matching tag, not per tag
+
+
+async def test_two_keys_through_the_same_collection_share_one_join(urls):
+    """pinejs joins a navigation path once per query: `device_tag/value,device_tag/tag_key` read the same tag
+    (one row per tag, not per pair of tags), next to overall_status as without it."""
+    proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    keys = "device_tag/value desc,device_tag/tag_key asc,id asc"
+    _, joined = await get(proxy, f"/v6/device?$select=id&$orderby={keys}")  # v7 sorts it
+    _, tags = await get(proxy, "/v6/device_tag?$select=id")
+    _, untagged = await get(proxy, "/v6/device?$select=id&$filter=not(device_tag/any(t:1 eq 1))")
+    assert len(joined["d"]) == len(tags["d"]) + len(untagged["d"])
+    expected = sorted(joined["d"], key=lambda r: status_of[r["id"]], reverse=True)
+    status, body = await get(proxy, f"/v6/device?$select=id&$orderby=overall_status desc,{keys}")
+    assert status == 200, body
+    assert body["d"] == expected
+
+
+async def test_a_longer_path_through_a_collection_after_the_proxy_only_key(urls):
+    """`image_install/installs__image/id` (two links, the first to many rows) after overall_status: v7 joins
+    and sorts it as v6 did, the proxy re-sorts stably by overall_status."""
+    proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    keys = "image_install/installs__image/id desc,id asc"
+    _, joined = await get(proxy, f"/v6/device?$select=id&$orderby={keys}")  # v7 sorts it
+    ids = [r["id"] for r in joined["d"]]
+    assert len(ids) > len(set(ids))  # devices with several installs come once per install
+    expected = sorted(joined["d"], key=lambda r: status_of[r["id"]])
+    status, body = await get(proxy, f"/v6/device?$select=id&$orderby=overall_status asc,{keys}&$top=10&$skip=3")
+    assert status == 200, body
+    assert body["d"] == expected[3:13]
+    status, body = await get(proxy, f"/v6/device?$select=id&$orderby={keys.split(',')[0]},overall_status asc")
+    assert status == 400, body
+    assert "image_install/installs__image/id" in body
+
+
+async def test_a_shared_join_before_the_last_proxy_only_key_stays_a_clear_400(urls):
+    """v7 cannot sort by a key that follows overall_status, and the proxy cannot join as pinejs shares
+    the join with the $filter path: the clear 400 naming the key."""
+    proxy, _ = urls
+    for query in ("$select=id&$filter=device_tag/tag_key eq 'alpha'", "$select=id&$expand=device_tag($select=id)"):
+        status, body = await get(proxy, f"/v6/device?{query}&$orderby=device_tag/tag_key asc,overall_status desc")
         assert status == 400, body
         assert "device_tag/tag_key" in body
 
@@ -132,9 +206,18 @@ async def test_sort_key_through_a_link_the_client_expands_itself(urls):
         status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}&$top=7&$skip=1")
         assert status == 200, body
         assert body["d"] == [own[i] for i in expected[1:8]]
-    # an expansion that may not hold the linked row (filtered or paged) cannot give the key
+    # an expansion that may not hold the linked row (filtered): the key after overall_status is left to v7
+    expand = "$expand=belongs_to__application($select=id;$filter=id eq 1)"
+    _, plain = await get(proxy, f"/v6/device?$select=id&{expand}")
+    own = {r["id"]: r for r in plain["d"]}
+    assert any(not r["belongs_to__application"] for r in plain["d"])
+    status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}&$top=7&$skip=1")
+    assert status == 200, body
+    assert body["d"] == [own[i] for i in expected[1:8]]
+    # ... but not where it comes before overall_status: v7 cannot sort that, nor can the proxy read the key
     status, body = await get(
-        proxy, f"/v6/device?$select=id&$expand=belongs_to__application($select=id;$filter=id eq 1)&{orderby}"
+        proxy,
+        f"/v6/device?$select=id&{expand}&$orderby=belongs_to__application/app_name asc,overall_status desc",
     )
     assert status == 400, body
     assert "belongs_to__application/app_name with belongs_to__application expanded" in body

@@ -274,11 +274,40 @@ async def test_local_sort_with_a_navigation_path_key_and_the_link_shown(proxy):
     }
 
 
-async def test_local_sort_with_a_navigation_path_key_it_cannot_fetch_names_the_real_limit(proxy):
+async def test_local_sort_with_a_path_key_it_cannot_read_leaves_it_to_v7_or_names_the_real_limit(proxy):
+    """A key the proxy cannot read (through a link the client expands with a $filter, or two links away with
+    the client's expansion) is sorted by v7 where it follows the last proxy-only key: the proxy's stable sort
+    by overall_status keeps v7's order among equal values, which is the order of the whole $orderby."""
+    expand = "$expand=belongs_to__application($select=id;$filter=id gt 1;$expand=is_for__device_type($select=slug))"
+    _, full = await get(
+        proxy,
+        "/v6/device?$select=id,overall_status&$expand=belongs_to__application($select=app_name;"
+        "$expand=is_for__device_type($select=slug))",
+    )
+    status_of = {r["id"]: r["overall_status"] for r in full["d"]}
+    app = {r["id"]: (r["belongs_to__application"] or [{}])[0] for r in full["d"]}
+    name = {i: a.get("app_name") for i, a in app.items()}
+    slug = {i: (a.get("is_for__device_type") or [{}])[0].get("slug") for i, a in app.items()}
+    assert len(set(name.values())) > 1 and len(set(slug.values())) > 1
+    _, plain = await get(proxy, f"/v6/device?$select=id&{expand}")
+    own = {r["id"]: r for r in plain["d"]}
+    assert any(not r["belongs_to__application"] for r in plain["d"])  # the expansion leaves out linked rows
+    for key, value in (
+        ("belongs_to__application/app_name", name),
+        ("belongs_to__application/is_for__device_type/slug", slug),
+    ):
+        expected = sorted(status_of, key=lambda i, v=value: (v[i] is None, v[i] or "", i), reverse=True)
+        expected = sorted(expected, key=lambda i: status_of[i])
+        status, body = await get(
+            proxy, f"/v6/device?$select=id&{expand}&$orderby=overall_status asc,{key} desc,id desc"
+        )
+        assert status == 200, body
+        assert body["d"] == [own[i] for i in expected]
+    # before overall_status v7 cannot sort it, and the proxy cannot read it: the clear 400
     status, body = await get(
         proxy,
         "/v6/device?$select=id&$expand=belongs_to__application($select=id;$filter=id gt 1)"
-        "&$orderby=overall_status desc,belongs_to__application/app_name asc",
+        "&$orderby=belongs_to__application/app_name asc,overall_status desc",
     )
     assert (status, body) == (
         400,
@@ -321,9 +350,27 @@ async def test_local_sort_with_a_count_key(proxy):
     )
     assert status == 200, body
     assert body["d"] == [{"device_tag": tags[i], "id": i} for i in expected]
+    # an expansion that may leave out rows, or a filtered count: after overall_status, v7 sorts by the count
+    _, tagged = await get(proxy, "/v6/device?$select=id&$expand=device_tag($select=tag_key)")
+    keys = {r["id"]: [t["tag_key"] for t in r["device_tag"]] for r in tagged["d"]}
+    counted = {i: sum(k != "location" for k in ks) for i, ks in keys.items()}
+    assert counted != tags
+    expected_counted = sorted(tags, key=lambda i: (status_of[i], -counted[i], i))
+    for expand in ("device_tag($select=id;$filter=tag_key ne 'location')", "device_tag($select=id;$top=1)"):
+        _, own = await get(proxy, f"/v6/device?$select=id&$expand={expand}")
+        rows = {r["id"]: r for r in own["d"]}
+        for key, order in (
+            ("device_tag/$count", expected),
+            ("device_tag/$count($filter=tag_key ne 'location')", expected_counted),
+        ):
+            status, body = await get(
+                proxy, f"/v6/device?$select=id&$expand={expand}&$orderby=overall_status asc,{key} desc,id asc&$top=8"
+            )
+            assert status == 200, body
+            assert body["d"] == [rows[i] for i in order[:8]]
     status, body = await get(
         proxy,
-        "/v6/device?$select=id&$expand=device_tag($filter=id gt 1)&$orderby=overall_status asc,device_tag/$count desc",
+        "/v6/device?$select=id&$expand=device_tag($filter=id gt 1)&$orderby=device_tag/$count desc,overall_status asc",
     )
     assert (status, body) == (
         400,

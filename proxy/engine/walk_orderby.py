@@ -38,6 +38,8 @@ class OrderByWalker:
         # walks an $expand item the proxy adds (the select walker's, set by the driver)
         self.expand_item: Callable[[ExpandItem, ResourceInfo, ExpandOption], Op | None] | None = None
         self.derived_paths: set[int] = set()  # id(item) of local keys ending in a derived value along a path
+        # (id(options), v7 collection) → the expansion the proxy joins for a sort key through it (_fan_out_key)
+        self._joined: dict[tuple[int, str], ExpandItem] = {}
 
     def walk_orderby(
         self,
@@ -213,7 +215,10 @@ class OrderByWalker:
         label = local[0][1].v6 if local else next(v6_paths[id(i)] for i in orderby.items if id(i) in views)
         keys: list[SortKey] = []
         view_links: dict[str, ExpandItem] = {}
-        for item in orderby.items:
+        local_ids = {id(it) for it, _ in local} | set(views) | self.derived_paths
+        last_local = max(i for i, item in enumerate(orderby.items) if id(item) in local_ids)
+        upstream: list[OrderItem] = []  # the keys after the last proxy-only key that v7 sorts (see _rest_upstream)
+        for index, item in enumerate(orderby.items):
             desc = item.effective_direction == "desc"
             if id(item) in views:
                 keys.append(self._view_sort_key(item, options, views[id(item)], view_links, desc))
@@ -238,6 +243,9 @@ class OrderByWalker:
             if item.path.count is not None or item.path.lambda_ is not None:
                 count_key = self.count_sort_key(item, options, desc)
                 if count_key is None:
+                    upstream = self._rest_upstream(orderby.items[index:], index > last_local, keys)
+                    if upstream:
+                        break
                     raise WalkError(
                         400,
                         f"{label} cannot be used with $orderby on {v6_paths[id(item)]}/$count with "
@@ -251,6 +259,9 @@ class OrderByWalker:
                     item, walked.get(id(item)), v6_paths[id(item)], options, resource, helpers, desc, children
                 )
                 if path_key is None:
+                    upstream = self._rest_upstream(orderby.items[index:], index > last_local, keys)
+                    if upstream:
+                        break
                     first = v6_paths[id(item)].split("/")[0]
                     raise WalkError(
                         400,
@@ -263,7 +274,12 @@ class OrderByWalker:
             field_name = item.path.names[0]
             keys.append(SortKey(field_name, None, desc))
             helpers.add(field_name)
-        options.remove(orderby)
+        if upstream:
+            for item in orderby.items[: len(orderby.items) - len(upstream)]:
+                orderby.remove(item)
+            ctx.feature(f"{resource.name}.local_sort_rest_upstream")
+        else:
+            options.remove(orderby)
         plan.sort = tuple(keys)
         ctx.local_sort_names[id(options)] = [n.v6 for it, n in local if id(it) not in self.derived_paths]
         ctx.feature(f"{resource.name}.{label}.local_sort")
@@ -273,6 +289,19 @@ class OrderByWalker:
             self._page_locally(options, plan)
         else:
             self._page_per_parent(options, plan)
+
+    def _rest_upstream(self, rest: list[OrderItem], after_local: bool, keys: list[SortKey]) -> list[OrderItem]:
+        """The sort keys from one the proxy cannot read onwards, left to v7's ``$orderby`` where that is exact:
+        they all follow the last key only the proxy can sort (so v7 sorts every one of them, renamed already),
+        and none reads through a collection a local key joins (pinejs would share that join). v7 orders the
+        rows by them (joining as v6 joined), and the proxy's stable sort by the keys before them keeps that
+        order among equal keys: the order of the whole ``$orderby``. Empty: not possible."""
+        if not after_local:
+            return []
+        joined = {sk.fan_out for sk in keys if sk.fan_out is not None}
+        if any(item.path.segments and item.path.segments[0].name.text in joined for item in rest):
+            return []
+        return list(rest)
 
     def _page_locally(self, options: OptionList, plan: ObjectPlan) -> None:
         """The proxy pages what it sorts: $top/$skip move into the plan, v7 is asked for one row more than
@@ -365,6 +394,9 @@ class OrderByWalker:
         expand = options.expand
         if navs[0] in helpers:
             return None  # a helper's own expansion of the link
+        joined = self._joined.get((id(options), navs[0]))
+        if joined is not None:
+            return self._same_join(joined, navs, leaf, found, resource, desc)
         if expand is not None and navs[0] in {i.name.text for i in expand.items}:
             return self._from_client_expand(navs, leaf, v6_path, expand, resource, children, desc)
         first_v6 = v6_path.split("/")[0]
@@ -429,11 +461,11 @@ class OrderByWalker:
                 return None
             select = opts.select if opts is not None else None
             if select is not None and not select.star:
-                if leaf not in {p.serialize() for p in select.items}:
-                    select.add(leaf)
                 child = children[navs[0]]
                 if child is None:
                     return None
+                if leaf not in {p.serialize() for p in select.items}:
+                    select.add(leaf)
                 child.trivial = False  # the widened rows are cut back to the client's $select
             self.ctx.feature(f"{resource.name}.local_sort_path")
             return SortKey(None, _at_path((navs[0],), leaf), desc)
@@ -500,6 +532,19 @@ class OrderByWalker:
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=op.src if many else None)
 
+    def _same_join(
+        self, joined: ExpandItem, navs: list[str], leaf: str, found: MemberEnd, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """A second key through the collection an earlier key joined (``tags/key,tags/value``): pinejs joins a
+        navigation path once per query, so both read the same member; the proxy's expansion selects the name
+        too and the key reads it from the member each joined row holds."""
+        if len(navs) != 1 or joined.options is None or joined.options.select is None:
+            return None
+        if leaf not in {p.serialize() for p in joined.options.select.items}:
+            joined.options.select.add(leaf)
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, _at_path((navs[0],), leaf), desc, fan_out=navs[0])
+
     def _joined_elsewhere(self, nav: str, v6_nav: str, options: OptionList, *, paths_only: bool) -> bool:
         """Whether the client's $select (a path through ``nav``, or for a collection ``nav`` itself) or a
         ``$filter`` path reads through ``nav``: pinejs would share one join with the sort key."""
@@ -534,6 +579,7 @@ class OrderByWalker:
         new = _selecting(nav, leaf)
         assert new.options is not None
         new.options.add(TopOption(self.ctx.max_local_sort_rows + 1))
+        self._joined[(id(options), nav)] = new
         expand = options.expand
         if expand is None:
             options.add(ExpandOption([new]))
