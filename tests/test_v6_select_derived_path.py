@@ -87,11 +87,77 @@ async def test_supervisor_version_through_the_view_link(urls):
     ]
 
 
-async def test_the_first_link_also_expanded_or_selected_stays_a_clear_400(urls):
+async def test_the_first_link_also_selected(urls):
+    """`$select=is_running__release,is_running__release/release_type`: v6 answered the reference and the value
+    (issue 12); the proxy's expansion holds the linked key too and the reference is rebuilt from it."""
+    _, proxy = urls
+    _, releases = await call(proxy, "GET", "/v6/release?$select=id,release_type")
+    type_of = {r["id"]: r["release_type"] for r in releases["d"]}
+    _, devices = await call(proxy, "GET", "/v6/device?$select=id,is_running__release")
+    link = {r["id"]: r["is_running__release"] for r in devices["d"]}
+    assert None in link.values() and len({type_of.get((v or {}).get("__id")) for v in link.values()}) > 1
+    for query, keys in (
+        ("id,is_running__release,is_running__release/release_type", ["id", "is_running__release", "release_type"]),
+        ("is_running__release/release_type,id,is_running__release", ["release_type", "id", "is_running__release"]),
+        ("is_running__release/release_type,is_running__release", ["release_type", "is_running__release"]),
+    ):
+        status, body = await call(proxy, "GET", f"/v6/device?$select={query}")
+        assert status == 200, body
+        values = {
+            "is_running__release": lambda i: link[i],
+            "release_type": lambda i: type_of.get((link[i] or {}).get("__id")),
+            "id": lambda i: i,
+        }
+        assert body["d"] == [{k: values[k](i) for k in keys} for i in link]
+    # with odata.metadata=full the reference carries its __deferred URI, as without the path
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=id,is_running__release,is_running__release/release_type&$filter=is_running__release ne null"
+        "&$top=1&$format=json;odata.metadata=full",
+    )
+    assert status == 200, body
+    _, plain = await call(
+        proxy,
+        "GET",
+        f"/v6/device?$select=id,is_running__release&$filter=id eq {body['d'][0]['id']}&$format=json;odata.metadata=full",
+    )
+    assert body["d"][0]["is_running__release"] == plain["d"][0]["is_running__release"]
+    assert "__deferred" in body["d"][0]["is_running__release"]
+
+
+async def test_two_derived_paths_through_the_same_link(urls):
+    """Several derived values through one first link (at any depth) share one expansion of it."""
+    _, proxy = urls
+    _, releases = await call(proxy, "GET", "/v6/release?$select=id,release_type")
+    type_of = {r["id"]: r["release_type"] for r in releases["d"]}
+    _, devices = await call(proxy, "GET", "/v6/device?$select=id,is_running__release,overall_status")
+    running = {r["id"]: (r["is_running__release"] or {}).get("__id") for r in devices["d"]}
+    status_of = {r["id"]: r["overall_status"] for r in devices["d"]}
+    _, installs = await call(proxy, "GET", "/v6/image_install?$select=id,device")
+    device_of = {r["id"]: r["device"]["__id"] for r in installs["d"]}
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/image_install?$select=device/overall_status,id,device,device/is_running__release/release_type",
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {
+            "overall_status": status_of[d],
+            "id": i,
+            "device": {"__id": d},
+            "release_type": type_of.get(running[d]),
+        }
+        for i, d in device_of.items()
+    ]
+
+
+async def test_the_first_link_also_expanded_or_read_in_a_path_stays_a_clear_400(urls):
     _, proxy = urls
     for query in (
         "$select=id,is_running__release/release_type&$expand=is_running__release($select=id)",
-        "$select=id,is_running__release,is_running__release/release_type",
+        "$select=id,is_running__release/commit,is_running__release/release_type",
     ):
         status, body = await call(proxy, "GET", f"/v6/device?{query}")
         assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")

@@ -39,6 +39,8 @@ class SelectExpandWalker:
         self.filters = filters
         self.helpers = helpers
         self.nested = nested
+        # (id(options), v7 link) → the link's expansion for derived $select paths (its v7 key and child plan)
+        self._derived_links: dict[tuple[int, str], tuple[str, ObjectPlan]] = {}
 
     # ------------------------------------------------------------------ plans
     def finish_plan(self, options: OptionList | None, plan: ObjectPlan, resource: ResourceInfo) -> None:
@@ -149,35 +151,35 @@ class SelectExpandWalker:
         """``$select=link/…/name`` ending in a value the proxy derives: the links are expanded down to a row
         holding only that value (walked as the client's ``$expand=link($select=name)`` would be, helpers and
         view restrictions included), the value read from the planned row under the name's own key, as pinejs
-        answers a path, and the expansion stripped again. None (the clear 400) where the links are not all
-        single-valued navigations from the row itself, or the client expands or selects the first link."""
-        cur = resource
-        targets: list[ResourceInfo] = []
-        for name in v6_names[:-1]:
-            n = self.ctx.lookup(cur, name)
-            if n is None or n.kind != S.NAV or n.many or not n.target:
-                return None
-            cur = self.ctx.res(n.target)
-            targets.append(cur)
-        first = self.ctx.lookup(resource, v6_names[0])
-        assert first is not None
-        v7_first = first.v7 or v6_names[0]
-        expand = options.expand
-        shown = {p.names[0] for p in select.items if p.segments and p is not path}
-        if v6_names[0] in shown or v7_first in shown:
+        answers a path, and the expansion stripped again. Every such path through the same first link shares
+        one expansion; where the client also selects the link itself, the expanded row holds its key too and
+        the reference v6 shows is rebuilt from it. None (the clear 400) where the links are not all
+        single-valued navigations from the row itself, or the client expands the first link, or selects a
+        path through it to a value v7 answers (or selects the link itself where it leads to a view: its
+        expansion holds only the view's rows, the reference the linked row's key)."""
+        targets = self._single_links(resource, v6_names)
+        if targets is None:
             return None
+        first = self.ctx.lookup(resource, v6_names[0])
+        assert first is not None and first.target is not None
+        v7_first = first.v7 or v6_names[0]
+        shared = self._derived_links.get((id(options), v7_first))
+        if shared is not None:  # an earlier path through the link expanded this one's value too
+            select.remove(path)
+            return Op(v6_names[-1], DERIVE, None, planned_at(shared[0], shared[1], tuple(v6_names[1:])))
+        expand = options.expand
         if expand is not None and {v6_names[0], v7_first} & {i.name.text for i in expand.items}:
             return None
-        item: ExpandItem | None = None
-        for name, target in reversed(list(zip(v6_names[:-1], targets, strict=True))):
-            nested = OptionList(nested=True)
-            if item is None:
-                nested.add(SelectOption([Path.of(v6_names[-1])]))
-            else:
-                nested.add(SelectOption([Path.of(self.ctx.key(target.v7))]))
-                nested.add(ExpandOption([item]))
-            item = ExpandItem(TreeName(name), options=nested)
-        assert item is not None
+        others = [p for p in select.items if p is not path and p.segments and p.names[0] in (v6_names[0], v7_first)]
+        shown = [p for p in others if len(p.segments) == 1]
+        paths = [v6_names] + [p.names for p in others if len(p.segments) > 1]
+        if any(not self._derived_path(resource, names) for names in paths[1:]):
+            return None
+        if shown and targets[0].extra_filters:
+            return None
+        item = self._expand_tree(paths, 0, resource, extra_key=bool(shown))
+        for p in shown:
+            select.remove(p)  # expanded instead; the reference is rebuilt from the expanded row
         if expand is None:
             expand = ExpandOption([item])
             options.add(expand)
@@ -187,8 +189,64 @@ class SelectExpandWalker:
         select.remove(path)
         if op is None or op.kind != CHILD or op.arg is None or op.src is None:
             return None
-        self.ctx.sort_links.setdefault(id(options), {})[op.src] = None  # never shown as the link itself
+        link = (self.ctx.key(targets[0].v7), first.target) if shown else None  # None: never shown as the link
+        self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
+        if shown:
+            self.ctx.feature(f"{resource.name}.derived_path_link_rebuilt")
+        self._derived_links[(id(options), v7_first)] = (op.src, op.arg)
         return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
+
+    def _single_links(self, resource: ResourceInfo, v6_names: list[str]) -> list[ResourceInfo] | None:
+        """The targets of the links of a path (all but its last name), or None where one is not a
+        single-valued navigation."""
+        cur = resource
+        targets: list[ResourceInfo] = []
+        for name in v6_names[:-1]:
+            n = self.ctx.lookup(cur, name)
+            if n is None or n.kind != S.NAV or n.many or not n.target:
+                return None
+            cur = self.ctx.res(n.target)
+            targets.append(cur)
+        return targets
+
+    def _derived_path(self, resource: ResourceInfo, v6_names: list[str]) -> bool:
+        """Whether a (not yet walked) $select path ends in a derived value through single-valued links."""
+        targets = self._single_links(resource, v6_names)
+        if not targets:
+            return False
+        n = self.ctx.lookup(targets[-1], v6_names[-1])
+        return n is not None and n.kind == S.DERIVED
+
+    def _expand_tree(
+        self, paths: list[list[str]], level: int, resource: ResourceInfo, *, extra_key: bool
+    ) -> ExpandItem:
+        """``link($select=…;$expand=…)`` selecting the last name of every path at its depth (and the target's
+        key where a deeper link is expanded, or ``extra_key``), the deeper links expanded alike."""
+        link = paths[0][level]
+        n = self.ctx.lookup(resource, link)
+        assert n is not None and n.target is not None
+        target = self.ctx.res(n.target)
+        chosen: list[str] = []
+        deeper: list[str] = []
+        for names in paths:
+            if len(names) == level + 2:
+                if names[-1] not in chosen:
+                    chosen.append(names[-1])
+            elif names[level + 1] not in deeper:
+                deeper.append(names[level + 1])
+        if (deeper or extra_key) and self.ctx.key(target.v7) not in chosen:
+            chosen.append(self.ctx.key(target.v7))
+        nested = OptionList(nested=True)
+        nested.add(SelectOption([Path.of(c) for c in chosen]))
+        if deeper:
+            below = [
+                self._expand_tree(
+                    [p for p in paths if len(p) > level + 2 and p[level + 1] == d], level + 1, target, extra_key=False
+                )
+                for d in deeper
+            ]
+            nested.add(ExpandOption(below))
+        return ExpandItem(TreeName(link), options=nested)
 
     def within_view(
         self, op: Op, v6_link: str, path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList | None
