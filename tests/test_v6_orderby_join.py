@@ -173,19 +173,84 @@ async def test_a_longer_path_through_a_collection_after_the_proxy_only_key(urls)
     status, body = await get(proxy, f"/v6/device?$select=id&$orderby=overall_status asc,{keys}&$top=10&$skip=3")
     assert status == 200, body
     assert body["d"] == expected[3:13]
+    # before overall_status: asked of v7 as a $select path (joined as v6 joined), where no column of the
+    # device has the name (`id` has: the clear 400)
+    _, images = await get(proxy, "/v6/image?$select=id,content_hash")
+    size = {r["id"]: r["content_hash"] for r in images["d"]}
+    assert len(set(size.values())) > 1
+    _, installs = await get(proxy, "/v6/image_install?$select=device,installs__image")
+    pairs = [(r["device"]["__id"], size[r["installs__image"]["__id"]]) for r in installs["d"]]
+    pairs += [(i, None) for i in status_of if i not in {p[0] for p in pairs}]
+    rows = sorted(sorted(pairs), key=lambda p: status_of[p[0]])
+    expected = [p[0] for p in sorted(rows, key=lambda p: (p[1] is None, p[1] or ""), reverse=True)]
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$orderby=image_install/installs__image/content_hash desc,overall_status asc,id asc",
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == expected
     status, body = await get(proxy, f"/v6/device?$select=id&$orderby={keys.split(',')[0]},overall_status asc")
     assert status == 400, body
     assert "image_install/installs__image/id" in body
 
 
-async def test_a_shared_join_before_the_last_proxy_only_key_stays_a_clear_400(urls):
-    """v7 cannot sort by a key that follows overall_status, and the proxy cannot join as pinejs shares
-    the join with the $filter path: the clear 400 naming the key."""
+async def test_a_shared_join_before_the_last_proxy_only_key_is_a_select_path(urls):
+    """Before overall_status v7 cannot sort the key, and the proxy cannot join as pinejs shares the join with
+    the $filter path: it asks v7 for the key as a $select path, which pinejs joins into the same shared join
+    (one row per joined tag), and sorts those rows."""
     proxy, _ = urls
-    for query in ("$select=id&$filter=device_tag/tag_key eq 'alpha'", "$select=id&$expand=device_tag($select=id)"):
-        status, body = await get(proxy, f"/v6/device?{query}&$orderby=device_tag/tag_key asc,overall_status desc")
-        assert status == 400, body
-        assert "device_tag/tag_key" in body
+    status_of = await status_by_id(proxy)
+    _, tags = await get(proxy, "/v6/device_tag?$select=device,tag_key")
+    keys_of: dict[int, list[str]] = {i: [] for i in status_of}
+    for t in tags["d"]:
+        keys_of[t["device"]["__id"]].append(t["tag_key"])
+    pairs = [(i, k) for i, ks in keys_of.items() for k in ks or [None]]
+
+    def ordered(rows):  # tag_key asc (NULL last), overall_status desc, id asc
+        rows = sorted(rows, key=lambda p: p[0])
+        rows = sorted(rows, key=lambda p: status_of[p[0]], reverse=True)
+        return [p[0] for p in sorted(rows, key=lambda p: (p[1] is None, p[1] or ""))]
+
+    orderby = "$orderby=device_tag/tag_key asc,overall_status desc,id asc"
+    for query, expected in (
+        # `ne` keeps a device without tags (NULL is distinct from 'location'), once
+        ("$select=id&$filter=device_tag/tag_key ne 'location'", ordered([p for p in pairs if p[1] != "location"])),
+        (
+            "$select=id&$filter=device_tag/tag_key eq 'alpha' or id eq 5",
+            ordered([p for p in pairs if p[1] == "alpha" or p[0] == 5]),
+        ),
+        ("$select=id&$expand=device_tag($select=id)", ordered(pairs)),
+    ):
+        assert len(expected) > len(set(expected)) or "alpha" in query
+        status, body = await get(proxy, f"/v6/device?{query}&{orderby}")
+        assert status == 200, body
+        assert [r["id"] for r in body["d"]] == expected
+        assert all(set(r) <= {"id", "device_tag"} for r in body["d"])  # the key is not shown
+    # the client selects the same path (v6 answers the joined value under its own key): read from the row
+    status, body = await get(
+        proxy, f"/v6/device?$select=id,device_tag/tag_key&$filter=device_tag/tag_key ne 'location'&{orderby}"
+    )
+    assert status == 200, body
+    keys = sorted((p for p in pairs if p[1] != "location"), key=lambda p: p[0])
+    keys = sorted(keys, key=lambda p: status_of[p[0]], reverse=True)
+    keys = sorted(keys, key=lambda p: (p[1] is None, p[1] or ""))
+    assert body["d"] == [{"id": i, "tag_key": k} for i, k in keys]
+    # inside an $expand, per parent
+    _, apps = await get(proxy, "/v6/application?$select=id&$expand=owns__device($select=id)")
+    status, body = await get(
+        proxy,
+        "/v6/application?$select=id&$expand=owns__device($select=id;$filter=device_tag/tag_key ne 'location';"
+        f"{orderby};$top=4)",
+    )
+    assert status == 200, body
+    joined = ordered([p for p in pairs if p[1] != "location"])
+    for mine, app in zip(body["d"], apps["d"], strict=True):
+        members = {d["id"] for d in app["owns__device"]}
+        assert mine["owns__device"] == [{"id": i} for i in joined if i in members][:4]
+    # without $select the key cannot be asked as a $select path: the clear 400 naming the key
+    status, body = await get(proxy, f"/v6/device?$filter=device_tag/tag_key eq 'alpha'&{orderby}")
+    assert status == 400, body
+    assert "device_tag/tag_key" in body
 
 
 async def test_sort_key_through_a_link_the_client_expands_itself(urls):
@@ -214,13 +279,22 @@ async def test_sort_key_through_a_link_the_client_expands_itself(urls):
     status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}&$top=7&$skip=1")
     assert status == 200, body
     assert body["d"] == [own[i] for i in expected[1:8]]
-    # ... but not where it comes before overall_status: v7 cannot sort that, nor can the proxy read the key
+    # before overall_status v7 cannot sort it: the key is asked as a $select path (joined, not shown)
+    expected = sorted(sorted(status_of), key=lambda i: status_of[i], reverse=True)
+    expected = sorted(expected, key=lambda i: name[i], reverse=True)
     status, body = await get(
         proxy,
-        f"/v6/device?$select=id&{expand}&$orderby=belongs_to__application/app_name asc,overall_status desc",
+        f"/v6/device?$select=id&{expand}&$orderby=belongs_to__application/app_name desc,overall_status desc,id asc",
+    )
+    assert status == 200, body
+    assert body["d"] == [own[i] for i in expected]
+    # ... where the row has no other column of that name: `id` is the device's own
+    status, body = await get(
+        proxy,
+        f"/v6/device?$select=id&{expand}&$orderby=belongs_to__application/id desc,overall_status desc",
     )
     assert status == 400, body
-    assert "belongs_to__application/app_name with belongs_to__application expanded" in body
+    assert "belongs_to__application/id with belongs_to__application expanded" in body
 
 
 async def test_overall_status_itself_through_a_collection_is_joined(urls):

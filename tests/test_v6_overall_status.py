@@ -303,10 +303,20 @@ async def test_local_sort_with_a_path_key_it_cannot_read_leaves_it_to_v7_or_name
         )
         assert status == 200, body
         assert body["d"] == [own[i] for i in expected]
-    # before overall_status v7 cannot sort it, and the proxy cannot read it: the clear 400
+    # before overall_status v7 cannot sort it: the key is asked of v7 as a $select path (joined, not shown)
+    for key, value in (
+        ("belongs_to__application/app_name", name),
+        ("belongs_to__application/is_for__device_type/slug", slug),
+    ):
+        expected = sorted(sorted(status_of), key=lambda i: status_of[i], reverse=True)
+        expected = sorted(expected, key=lambda i, v=value: (v[i] is None, v[i] or ""))
+        status, body = await get(proxy, f"/v6/device?$select=id&{expand}&$orderby={key} asc,overall_status desc,id asc")
+        assert status == 200, body
+        assert body["d"] == [own[i] for i in expected]
+    # without $select it cannot be asked that way (the rows would show it): the clear 400
     status, body = await get(
         proxy,
-        "/v6/device?$select=id&$expand=belongs_to__application($select=id;$filter=id gt 1)"
+        "/v6/device?$expand=belongs_to__application($select=id;$filter=id gt 1)"
         "&$orderby=belongs_to__application/app_name asc,overall_status desc",
     )
     assert (status, body) == (

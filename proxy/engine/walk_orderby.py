@@ -262,6 +262,8 @@ class OrderByWalker:
                     upstream = self._rest_upstream(orderby.items[index:], index > last_local, keys)
                     if upstream:
                         break
+                    path_key = self._selected_path_key(item, walked.get(id(item)), options, resource, keys, desc)
+                if path_key is None:
                     first = v6_paths[id(item)].split("/")[0]
                     raise WalkError(
                         400,
@@ -302,6 +304,43 @@ class OrderByWalker:
         if any(item.path.segments and item.path.segments[0].name.text in joined for item in rest):
             return []
         return list(rest)
+
+    def _selected_path_key(
+        self,
+        item: OrderItem,
+        found: PathEnd | None,
+        options: OptionList,
+        resource: ResourceInfo,
+        keys: list[SortKey],
+        desc: bool,
+    ) -> SortKey | None:
+        """A key ``link/…/name`` the proxy can neither expand nor read from the client's expansion, asked of v7
+        as a ``$select`` path: pinejs LEFT JOINs it into the query (sharing one join per navigation path with
+        the ``$filter`` and the other ``$select`` paths, as v6 shared it with the sort key) and answers the
+        joined value under the name's own key, a row per joined row. Only where the client has a $select (the
+        key is not shown) and no other column of the row can have that name; none through a collection a
+        local key joins itself."""
+        select = options.select
+        if select is None or select.star or not isinstance(found, MemberEnd) or found.name is None:
+            return None
+        if found.name.kind != S.FIELD or any(seg.key is not None for seg in item.path.segments):
+            return None
+        v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path
+        leaf = v7_names[-1]
+        if {sk.fan_out for sk in keys} & {v7_names[0]}:
+            return None
+        if any(p.names == v7_names for p in select.items):
+            return SortKey(leaf, None, desc)  # the client selects the same path: its value is in the row
+        graph = self.ctx.schema.v7graph.get(resource.v7, {})
+        taken = set(graph.get("fields", {})) | set(graph.get("navigation", {}))
+        taken |= {p.names[-1] for p in select.items if p.segments}
+        expand = options.expand
+        taken |= {i.name.text for i in expand.items} if expand is not None else set()
+        if leaf in taken:
+            return None
+        select.add("/".join(v7_names))
+        self.ctx.feature(f"{resource.name}.local_sort_selected_path")
+        return SortKey(leaf, None, desc)
 
     def _page_locally(self, options: OptionList, plan: ObjectPlan) -> None:
         """The proxy pages what it sorts: $top/$skip move into the plan, v7 is asked for one row more than
