@@ -153,6 +153,7 @@ class Shadow:
         deliberate: Deliberate,
     ) -> None:
         started = time.perf_counter()
+        shadow_body: bytes | bytearray
         try:
             if mode == "translate":
                 reply = await app[UPSTREAM].fetch("GET", raw_path, headers)
@@ -197,7 +198,7 @@ class Shadow:
 
     async def _translated(
         self, app: web.Application, raw_path: str, headers: CIMultiDict[str]
-    ) -> tuple[int, bytes, Deliberate] | None:
+    ) -> tuple[int, bytes | bytearray, Deliberate] | None:
         """The answer the translation gives for a forwarded read (as :mod:`proxy.v6` would answer it)."""
         target = raw_path[3:] or "/"
         try:
@@ -212,13 +213,12 @@ class Shadow:
         if tr.local_status is not None:
             return tr.local_status, orjson.dumps(tr.local_body), deliberate
         reply = await app[UPSTREAM].fetch("GET", "/v7" + (tr.v7_target or ""), headers)
-        body = reply.body
-        if 200 <= reply.status < 300 and body and tr.plan is not None:
+        if 200 <= reply.status < 300 and reply.body and tr.plan is not None:
             try:
-                body = apply_plan(tr.plan, body)
+                return reply.status, apply_plan(tr.plan, reply.body), deliberate
             except LocalSortOverflow:
                 return 400, b"", deliberate
-        return reply.status, body, deliberate
+        return reply.status, reply.body, deliberate
 
     def _report(
         self, app: web.Application, request_id: str, result: str, differences: list[dict[str, Any]], started: float
@@ -238,7 +238,7 @@ class Shadow:
         primary_status: int,
         primary_body: bytes,
         shadow_status: int,
-        shadow_body: bytes,
+        shadow_body: bytes | bytearray,
         deliberate_keys: frozenset[str] = frozenset(),
     ) -> Iterator[dict[str, Any]]:
         """At most :data:`MAX_DIFFERENCES` differences between the two answers (``shadow_ignore`` and the
