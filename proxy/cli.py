@@ -31,6 +31,7 @@ from .healthcheck import remove_runtime_file, write_runtime_file
 from .listen import LimitedTCPSite
 from .logfile import LogFileError, check_log_files
 from .logs import configure_logging, get_logger
+from .memory import return_large_buffers
 from .report import main as report_main
 from .settings import FIELDS, HELP, Settings, SettingsError, base_type, cli_flag, env_var, load_settings
 
@@ -163,6 +164,7 @@ class StartupError(Exception):
 
 def run_worker(settings: Settings, *, reuse_port: bool, worker: int = 0) -> int:
     """Serve in this process until SIGTERM/SIGINT; the exit status (1 when start-up failed)."""
+    return_large_buffers()
     try:
         run_loop(serve(settings, reuse_port=reuse_port, worker=worker))
     except StartupError as exc:

@@ -38,6 +38,7 @@ LAYERS = {
     "proxy.lifecycle": "support",
     "proxy.redirects": "support",
     "proxy.healthcheck": "support",
+    "proxy.memory": "support",
     "proxy.report.*": "report",  # the usage report command: reads logs, names translator rules
     "proxy.engine.*": "engine",
     "proxy.schema.*": "schema",
