@@ -331,9 +331,30 @@ async def test_overall_status_itself_through_a_link(urls):
     for row, i in zip(body["d"], expected[1:3], strict=True):
         _, plain = await get(proxy, f"/v6/image_install?$filter=id eq {i}")
         assert row == plain["d"][0]
-    # a link the client also expands stays the clear 400
+    # the client's own expansion of the link holds the device (no $filter/$top/$skip): the value is read
+    # from it (added to its $select and hidden again where the client did not select it)
+    for nested in ("($select=id)", "($select=device_name,overall_status)", ""):
+        _, plain = await get(proxy, f"/v6/image_install?$select=id&$expand=device{nested}")
+        own = {r["id"]: r for r in plain["d"]}
+        status, body = await get(
+            proxy,
+            f"/v6/image_install?$select=id&$expand=device{nested}&$orderby=device/overall_status desc,id asc&$top=6",
+        )
+        assert status == 200, body
+        assert body["d"] == [own[i] for i in expected[:6]]
+    # a $filter path through the link joins the same device: the value is the same
+    _, named = await get(proxy, "/v6/image_install?$select=id&$filter=device/device_name ne 'nothing'")
+    assert len(named["d"]) == len(expected)
     status, body = await get(
-        proxy, "/v6/image_install?$select=id&$expand=device($select=id)&$orderby=device/overall_status desc"
+        proxy,
+        "/v6/image_install?$select=id&$filter=device/device_name ne 'nothing'&$orderby=device/overall_status desc,id asc",
+    )
+    assert status == 200, body
+    assert body["d"] == [{"id": i} for i in expected]
+    # an expansion that may leave out the device stays the clear 400
+    status, body = await get(
+        proxy,
+        "/v6/image_install?$select=id&$expand=device($select=id;$filter=id gt 3)&$orderby=device/overall_status desc",
     )
     assert status == 400, body
     assert "device/overall_status" in body

@@ -153,10 +153,45 @@ async def test_two_derived_paths_through_the_same_link(urls):
     ]
 
 
-async def test_the_first_link_also_expanded_or_read_in_a_path_stays_a_clear_400(urls):
+async def test_the_first_link_also_expanded_by_the_client(urls):
+    """The client's own expansion of the link holds the linked row (no $filter/$top/$skip): the value is read
+    from it (added to its $select where the client did not select it, and hidden again)."""
+    _, proxy = urls
+    _, releases = await call(proxy, "GET", "/v6/release?$select=id,release_type")
+    type_of = {r["id"]: r["release_type"] for r in releases["d"]}
+    for nested in ("($select=id)", "($select=release_type,id)", ""):
+        _, own = await call(proxy, "GET", f"/v6/device?$select=id&$expand=is_running__release{nested}")
+        assert any(r["is_running__release"] for r in own["d"]) and any(not r["is_running__release"] for r in own["d"])
+        status, body = await call(
+            proxy, "GET", f"/v6/device?$select=id,is_running__release/release_type&$expand=is_running__release{nested}"
+        )
+        assert status == 200, body
+        assert body["d"] == [
+            {
+                "is_running__release": r["is_running__release"],
+                "id": r["id"],
+                "release_type": type_of[r["is_running__release"][0]["id"]] if r["is_running__release"] else None,
+            }
+            for r in own["d"]
+        ]
+    # without the linked id in the client's rows: compared with the runs of each device
+    _, devices = await call(proxy, "GET", "/v6/device?$select=id,is_running__release")
+    running = {r["id"]: (r["is_running__release"] or {}).get("__id") for r in devices["d"]}
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=id,is_running__release/release_type"
+        "&$expand=is_running__release($select=commit;$expand=belongs_to__application($select=id))",
+    )
+    assert status == 200, body
+    assert [(r["id"], r["release_type"]) for r in body["d"]] == [(i, type_of.get(v)) for i, v in running.items()]
+    assert all(set(x) == {"commit", "belongs_to__application"} for r in body["d"] for x in r["is_running__release"])
+
+
+async def test_the_first_link_also_expanded_partly_or_read_in_a_path_stays_a_clear_400(urls):
     _, proxy = urls
     for query in (
-        "$select=id,is_running__release/release_type&$expand=is_running__release($select=id)",
+        "$select=id,is_running__release/release_type&$expand=is_running__release($select=id;$filter=id gt 1)",
         "$select=id,is_running__release/commit,is_running__release/release_type",
     ):
         status, body = await call(proxy, "GET", f"/v6/device?{query}")

@@ -296,6 +296,7 @@ class Walk:
         select_ops: list[Op] = []
         helpers: set[str] = set()
         expand = options.expand
+        client_reads = self.selects.prepare_client_reads(options, resource)
         if expand is not None:
             for item in list(expand.items):
                 op = self.selects.walk_expand_item(item, resource, expand)
@@ -303,6 +304,7 @@ class Walk:
                     expand_ops.append(op)
             if not expand.items:
                 options.remove(expand)
+            self.selects.note_client_reads(options, expand_ops)
         select = options.select
         if select is not None and not select.star:
             for path in list(select.items):
@@ -328,6 +330,7 @@ class Walk:
             if not select.items:
                 select.add(self.ctx.key(resource.v7))
                 plan.padded = True
+        self.selects.hide_client_reads(client_reads, expand_ops)
         expanded = {op.key for op in expand_ops}
         plan.ops = expand_ops + [op for op in select_ops if op.key not in expanded]
         plan.expand_count = len(expand_ops)

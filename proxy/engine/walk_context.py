@@ -64,6 +64,10 @@ class WalkContext:
     # (walk_orderby.link_value); None for a count
     sort_links: dict[int, dict[str, tuple[str, str] | None]] = field(default_factory=dict)
     view_counts: dict[int, set[str]] = field(default_factory=dict)  # id(options) → links counted inside a view
+    # id(options) → v7 link → the plan of the client's own expansion of that single-valued link where it holds
+    # the linked row as a join would (no $filter/$top/$skip, not a count): derived values along the link are
+    # read from it (walk_orderby.client_read)
+    whole_links: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def feature(self, text: str) -> None:
         if text not in self.features:

@@ -4,6 +4,7 @@ proxy does itself (decision 2) when v7 has no field that sorts like a derived va
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from proxy.engine.apply import apply_rows
@@ -534,7 +535,11 @@ class OrderByWalker:
         select = options.select
         expand = options.expand
         if expand is not None and {names[0], v7_first} & {i.name.text for i in expand.items}:
-            return None
+            read = client_read(self.ctx, options, resource, names)
+            if read is None:
+                return None
+            self.ctx.feature(f"{resource.name}.local_sort_path")
+            return SortKey(None, planned_at(read[0], read[1], tuple(names[1:])), desc)
         if self._joined_elsewhere(v7_first, names[0], options, paths_only=not many):
             return None
         shown = not many and (
@@ -585,13 +590,16 @@ class OrderByWalker:
         return SortKey(None, _at_path((navs[0],), leaf), desc, fan_out=navs[0])
 
     def _joined_elsewhere(self, nav: str, v6_nav: str, options: OptionList, *, paths_only: bool) -> bool:
-        """Whether the client's $select (a path through ``nav``, or for a collection ``nav`` itself) or a
-        ``$filter`` path reads through ``nav``: pinejs would share one join with the sort key."""
+        """Whether the client's $select (a path through ``nav``, or for a collection ``nav`` itself) or, for a
+        collection, a ``$filter`` path reads through ``nav``: pinejs would share one join with the sort key
+        (which, through a single-valued link, joins the same row all the same)."""
         select = options.select
         if select is not None and any(
             p.names[0] in (nav, v6_nav) and (len(p.segments) > 1 or not paths_only) for p in select.items if p.segments
         ):
             return True
+        if paths_only:
+            return False
         flt = options.get("$filter")
         return isinstance(flt, FilterOption) and any(
             isinstance(node, TreePath) and len(node.segments) > 1 and node.names[0] in (nav, v6_nav)
@@ -627,6 +635,25 @@ class OrderByWalker:
         self.ctx.sort_links.setdefault(id(options), {})[nav] = None
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path((nav,), leaf), desc, fan_out=nav)
+
+
+def client_read(
+    ctx: WalkContext, options: OptionList, resource: ResourceInfo, v6_names: list[str]
+) -> tuple[str, ObjectPlan] | None:
+    """A derived value at ``link/name`` read from the client's own expansion of the single-valued ``link``
+    where that holds the linked row as v6's join did (``WalkContext.whole_links``) and its plan writes the
+    name (selected by the client, or added for the proxy and hidden again, ``walk_select``): the v7 link
+    and a copy of that plan that keeps the name. None: not possible."""
+    if len(v6_names) != 2:
+        return None
+    first = ctx.lookup(resource, v6_names[0])
+    if first is None or first.kind != S.NAV or first.many or not first.target:
+        return None
+    link = first.v7 or v6_names[0]
+    plan = ctx.whole_links.get(id(options), {}).get(link)
+    if not isinstance(plan, ObjectPlan) or not any(op.key == v6_names[1] for op in plan.ops):
+        return None
+    return link, replace(plan, ops=list(plan.ops), builders={})
 
 
 def _selecting(nav: str, name: str, inner: ExpandItem | None = None, *, extra: str | None = None) -> ExpandItem:

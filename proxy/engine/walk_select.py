@@ -12,7 +12,7 @@ from proxy.engine.texts import expression
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
-from proxy.engine.walk_orderby import link_op, planned_at
+from proxy.engine.walk_orderby import client_read, link_op, planned_at
 from proxy.engine.walk_path import PathWalker
 from proxy.odata import ExpandItem, ExpandOption, FilterOption, OptionList, Path, SelectOption
 from proxy.odata import Name as TreeName
@@ -169,7 +169,12 @@ class SelectExpandWalker:
             return Op(v6_names[-1], DERIVE, None, planned_at(shared[0], shared[1], tuple(v6_names[1:])))
         expand = options.expand
         if expand is not None and {v6_names[0], v7_first} & {i.name.text for i in expand.items}:
-            return None
+            read = client_read(self.ctx, options, resource, v6_names)
+            if read is None:
+                return None
+            select.remove(path)
+            self.ctx.feature(f"{resource.name}.derived_path_from_expand")
+            return Op(v6_names[-1], DERIVE, None, planned_at(read[0], read[1], tuple(v6_names[1:])))
         others = [p for p in select.items if p is not path and p.segments and p.names[0] in (v6_names[0], v7_first)]
         shown = [p for p in others if len(p.segments) == 1]
         paths = [v6_names] + [p.names for p in others if len(p.segments) > 1]
@@ -195,6 +200,73 @@ class SelectExpandWalker:
             self.ctx.feature(f"{resource.name}.derived_path_link_rebuilt")
         self._derived_links[(id(options), v7_first)] = (op.src, op.arg)
         return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
+
+    def prepare_client_reads(self, options: OptionList, resource: ResourceInfo) -> list[tuple[str, str]]:
+        """Before the client's $expand is walked: the single-valued links it expands whole (no
+        $filter/$top/$skip, not a count) are noted, and a derived value a `$select` or `$orderby` path
+        reads through one of them (``link/<derived name>``) is added to that expansion's $select where the
+        client did not select it (the value is computed there, with its helpers, and hidden again by
+        :meth:`hide_client_reads`). The (v7 link, name) pairs added."""
+        expand = options.expand
+        if expand is None:
+            return []
+        whole: dict[str, ExpandItem] = {}
+        for item in expand.items:
+            n = self.ctx.lookup(resource, item.name.text)
+            opts = item.options
+            if n is None or n.kind != S.NAV or n.many or not n.target or item.count or item.tail is not None:
+                continue
+            if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+                continue
+            whole[item.name.text] = item
+        if not whole:
+            return []
+        self.ctx.whole_links[id(options)] = {}  # the plans, once walked (note_client_reads)
+        wanted: list[tuple[list[str], bool]] = []
+        select = options.select
+        if select is not None and not select.star:
+            wanted += [(p.names, False) for p in select.items if len(p.segments) == 2]
+        orderby = options.orderby
+        if orderby is not None:
+            wanted += [
+                (i.path.names, True)
+                for i in orderby.items
+                if len(i.path.segments) == 2 and i.path.count is None and i.path.lambda_ is None
+            ]
+        added: list[tuple[str, str]] = []
+        for names, sorting in wanted:
+            own = whole.get(names[0])
+            n = self.ctx.lookup(resource, names[0])
+            if own is None or n is None or n.target is None:
+                continue
+            d = self.ctx.lookup(self.ctx.res(n.target), names[1])
+            if d is None or d.kind != S.DERIVED or (sorting and d.derived.order_by):
+                continue
+            chosen = own.options.select if own.options is not None else None
+            if chosen is None or chosen.star or names[1] in {p.serialize() for p in chosen.items}:
+                continue  # the client's rows hold the value already
+            chosen.add(names[1])
+            added.append((n.v7 or names[0], names[1]))
+        return added
+
+    def note_client_reads(self, options: OptionList, expand_ops: list[Op]) -> None:
+        """The plans of the whole expansions :meth:`prepare_client_reads` noted, by v7 link."""
+        whole = self.ctx.whole_links.get(id(options))
+        if whole is None:
+            return
+        for op in expand_ops:
+            if op.kind == CHILD and op.src is not None and isinstance(op.arg, ObjectPlan):
+                whole[op.src] = op.arg
+
+    def hide_client_reads(self, added: list[tuple[str, str]], expand_ops: list[Op]) -> None:
+        """The values :meth:`prepare_client_reads` added to the client's expansions leave its rows again
+        (the readers hold copies of the plans that keep them)."""
+        for link, name in added:
+            for op in expand_ops:
+                if op.kind == CHILD and op.src == link and isinstance(op.arg, ObjectPlan):
+                    child = op.arg
+                    child.ops = [o for o in child.ops if o.key != name]
+                    child.finish(child.known)
 
     def _single_links(self, resource: ResourceInfo, v6_names: list[str]) -> list[ResourceInfo] | None:
         """The targets of the links of a path (all but its last name), or None where one is not a
