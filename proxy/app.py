@@ -1,6 +1,9 @@
 """The application factory and the runner that serves it.
 
-``create_app(settings)`` registers the operations endpoints, then (``v6_mode = "translate"``) lets the
+``create_app(settings)`` registers the operations endpoints (:data:`HEALTHZ`: the process serves;
+:data:`READYZ`: this process wants traffic, the Kubernetes readiness probe; :data:`UPSTREAM_READYZ`: the
+upstream answers its ``/ping``, for operators: a probe on it would take every replica out of service at once
+during an upstream blip), then (``v6_mode = "translate"``) lets the
 engine install its ``/v6/...`` routes via ``proxy.v6.install(app)``, then the catch-all streaming forwarder.
 
 :class:`ProxyRunner` replaces aiohttp's handling of requests it cannot parse: aiohttp's own 400 echoes the
@@ -8,7 +11,8 @@ raw request bytes (a bearer token included) in the response body and in its erro
 fixed API-style message and logs only the error class. A request line over ``max_request_line_bytes`` or a
 header field over 16 KiB answers ``431`` (as the real API's Node server does) with a message naming the limit.
 
-Shutdown (:meth:`ProxyRunner.shutdown_gracefully`) stops accepting, lets requests in flight finish for up to
+Shutdown (:meth:`ProxyRunner.withdraw`, then :meth:`ProxyRunner.shutdown_gracefully`) first answers ``/readyz``
+503 while still serving for ``shutdown_delay``, then stops accepting, lets requests in flight finish for up to
 ``shutdown_timeout``, then cuts what is left within :data:`CUT_GRACE`; aiohttp's own cleanup would wait the
 timeout twice (once for the handler, once more after cancelling only its request body).
 """
@@ -36,6 +40,9 @@ from .upstream import Upstream
 
 log = get_logger("proxy.app")
 
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
+UPSTREAM_READYZ = "/readyz/upstream"
 READY_PATH = "/ping"
 MAX_HEADER_FIELD = 16384
 CUT_GRACE = 0.1  # seconds per phase aiohttp's cleanup gives handlers left after shutdown_timeout
@@ -48,6 +55,15 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """This process's own readiness: started and not shutting down. The upstream is not asked, so an upstream
+    blip leaves every replica in service (clients get the proxy's 502/504 in the API's style, not refusals)."""
+    lifecycle = request.app[LIFECYCLE]
+    if lifecycle.ready:
+        return web.json_response({"status": "ready"})
+    return api_error(503, "Not ready: shutting down" if lifecycle.started else "Not ready: starting")
+
+
+async def upstream_readyz(request: web.Request) -> web.Response:
     """The upstream answers its ``/ping`` (any non-5xx status counts as an answer)."""
     upstream = request.app[UPSTREAM]
     try:
@@ -59,6 +75,11 @@ async def readyz(request: web.Request) -> web.Response:
     if reply.status >= 500:
         return api_error(503, f"Upstream unhealthy: status {reply.status}")
     return web.json_response({"status": "ready", "upstream_status": reply.status})
+
+
+async def mark_started(app: web.Application) -> None:
+    """The last on_startup handler: the upstream session is open and the model loaded, so ``/readyz`` says ready."""
+    app[LIFECYCLE].started = True
 
 
 async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -77,8 +98,9 @@ def create_app(settings: Settings) -> web.Application:
     app[LIFECYCLE] = Lifecycle()
     app[UPSTREAM] = Upstream(settings)
     app.cleanup_ctx.append(upstream_ctx)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app.router.add_get(HEALTHZ, healthz)
+    app.router.add_get(READYZ, readyz)
+    app.router.add_get(UPSTREAM_READYZ, upstream_readyz)
     if settings.metrics_path:
         metrics.install(app, settings.metrics_path, settings.workers)
         app[QUIET_PATH] = settings.metrics_path  # scrapes are not traffic: not access-logged either
@@ -89,6 +111,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_route("*", "/v6", entry)
         app.router.add_route("*", "/v6/{tail:.*}", entry)
     app.router.add_route("*", "/{tail:.*}", forward)
+    app.on_startup.append(mark_started)  # after every other start-up handler (the upstream's $metadata, ...)
     return app
 
 
@@ -159,12 +182,19 @@ class ProxyRunner(web.AppRunner):
         kwargs.setdefault("shutdown_timeout", CUT_GRACE)  # the graceful wait is shutdown_gracefully's
         super().__init__(app, **kwargs)
 
+    async def withdraw(self, delay: float) -> None:
+        """Answer ``/readyz`` 503 and keep serving for ``delay`` s: load balancers that probe it (or, with
+        Kubernetes, the endpoint removal) stop sending traffic before :meth:`shutdown_gracefully` stops accepting."""
+        self.app[LIFECYCLE].draining = True
+        if delay > 0:
+            await asyncio.sleep(delay)
+
     async def shutdown_gracefully(self, grace: float) -> bool:
         """Stop accepting, let requests in flight finish for up to ``grace`` s, cut the rest, clean up.
 
         Returns True when every request finished in time."""
         lifecycle = self.app[LIFECYCLE]
-        lifecycle.stopping = True
+        lifecycle.draining = lifecycle.stopping = True
         for site in list(self.sites):
             await site.stop()
         if self.server is not None:

@@ -206,8 +206,9 @@ async def _start(settings: Settings, reuse_port: bool) -> ProxyRunner:
 
 
 async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0) -> None:
-    """Start the app, listen, and shut down gracefully on SIGTERM or SIGINT: requests in flight get
-    ``shutdown_timeout`` to finish, then what is left is cut, so the process ends within that time (+ < 1 s)."""
+    """Start the app, listen, and shut down gracefully on SIGTERM or SIGINT: ``/readyz`` answers 503 while the
+    proxy keeps serving for ``shutdown_delay``, then it stops accepting, requests in flight get
+    ``shutdown_timeout`` to finish, then what is left is cut, so the process ends within both (+ < 1 s)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -234,7 +235,8 @@ async def serve(settings: Settings, *, reuse_port: bool = False, worker: int = 0
             except OSError as exc:  # serving matters more; the health check will say what is missing
                 log.error("runtime_file_unwritable", path=settings.runtime_file, error=exc.strerror or str(exc))
         await stop.wait()
-        log.info("shutting_down", worker=worker, timeout_s=settings.shutdown_timeout)
+        log.info("shutting_down", worker=worker, delay_s=settings.shutdown_delay, timeout_s=settings.shutdown_timeout)
+        await runner.withdraw(settings.shutdown_delay)  # /readyz says 503 while this process still serves
     finally:
         if worker == 0 and settings.runtime_file:
             remove_runtime_file(settings.runtime_file)

@@ -34,7 +34,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE", "OPTIONS"})
 ERROR_KINDS = ("connect", "timeout", "tls", "reset", "bad_response")
 SHADOW_RESULTS = ("match", "mismatch", "error", "skipped")
-NOT_TRAFFIC = frozenset({"/healthz", "/readyz"})
+NOT_TRAFFIC = frozenset({"/healthz", "/readyz", "/readyz/upstream"})
 # Request durations: from a cached pass-through (ms) to a slow translated read (s).
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

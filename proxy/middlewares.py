@@ -37,7 +37,7 @@ log = get_logger(ACCESS)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Requests that would flood the access log from health checks (and the metrics path, set per app).
-QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/readyz/upstream"})
 QUIET_PATH: web.AppKey[str] = web.AppKey("quiet_path", str)
 # Longest path written to an access event (a $filter=id in (...) URL may be 64 KiB); longer ones are cut and
 # the event says so (``path_truncated: true``).

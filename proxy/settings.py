@@ -79,6 +79,7 @@ class Settings:
     first_byte_timeout: float = 60.0
     stream_idle_timeout: float = 300.0
     shutdown_timeout: float = 8.0
+    shutdown_delay: float = 0.0
     device_type_cache_ttl: float = 60.0
     plan_cache_size: int = 1024
     log_file: str | None = None
@@ -142,6 +143,10 @@ HELP: dict[str, str] = {
     "first_byte_timeout": "seconds to wait for the upstream's response headers",
     "stream_idle_timeout": "seconds a response body may stay silent before the stream is cut (no total limit)",
     "shutdown_timeout": "seconds requests in flight get to finish after SIGTERM; open streams are closed then",
+    "shutdown_delay": (
+        "seconds the proxy keeps accepting and serving after SIGTERM while /readyz answers 503, so load"
+        " balancers stop sending traffic before it stops accepting; shutdown_timeout follows"
+    ),
     "device_type_cache_ttl": "seconds device-type look-ups are cached",
     "plan_cache_size": "number of translated query plans cached per worker",
     "log_file": "also append every log event to this file as JSON lines (one file per worker: FILE.N)",
@@ -183,6 +188,7 @@ MINIMUM: dict[str, float] = {
     "log_file_backups": 0,
     "shadow_share": 0,
     "shadow_max_in_flight": 1,
+    "shutdown_delay": 0,
 }
 POSITIVE = ("connect_timeout", "first_byte_timeout", "stream_idle_timeout", "shutdown_timeout")
 
@@ -308,7 +314,9 @@ def _validate(settings: Settings) -> None:
         raise _bad("shadow_share", settings.shadow_share, "a share between 0 and 1")
     metrics_path = settings.metrics_path
     if metrics_path and (
-        not metrics_path.startswith("/") or metrics_path.startswith("/v6") or metrics_path in ("/healthz", "/readyz")
+        not metrics_path.startswith("/")
+        or metrics_path.startswith("/v6")
+        or metrics_path in ("/healthz", "/readyz", "/readyz/upstream")
     ):
         raise _bad(
             "metrics_path", metrics_path, "an absolute path outside /v6, not a health check (or empty to disable)"

@@ -4,7 +4,8 @@ Prometheus configuration agree with the proxy's real settings, routes and image.
 Schemas: ``kubernetes-validate`` ships them inside the package (offline), checked strictly (unknown fields are
 errors). Settings: the ConfigMap's and Compose's TOML files are loaded with ``proxy.settings`` itself, and the
 proxy is started with them on loopback to check that the probe paths are answered by the proxy, the readiness
-one even while the upstream is down (an upstream blip must not empty the Service).
+one even while the upstream is down (an upstream blip must not empty the Service) and not once the proxy is
+shutting down (Kubernetes stops sending it traffic before it stops accepting).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import aiohttp
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]
+from aiohttp import web
 from conftest import free_port
 
+from proxy.app import HEALTHZ, READYZ, UPSTREAM_READYZ, ProxyRunner, create_app
 from proxy.settings import ENV_PREFIX, FIELDS, Settings, env_var, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,13 +147,22 @@ def test_deployment_matches_the_proxy_settings(tmp_path: Path) -> None:
     assert settings.metrics_path, "the manifests scrape metrics: metrics_path must not be disabled"
     assert annotations["prometheus.io/path"] == settings.metrics_path
 
-    # probes: liveness on /healthz; readiness on the proxy's own readiness (checked live below)
-    assert proxy["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # probes: liveness and start-up on the process serving; readiness on the proxy's own readiness, never the
+    # upstream's (the semantics are checked live below), each a route of the app itself (not the forwarder's)
+    assert proxy["livenessProbe"]["httpGet"]["path"] == HEALTHZ
+    assert proxy["startupProbe"]["httpGet"]["path"] == HEALTHZ
+    assert proxy["readinessProbe"]["httpGet"]["path"] == READYZ
+    routes = {r.resource.canonical for r in create_app(settings).router.routes() if r.method == "GET" and r.resource}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert proxy[probe]["httpGet"]["path"] in routes, probe
 
-    # SIGTERM: the grace period covers the preStop pause plus shutdown_timeout, with room to spare
-    pre_stop = proxy["lifecycle"]["preStop"]["exec"]["command"]
+    # SIGTERM: the endpoint removal gets time to reach every node while the pod still serves (a preStop pause or
+    # the proxy's own shutdown_delay, during which /readyz answers 503), then requests in flight get
+    # shutdown_timeout; the grace period covers all of it with room to spare
+    pre_stop = proxy.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [""])
     pause = float(pre_stop[1]) if pre_stop[0] == "sleep" else 0.0
-    assert pod["terminationGracePeriodSeconds"] > pause + settings.shutdown_timeout + 1
+    assert pause + settings.shutdown_delay >= 2, "SIGTERM would close the listener while traffic still arrives"
+    assert pod["terminationGracePeriodSeconds"] > pause + settings.shutdown_delay + settings.shutdown_timeout + 1
     assert settings.shutdown_timeout == Settings().shutdown_timeout, "the ConfigMap restates the default"
 
     # the config mount must not hide the image's own defaults file (host, port, runtime file)
@@ -200,6 +212,8 @@ async def test_probe_paths_are_answered_by_the_proxy_while_the_upstream_is_down(
             path = proxy[probe]["httpGet"]["path"]
             async with client.get(running.url + path) as reply:
                 assert reply.status == 200, f"{probe} {path} answered {reply.status} with the upstream down"
+        async with client.get(running.url + UPSTREAM_READYZ) as reply:
+            assert reply.status == 503, "the upstream is down: its own check says so, the probes above did not"
         metrics_path = running.settings.metrics_path
         async with client.get(running.url + metrics_path) as reply:
             text = await reply.text()
@@ -207,6 +221,34 @@ async def test_probe_paths_are_answered_by_the_proxy_while_the_upstream_is_down(
                 pytest.skip(f"this version of the proxy does not serve {metrics_path} yet (issue 9)")
             assert reply.status == 200
             assert "balena_v6_proxy_" in text
+
+
+async def test_readiness_probe_fails_once_the_pod_is_shutting_down(tmp_path: Path) -> None:
+    """After SIGTERM (the proxy still serving for shutdown_delay) the readiness probe fails and the liveness probe
+    still passes: Kubernetes takes the pod out of the Service without restarting it."""
+    objects = manifests()
+    toml_file, _ = configmap_toml(objects, tmp_path)
+    down = f"http://127.0.0.1:{free_port()}"  # loopback only: nothing is sent to the ConfigMap's real upstream
+    local = {"host": "127.0.0.1", "port": 0, "upstream": down}
+    settings = load_settings(config_file=toml_file, env={}, overrides=local)
+    runner = ProxyRunner(create_app(settings))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        proxy = container(objects)
+        ready, live = proxy["readinessProbe"]["httpGet"]["path"], proxy["livenessProbe"]["httpGet"]["path"]
+        async with aiohttp.ClientSession() as client:
+            async with client.get(url + ready) as reply:
+                assert reply.status == 200
+            await runner.withdraw(0)  # what SIGTERM does first, before shutdown_delay runs out
+            async with client.get(url + ready) as reply:
+                assert (reply.status, await reply.json()) == (503, "Not ready: shutting down")
+            async with client.get(url + live) as reply:
+                assert reply.status == 200
+    finally:
+        await runner.shutdown_gracefully(1.0)
 
 
 def test_compose_matches_the_proxy_settings() -> None:
@@ -224,7 +266,7 @@ def test_compose_matches_the_proxy_settings() -> None:
     assert published == [str(settings.port)]
     check_env_names(list(proxy["environment"]))
     grace = proxy["stop_grace_period"]
-    assert grace.endswith("s") and float(grace[:-1]) > settings.shutdown_timeout + 1
+    assert grace.endswith("s") and float(grace[:-1]) > settings.shutdown_delay + settings.shutdown_timeout + 1
 
     # Prometheus scrapes the proxy's metrics path on its port, under the service's name
     prometheus = compose["services"]["prometheus"]

@@ -52,7 +52,8 @@ async def test_refused_connection_is_502_and_the_proxy_recovers_when_the_upstrea
     async with aiohttp.ClientSession() as client:
         for path in (TRANSLATED, PASS_THROUGH):
             assert await get(client, proxy.url + path) == (502, expected)
-        assert await get(client, proxy.url + "/readyz") == (503, expected)
+        assert await get(client, proxy.url + "/readyz/upstream") == (503, expected)
+        assert await get(client, proxy.url + "/readyz") == (200, {"status": "ready"})  # its own: still ready
         upstream = await FaultyUpstream().start(port)
         try:
             await assert_next_request_succeeds(client, proxy)

@@ -107,6 +107,42 @@ async def test_several_workers_end_within_shutdown_timeout_too(serve_app, spawn_
     assert (cut["status"], cut["cut"]) == (503, "shutdown")
 
 
+async def answer(client: aiohttp.ClientSession, url: str) -> tuple[int, object]:
+    async with client.get(url) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def test_sigterm_withdraws_readiness_while_the_proxy_still_serves_for_shutdown_delay(serve_app, spawn_cli):
+    """SIGTERM first turns /readyz to 503 (the API's error style) while the proxy still accepts and serves,
+    the request in flight included, so load balancers stop sending traffic before the listener closes; then the
+    usual graceful shutdown follows: the whole takes shutdown_delay + shutdown_timeout (+ < 1 s)."""
+    cli, url = await start(serve_app, spawn_cli, "--shutdown-delay", "2", "--shutdown-timeout", "1")
+    async with aiohttp.ClientSession() as client:
+        assert await answer(client, url + "/readyz") == (200, {"status": "ready"})
+        stream = await client.get(url + "/endless")
+        assert await asyncio.wait_for(stream.content.readline(), 5) == b"tick\n"
+        began = time.monotonic()
+        cli.process.send_signal(signal.SIGTERM)
+        [event] = await cli.wait_event("shutting_down")
+        assert (event["delay_s"], event["timeout_s"]) == (2.0, 1.0)
+        # new connections (not a kept-alive one) are still accepted and served
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as fresh:
+            assert await answer(fresh, url + "/readyz") == (503, "Not ready: shutting down")
+            assert await answer(fresh, url + "/healthz") == (200, {"status": "ok"})
+            async with fresh.get(url + "/ping") as response:
+                assert (response.status, await response.text()) == (200, "OK")
+        assert time.monotonic() - began < 2.0, "the checks above ran after the delay: the test proves nothing"
+        assert await asyncio.wait_for(stream.content.readline(), 5) == b"tick\n"  # still flowing
+        assert await asyncio.wait_for(cli.process.wait(), 10) == 0
+        elapsed = time.monotonic() - began
+        stream.close()
+    assert 2.9 <= elapsed < 4.0, elapsed
+    await drain_events(cli)
+    requests = [e for e in cli.events if e.get("event") == "request"]
+    assert [(e["path"], e["status"]) for e in requests] == [("/readyz", 503), ("/ping", 200), ("/endless", 503)]
+    assert requests[-1]["cut"] == "shutdown"
+
+
 async def test_sighup_is_ignored_and_logged(serve_app, spawn_cli):
     cli, url = await start(serve_app, spawn_cli)
     cli.process.send_signal(signal.SIGHUP)

@@ -56,6 +56,8 @@ async def test_values_after_known_traffic(log_output):
         await request("PURGE", url + "/ping")  # an unknown method: counted as method="other"
         for _ in range(2):
             assert await request("GET", url + "/healthz") == 200
+            assert await request("GET", url + "/readyz") == 200
+            assert await request("GET", url + "/readyz/upstream") == 200
             await scrape(url)
         samples = await scrape(url)
     total = "balena_v6_proxy_requests_total"
@@ -63,7 +65,7 @@ async def test_values_after_known_traffic(log_output):
     assert value(samples, total, route="v6", method="GET", status="401") == 1
     assert value(samples, total, route="passthrough", method="GET", status="200") == 1
     assert sum(v for (name, labels), v in samples.items() if name == total and ("method", "other") in labels) == 1
-    assert sum(v for (name, _), v in samples.items() if name == total) == 7  # no /healthz, no scrapes
+    assert sum(v for (name, _), v in samples.items() if name == total) == 7  # no health checks, no scrapes
     feature = "balena_v6_proxy_v6_feature_requests_total"
     assert value(samples, feature, feature="device.should_be_running__release.rename") == 3
     assert value(samples, "balena_v6_proxy_unknown_fields_total") == 1
@@ -78,7 +80,9 @@ async def test_values_after_known_traffic(log_output):
     assert label_names <= {"route", "method", "status", "feature", "kind", "result", "le"}
     assert not [labels for (_, labels) in samples if any("/" in v or ALICE_TOKEN in v for _, v in labels)]
     # scrapes and health checks are not access-logged as traffic either
-    assert not [e for e in log_output.events("request") if e["path"] in ("/metrics", "/healthz")]
+    assert not [
+        e for e in log_output.events("request") if e["path"] in ("/metrics", "/healthz", "/readyz", "/readyz/upstream")
+    ]
 
 
 async def test_upstream_error_kinds(serve_app, start_proxy):
@@ -169,7 +173,7 @@ async def test_a_worker_that_dies_is_marked_dead_and_its_counts_stay(spawn_cli, 
         assert await cli.stop() == 0
 
 
-@pytest.mark.parametrize("path", ["metrics", "/v6/metrics", "/healthz", "/readyz"])
+@pytest.mark.parametrize("path", ["metrics", "/v6/metrics", "/healthz", "/readyz", "/readyz/upstream"])
 def test_metrics_path_must_be_absolute_and_outside_v6(path):
     from proxy.settings import SettingsError, load_settings
 

@@ -12,8 +12,10 @@ from aiohttp import web
 from conftest import CliProcess, free_port
 
 
-def ping_app(status: int = 200) -> web.Application:
-    async def ping(_request: web.Request) -> web.Response:
+def ping_app(status: int = 200, seen: list[str] | None = None) -> web.Application:
+    async def ping(request: web.Request) -> web.Response:
+        if seen is not None:
+            seen.append(request.path)
         return web.Response(status=status, text="OK")
 
     app = web.Application()
@@ -32,14 +34,34 @@ async def test_healthz_answers_without_upstream(start_proxy):
     assert await get(proxy.url + "/healthz") == (200, {"status": "ok"})
 
 
-async def test_readyz_follows_the_upstream(serve_app, start_proxy):
-    ready = await start_proxy(await serve_app(ping_app()))
-    assert await get(ready.url + "/readyz") == (200, {"status": "ready", "upstream_status": 200})
-    failing = await start_proxy(await serve_app(ping_app(status=500)))
-    assert await get(failing.url + "/readyz") == (503, "Upstream unhealthy: status 500")
+async def test_readyz_is_the_proxys_own_readiness_even_with_the_upstream_down(start_proxy):
+    """An upstream blip must not take every replica out of the Service: /readyz does not follow the upstream,
+    /readyz/upstream (for operators) does."""
     dead = await start_proxy(f"http://127.0.0.1:{free_port()}")
-    status, body = await get(dead.url + "/readyz")
-    assert status == 503 and body.startswith("Upstream unavailable")
+    assert await get(dead.url + "/readyz") == (200, {"status": "ready"})
+    status, body = await get(dead.url + "/readyz/upstream")
+    assert status == 503 and isinstance(body, str) and body.startswith("Upstream unavailable: cannot connect")
+
+
+async def test_readyz_asks_nothing_upstream_and_readyz_upstream_follows_it(serve_app, start_proxy):
+    pings: list[str] = []
+    ready = await start_proxy(await serve_app(ping_app(seen=pings)))
+    assert await get(ready.url + "/readyz") == (200, {"status": "ready"})
+    assert pings == []
+    assert await get(ready.url + "/readyz/upstream") == (200, {"status": "ready", "upstream_status": 200})
+    assert pings == ["/ping"]
+    failing = await start_proxy(await serve_app(ping_app(status=500)))
+    assert await get(failing.url + "/readyz") == (200, {"status": "ready"})
+    assert await get(failing.url + "/readyz/upstream") == (503, "Upstream unhealthy: status 500")
+
+
+async def test_successful_health_checks_are_not_access_logged(serve_app, start_proxy, log_output):
+    proxy = await start_proxy(await serve_app(ping_app()))
+    async with aiohttp.ClientSession() as client:
+        for path in ("/healthz", "/readyz", "/readyz/upstream", "/ping"):
+            async with client.get(proxy.url + path) as response:
+                assert response.status == 200, path
+    assert [e["path"] for e in log_output.events("request")] == ["/ping"]  # traffic is logged, probes are not
 
 
 def slow_and_stream_app(started: asyncio.Event) -> web.Application:
