@@ -330,6 +330,9 @@ class OrderByWalker:
         leaf = v7_names[-1]
         if {sk.fan_out for sk in keys} & {v7_names[0]}:
             return None
+        column = self.ctx.schema.v7graph.get(found.owner.v7, {}).get("fields", {}).get(leaf)
+        if not isinstance(column, str) or column.split(" | ")[0].split(":")[0] not in _RAW_SORTS_AS_SQL:
+            return None  # the joined value comes raw from the database driver: only types it sorts alike
         if any(p.names == v7_names for p in select.items):
             return SortKey(leaf, None, desc)  # the client selects the same path: its value is in the row
         graph = self.ctx.schema.v7graph.get(resource.v7, {})
@@ -635,6 +638,11 @@ class OrderByWalker:
         self.ctx.sort_links.setdefault(id(options), {})[nav] = None
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path((nav,), leaf), desc, fan_out=nav)
+
+
+# column types whose raw value (as the database driver hands a joined column to pinejs, unprocessed) sorts as
+# SQL sorts the column: not int8/numeric (text digits), JSON or hashes
+_RAW_SORTS_AS_SQL = frozenset({"Date Time", "Short Text", "Text", "Integer", "Serial", "Boolean", "Enum", "Real"})
 
 
 def client_read(
