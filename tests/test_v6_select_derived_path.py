@@ -192,6 +192,9 @@ async def test_the_first_link_also_expanded_partly_or_read_in_a_path_stays_a_cle
     _, proxy = urls
     for query in (
         "$select=id,is_running__release/release_type&$expand=is_running__release($select=id;$filter=id gt 1)",
+        # next to a whole expansion of another link
+        "$select=id,is_running__release/release_type&$expand=is_running__release($select=release_type;$top=1),"
+        "belongs_to__application($select=id)",
         "$select=id,is_running__release/commit,is_running__release/release_type",
     ):
         status, body = await call(proxy, "GET", f"/v6/device?{query}")

@@ -221,7 +221,9 @@ class SelectExpandWalker:
             whole[item.name.text] = item
         if not whole:
             return []
-        self.ctx.whole_links[id(options)] = {}  # the plans, once walked (note_client_reads)
+        links = {name: self.ctx.lookup(resource, name) for name in whole}
+        # the plans, once walked (note_client_reads), by v7 link
+        self.ctx.whole_links[id(options)] = {(n.v7 or name): None for name, n in links.items() if n is not None}
         wanted: list[tuple[list[str], bool]] = []
         select = options.select
         if select is not None and not select.star:
@@ -255,7 +257,7 @@ class SelectExpandWalker:
         if whole is None:
             return
         for op in expand_ops:
-            if op.kind == CHILD and op.src is not None and isinstance(op.arg, ObjectPlan):
+            if op.kind == CHILD and op.src in whole and isinstance(op.arg, ObjectPlan):
                 whole[op.src] = op.arg
 
     def hide_client_reads(self, added: list[tuple[str, str]], expand_ops: list[Op]) -> None:
