@@ -280,7 +280,7 @@ class OrderByWalker:
         if upstream:
             for item in orderby.items[: len(orderby.items) - len(upstream)]:
                 orderby.remove(item)
-            ctx.feature(f"{resource.name}.local_sort_rest_upstream")
+            ctx.feature(f"{resource.name}.local_sort_path")
         else:
             options.remove(orderby)
         plan.sort = tuple(keys)
@@ -343,7 +343,7 @@ class OrderByWalker:
         if leaf in taken:
             return None
         select.add("/".join(v7_names))
-        self.ctx.feature(f"{resource.name}.local_sort_selected_path")
+        self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(leaf, None, desc)
 
     def _page_locally(self, options: OptionList, plan: ObjectPlan) -> None:

@@ -173,7 +173,7 @@ class SelectExpandWalker:
             if read is None:
                 return None
             select.remove(path)
-            self.ctx.feature(f"{resource.name}.derived_path_from_expand")
+            self.ctx.feature(f"{resource.name}.from_client_expand")
             return Op(v6_names[-1], DERIVE, None, planned_at(read[0], read[1], tuple(v6_names[1:])))
         others = [p for p in select.items if p is not path and p.segments and p.names[0] in (v6_names[0], v7_first)]
         shown = [p for p in others if len(p.segments) == 1]
@@ -196,8 +196,6 @@ class SelectExpandWalker:
             return None
         link = (self.ctx.key(targets[0].v7), first.target) if shown else None  # None: never shown as the link
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
-        if shown:
-            self.ctx.feature(f"{resource.name}.derived_path_link_rebuilt")
         self._derived_links[(id(options), v7_first)] = (op.src, op.arg)
         return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
 
