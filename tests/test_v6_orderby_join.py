@@ -316,6 +316,35 @@ async def test_overall_status_itself_through_a_collection_is_joined(urls):
         assert [r["id"] for r in body["d"]] == [p[0] for p in expected]
 
 
+async def test_overall_status_and_another_key_through_the_same_collection_share_one_join(urls):
+    """`owns__device/overall_status` next to `owns__device/device_name` (either first): pinejs joins the
+    devices once, so both keys read the same device of each joined row."""
+    proxy, _ = urls
+    _, apps = await get(proxy, "/v6/application?$select=id&$expand=owns__device($select=device_name,overall_status)")
+    rows = [(a["id"], d["overall_status"], d["device_name"]) for a in apps["d"] for d in a["owns__device"]]
+    rows += [(a["id"], None, None) for a in apps["d"] if not a["owns__device"]]
+    assert len(rows) > len(apps["d"])
+
+    def nulls_last(v):
+        return (v is None, v or "")
+
+    by_id = sorted(rows, key=lambda r: r[0])
+    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[2])), key=lambda r: nulls_last(r[1]), reverse=True)
+    status, body = await get(
+        proxy,
+        "/v6/application?$select=id&$orderby=owns__device/overall_status desc,owns__device/device_name asc,id asc",
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == [r[0] for r in expected]
+    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[1]), reverse=True), key=lambda r: nulls_last(r[2]))
+    status, body = await get(
+        proxy,
+        "/v6/application?$select=id&$orderby=owns__device/device_name asc,owns__device/overall_status desc,id asc",
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == [r[0] for r in expected]
+
+
 async def test_overall_status_itself_through_a_link(urls):
     proxy, _ = urls
     status_of = await status_by_id(proxy)

@@ -519,8 +519,10 @@ class OrderByWalker:
         as its first link, ``collection/derived``): the links expanded down to a row holding only that
         value (walked as the client's own $expand would be: helpers, view restrictions), the value read from
         the planned row; a collection is joined (one row per member, as v6's join). Where the rows show the
-        first link as a reference, it is rebuilt from the expansion. None where the first link is also the
-        client's (selected with a path, expanded, or read through in a $filter path)."""
+        first link as a reference, it is rebuilt from the expansion; a collection an earlier key joined
+        (``_fan_out_key``) is joined once, by this key's expansion. None where the first link is also the
+        client's (selected with a path, expanded other than whole, or a collection read through in a $filter
+        path)."""
         names = v6_path.split("/")
         cur = resource
         targets: list[ResourceInfo] = []
@@ -537,6 +539,11 @@ class OrderByWalker:
         v7_first = first.v7 or names[0]
         select = options.select
         expand = options.expand
+        prior = self._joined.get((id(options), v7_first)) if many else None
+        if prior is not None and expand is not None and any(i is prior for i in expand.items):
+            expand.remove(prior)  # an earlier key's join of the collection: this key's expansion holds it too
+        else:
+            prior = None
         if expand is not None and {names[0], v7_first} & {i.name.text for i in expand.items}:
             read = client_read(self.ctx, options, resource, names)
             if read is None:
@@ -572,6 +579,15 @@ class OrderByWalker:
         op = self.expand_item(item, resource, expand)
         if op is None or op.arg is None or op.src is None:
             return None
+        if many:  # one join of the collection for every key through it (_same_join), as pinejs joins it once
+            chosen_v7 = item.options.select if item.options is not None else None
+            earlier = prior.options.select if prior is not None and prior.options is not None else None
+            if chosen_v7 is None:
+                return None
+            for p in earlier.items if earlier is not None else []:
+                if p.serialize() not in {q.serialize() for q in chosen_v7.items}:
+                    chosen_v7.add(p.serialize())
+            self._joined[(id(options), v7_first)] = item
         link = (self.ctx.key(targets[0].v7), first.target) if shown else None
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
         if shown:
