@@ -371,6 +371,14 @@ async def test_overall_status_itself_through_a_link(urls):
         )
         assert status == 200, body
         assert body["d"] == [own[i] for i in expected[:6]]
+    # a $select path through the link: a join next to the proxy's expansion, the value the same
+    _, named = await get(proxy, "/v6/image_install?$select=id,device/device_name")
+    name_of = {r["id"]: r["device_name"] for r in named["d"]}
+    status, body = await get(
+        proxy, "/v6/image_install?$select=id,device/device_name&$orderby=device/overall_status desc,id asc"
+    )
+    assert status == 200, body
+    assert body["d"] == [{"id": i, "device_name": name_of[i]} for i in expected]
     # a $filter path through the link joins the same device: the value is the same
     _, named = await get(proxy, "/v6/image_install?$select=id&$filter=device/device_name ne 'nothing'")
     assert len(named["d"]) == len(expected)

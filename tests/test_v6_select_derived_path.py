@@ -188,14 +188,38 @@ async def test_the_first_link_also_expanded_by_the_client(urls):
     assert all(set(x) == {"commit", "belongs_to__application"} for r in body["d"] for x in r["is_running__release"])
 
 
-async def test_the_first_link_also_expanded_partly_or_read_in_a_path_stays_a_clear_400(urls):
+async def test_the_first_link_also_expanded_partly_stays_a_clear_400(urls):
     _, proxy = urls
     for query in (
         "$select=id,is_running__release/release_type&$expand=is_running__release($select=id;$filter=id gt 1)",
         # next to a whole expansion of another link
         "$select=id,is_running__release/release_type&$expand=is_running__release($select=release_type;$top=1),"
         "belongs_to__application($select=id)",
-        "$select=id,is_running__release/commit,is_running__release/release_type",
     ):
         status, body = await call(proxy, "GET", f"/v6/device?{query}")
         assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")
+
+
+async def test_a_path_to_a_value_v7_answers_through_the_same_link(urls):
+    """`is_running__release/commit` stays a v7 $select path (a join) next to the proxy's expansion of the link
+    for `is_running__release/release_type`, as pinejs has a join and an expansion of one link side by side."""
+    _, proxy = urls
+    _, releases = await call(proxy, "GET", "/v6/release?$select=id,commit,release_type")
+    of = {r["id"]: r for r in releases["d"]}
+    _, devices = await call(proxy, "GET", "/v6/device?$select=id,is_running__release")
+    running = {r["id"]: (r["is_running__release"] or {}).get("__id") for r in devices["d"]}
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=id,is_running__release/commit,is_running__release,is_running__release/release_type",
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {
+            "id": i,
+            "commit": of[r]["commit"] if r else None,
+            "is_running__release": {"__id": r} if r else None,
+            "release_type": of[r]["release_type"] if r else None,
+        }
+        for i, r in running.items()
+    ]

@@ -550,10 +550,12 @@ class OrderByWalker:
                 return None
             self.ctx.feature(f"{resource.name}.local_sort_path")
             return SortKey(None, planned_at(read[0], read[1], tuple(names[1:])), desc)
-        if self._joined_elsewhere(v7_first, names[0], options, paths_only=not many):
+        if many and self._joined_elsewhere(v7_first, names[0], options):
             return None
         shown = not many and (
-            select is None or select.star or bool({names[0], v7_first} & {p.names[0] for p in select.items})
+            select is None
+            or select.star
+            or bool({names[0], v7_first} & {p.names[0] for p in select.items if len(p.segments) == 1})
         )
         item: ExpandItem | None = None
         for level, (name, target) in reversed(list(enumerate(zip(names[:-1], targets, strict=True)))):
@@ -608,17 +610,13 @@ class OrderByWalker:
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path((navs[0],), leaf), desc, fan_out=navs[0])
 
-    def _joined_elsewhere(self, nav: str, v6_nav: str, options: OptionList, *, paths_only: bool) -> bool:
-        """Whether the client's $select (a path through ``nav``, or for a collection ``nav`` itself) or, for a
-        collection, a ``$filter`` path reads through ``nav``: pinejs would share one join with the sort key
-        (which, through a single-valued link, joins the same row all the same)."""
+    def _joined_elsewhere(self, nav: str, v6_nav: str, options: OptionList) -> bool:
+        """Whether the client's $select (``nav`` or a path through it) or a ``$filter`` path reads through the
+        collection ``nav``: pinejs would share one join with the sort key. (Through a single-valued link a
+        shared join holds the same row: no matter.)"""
         select = options.select
-        if select is not None and any(
-            p.names[0] in (nav, v6_nav) and (len(p.segments) > 1 or not paths_only) for p in select.items if p.segments
-        ):
+        if select is not None and any(p.names[0] in (nav, v6_nav) for p in select.items if p.segments):
             return True
-        if paths_only:
-            return False
         flt = options.get("$filter")
         return isinstance(flt, FilterOption) and any(
             isinstance(node, TreePath) and len(node.segments) > 1 and node.names[0] in (nav, v6_nav)

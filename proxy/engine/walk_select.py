@@ -154,9 +154,9 @@ class SelectExpandWalker:
         answers a path, and the expansion stripped again. Every such path through the same first link shares
         one expansion; where the client also selects the link itself, the expanded row holds its key too and
         the reference v6 shows is rebuilt from it. None (the clear 400) where the links are not all
-        single-valued navigations from the row itself, or the client expands the first link, or selects a
-        path through it to a value v7 answers (or selects the link itself where it leads to a view: its
-        expansion holds only the view's rows, the reference the linked row's key)."""
+        single-valued navigations from the row itself, or the client's expansion of the first link may not
+        hold the linked row, or the client selects the link itself where it leads to a view (its expansion
+        holds only the view's rows, the reference the linked row's key)."""
         targets = self._single_links(resource, v6_names)
         if targets is None:
             return None
@@ -177,9 +177,9 @@ class SelectExpandWalker:
             return Op(v6_names[-1], DERIVE, None, planned_at(read[0], read[1], tuple(v6_names[1:])))
         others = [p for p in select.items if p is not path and p.segments and p.names[0] in (v6_names[0], v7_first)]
         shown = [p for p in others if len(p.segments) == 1]
-        paths = [v6_names] + [p.names for p in others if len(p.segments) > 1]
-        if any(not self._derived_path(resource, names) for names in paths[1:]):
-            return None
+        # other derived paths through the link share the expansion; a path to a value v7 answers stays a v7
+        # $select path (a join next to the expansion's subquery, as pinejs has them side by side)
+        paths = [v6_names] + [p.names for p in others if len(p.segments) > 1 and self._derived_path(resource, p.names)]
         if shown and targets[0].extra_filters:
             return None
         item = self._expand_tree(paths, 0, resource, extra_key=bool(shown))
