@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +37,22 @@ log = get_logger("proxy.upstream")
 
 # Methods we may safely re-send once when a pooled keep-alive connection turned out to be closed.
 _RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
-# Headers aiohttp would otherwise invent; a faithful proxy sends only what the client sent.
 DECODABLE_ENCODINGS = "gzip, deflate"
-_SKIP_AUTO_HEADERS = (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
+# Headers aiohttp would otherwise invent; a faithful proxy sends only what the client sent.
+_NEVER_INVENTED: CIMultiDict[None] = CIMultiDict(
+    (name, None) for name in (hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE)
+)
+
+
+class ForwardedRequest(aiohttp.ClientRequest):
+    """A client request that sends the headers it is given and invents none (no ``Accept``,
+    ``Accept-Encoding``, ``User-Agent``, nor a ``Content-Type`` for a body).
+
+    The same as the session's ``skip_auto_headers``, without building and merging a copy of every request's
+    headers to find that out (a tenth of the proxy's own work on a pass-through request)."""
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        self._skip_auto_headers = _NEVER_INVENTED
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ class Upstream:
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
-            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            request_class=ForwardedRequest,
             timeout=aiohttp.ClientTimeout(
                 total=None,
                 connect=self.settings.connect_timeout,
