@@ -1,7 +1,7 @@
 """The middleware around every request: request id, error mapping and the one access-log event.
 
 Handlers (the forwarder, the v6 engine) add fields to the access event by updating ``request[LOG_EXTRA]``
-(a dict; a plain ``request["log_extra"]`` dict set by a handler is merged too) and record upstream facts in
+(a dict) and record upstream facts in
 ``request[UPSTREAM_STATUS]`` / ``request[UPSTREAM_MS]`` (keys in :mod:`proxy.logs`). Upstream failures
 raised as :class:`UpstreamError` become the API-style 502/504; any other exception becomes a 500 with a
 fixed message, logged without credentials.
@@ -42,6 +42,16 @@ QUIET_PATH: web.AppKey[str] = web.AppKey("quiet_path", str)
 # Longest path written to an access event (a $filter=id in (...) URL may be 64 KiB); longer ones are cut and
 # the event says so (``path_truncated: true``).
 MAX_LOGGED_PATH = 2048
+# This process's id, read once (a system call per request otherwise) and again in a forked child.
+_pid = os.getpid()
+
+
+def _read_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_read_pid)
 
 
 @web.middleware
@@ -96,7 +106,7 @@ def _access_event(
         "request_id": request[REQUEST_ID],
         "method": request.method,
         "path": mask_secrets(request.raw_path),
-        "pid": os.getpid(),  # which worker served it (--workers N)
+        "pid": _pid,  # which worker served it (--workers N)
         "status": status,
         "upstream_status": request.get(UPSTREAM_STATUS),
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -109,11 +119,7 @@ def _access_event(
     if len(fields["path"]) > MAX_LOGGED_PATH:
         fields["path"] = fields["path"][:MAX_LOGGED_PATH]
         fields["path_truncated"] = True
-    extra: dict[str, Any] = request[LOG_EXTRA]
-    fields.update(extra)
-    legacy = request.get("log_extra")
-    if isinstance(legacy, dict):
-        fields.update(legacy)
+    fields.update(request[LOG_EXTRA])
     log_info(ACCESS, "request", fields)
     metrics = request.app.get(METRICS)
     if metrics is not None:
