@@ -119,7 +119,8 @@ def _access_event(
     if len(fields["path"]) > MAX_LOGGED_PATH:
         fields["path"] = fields["path"][:MAX_LOGGED_PATH]
         fields["path_truncated"] = True
-    fields.update(request[LOG_EXTRA])
+    extra: dict[str, Any] = request[LOG_EXTRA]
+    fields.update(extra)
     log_info(ACCESS, "request", fields)
     metrics = request.app.get(METRICS)
     if metrics is not None:
