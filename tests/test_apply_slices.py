@@ -141,20 +141,23 @@ def test_a_locally_sorted_answer_is_sorted_as_a_whole(
 async def test_a_large_list_through_the_proxy(
     serve_app: Any, start_proxy: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """End to end, default slice size: a 5,000-device answer (450 KiB) comes back as v6, and
+    """End to end, default slice size: a 15,000-device answer (1.4 MB) comes back as v6, and
     gzipped when the client accepts it."""
     rows = [
         {"id": i, "device_name": name, "is_online": True, "is_pinned_on__release": {"__id": i}}
-        for i, name in enumerate(n for _ in range(1000) for n in tricky_names())
+        for i, name in enumerate(n for _ in range(3000) for n in tricky_names())
     ]
     v7_body = orjson.dumps({"d": rows})
-    assert len(v7_body) > 2 * applier.SLICE_MIN_BYTES
+    assert len(v7_body) > applier.SLICE_MIN_BYTES
     seen: list[str] = []
 
     async def upstream(request: web.Request) -> web.Response:
         seen.append(request.raw_path)
         return web.Response(body=v7_body, content_type="application/json")
 
+    sliced: list[int] = []
+    slicer = applier._rewrite_sliced
+    monkeypatch.setattr(applier, "_rewrite_sliced", lambda plan, body: sliced.append(len(body)) or slicer(plan, body))
     app = web.Application()
     app.router.add_get("/v7/device", upstream)
     proxy = await start_proxy(await serve_app(app))
@@ -171,3 +174,4 @@ async def test_a_large_list_through_the_proxy(
     first = orjson.loads(plain)["d"][0]
     assert first == {"id": 0, "device_name": 'a},{"b', "should_be_running__release": {"__id": 0}}
     assert len(seen) == 2
+    assert sliced == [len(v7_body)] * 2  # both answers went the sliced way
