@@ -11,10 +11,19 @@ import re
 import orjson
 from aiohttp import web
 
+
+def _spelled_any_way(word: str) -> str:
+    """A pattern for ``word`` with any of its letters percent-encoded (``api%6Bey``: the server decodes it)."""
+    return "".join(f"(?:{c}|%{ord(c):02x})" for c in word)
+
+
+_APIKEY_NAME = _spelled_any_way("apikey") + "(?:=|%3d)"
 # apikey=<value> in a query string or a logged URL; the value ends at &, #, whitespace or a quote.
-_APIKEY = re.compile(r"(?i)(apikey=)[^&#\s'\"]*")
+_APIKEY = re.compile(rf"(?i)({_APIKEY_NAME})[^&#\s'\"]*")
 # "Bearer <token>" wherever it shows up in free text (for example in an echoed header).
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",;]+")
+# What a rendered log line holds when one of its strings may need masking (a cheap test for the whole line).
+_SECRET_HINT = re.compile(rf"(?i){_APIKEY_NAME}|bearer".encode())
 
 
 class UpstreamError(Exception):
@@ -49,11 +58,18 @@ class UpstreamTimeout(UpstreamError):
 def mask_secrets(text: str) -> str:
     """Replace ``apikey=`` values and bearer tokens in ``text`` by ``***``."""
     lower = text.lower()  # fast path: it runs on every string of every log event
-    if "apikey" in lower:
+    if "apikey" in lower or "%" in lower:
         text = _APIKEY.sub(r"\1***", text)
     if "bearer" in lower:
         text = _BEARER.sub(r"\1***", text)
     return text
+
+
+def may_hold_secret(line: bytes) -> bool:
+    """Whether a rendered (JSON) log line may hold an apikey or a bearer token somewhere: only then need its
+    strings go through :func:`mask_secrets` one by one. Non-ASCII text is always suspect (``str.lower``
+    folds some such letters into ASCII ones)."""
+    return not line.isascii() or _SECRET_HINT.search(line) is not None
 
 
 def malformed_url_message(full_url: str) -> str:

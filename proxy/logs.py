@@ -20,7 +20,7 @@ import orjson
 import structlog
 from aiohttp import web
 
-from .errors import mask_secrets
+from .errors import mask_secrets, may_hold_secret
 from .logfile import RotatingSink, log_file_path, tee
 from .settings import Settings
 
@@ -87,10 +87,8 @@ class _JsonLines:
         line: dict[str, Any] = {"timestamp": self.timestamp(), "level": "info", "event": event, "component": component}
         line.update(fields)
         text = orjson.dumps(line, default=str)
-        # Masking looks at the whole line once; only a line that may hold a secret is masked field by field
-        # (str.lower folds some non-ASCII letters to ASCII ones, so such a line takes the careful way too).
-        lowered = text.lower()
-        if b"apikey" in lowered or b"bearer" in lowered or not text.isascii():
+        # Masking looks at the whole line once; only a line that may hold a secret is masked field by field.
+        if may_hold_secret(text):
             for key, value in fields.items():
                 if value.__class__ is str:
                     line[key] = mask_secrets(value)

@@ -6,11 +6,13 @@ import io
 import json
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 from conftest import free_port, raw_request
+from yarl import URL
 
-from proxy.errors import mask_secrets
+from proxy.errors import mask_secrets, may_hold_secret
 from proxy.logs import LOG_EXTRA
 from proxy.middlewares import request_context
 
@@ -106,6 +108,30 @@ def test_mask_secrets():
     assert mask_secrets("/d?x=1&APIKEY=abc") == "/d?x=1&APIKEY=***"
     assert mask_secrets("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
     assert mask_secrets("/d?$filter=a%20eq%201") == "/d?$filter=a%20eq%201"
+    # the server decodes a percent-encoded name (or "="): still the apikey
+    assert mask_secrets("/d?api%6Bey=abc&x=1") == "/d?api%6Bey=***&x=1"
+    assert mask_secrets("/d?%61PIKEY%3Dabc") == "/d?%61PIKEY%3D***"
+
+
+def test_a_line_is_masked_whenever_one_of_its_strings_would_be():
+    """The access line is checked once as a whole (may_hold_secret); it must never miss a string that
+    mask_secrets would change."""
+    changed = ("/d?apikey=abc", "/d?api%6bey=abc", "x Bearer t", "/d?APIKEY%3Dabc", "/d?api\u212aey=abc")
+    for text in changed:
+        assert mask_secrets(text) != text, text
+        assert may_hold_secret(orjson.dumps({"path": text})), text
+    assert not may_hold_secret(orjson.dumps({"path": "/v6/device?$filter=a%20eq%201", "status": 200}))
+
+
+async def test_a_percent_encoded_apikey_is_masked_in_the_access_event(serve_app, start_proxy, log_output):
+    proxy = await start_proxy(await serve_app(await upstream_app()), v6_mode="forward")
+    async with aiohttp.ClientSession() as client:
+        url = URL(proxy.url + f"/v7/device?api%6Bey={SECRETS[1]}&$top=1", encoded=True)  # sent as written
+        async with client.get(url) as response:
+            assert response.status == 200
+    [event] = log_output.events("request")
+    assert event["path"] == "/v7/device?api%6Bey=***&$top=1"
+    assert SECRETS[1] not in log_output.text
 
 
 async def test_a_broken_log_stream_does_not_fail_requests(serve_app, start_proxy):
