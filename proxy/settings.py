@@ -94,6 +94,7 @@ class Settings:
     shadow_share: float = 0.0
     shadow_ignore: tuple[str, ...] = DEFAULT_SHADOW_IGNORE
     shadow_max_in_flight: int = 8
+    gzip_level: int = 5
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -161,6 +162,7 @@ HELP: dict[str, str] = {
     "shadow_share": "share (0 to 1) of GET /v6/ requests also run the other way and compared",
     "shadow_ignore": "field names ignored at any depth when shadow answers are compared",
     "shadow_max_in_flight": "most shadow calls running at once per worker (beyond it they are skipped)",
+    "gzip_level": "gzip level (1-9) of translated answers to clients that accept gzip; 0 sends them uncompressed",
 }
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
@@ -189,6 +191,7 @@ MINIMUM: dict[str, float] = {
     "shadow_share": 0,
     "shadow_max_in_flight": 1,
     "shutdown_delay": 0,
+    "gzip_level": 0,
 }
 POSITIVE = ("connect_timeout", "first_byte_timeout", "stream_idle_timeout", "shutdown_timeout")
 
@@ -310,6 +313,8 @@ def _validate(settings: Settings) -> None:
         split_rule(rule)
     _validate_date("deprecation_date", settings.deprecation_date)
     _validate_date("sunset_date", settings.sunset_date)
+    if settings.gzip_level > 9:
+        raise _bad("gzip_level", settings.gzip_level, "a gzip level from 0 (off) to 9")
     if settings.shadow_share > 1:
         raise _bad("shadow_share", settings.shadow_share, "a share between 0 and 1")
     metrics_path = settings.metrics_path

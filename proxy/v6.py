@@ -264,13 +264,15 @@ def _json_response(status: int, value: Any, request: web.Request) -> web.Respons
 def _finish(request: web.Request, response: web.Response) -> web.Response:
     """gzip a translated body when the client accepts it."""
     body = response.body
+    level = request.app[SETTINGS].gzip_level
     if (
-        isinstance(body, (bytes, bytearray))
+        level > 0
+        and isinstance(body, (bytes, bytearray))
         and len(body) >= GZIP_MIN_BYTES
         and accepts_gzip(request.headers.get("Accept-Encoding", ""))
         and "Content-Encoding" not in response.headers
     ):
-        response.body = gzip.compress(bytes(body), compresslevel=5)
+        response.body = gzip.compress(body, compresslevel=level)
         response.headers["Content-Encoding"] = "gzip"
         response.headers.add("Vary", "Accept-Encoding")
     return response

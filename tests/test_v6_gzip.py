@@ -40,3 +40,32 @@ async def test_gzip_follows_the_q_values_of_accept_encoding(accept, gzipped):
     rows = json.loads(gzip.decompress(data) if gzipped else data)["d"]
     assert len(data) >= 1024 or gzipped  # big enough to be compressed when accepted
     assert rows[0]["id"] == 1 and "overall_status" in rows[0]
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+async def test_gzip_level_is_the_operators(level):
+    """``gzip_level``: 0 answers uncompressed even when gzip is accepted; any other level gives the same
+    answer, compressed at that level."""
+    async with running_pair(proxy_overrides={"gzip_level": level}) as pair:
+        async with aiohttp.ClientSession(
+            auto_decompress=False, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ) as s:
+            url = f"{pair.proxy_url}/v6/device?$orderby=id asc"
+            async with s.get(url, headers={"Accept-Encoding": "gzip"}) as resp:
+                data = await resp.read()
+                encoding = resp.headers.get("Content-Encoding")
+            async with s.get(url, headers={"Accept-Encoding": "identity"}) as resp:
+                plain = await resp.read()
+    assert len(plain) >= 1024
+    if level == 0:
+        assert encoding is None and data == plain
+    else:
+        assert encoding == "gzip" and gzip.decompress(data) == plain
+        assert data == gzip.compress(plain, compresslevel=level, mtime=int.from_bytes(data[4:8], "little"))
+
+
+def test_gzip_level_beyond_9_is_refused():
+    from proxy.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="gzip_level"):
+        load_settings(env={}, overrides={"gzip_level": 10})
