@@ -22,8 +22,8 @@ _APIKEY_NAME = _spelled_any_way("apikey") + "(?:=|%3d)"
 _APIKEY = re.compile(rf"(?i)({_APIKEY_NAME})[^&#\s'\"]*")
 # "Bearer <token>" wherever it shows up in free text (for example in an echoed header).
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",;]+")
-# What a rendered log line holds when one of its strings may need masking (a cheap test for the whole line).
-_SECRET_HINT = re.compile(rf"(?i){_APIKEY_NAME}|bearer".encode())
+# The letters of "apikey" percent-encoded, as they read in lower-cased text.
+_APIKEY_ESCAPES = tuple((f"%{ord(c):02x}", c) for c in "apikey")
 
 
 class UpstreamError(Exception):
@@ -58,18 +58,35 @@ class UpstreamTimeout(UpstreamError):
 def mask_secrets(text: str) -> str:
     """Replace ``apikey=`` values and bearer tokens in ``text`` by ``***``."""
     lower = text.lower()  # fast path: it runs on every string of every log event
-    if "apikey" in lower or "%" in lower:
+    if _names_apikey(lower):
         text = _APIKEY.sub(r"\1***", text)
     if "bearer" in lower:
         text = _BEARER.sub(r"\1***", text)
     return text
 
 
+def _names_apikey(lower: str) -> bool:
+    """Whether lower-cased text holds the name ``apikey``, any of its letters percent-encoded or not.
+
+    Plain substring tests (a regular expression that allows an escape for every letter took 47 µs on a
+    2 KB line); the escapes are undone only when the text has a ``%`` at all."""
+    if "apikey" in lower:
+        return True
+    if "%" not in lower:
+        return False
+    for escape, letter in _APIKEY_ESCAPES:
+        lower = lower.replace(escape, letter)
+    return "apikey" in lower
+
+
 def may_hold_secret(line: bytes) -> bool:
     """Whether a rendered (JSON) log line may hold an apikey or a bearer token somewhere: only then need its
     strings go through :func:`mask_secrets` one by one. Non-ASCII text is always suspect (``str.lower``
     folds some such letters into ASCII ones)."""
-    return not line.isascii() or _SECRET_HINT.search(line) is not None
+    if not line.isascii():
+        return True
+    lower = line.decode("ascii").lower()
+    return "bearer" in lower or _names_apikey(lower)
 
 
 def malformed_url_message(full_url: str) -> str:
