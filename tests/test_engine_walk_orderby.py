@@ -70,3 +70,25 @@ def test_inside_expand_the_proxy_sorts_and_pages_per_parent():
     assert (plan.top, plan.skip, plan.local_limit) == (1, 2, 100)
     assert [(k.src, k.descending) for k in plan.sort] == [(None, True)]
     assert ctx.local_sort_label == "overall_status"
+
+
+def test_without_select_a_key_before_the_local_one_names_every_field_the_answer_reads_and_the_path():
+    """No $select: pinejs answers every field either way, so the walk names the fields the plain answer
+    reads (and the helpers), adds the key's path (a join the $filter path shares), leaves out the link the client expands, and the plan still
+    writes every v6 key with the joined column hidden."""
+    from proxy.engine.walk import translate_target
+
+    plain = translate_target(SCHEMA, "GET", "/device?$expand=belongs_to__application")
+    target = (
+        "/device?$expand=belongs_to__application($filter=id gt 1)&$filter=device_tag/tag_key ne 'a'"
+        "&$orderby=device_tag/tag_key,overall_status"
+    )
+    tr = translate_target(SCHEMA, "GET", target)
+    assert tr.v7_target is not None and tr.plan is not None and tr.plan.objects is not None
+    select = next(p for p in tr.v7_target.split("&") if p.startswith("$select="))[len("$select=") :].split(",")
+    assert select[-1] == "device_tag/tag_key"
+    assert "belongs_to__application" not in select  # the expansion takes the name
+    assert {"id", "status", "overall_status", "is_of__device_type"} <= set(select)
+    assert plain.plan is not None and plain.plan.objects is not None
+    assert [op.key for op in tr.plan.objects.ops] == [op.key for op in plain.plan.objects.ops]
+    assert "tag_key" in tr.plan.objects.known and tr.plan.objects.open_ended

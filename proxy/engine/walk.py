@@ -193,7 +193,7 @@ class Walk:
         if kind == "rows" or last.query is not None:
             self.walk_options(options, current, plan, top=True, helpers_allowed=kind == "rows")
         if kind in ("rows", "entity"):
-            if options.select is None or options.select.star or kind == "entity":
+            if options.select is None or options.select.star or kind == "entity" or id(options) in ctx.full_selects:
                 self.selects.full_ops(current, plan)
             self.selects.finish_plan(options, plan, current)
         if created and options.options:
@@ -331,10 +331,22 @@ class Walk:
                 select.add(self.ctx.key(resource.v7))
                 plan.padded = True
         self.selects.hide_client_reads(client_reads, expand_ops)
+        self.drop_expanded_names(options)
         expanded = {op.key for op in expand_ops}
         plan.ops = expand_ops + [op for op in select_ops if op.key not in expanded]
         plan.expand_count = len(expand_ops)
         plan.trivial = False
+
+    def drop_expanded_names(self, options: OptionList) -> None:
+        """The $select the walk wrote for a request without one names no field an expansion takes (pinejs
+        drops those names from every $select, ``AddSelectFields``): the expansion is the row's value."""
+        written = self.ctx.full_selects.get(id(options))
+        expand = options.expand
+        if written is None or expand is None:
+            return
+        expanded = {i.name.text for i in expand.items}
+        for p in [p for p in written.items if len(p.segments) == 1 and p.names[0] in expanded]:
+            written.remove(p)
 
     def add_helpers(
         self,

@@ -61,13 +61,16 @@ class WalkContext:
     local_sort_label: str | None = None
     # id(options) → v7 key a local sort added to the rows (stripped from the answer) → for a link the rows show
     # as a reference ({"__id": n}): (its target's v7 key, the v6 target), rebuilt from the expanded row
-    # (walk_orderby.link_value); None for a count
+    # (walk_orderby.link_value); None for a count or a joined column
     sort_links: dict[int, dict[str, tuple[str, str] | None]] = field(default_factory=dict)
     view_counts: dict[int, set[str]] = field(default_factory=dict)  # id(options) → links counted inside a view
     # id(options) → v7 link → the plan of the client's own expansion of that single-valued link where it holds
     # the linked row as a join would (no $filter/$top/$skip, not a count): derived values along the link are
     # read from it (walk_orderby.client_read)
     whole_links: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # id(options) → the $select the walk wrote for a request without one (walk_orderby._every_field): the
+    # plan still writes every v6 key, and names an expansion takes are dropped from it at the end
+    full_selects: dict[int, Any] = field(default_factory=dict)
 
     def feature(self, text: str) -> None:
         if text not in self.features:

@@ -318,11 +318,11 @@ class OrderByWalker:
         """A key ``link/…/name`` the proxy can neither expand nor read from the client's expansion, asked of v7
         as a ``$select`` path: pinejs LEFT JOINs it into the query (sharing one join per navigation path with
         the ``$filter`` and the other ``$select`` paths, as v6 shared it with the sort key) and answers the
-        joined value under the name's own key, a row per joined row. Only where the client has a $select (the
-        key is not shown) and no other column of the row can have that name; none through a collection a
-        local key joins itself."""
+        joined value under the name's own key, a row per joined row. Without the client's $select the request
+        names every field it reads instead (``_every_field``) and the joined column is hidden again. Only where
+        no other column of the row can have that name; none through a collection a local key joins itself."""
         select = options.select
-        if select is None or select.star or not isinstance(found, MemberEnd) or found.name is None:
+        if not isinstance(found, MemberEnd) or found.name is None:
             return None
         if found.name.kind != S.FIELD or any(seg.key is not None for seg in item.path.segments):
             return None
@@ -333,18 +333,36 @@ class OrderByWalker:
         column = self.ctx.schema.v7graph.get(found.owner.v7, {}).get("fields", {}).get(leaf)
         if not isinstance(column, str) or column.split(" | ")[0].split(":")[0] not in _RAW_SORTS_AS_SQL:
             return None  # the joined value comes raw from the database driver: only types it sorts alike
-        if any(p.names == v7_names for p in select.items):
+        full = select is None or select.star
+        if select is not None and not full and any(p.names == v7_names for p in select.items):
             return SortKey(leaf, None, desc)  # the client selects the same path: its value is in the row
         graph = self.ctx.schema.v7graph.get(resource.v7, {})
         taken = set(graph.get("fields", {})) | set(graph.get("navigation", {}))
-        taken |= {p.names[-1] for p in select.items if p.segments}
+        taken |= {p.names[-1] for p in select.items if p.segments} if select is not None and not full else set()
         expand = options.expand
         taken |= {i.name.text for i in expand.items} if expand is not None else set()
         if leaf in taken:
             return None
+        if select is None or full:
+            select = self._every_field(options, resource)
+            self.ctx.sort_links.setdefault(id(options), {})[leaf] = None  # the joined column, not shown
         select.add("/".join(v7_names))
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(leaf, None, desc)
+
+    def _every_field(self, options: OptionList, resource: ResourceInfo) -> SelectOption:
+        """No $select: pinejs answers every field of the resource (odata-to-abstract-sql ``AddSelectFields``
+        takes ``resource.fields`` when there is no $select, and the same fields by name when a $select names
+        them; either way less the names an expansion takes). So the request names every v7 field the proxy's
+        answer without a $select reads (``full_sources``) and a $select path can be added; the plan still
+        writes every v6 key (``WalkContext.full_selects``), the joined column is hidden again."""
+        star = options.select
+        if star is not None:
+            options.remove(star)
+        select = SelectOption([TreePath.of(name) for name in full_sources(self.ctx, resource)])
+        options.add(select)
+        self.ctx.full_selects[id(options)] = select
+        return select
 
     def _page_locally(self, options: OptionList, plan: ObjectPlan) -> None:
         """The proxy pages what it sorts: $top/$skip move into the plan, v7 is asked for one row more than
@@ -652,6 +670,21 @@ class OrderByWalker:
         self.ctx.sort_links.setdefault(id(options), {})[nav] = None
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path((nav,), leaf), desc, fan_out=nav)
+
+
+def full_sources(ctx: WalkContext, resource: ResourceInfo) -> list[str]:
+    """The v7 fields the answer without a $select reads (the v7 names of the v6 keys, the helpers of the
+    derived values), in the v7 key order: what that answer is made of, and nothing the upstream may lack."""
+    needed: set[str] = set()
+    for key in resource.key_order:
+        n = resource.names.get(key)
+        if n is not None and n.kind in (S.FIELD, S.NAV, S.COERCE, S.UNWRAP):
+            needed.add(n.v7 or n.v6)
+    for n in resource.names.values():
+        if n.kind == S.DERIVED:
+            needed.update(n.derived.helpers)
+    order = ctx.schema.v7graph.get(resource.v7, {}).get("key_order", [])
+    return [k for k in order if k in needed] + sorted(needed - set(order))
 
 
 # column types whose raw value (as the database driver hands a joined column to pinejs, unprocessed) sorts as

@@ -494,7 +494,7 @@ class SelectExpandWalker:
         child = ObjectPlan(resource=target.name, v7_resource=target.v7)
         options = item.ensure_options()
         self.nested(options, target, child)
-        if options.select is None or options.select.star:
+        if options.select is None or options.select.star or id(options) in self.ctx.full_selects:
             self.full_ops(target, child)
         self.finish_plan(options, child, target)
         return child, options
