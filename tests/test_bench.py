@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench.nginx import NGINX
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,3 +110,18 @@ def test_profile_summary_counts_self_and_inclusive_samples(tmp_path: Path) -> No
     files = dict(summary["files"])
     assert files["proxy/v6.py"] == 0.9 and files["aiohttp"] == 0.3 and files["proxy/middlewares.py"] == 0.1
     assert "proxy/cli.py" not in files and "<frozen runpy>" not in files  # the common root says nothing
+
+
+@pytest.mark.slow  # 20-40 s: two servers under callgrind
+@pytest.mark.skipif(
+    not (shutil.which("valgrind") and shutil.which("callgrind_control") and NGINX),
+    reason="bench.instructions needs valgrind and nginx (Debian packages), not installed here",
+)
+def test_instruction_counts_of_the_proxy_and_the_minimal_forwarder() -> None:
+    argv = [sys.executable, "-m", "bench.instructions", "proxy", "minimal", "--requests", "60", "--warmup", "20"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXY_")}
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = {line.split()[0]: float(line.split()[-3]) for line in done.stdout.splitlines()}
+    assert set(figures) == {"proxy", "minimal"}
+    assert all(100 < figure < 100_000 for figure in figures.values())  # thousands per request: counted, not zero
