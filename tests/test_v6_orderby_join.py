@@ -310,13 +310,32 @@ async def test_sort_key_through_a_link_the_client_expands_itself(urls):
     )
     assert status == 200, body
     assert body["d"] == [own[i] for i in expected]
-    # ... where the row has no other column of that name: `id` is the device's own
+    # ... also a name the resource has (`id`) where the finished row holds no other column of it (OData has no
+    # alias for a $select path: pinejs would answer both under one key)
+    _, links = await get(proxy, "/v6/device?$select=id,device_name,belongs_to__application")
+    app_of = {r["id"]: (r["belongs_to__application"] or {}).get("__id") for r in links["d"]}
+    named = {r["id"]: r["device_name"] for r in links["d"]}
+    assert len(set(app_of.values())) > 1 and len(set(named.values())) == len(named)
+    _, plain = await get(proxy, f"/v6/device?$select=device_name&{expand}")
+    own = {r["device_name"]: r for r in plain["d"]}
+    expected = sorted(sorted(status_of, key=lambda i: named[i]), key=lambda i: status_of[i], reverse=True)
+    expected = sorted(expected, key=lambda i: (app_of[i] is None, app_of[i] or 0), reverse=True)  # NULL first
     status, body = await get(
         proxy,
-        f"/v6/device?$select=id&{expand}&$orderby=belongs_to__application/id desc,overall_status desc",
+        f"/v6/device?$select=device_name&{expand}"
+        "&$orderby=belongs_to__application/id desc,overall_status desc,device_name asc",
     )
-    assert status == 400, body
-    assert "belongs_to__application/id with belongs_to__application expanded" in body
+    assert status == 200, body
+    assert body["d"] == [own[named[i]] for i in expected]
+    assert all("id" not in r for r in body["d"])
+    # where the row has another column of that name (the device's own `id`, selected or sorted by): the clear 400
+    for query in (f"$select=id&{expand}", f"$select=device_name&{expand}", expand):
+        key = "id asc" if query.startswith("$select=device_name") else "device_name asc"
+        status, body = await get(
+            proxy, f"/v6/device?{query}&$orderby=belongs_to__application/id desc,overall_status desc,{key}"
+        )
+        assert status == 400, body
+        assert "belongs_to__application/id with belongs_to__application expanded" in body
 
 
 async def test_overall_status_itself_through_a_collection_is_joined(urls):

@@ -332,6 +332,7 @@ class Walk:
                 plan.padded = True
         self.selects.hide_client_reads(client_reads, expand_ops)
         self.drop_expanded_names(options)
+        self.check_path_columns(options)
         expanded = {op.key for op in expand_ops}
         plan.ops = expand_ops + [op for op in select_ops if op.key not in expanded]
         plan.expand_count = len(expand_ops)
@@ -347,6 +348,19 @@ class Walk:
         expanded = {i.name.text for i in expand.items}
         for p in [p for p in written.items if len(p.segments) == 1 and p.names[0] in expanded]:
             written.remove(p)
+
+    def check_path_columns(self, options: OptionList) -> None:
+        """A sort key asked as a $select path answers under its name's own key; where another column of the
+        finished row (a field or path of the $select, an expansion) has that name, pinejs would answer both
+        under one key (OData has no alias there): the key's clear 400."""
+        columns = self.ctx.path_columns.pop(id(options), [])
+        if not columns:
+            return
+        names = [p.names[-1] for p in options.select.items if p.segments] if options.select is not None else []
+        names += [i.name.text for i in options.expand.items] if options.expand is not None else []
+        for leaf, refusal in columns:
+            if names.count(leaf) > 1:
+                raise WalkError(400, refusal)
 
     def add_helpers(
         self,

@@ -71,6 +71,9 @@ class WalkContext:
     # id(options) → the $select the walk wrote for a request without one (walk_orderby._every_field): the
     # plan still writes every v6 key, and names an expansion takes are dropped from it at the end
     full_selects: dict[int, Any] = field(default_factory=dict)
+    # id(options) → the columns a sort key adds as a $select path (walk_orderby._selected_path_key): the name
+    # and the 400 to answer if another column of the finished row has it (Walk.check_path_columns)
+    path_columns: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
 
     def feature(self, text: str) -> None:
         if text not in self.features:

@@ -263,15 +263,18 @@ class OrderByWalker:
                     upstream = self._rest_upstream(orderby.items[index:], index > last_local, keys)
                     if upstream:
                         break
-                    path_key = self._selected_path_key(item, walked.get(id(item)), options, resource, keys, desc)
+                first = v6_paths[id(item)].split("/")[0]
+                refusal = (
+                    f"{label} cannot be used with $orderby on {v6_paths[id(item)]} with {first} expanded "
+                    f"with options that may leave out the linked rows, or {first} also in $select or a $filter "
+                    "path, or a longer path through a navigation to many rows, through the v6 proxy"
+                )
                 if path_key is None:
-                    first = v6_paths[id(item)].split("/")[0]
-                    raise WalkError(
-                        400,
-                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]} with {first} expanded "
-                        f"with options that may leave out the linked rows, or {first} also in $select or a $filter "
-                        "path, or a longer path through a navigation to many rows, through the v6 proxy",
+                    path_key = self._selected_path_key(
+                        item, walked.get(id(item)), options, resource, keys, desc, refusal
                     )
+                if path_key is None:
+                    raise WalkError(400, refusal)
                 keys.append(path_key)
                 continue
             field_name = item.path.names[0]
@@ -314,13 +317,17 @@ class OrderByWalker:
         resource: ResourceInfo,
         keys: list[SortKey],
         desc: bool,
+        refusal: str,
     ) -> SortKey | None:
         """A key ``link/…/name`` the proxy can neither expand nor read from the client's expansion, asked of v7
         as a ``$select`` path: pinejs LEFT JOINs it into the query (sharing one join per navigation path with
         the ``$filter`` and the other ``$select`` paths, as v6 shared it with the sort key) and answers the
         joined value under the name's own key, a row per joined row. Without the client's $select the request
         names every field it reads instead (``_every_field``) and the joined column is hidden again. Only where
-        no other column of the row can have that name; none through a collection a local key joins itself."""
+        no other column of the row has that name (OData has no alias for a $select path: pinejs would answer
+        both columns under one key, the later one's value): the names the walk adds later (helpers, a later
+        key) are checked once the $select is complete (``Walk.check_path_columns``, ``refusal`` then); none
+        through a collection a local key joins itself."""
         select = options.select
         if not isinstance(found, MemberEnd) or found.name is None:
             return None
@@ -336,17 +343,11 @@ class OrderByWalker:
         full = select is None or select.star
         if select is not None and not full and any(p.names == v7_names for p in select.items):
             return SortKey(leaf, None, desc)  # the client selects the same path: its value is in the row
-        graph = self.ctx.schema.v7graph.get(resource.v7, {})
-        taken = set(graph.get("fields", {})) | set(graph.get("navigation", {}))
-        taken |= {p.names[-1] for p in select.items if p.segments} if select is not None and not full else set()
-        expand = options.expand
-        taken |= {i.name.text for i in expand.items} if expand is not None else set()
-        if leaf in taken:
-            return None
         if select is None or full:
             select = self._every_field(options, resource)
             self.ctx.sort_links.setdefault(id(options), {})[leaf] = None  # the joined column, not shown
         select.add("/".join(v7_names))
+        self.ctx.path_columns.setdefault(id(options), []).append((leaf, refusal))
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(leaf, None, desc)
 
