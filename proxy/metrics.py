@@ -182,9 +182,10 @@ class Metrics:
             self.unknown_fields.inc(len(unknown))
         kind = fields.get("upstream_error")
         if kind is None:
-            broken = fields.get("stream_broken")  # an exception class name: the body stopped mid-way
-            if broken is not None:
-                kind = "timeout" if broken == "TimeoutError" else "reset"
+            # an exception class name (the upstream's body stopped mid-way), or client_stalled (not the upstream's)
+            broken = fields.get("stream_broken")
+            if broken is not None and broken != "client_stalled":
+                kind = "timeout" if "Timeout" in broken else "reset"  # aiohttp's SocketTimeoutError is a timeout
             elif fields.get("upstream_invalid_json"):
                 kind = "bad_response"
         if kind is not None:

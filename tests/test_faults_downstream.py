@@ -147,6 +147,10 @@ async def test_a_client_that_stops_reading_holds_the_upstream_no_longer_than_str
     [event] = [e for e in log_output.events("request") if e["path"] == "/firehose"]
     assert event["stream_broken"] == "client_stalled"
     assert log_output.events("client_stalled")
+    async with aiohttp.ClientSession() as client, client.get(proxy.url + "/metrics") as scraped:
+        text = await scraped.text()
+    errors = [line for line in text.splitlines() if line.startswith("balena_v6_proxy_upstream_errors_total{")]
+    assert errors and all(line.endswith(" 0.0") for line in errors)  # the client's stall is not the upstream's
 
 
 async def healthz_over(sock: socket.socket) -> bytes:

@@ -179,3 +179,26 @@ def test_metrics_path_must_be_absolute_and_outside_v6(path):
 
     with pytest.raises(SettingsError, match="metrics_path"):
         load_settings(env={}, overrides={"metrics_path": path})
+
+
+async def test_a_body_that_stalls_after_its_status_counts_as_a_timeout(serve_app, start_proxy):
+    """The stream is cut after stream_idle_timeout (aiohttp says SocketTimeoutError): a timeout, not a reset."""
+
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "100"})
+        await response.prepare(request)
+        await response.write(b"x" * 10)
+        await asyncio.sleep(3)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/stalls", stalls)
+    proxy = await start_proxy(await serve_app(app), stream_idle_timeout=0.3)
+    async with aiohttp.ClientSession() as client:
+        async with client.get(proxy.url + "/stalls") as reply:
+            assert reply.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await reply.read()
+    samples = await scrape(proxy.url)
+    assert value(samples, "balena_v6_proxy_upstream_errors_total", kind="timeout") == 1
+    assert value(samples, "balena_v6_proxy_upstream_errors_total", kind="reset") == 0
