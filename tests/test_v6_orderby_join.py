@@ -436,3 +436,82 @@ async def test_overall_status_itself_through_a_link(urls):
         )
         assert status == 400, body
         assert "device/overall_status" in body
+
+
+async def test_a_longer_path_through_a_collection_the_proxy_joins_shares_its_join(urls):
+    """`image_install/install_date` and `image_install/installs__image/content_hash` next to overall_status: pinejs
+    joins image_install once for both (and installs__image on from each member), so the second key reads the
+    image of the member each joined row holds; the proxy expands the link inside its own join of the
+    collection. Either key order, before or after overall_status."""
+    proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    _, images = await get(proxy, "/v6/image?$select=id,content_hash")
+    hash_of = {r["id"]: r["content_hash"] for r in images["d"]}
+    _, installs = await get(proxy, "/v6/image_install?$select=device,install_date,installs__image&$orderby=id asc")
+    rows = [(r["device"]["__id"], r["install_date"], hash_of.get(r["installs__image"]["__id"])) for r in installs["d"]]
+    rows += [(i, None, None) for i in status_of if i not in {r[0] for r in rows}]
+    assert len({r[0] for r in rows}) < len(rows) and len({r[2] for r in rows}) > 2 and len({r[1] for r in rows}) > 2
+
+    def text(value, desc):  # NULL last ascending, first descending; text by code point
+        return (value is None) != desc, value or ""
+
+    def first_order(rs):  # overall_status desc, install_date asc, content_hash desc, id asc
+        rs = sorted(rs, key=lambda x: text(x[2], True), reverse=True)
+        rs = sorted(rs, key=lambda x: text(x[1], False))
+        return sorted(rs, key=lambda x: status_of[x[0]], reverse=True)
+
+    def second_order(rs):  # content_hash asc, install_date desc, overall_status asc, id asc
+        rs = sorted(rs, key=lambda x: status_of[x[0]])
+        rs = sorted(rs, key=lambda x: text(x[1], True), reverse=True)
+        return sorted(rs, key=lambda x: text(x[2], False))
+
+    by_id = sorted(rows, key=lambda x: x[0])
+    for orderby, order in (
+        (
+            "overall_status desc,image_install/install_date asc,image_install/installs__image/content_hash desc,id asc",
+            first_order,
+        ),
+        (
+            "image_install/installs__image/content_hash asc,image_install/install_date desc,overall_status asc,id asc",
+            second_order,
+        ),
+    ):
+        expected = [r[0] for r in order(by_id)]
+        status, body = await get(proxy, f"/v6/device?$select=id&$orderby={orderby}")
+        assert status == 200, body
+        assert [r["id"] for r in body["d"]] == expected
+        status, body = await get(proxy, f"/v6/device?$select=id&$orderby={orderby}&$top=5&$skip=2")
+        assert status == 200, body
+        assert [r["id"] for r in body["d"]] == expected[2:7]
+
+
+async def test_overall_status_through_a_collection_shares_the_join_a_longer_path_made(urls):
+    """`owns__device/is_online`, `owns__device/is_of__device_type/slug` then `owns__device/overall_status`:
+    one join of owns__device for all three (as pinejs joins it once), the device type expanded inside it."""
+    proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    _, devices = await get(proxy, "/v6/device?$select=id,is_online&$expand=is_of__device_type($select=slug)")
+    slug = {r["id"]: r["is_of__device_type"][0]["slug"] for r in devices["d"]}
+    online = {r["id"]: r["is_online"] for r in devices["d"]}
+    assert len(set(slug.values())) > 1 and len(set(online.values())) > 1
+    _, apps = await get(proxy, "/v6/application?$select=id&$expand=owns__device($select=id)")
+    rows = [(a["id"], d["id"]) for a in apps["d"] for d in a["owns__device"] or [None] if d is not None]
+    rows += [(a["id"], None) for a in apps["d"] if not a["owns__device"]]
+    assert len({r[0] for r in rows}) < len(rows)
+
+    def key(r):  # is_online asc, slug asc (NULL last), overall_status desc (NULL first), id asc
+        d = r[1]
+        return (
+            (d is None, online.get(d) or False),
+            (d is None, slug.get(d) or ""),
+            (*(-ord(c) for c in status_of[d]), 0) if d is not None else (float("-inf"),),
+            r[0],
+        )
+
+    expected = [r[0] for r in sorted(rows, key=key)]
+    orderby = (
+        "owns__device/is_online asc,owns__device/is_of__device_type/slug asc,owns__device/overall_status desc,id asc"
+    )
+    status, body = await get(proxy, f"/v6/application?$select=id&$orderby={orderby}")
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == expected

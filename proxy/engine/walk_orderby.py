@@ -458,7 +458,7 @@ class OrderByWalker:
             return None  # a helper's own expansion of the link
         joined = self._joined.get((id(options), navs[0]))
         if joined is not None:
-            return self._same_join(joined, navs, leaf, found, resource, desc)
+            return self._same_join(joined, navs, leaf, v6_path, resource, desc)
         if expand is not None and navs[0] in {i.name.text for i in expand.items}:
             return self._from_client_expand(navs, leaf, v6_path, expand, resource, children, desc)
         first_v6 = v6_path.split("/")[0]
@@ -608,6 +608,8 @@ class OrderByWalker:
             for p in earlier.items if earlier is not None else []:
                 if p.serialize() not in {q.serialize() for q in chosen_v7.items}:
                     chosen_v7.add(p.serialize())
+            if not _carry_expands(prior, item):
+                return None
             self._joined[(id(options), v7_first)] = item
         link = (self.ctx.key(targets[0].v7), first.target) if shown else None
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
@@ -617,17 +619,36 @@ class OrderByWalker:
         return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=op.src if many else None)
 
     def _same_join(
-        self, joined: ExpandItem, navs: list[str], leaf: str, found: MemberEnd, resource: ResourceInfo, desc: bool
+        self, joined: ExpandItem, navs: list[str], leaf: str, v6_path: str, resource: ResourceInfo, desc: bool
     ) -> SortKey | None:
-        """A second key through the collection an earlier key joined (``tags/key,tags/value``): pinejs joins a
-        navigation path once per query, so both read the same member; the proxy's expansion selects the name
-        too and the key reads it from the member each joined row holds."""
-        if len(navs) != 1 or joined.options is None or joined.options.select is None:
+        """A second key through the collection an earlier key joined (``tags/key,tags/value``, or a path of
+        single-valued links on from a member, ``tags/link/name``): pinejs joins a navigation path once per
+        query, so both read the same member; the proxy's expansion selects the name too (or expands the links
+        inside it, sharing an expansion another key made) and the key reads it from the member each joined
+        row holds. None where a link on the way leads to many rows."""
+        if joined.options is None or joined.options.select is None:
             return None
-        if leaf not in {p.serialize() for p in joined.options.select.items}:
-            joined.options.select.add(leaf)
+        keys = self._tail_keys(resource, v6_path.split("/"))
+        if keys is None or not _join_tail(joined.options, navs[1:], keys, leaf):
+            return None
         self.ctx.feature(f"{resource.name}.local_sort_path")
-        return SortKey(None, _at_path((navs[0],), leaf), desc, fan_out=navs[0])
+        return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=navs[0])
+
+    def _tail_keys(self, resource: ResourceInfo, v6_names: list[str]) -> list[str] | None:
+        """The v7 keys of the rows the links after the first of a sort key's path lead to, but the last
+        (what an expansion of each selects); None where one leads to many rows or is not a navigation."""
+        first = self.ctx.lookup(resource, v6_names[0])
+        if first is None or first.kind != S.NAV or not first.target:
+            return None
+        cur = self.ctx.res(first.target)
+        keys: list[str] = []
+        for name in v6_names[1:-1]:
+            n = self.ctx.lookup(cur, name)
+            if n is None or n.kind != S.NAV or n.many or not n.target:
+                return None
+            cur = self.ctx.res(n.target)
+            keys.append(self.ctx.key(cur.v7))
+        return keys[:-1]
 
     def _joined_elsewhere(self, nav: str, v6_nav: str, options: OptionList) -> bool:
         """Whether the client's $select (``nav`` or a path through it) or a ``$filter`` path reads through the
@@ -710,6 +731,55 @@ def client_read(
     if not isinstance(plan, ObjectPlan) or not any(op.key == v6_names[1] for op in plan.ops):
         return None
     return link, replace(plan, ops=list(plan.ops), builders={})
+
+
+def _carry_expands(prior: ExpandItem | None, item: ExpandItem) -> bool:
+    """The links an earlier key expanded inside its join of a collection (``_join_tail``), moved into the
+    expansion that joins it now; False where that one expands a link of the same name itself."""
+    if prior is None or prior.options is None or prior.options.expand is None:
+        return True
+    assert item.options is not None
+    expand = item.options.expand
+    mine = {i.name.text for i in expand.items} if expand is not None else set()
+    carried = prior.options.expand.items
+    if mine & {i.name.text for i in carried}:
+        return False
+    if expand is None:
+        item.options.add(ExpandOption(list(carried)))
+    else:
+        expand.items.extend(carried)
+    return True
+
+
+def _join_tail(options: OptionList, tail: list[str], keys: list[str], leaf: str) -> bool:
+    """Adds the links ``tail`` (single-valued, v7) and ``leaf`` at their end to the options of an expansion the
+    proxy made, sharing the expansions already there (``keys``: what each new intermediate one selects).
+    False where one of that name is there with options that may leave out its row, or is a count."""
+    if not tail:
+        select = options.select
+        if select is None:
+            return False
+        if leaf not in {p.serialize() for p in select.items}:
+            select.add(leaf)
+        return True
+    expand = options.expand
+    existing = [i for i in expand.items if i.name.text == tail[0]] if expand is not None else []
+    if existing:
+        item = existing[0]
+        opts = item.options
+        if len(existing) > 1 or item.count or item.tail is not None or opts is None:
+            return False
+        if any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+            return False
+        return _join_tail(opts, tail[1:], keys[1:], leaf)
+    new = _selecting(tail[-1], leaf)
+    for nav, key in reversed(list(zip(tail[:-1], keys, strict=True))):
+        new = _selecting(nav, key, new)
+    if expand is None:
+        options.add(ExpandOption([new]))
+    else:
+        expand.items.append(new)
+    return True
 
 
 def _selecting(nav: str, name: str, inner: ExpandItem | None = None, *, extra: str | None = None) -> ExpandItem:
