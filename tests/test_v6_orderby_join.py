@@ -452,8 +452,8 @@ async def test_a_longer_path_through_a_collection_the_proxy_joins_shares_its_joi
     rows += [(i, None, None) for i in status_of if i not in {r[0] for r in rows}]
     assert len({r[0] for r in rows}) < len(rows) and len({r[2] for r in rows}) > 2 and len({r[1] for r in rows}) > 2
 
-    def text(value, desc):  # NULL last ascending, first descending; text by code point
-        return (value is None) != desc, value or ""
+    def text(value, desc):  # NULL last ascending, first descending (sorted in reverse); text by code point
+        return value is None, value or ""
 
     def first_order(rs):  # overall_status desc, install_date asc, content_hash desc, id asc
         rs = sorted(rs, key=lambda x: text(x[2], True), reverse=True)
@@ -515,3 +515,46 @@ async def test_overall_status_through_a_collection_shares_the_join_a_longer_path
     status, body = await get(proxy, f"/v6/application?$select=id&$orderby={orderby}")
     assert status == 200, body
     assert [r["id"] for r in body["d"]] == expected
+
+
+async def test_a_big_integer_sort_key_sorts_by_the_number(serve_app, start_proxy):
+    """`image_install/installs__image/image_size` (a Big Integer: the driver hands its value on as decimal
+    text) sorts as SQL sorts the column, by the number, both as a $select path before overall_status and in
+    the proxy's own join after it."""
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    async with aiohttp.ClientSession(headers=AUTH) as s:
+        async with s.get(f"{upstream}/v7/image?$select=id") as resp:
+            image_ids = [r["id"] for r in (await resp.json())["d"]]
+        for i in image_ids:  # sizes of different lengths: text order is not number order
+            async with s.patch(f"{upstream}/v7/image({i})", json={"image_size": str(7 * 10 ** (i % 6) + i)}) as resp:
+                assert resp.status == 200, await resp.text()
+    proxy = (await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")).url
+    status_of = await status_by_id(proxy)
+    _, images = await get(proxy, "/v6/image?$select=id,image_size")
+    size_of = {r["id"]: r["image_size"] for r in images["d"]}
+    _, installs = await get(proxy, "/v6/image_install?$select=device,install_date,installs__image&$orderby=id asc")
+    rows = [(r["device"]["__id"], r["install_date"], size_of[r["installs__image"]["__id"]]) for r in installs["d"]]
+    rows += [(i, None, None) for i in status_of if i not in {r[0] for r in rows}]
+    sizes = sorted({int(r[2]) for r in rows if r[2] is not None})
+    assert sorted(sizes, key=str) != sizes  # the order by text differs
+
+    def number(value, desc):  # NULL last ascending, first descending (sorted in reverse)
+        return value is None, int(value or 0)
+
+    by_id = sorted(rows, key=lambda x: x[0])
+    before = sorted(sorted(by_id, key=lambda x: status_of[x[0]]), key=lambda x: number(x[2], True), reverse=True)
+    status, body = await get(
+        proxy, "/v6/device?$select=id&$orderby=image_install/installs__image/image_size desc,overall_status asc,id asc"
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == [r[0] for r in before]
+    after = sorted(by_id, key=lambda x: number(x[2], False))
+    after = sorted(after, key=lambda x: ((x[1] is None), x[1] or ""))
+    after = sorted(after, key=lambda x: status_of[x[0]], reverse=True)
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$orderby=overall_status desc,image_install/install_date asc,"
+        "image_install/installs__image/image_size asc,id asc",
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == [r[0] for r in after]

@@ -275,7 +275,7 @@ class OrderByWalker:
                     )
                 if path_key is None:
                     raise WalkError(400, refusal)
-                keys.append(path_key)
+                keys.append(self._as_sql_sorts(path_key, walked.get(id(item))))
                 continue
             field_name = item.path.names[0]
             keys.append(SortKey(field_name, None, desc))
@@ -331,14 +331,13 @@ class OrderByWalker:
         select = options.select
         if not isinstance(found, MemberEnd) or found.name is None:
             return None
-        if found.name.kind != S.FIELD or any(seg.key is not None for seg in item.path.segments):
+        if not self._sortable(found) or any(seg.key is not None for seg in item.path.segments):
             return None
         v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path
         leaf = v7_names[-1]
         if {sk.fan_out for sk in keys} & {v7_names[0]}:
             return None
-        column = self.ctx.schema.v7graph.get(found.owner.v7, {}).get("fields", {}).get(leaf)
-        if not isinstance(column, str) or column.split(" | ")[0].split(":")[0] not in _RAW_SORTS_AS_SQL:
+        if self._column_type(found) not in _RAW_SORTS_AS_SQL | _DIGITS:
             return None  # the joined value comes raw from the database driver: only types it sorts alike
         full = select is None or select.star
         if select is not None and not full and any(p.names == v7_names for p in select.items):
@@ -350,6 +349,32 @@ class OrderByWalker:
         self.ctx.path_columns.setdefault(id(options), []).append((leaf, refusal))
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(leaf, None, desc)
+
+    def _sortable(self, found: MemberEnd) -> bool:
+        """A path key the proxy sorts by from v7 values: a plain field, or one v6 shows converted whose v7
+        value is the same number as decimal text (``_as_sql_sorts``)."""
+        kind = found.name.kind if found.name is not None else None
+        return kind == S.FIELD or (kind == S.COERCE and self._column_type(found) in _DIGITS)
+
+    def _column_type(self, found: PathEnd | None) -> str | None:
+        """The v7 type of the column a member path ends in (``Big Integer``, ``Date Time``, …)."""
+        if not isinstance(found, MemberEnd) or found.name is None:
+            return None
+        column = self.ctx.schema.v7graph.get(found.owner.v7, {}).get("fields", {}).get(found.name.v7 or found.name.v6)
+        return column.split(" | ")[0].split(":")[0] if isinstance(column, str) else None
+
+    def _as_sql_sorts(self, key: SortKey, found: PathEnd | None) -> SortKey:
+        """A path key over a column whose value comes as decimal text (``Big Integer``: 64-bit numbers the
+        database driver hands on as strings) sorts by the number, as SQL sorts the column."""
+        if self._column_type(found) not in _DIGITS:
+            return key
+        read = key.compute
+        src = key.src
+
+        def compute(row: dict[str, Any]) -> Any:
+            return _number(read(row) if read is not None else row.get(src) if src is not None else None)
+
+        return SortKey(None, compute, key.descending, fan_out=key.fan_out)
 
     def _every_field(self, options: OptionList, resource: ResourceInfo) -> SelectOption:
         """No $select: pinejs answers every field of the resource (odata-to-abstract-sql ``AddSelectFields``
@@ -448,7 +473,7 @@ class OrderByWalker:
         """A local sort key at the end of a path of single-valued navigations (``link/name``): the proxy sorts
         v7 rows, so it expands the path itself (selecting only the value) and reads the value from there, or
         from the client's own expansion of the link where that holds the linked row. None: not possible."""
-        if not isinstance(found, MemberEnd) or found.name is None or found.name.kind != S.FIELD:
+        if not isinstance(found, MemberEnd) or found.name is None or not self._sortable(found):
             return None
         select = options.select
         v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path
@@ -459,6 +484,8 @@ class OrderByWalker:
         joined = self._joined.get((id(options), navs[0]))
         if joined is not None:
             return self._same_join(joined, navs, leaf, v6_path, resource, desc)
+        if found.name.kind != S.FIELD:
+            return None  # a converted number: v7's order after the last proxy-only key, else a $select path
         if expand is not None and navs[0] in {i.name.text for i in expand.items}:
             return self._from_client_expand(navs, leaf, v6_path, expand, resource, children, desc)
         first_v6 = v6_path.split("/")[0]
@@ -710,8 +737,20 @@ def full_sources(ctx: WalkContext, resource: ResourceInfo) -> list[str]:
 
 
 # column types whose raw value (as the database driver hands a joined column to pinejs, unprocessed) sorts as
-# SQL sorts the column: not int8/numeric (text digits), JSON or hashes
+# SQL sorts the column: not int8/numeric (text digits, _DIGITS), JSON or hashes
 _RAW_SORTS_AS_SQL = frozenset({"Date Time", "Short Text", "Text", "Integer", "Serial", "Boolean", "Enum", "Real"})
+# 64-bit integer columns: the driver hands them on as decimal text; sorted by the number (_as_sql_sorts)
+_DIGITS = frozenset({"Big Integer", "Big Serial"})
+
+
+def _number(value: Any) -> Any:
+    """Decimal text of an integer column as the number it is (anything else as it is)."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    return value
 
 
 def client_read(
