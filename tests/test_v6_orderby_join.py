@@ -515,6 +515,12 @@ async def test_overall_status_through_a_collection_shares_the_join_a_longer_path
     status, body = await get(proxy, f"/v6/application?$select=id&$orderby={orderby}")
     assert status == 200, body
     assert [r["id"] for r in body["d"]] == expected
+    # the longer path first: the proxy joins the collection for it already (overall_status takes that join over)
+    expected = [r[0] for r in sorted(rows, key=lambda r: (key(r)[1], key(r)[2], r[0]))]
+    orderby = "owns__device/is_of__device_type/slug asc,owns__device/overall_status desc,id asc"
+    status, body = await get(proxy, f"/v6/application?$select=id&$orderby={orderby}&$top=6&$skip=1")
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == expected[1:7]
 
 
 async def test_a_big_integer_sort_key_sorts_by_the_number(serve_app, start_proxy):

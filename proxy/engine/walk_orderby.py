@@ -39,6 +39,7 @@ class OrderByWalker:
         # walks an $expand item the proxy adds (the select walker's, set by the driver)
         self.expand_item: Callable[[ExpandItem, ResourceInfo, ExpandOption], Op | None] | None = None
         self.derived_paths: set[int] = set()  # id(item) of local keys ending in a derived value along a path
+        self._derived_through: set[str] = set()  # first names (v6) of the $orderby's derived path keys
         # (id(options), v7 collection) → the expansion the proxy joins for a sort key through it (_fan_out_key)
         self._joined: dict[tuple[int, str], ExpandItem] = {}
 
@@ -217,6 +218,7 @@ class OrderByWalker:
         keys: list[SortKey] = []
         view_links: dict[str, ExpandItem] = {}
         local_ids = {id(it) for it, _ in local} | set(views) | self.derived_paths
+        self._derived_through = {v6_paths[id(i)].split("/")[0] for i in orderby.items if id(i) in self.derived_paths}
         last_local = max(i for i, item in enumerate(orderby.items) if id(item) in local_ids)
         upstream: list[OrderItem] = []  # the keys after the last proxy-only key that v7 sorts (see _rest_upstream)
         for index, item in enumerate(orderby.items):
@@ -491,9 +493,15 @@ class OrderByWalker:
         first_v6 = v6_path.split("/")[0]
         first = self.ctx.lookup(resource, first_v6)
         if first is not None and first.kind == S.NAV and first.many:
+            keys: list[str] = []
             if len(navs) != 1:
-                return None
-            return self._fan_out_key(navs[0], first_v6, leaf, options, resource, desc)
+                # a longer path is v7's (or a $select path) unless a derived key through the collection needs
+                # the proxy's own join of it, which this key's then is (``derived_path_key`` takes it over)
+                tail = self._tail_keys(resource, v6_path.split("/")) if first_v6 in self._derived_through else None
+                if tail is None or not first.target:
+                    return None
+                keys = [self.ctx.key(self.ctx.res(first.target).v7), *tail]
+            return self._fan_out_key(navs, first_v6, leaf, keys, options, resource, desc)
         # without $select, or with the link selected, the rows show the link as a reference: it is expanded
         # all the same and the reference rebuilt from the expanded row (link_op)
         shown = select is None or select.star or navs[0] in {p.names[0] for p in select.items if p.segments}
@@ -691,13 +699,23 @@ class OrderByWalker:
         )
 
     def _fan_out_key(
-        self, nav: str, v6_nav: str, leaf: str, options: OptionList, resource: ResourceInfo, desc: bool
+        self,
+        navs: list[str],
+        v6_nav: str,
+        leaf: str,
+        keys: list[str],
+        options: OptionList,
+        resource: ResourceInfo,
+        desc: bool,
     ) -> SortKey | None:
         """A local sort key through a navigation to many rows (``collection/name``): v6 (pinejs) joined it,
         one answer row per related row (the row once, its key NULL, where there is none), so the proxy expands
         the collection (at most one more member than it may sort) and joins it to the rows before sorting and
         paging. None where the join would not be the query's only one through that navigation: the client
-        selects it, or a ``$filter`` path reads through it (pinejs shares one join between them)."""
+        selects it, or a ``$filter`` path reads through it (pinejs shares one join between them). A path of
+        single-valued links on from a member (``keys``: what the collection and each link but the last select)
+        expands them inside the collection's expansion."""
+        nav = navs[0]
         select = options.select
         if select is not None and any(p.names[0] in (nav, v6_nav) for p in select.items if p.segments):
             return None
@@ -707,7 +725,9 @@ class OrderByWalker:
             for node in iter_nodes(flt)
         ):
             return None
-        new = _selecting(nav, leaf)
+        new = _selecting(navs[-1], leaf)
+        for link, key in reversed(list(zip(navs[:-1], keys, strict=True))):
+            new = _selecting(link, key, new)
         assert new.options is not None
         new.options.add(TopOption(self.ctx.max_local_sort_rows + 1))
         self._joined[(id(options), nav)] = new
@@ -718,7 +738,7 @@ class OrderByWalker:
             expand.items.append(new)
         self.ctx.sort_links.setdefault(id(options), {})[nav] = None
         self.ctx.feature(f"{resource.name}.local_sort_path")
-        return SortKey(None, _at_path((nav,), leaf), desc, fan_out=nav)
+        return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=nav)
 
 
 def full_sources(ctx: WalkContext, resource: ResourceInfo) -> list[str]:
