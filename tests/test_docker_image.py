@@ -288,6 +288,7 @@ EXPLICIT: dict[str, str] = {
     "metrics_path": "/internal/metrics",
     "shadow_share": "0.25",
     "shadow_ignore": '["modified_at"]',
+    "gzip_level": "1",
 }
 
 
