@@ -66,9 +66,28 @@ def prepare_multiprocess() -> str | None:
         for stale in glob.glob(os.path.join(given, "*.db")):
             os.remove(stale)
         return None
-    created = tempfile.mkdtemp(prefix="balena-v6-proxy-metrics-")
+    _remove_orphaned_dirs()
+    created = tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-")
     os.environ[MULTIPROC_ENV] = created
     return created
+
+
+_DIR_PREFIX = "balena-v6-proxy-metrics-"
+
+
+def _remove_orphaned_dirs() -> None:
+    """Directories an earlier proxy created and could not remove (it was killed): its pid, in the name, is no
+    longer running. Only this user's; a directory named otherwise is left alone."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), _DIR_PREFIX + "*")):
+        pid = os.path.basename(path)[len(_DIR_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or os.stat(path).st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            continue  # running, as another user
 
 
 def worker_exited(pid: int | None) -> None:

@@ -202,3 +202,31 @@ async def test_a_body_that_stalls_after_its_status_counts_as_a_timeout(serve_app
     samples = await scrape(proxy.url)
     assert value(samples, "balena_v6_proxy_upstream_errors_total", kind="timeout") == 1
     assert value(samples, "balena_v6_proxy_upstream_errors_total", kind="reset") == 0
+
+
+async def test_a_killed_proxys_metrics_directory_is_removed_by_the_next_one(spawn_cli, tmp_path):
+    """With several workers and no PROMETHEUS_MULTIPROC_DIR the parent makes a private directory (named after
+    its pid) and removes it at exit; one left by a killed proxy (its pid no longer runs) goes at the next start,
+    a running proxy's stays."""
+    import sys
+
+    from conftest import clean_env
+
+    ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await ended.wait()  # its pid no longer runs
+    orphan = tmp_path / f"balena-v6-proxy-metrics-{ended.pid}-abc123"
+    alive = tmp_path / f"balena-v6-proxy-metrics-{os.getpid()}-def456"
+    for directory in (orphan, alive):
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"x")
+    async with running_simulator() as (_app, sim_url):
+        port = free_port()
+        cli = await spawn_cli(
+            "serve", "--upstream", sim_url, "--port", str(port), "--workers", "2", env=clean_env(TMPDIR=str(tmp_path))
+        )
+        await cli.wait_event("listening", count=2)
+        own = [p for p in tmp_path.iterdir() if p.name.startswith(f"balena-v6-proxy-metrics-{cli.process.pid}-")]
+        assert len(own) == 1
+        assert not orphan.exists() and alive.exists()
+        assert await cli.stop() == 0
+    assert not own[0].exists() and alive.exists()
