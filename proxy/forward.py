@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from .appkeys import UPSTREAM
 from .errors import api_error, mask_secrets
@@ -55,39 +56,56 @@ async def forward(request: web.Request, keep: Callable[[bytes], None] | None = N
         headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         length = reply.content_length
         if length is not None and length <= BUFFER_MAX_BYTES and reply.status not in _NO_BODY_STATUSES:
-            try:
-                body = await reply.read()
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                # As when streaming: the client gets the status and then a cut, never a clean end.
-                response = web.StreamResponse(status=reply.status, reason=reply.reason, headers=headers)
-                await response.prepare(request)
-                return _cut_off(request, response, exc)
-            return web.Response(status=reply.status, reason=reply.reason, body=body, headers=headers)
+            return await _buffered(request, reply, headers)
+        return await _streamed(request, reply, headers, upstream.settings.stream_idle_timeout, keep)
+
+
+async def _buffered(
+    request: web.Request, reply: aiohttp.ClientResponse, headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """A small body, read whole and answered in one write."""
+    try:
+        body = await reply.read()
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        # As when streaming: the client gets the status and then a cut, never a clean end.
         response = web.StreamResponse(status=reply.status, reason=reply.reason, headers=headers)
         await response.prepare(request)
-        request[BODY_BYTES_OUT] = 0
-        idle = upstream.settings.stream_idle_timeout
-        try:
-            async for chunk in reply.content.iter_any():
-                try:
-                    # A client that stops reading must not hold the upstream connection for longer than an
-                    # upstream that stops sending would: the same stream_idle_timeout cuts it.
-                    async with asyncio.timeout(idle):
-                        await response.write(chunk)
-                except TimeoutError:
-                    log.warning("client_stalled", request_id=request[REQUEST_ID], path=mask_secrets(request.raw_path))
-                    request[LOG_EXTRA]["stream_broken"] = "client_stalled"
-                    if request.transport is not None:
-                        request.transport.abort()
-                    return response
-                request[BODY_BYTES_OUT] += len(chunk)
-                if keep is not None:
-                    keep(chunk)
-        except ConnectionResetError:
-            raise  # the client left (the middleware logs 499); leaving the block frees the upstream connection
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return _cut_off(request, response, exc)
-        await response.write_eof()
+        return _cut_off(request, response, exc)
+    return web.Response(status=reply.status, reason=reply.reason, body=body, headers=headers)
+
+
+async def _streamed(
+    request: web.Request,
+    reply: aiohttp.ClientResponse,
+    headers: CIMultiDict[str],
+    idle: float,
+    keep: Callable[[bytes], None] | None,
+) -> web.StreamResponse:
+    """A large or open-ended body (log streams, downloads), written chunk by chunk as it arrives."""
+    response = web.StreamResponse(status=reply.status, reason=reply.reason, headers=headers)
+    await response.prepare(request)
+    request[BODY_BYTES_OUT] = 0
+    try:
+        async for chunk in reply.content.iter_any():
+            try:
+                # A client that stops reading must not hold the upstream connection for longer than an
+                # upstream that stops sending would: the same stream_idle_timeout cuts it.
+                async with asyncio.timeout(idle):
+                    await response.write(chunk)
+            except TimeoutError:
+                log.warning("client_stalled", request_id=request[REQUEST_ID], path=mask_secrets(request.raw_path))
+                request[LOG_EXTRA]["stream_broken"] = "client_stalled"
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            request[BODY_BYTES_OUT] += len(chunk)
+            if keep is not None:
+                keep(chunk)
+    except ConnectionResetError:
+        raise  # the client left (the middleware logs 499); leaving the block frees the upstream connection
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        return _cut_off(request, response, exc)
+    await response.write_eof()
     return response
 
 
