@@ -316,11 +316,14 @@ def apply_plan(plan: ResponsePlan, body: bytes) -> bytes | bytearray:
         return _rewrite(plan, body)
 
 
-# A list answer of 1 MiB or more is parsed, rewritten and written a slice of rows at a time. Parsed
+# A list answer of more than two slices is parsed, rewritten and written a slice of rows at a time. Parsed
 # whole, its tree (3.3 x the body) and orjson's working copy (sized for the whole input) came to 8-15 x the
 # body in peak memory (bench/PROFILES.md); sliced, 1.3 x, and a 4.7 MB answer takes half the time.
 SLICE_BYTES = 64 * 1024
-SLICE_MIN_BYTES = 1024 * 1024  # below it, one parse is as fast (within 5 %) and its peak is small anyway
+# orjson's parser sizes its working memory by its input (about 8 x): from 128 KiB on, a whole answer's would
+# pass the 1 MiB above which the process maps and unmaps memory afresh (proxy.memory), faulting it in on every
+# request (+28 % CPU on a 230 KB answer); in slices it stays below (+5 %).
+SLICE_MIN_BYTES = 2 * SLICE_BYTES
 # Cuts tried inside one slice (each a failed parse of up to SLICE_BYTES) before the rest is parsed whole.
 SLICE_MAX_MISSES = 4
 _ROWS_OPEN = b'{"d":['
