@@ -120,15 +120,30 @@ def _reading(helper: HelperExpand) -> tuple[list[str], Callable[[Any], Any]] | N
     return list(helper.select), same
 
 
+_ABSENT = object()
+
+
 def _reading_helpers(fn: Any, aliases: dict[str, HelperAlias]) -> Callable[[Row], Any]:
     """``fn`` reading helper navigations under the keys the translator declared (``aliases``: nav → key)."""
 
+    reads = tuple(aliases.items())
+
     def compute(row: Row) -> Any:
-        view = dict(row)
-        for nav, alias in aliases.items():
+        # The helper values are set on the row itself for the call and taken off again: a copy of the whole
+        # row per call (to add one key) was most of a derived value's cost on every row of an answer.
+        saved: list[tuple[str, Any]] = []
+        for nav, alias in reads:
             if nav in row:
-                view[alias.key] = alias.from_rows(row[nav]) if alias.from_rows is not None else row[nav]
-        return fn(view)
+                saved.append((alias.key, row.get(alias.key, _ABSENT)))
+                row[alias.key] = alias.from_rows(row[nav]) if alias.from_rows is not None else row[nav]
+        try:
+            return fn(row)
+        finally:
+            for key, old in reversed(saved):
+                if old is _ABSENT:
+                    del row[key]
+                else:
+                    row[key] = old
 
     return compute
 
