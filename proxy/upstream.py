@@ -61,7 +61,7 @@ class UpstreamReply:
 
     status: int
     headers: CIMultiDictProxy[str]
-    body: bytes
+    body: bytes | bytearray  # a bytearray when it was read into one buffer (see _read_whole)
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | bool:
@@ -170,7 +170,7 @@ class Upstream:
         headers[hdrs.ACCEPT_ENCODING] = DECODABLE_ENCODINGS
         response = await self._request(method, path_qs, headers, body, decompress=True)
         try:
-            data = await response.read()
+            data = await _read_whole(response)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:  # headers came, then the body went silent
             raise UpstreamTimeout(f"the response stalled for {self.settings.stream_idle_timeout:g} s") from exc
         except aiohttp.ClientError as exc:
@@ -181,6 +181,31 @@ class Upstream:
         reply_headers.popall(hdrs.CONTENT_ENCODING, None)
         reply_headers.popall(hdrs.CONTENT_LENGTH, None)
         return UpstreamReply(status=response.status, headers=CIMultiDictProxy(reply_headers), body=data)
+
+
+# A plain body of at least this declared length is read into one buffer of that size: read whole, aiohttp
+# keeps every chunk until it joins them, two copies of the answer at once and a heap left holding the chunks.
+PREALLOCATE_MIN_BYTES = 1024 * 1024
+
+
+async def _read_whole(response: aiohttp.ClientResponse) -> bytes | bytearray:
+    """The whole body; a large one of known length, not compressed, into a buffer of its size, chunk by chunk."""
+    length = response.content_length
+    if length is None or length < PREALLOCATE_MIN_BYTES or hdrs.CONTENT_ENCODING in response.headers:
+        return await response.read()
+    buffer = bytearray(length)
+    view = memoryview(buffer)
+    filled = 0
+    async for chunk in response.content.iter_any():
+        end = filled + len(chunk)
+        if end > length:  # more than declared: aiohttp's parser does not let that happen; never write past it
+            raise aiohttp.ClientPayloadError("the response is longer than its Content-Length")
+        view[filled:end] = chunk
+        filled = end
+    view.release()
+    if filled != length:
+        raise aiohttp.ClientPayloadError("the connection closed before the response was complete")
+    return buffer
 
 
 class _Streaming:

@@ -244,7 +244,7 @@ def _json_content(request: web.Request) -> bool:
     return declared is None or "json" in declared.lower()
 
 
-def _string_body(body: bytes) -> str | None:
+def _string_body(body: bytes | bytearray) -> str | None:
     if not body:
         return None
     try:

@@ -3,6 +3,7 @@ as from one parse of the whole answer, whatever the rows hold, and a broken answ
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from collections.abc import Iterator
@@ -175,3 +176,37 @@ async def test_a_large_list_through_the_proxy(
     assert first == {"id": 0, "device_name": 'a},{"b', "should_be_running__release": {"__id": 0}}
     assert len(seen) == 2
     assert sliced == [len(v7_body)] * 2  # both answers went the sliced way
+
+
+async def test_a_large_answer_cut_short_is_a_502_and_one_of_its_length_is_translated(start_proxy):
+    """A large plain answer is read into one buffer of its declared length: all of it is translated, and an
+    upstream that closes before the end is a 502 like any broken answer (nothing half-read goes out)."""
+    rows = [{"id": i, "device_name": f"device-{i}", "is_pinned_on__release": None} for i in range(30000)]
+    body = orjson.dumps({"d": rows})
+    assert len(body) > 1024 * 1024
+    cut_short = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        writer.write(head.encode())
+        writer.write(body[: len(body) // 2] if cut_short.is_set() else body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        proxy = await start_proxy(f"http://127.0.0.1:{port}")
+        target = "/v6/device?$select=id,device_name,should_be_running__release"
+        async with aiohttp.ClientSession(skip_auto_headers=("Accept-Encoding",)) as client:
+            async with client.get(proxy.url + target) as reply:
+                assert reply.status == 200
+                answer = orjson.loads(await reply.read())["d"]
+            cut_short.set()
+            async with client.get(proxy.url + target) as reply:
+                assert reply.status == 502
+                assert (await reply.json()).startswith("Upstream unavailable: ")
+    assert len(answer) == 30000
+    assert answer[-1] == {"id": 29999, "device_name": "device-29999", "should_be_running__release": None}

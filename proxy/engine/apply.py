@@ -280,7 +280,9 @@ def client_location(plan: ResponsePlan, location: str) -> str:
     return location
 
 
-def client_body(plan: ResponsePlan, method: str, status: int, body: bytes) -> tuple[bytes | bytearray, str | None]:
+def client_body(
+    plan: ResponsePlan, method: str, status: int, body: bytes | bytearray
+) -> tuple[bytes | bytearray, str | None]:
     """The v6 body for the upstream's answer, and its Content-Type when that is not the upstream's.
 
     Only 2xx answers change: an empty one to a write says ``"OK"``/``"Created"`` as v6 did, any other is
@@ -304,7 +306,7 @@ def changes_body(plan: ResponsePlan) -> bool:
     return not (trivial and not plan.resource_names and plan.max_local_rows is None and plan.unwrap is None)
 
 
-def apply_plan(plan: ResponsePlan, body: bytes) -> bytes | bytearray:
+def apply_plan(plan: ResponsePlan, body: bytes | bytearray) -> bytes | bytearray:
     """The v6 body for the v7 ``body`` (a 2xx JSON answer); raises :class:`UpstreamNotJSON`."""
     if not body or not changes_body(plan):
         return body
@@ -345,7 +347,7 @@ def _sliceable(plan: ResponsePlan) -> bool:
     )
 
 
-def _rewrite_sliced(plan: ResponsePlan, body: bytes) -> bytearray | None:
+def _rewrite_sliced(plan: ResponsePlan, body: bytes | bytearray) -> bytearray | None:
     """``_rewrite`` of a compact ``{"d":[...]}`` answer (what pinejs writes), a slice of whole rows at a time;
     None for any other framing, or a body that is not valid JSON (the whole parse then answers that).
 
@@ -377,7 +379,7 @@ def _rewrite_sliced(plan: ResponsePlan, body: bytes) -> bytearray | None:
     return out
 
 
-def _parse_slice(body: bytes, start: int, rows_end: int) -> tuple[int, list[Any]] | None:
+def _parse_slice(body: bytes | bytearray, start: int, rows_end: int) -> tuple[int, list[Any]] | None:
     """The end of the slice of rows starting at ``start`` and those rows parsed, or None when the rest does
     not parse."""
     cut = body.find(_ROW_GAP, start + SLICE_BYTES, rows_end)
@@ -395,7 +397,7 @@ def _parse_slice(body: bytes, start: int, rows_end: int) -> tuple[int, list[Any]
         return stop, rows
 
 
-def _rewrite(plan: ResponsePlan, body: bytes) -> bytes:
+def _rewrite(plan: ResponsePlan, body: bytes | bytearray) -> bytes | bytearray:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
