@@ -25,21 +25,23 @@ M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 LARGE_BUFFER_BYTES = 1024 * 1024
 KEPT_FREE_BYTES = 2 * 1024 * 1024
-# glibc reads these at start-up; an operator's choice of either wins (the proxy then sets neither)
-OPERATOR_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-OPERATOR_SETTING = OPERATOR_SETTINGS[0]
+# What the proxy sets, each unless the operator set it in the environment (glibc reads these at start-up).
+THRESHOLDS = (
+    ("MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES),
+    ("MALLOC_TRIM_THRESHOLD_", M_TRIM_THRESHOLD, KEPT_FREE_BYTES),
+)
 
 
-def return_large_buffers() -> bool:
+def return_large_buffers() -> list[str]:
     """Fix glibc's mmap threshold at :data:`LARGE_BUFFER_BYTES` and its trim threshold at
-    :data:`KEPT_FREE_BYTES`; False where there is nothing to do (not Linux/glibc, or the operator set either
-    in the environment)."""
-    if sys.platform != "linux" or any(name in os.environ for name in OPERATOR_SETTINGS):
-        return False
+    :data:`KEPT_FREE_BYTES`, each unless the operator set it; the environment names of those set (none where
+    there is nothing to do: not Linux/glibc)."""
+    if sys.platform != "linux":
+        return []
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # a C library without mallopt (musl)
-        return False
+        return []
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, KEPT_FREE_BYTES))
+    return [name for name, param, value in THRESHOLDS if name not in os.environ and mallopt(param, value) == 1]
