@@ -356,77 +356,97 @@ def _exit_reason(exitcode: int | None) -> str:
 
 def _run_workers(settings: Settings) -> int:
     """Start the workers, restart one that dies (with back-off), stop them all on SIGTERM/SIGINT."""
-    context = multiprocessing.get_context("fork")
-    parent = os.getpid()
-    slots = [_Slot(n) for n in range(settings.workers)]
-    deaths: collections.deque[float] = collections.deque()
-    stopping = False
-    status = 0
+    return _Supervisor(settings).run()
 
-    def start(slot: _Slot) -> None:
-        slot.process = context.Process(
-            target=_worker_main, args=(settings, slot.number, parent), name=f"worker-{slot.number}"
+
+class _Supervisor:
+    """The parent of ``--workers N``: one slot per worker, a worker that dies restarted after a back-off, all
+    given up (exit status 1) when they keep dying early or one cannot start at all."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.context = multiprocessing.get_context("fork")
+        self.parent = os.getpid()
+        self.slots = [_Slot(n) for n in range(settings.workers)]
+        self.deaths: collections.deque[float] = collections.deque()  # times of recent early deaths
+        self.stopping = False
+        self.status = 0
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.stop_all)
+        signal.signal(signal.SIGINT, self.stop_all)
+        signal.signal(signal.SIGHUP, self._sighup)
+        for slot in self.slots:
+            self.start(slot)
+        log.info("workers_started", workers=self.settings.workers, pids=[slot.process.pid for slot in self.slots])
+        while True:
+            running = [slot.process for slot in self.slots if slot.process is not None]
+            if not running and (self.stopping or all(slot.restart_at is None for slot in self.slots)):
+                return self.status
+            multiprocessing.connection.wait([p.sentinel for p in running], timeout=0.2)
+            now = time.monotonic()
+            for slot in self.slots:
+                self.tend(slot, now)
+
+    def start(self, slot: _Slot) -> None:
+        slot.process = self.context.Process(
+            target=_worker_main, args=(self.settings, slot.number, self.parent), name=f"worker-{slot.number}"
         )
         slot.process.start()
         slot.restart_at = None
         slot.started_at = time.monotonic()
 
-    def stop_all(_signum: int = signal.SIGTERM, _frame: Any = None) -> None:
-        nonlocal stopping
-        stopping = True
-        for slot in slots:
+    def stop_all(self, _signum: int = signal.SIGTERM, _frame: Any = None) -> None:
+        self.stopping = True
+        for slot in self.slots:
             if slot.process is not None and slot.process.is_alive() and slot.process.pid:
                 os.kill(slot.process.pid, signal.SIGTERM)
 
-    def sighup(_signum: int, _frame: Any) -> None:
+    @staticmethod
+    def _sighup(_signum: int, _frame: Any) -> None:
         log.info("sighup_ignored", worker="parent", message="settings are read at start-up: restart to change them")
 
-    signal.signal(signal.SIGTERM, stop_all)
-    signal.signal(signal.SIGINT, stop_all)
-    signal.signal(signal.SIGHUP, sighup)
-    for slot in slots:
-        start(slot)
-    log.info("workers_started", workers=settings.workers, pids=[slot.process.pid for slot in slots])
-    while True:
-        running = [slot.process for slot in slots if slot.process is not None]
-        if not running and (stopping or all(slot.restart_at is None for slot in slots)):
-            return status
-        multiprocessing.connection.wait([p.sentinel for p in running], timeout=0.2)
-        now = time.monotonic()
-        for slot in slots:
-            process = slot.process
-            if process is None:
-                if slot.restart_at is not None and not stopping and now >= slot.restart_at:
-                    start(slot)
-                    log.info("worker_restarted", worker=slot.number, pid=slot.process.pid)
-                continue
-            if process.is_alive():
-                continue
-            process.join()
-            slot.process = None
-            metrics.worker_exited(process.pid)
-            if stopping:
-                continue
-            reason = _exit_reason(process.exitcode)
-            if process.exitcode in (WORKER_CONFIG_ERROR, WORKER_STARTUP_FAILED):
-                log.error("worker_failed_to_start", worker=slot.number, pid=process.pid, reason=reason)
-                status = 1
-                stop_all()
-                continue
-            if now - slot.started_at < GIVE_UP_WINDOW:
-                deaths.append(now)
-            while deaths and now - deaths[0] > GIVE_UP_WINDOW:
-                deaths.popleft()
-            if len(deaths) >= GIVE_UP_DEATHS:
-                message = (
-                    f"workers died {len(deaths)} times within {GIVE_UP_WINDOW:g} s of starting "
-                    f"(last: worker {slot.number}, {reason}); giving up"
-                )
-                log.error("workers_failing", worker=slot.number, pid=process.pid, reason=reason, deaths=len(deaths))
-                print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
-                status = 1
-                stop_all()
-                continue
-            delay = min(RESTART_FIRST_DELAY * 2 ** max(len(deaths) - 1, 0), RESTART_MAX_DELAY)
-            log.warning("worker_exited", worker=slot.number, pid=process.pid, reason=reason, restart_in_s=delay)
-            slot.restart_at = now + delay
+    def tend(self, slot: _Slot, now: float) -> None:
+        """Start a slot's worker again when its pause is over; handle a worker that has just exited."""
+        process = slot.process
+        if process is None:
+            if slot.restart_at is not None and not self.stopping and now >= slot.restart_at:
+                self.start(slot)
+                log.info("worker_restarted", worker=slot.number, pid=slot.process.pid)
+            return
+        if process.is_alive():
+            return
+        process.join()
+        slot.process = None
+        metrics.worker_exited(process.pid)
+        if not self.stopping:
+            self.exited(slot, process, now)
+
+    def exited(self, slot: _Slot, process: Any, now: float) -> None:
+        """A worker died while serving: give up (it cannot start, or they keep dying early) or restart it later."""
+        reason = _exit_reason(process.exitcode)
+        if process.exitcode in (WORKER_CONFIG_ERROR, WORKER_STARTUP_FAILED):
+            log.error("worker_failed_to_start", worker=slot.number, pid=process.pid, reason=reason)
+            self.give_up()
+            return
+        deaths = self.deaths
+        if now - slot.started_at < GIVE_UP_WINDOW:
+            deaths.append(now)
+        while deaths and now - deaths[0] > GIVE_UP_WINDOW:
+            deaths.popleft()
+        if len(deaths) >= GIVE_UP_DEATHS:
+            message = (
+                f"workers died {len(deaths)} times within {GIVE_UP_WINDOW:g} s of starting "
+                f"(last: worker {slot.number}, {reason}); giving up"
+            )
+            log.error("workers_failing", worker=slot.number, pid=process.pid, reason=reason, deaths=len(deaths))
+            print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+            self.give_up()
+            return
+        delay = min(RESTART_FIRST_DELAY * 2 ** max(len(deaths) - 1, 0), RESTART_MAX_DELAY)
+        log.warning("worker_exited", worker=slot.number, pid=process.pid, reason=reason, restart_in_s=delay)
+        slot.restart_at = now + delay
+
+    def give_up(self) -> None:
+        self.status = 1
+        self.stop_all()
