@@ -60,34 +60,7 @@ def compile_row(
     expanded navigation's value; ``path_value(op, row)`` computes a ``PATH`` op.
     """
     scope: dict[str, Any] = {"_other": other, "_unwrap": unwrap, "_child_rows": child_rows, "_path_value": path_value}
-    written: dict[str, Any] = {}  # v6 key → the template value (a constant, else None), in plan order
-    assign: dict[str, str] = {}  # v6 key → the expression setting it after the merge
-    for i, op in enumerate(plan.ops):
-        src, key = op.src, op.key
-        if op.kind == CONST:
-            written[key] = op.arg
-            if key in row:  # the merge brought the upstream's value: put the constant back
-                scope[f"_v{i}"] = op.arg
-                assign[key] = f"_v{i}"
-        elif op.kind == DERIVE:
-            scope[f"_f{i}"] = op.arg
-            written[key], assign[key] = None, f"_f{i}(row)"
-        elif op.kind == PATH:
-            scope[f"_op{i}"] = op
-            written[key], assign[key] = None, f"_path_value(_op{i}, row)"
-        elif src is not None and src in row:
-            get = f"row[{src!r}]"
-            written[key] = None
-            if op.kind == COPY and src != key:
-                assign[key] = get
-            elif op.kind == UNWRAP:
-                assign[key] = f"_unwrap({get})"
-            elif op.kind == COERCE:
-                scope[f"_f{i}"] = op.arg
-                assign[key] = f"_f{i}({get})"
-            elif op.kind == CHILD:
-                scope[f"_p{i}"] = op.arg
-                assign[key] = f"_child_rows(_p{i}, {get})"
+    written, assign = _assignments(plan, row, scope)
     extras = [k for k in row if k not in plan.known] if plan.open_ended else []
     order = _with_extras(plan, row, list(written), extras) if extras else list(written)
     shown = set(order)
@@ -118,6 +91,41 @@ def compile_row(
     exec(compile("\n".join(lines), f"<row builder {plan.resource}>", "exec"), scope)
     builder: RowBuilder = scope["build"]
     return builder
+
+
+def _assignments(plan: ObjectPlan, row: dict[str, Any], scope: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """For ``row``'s shape: every v6 key the plan writes with its template value (a constant, else None), in
+    plan order, and the expression setting each key whose value is not the merged upstream one (the values
+    it needs are put in ``scope``)."""
+    written: dict[str, Any] = {}
+    assign: dict[str, str] = {}
+    for i, op in enumerate(plan.ops):
+        src, key = op.src, op.key
+        if op.kind == CONST:
+            written[key] = op.arg
+            if key in row:  # the merge brought the upstream's value: put the constant back
+                scope[f"_v{i}"] = op.arg
+                assign[key] = f"_v{i}"
+        elif op.kind == DERIVE:
+            scope[f"_f{i}"] = op.arg
+            written[key], assign[key] = None, f"_f{i}(row)"
+        elif op.kind == PATH:
+            scope[f"_op{i}"] = op
+            written[key], assign[key] = None, f"_path_value(_op{i}, row)"
+        elif src is not None and src in row:
+            get = f"row[{src!r}]"
+            written[key] = None
+            if op.kind == COPY and src != key:
+                assign[key] = get
+            elif op.kind == UNWRAP:
+                assign[key] = f"_unwrap({get})"
+            elif op.kind == COERCE:
+                scope[f"_f{i}"] = op.arg
+                assign[key] = f"_f{i}({get})"
+            elif op.kind == CHILD:
+                scope[f"_p{i}"] = op.arg
+                assign[key] = f"_child_rows(_p{i}, {get})"
+    return written, assign
 
 
 def _with_extras(plan: ObjectPlan, row: dict[str, Any], written: list[str], extras: list[str]) -> list[str]:
