@@ -541,6 +541,8 @@ EDGE_URLS = [
     "/a?$select=",
     "/a?&",
     "/a?$top=1&",
+    "/a?&$top=1",  # an empty option anywhere is the server's syntax error too
+    "/a?$top=1&&$skip=2",
 ]
 
 
