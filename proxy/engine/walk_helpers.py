@@ -13,7 +13,7 @@ from proxy.engine.logic import compare_constant
 from proxy.engine.plan import CHILD, DERIVE, ObjectPlan, Op
 from proxy.engine.texts import expression, helper_item
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
-from proxy.odata import BinOp, ExpandOption, Expr, Group, Literal, Not, OptionList, Path, iter_nodes
+from proxy.odata import BinOp, Expr, Group, Literal, Not, OptionList, Path, iter_nodes
 from proxy.schema.v6schema import ResourceInfo
 from translators import HelperExpand
 
@@ -49,10 +49,7 @@ class HelperWalker:
                 raise WalkError(400, f"{key} cannot be computed with this $expand through the v6 proxy")
             return
         item = helper_item(nav, helper)
-        if expand is None:
-            options.add(ExpandOption([item]))
-        else:
-            expand.items.append(item)
+        options.add_expand(item)
         self.ctx.helper_aliases.setdefault(id(options), {})[nav] = HelperAlias(key)
 
     def helper_from_client(self, options: OptionList, key: str, helper: HelperExpand, expand_ops: list[Op]) -> bool:

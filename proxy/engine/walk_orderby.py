@@ -137,11 +137,7 @@ class OrderByWalker:
             assert new.options is not None
             new.options.add(FilterOption(expression(restriction)))
             added[link] = new
-            expand = options.expand
-            if expand is None:
-                options.add(ExpandOption([new]))
-            else:
-                expand.items.append(new)
+            options.add_expand(new)
             self.ctx.sort_links.setdefault(id(options), {})[link] = None
         return SortKey(None, _at_path((link,), leaf), desc)
 
@@ -441,10 +437,7 @@ class OrderByWalker:
         if path.count.filter is not None:
             counted.add(FilterOption(path.count.filter))
         new = ExpandItem(TreeName(nav), count=True, options=counted if counted.options else None)
-        if expand is None:
-            options.add(ExpandOption([new]))
-        else:
-            expand.items.append(new)
+        options.add_expand(new)
         self.ctx.sort_links.setdefault(id(options), {})[nav] = None
         self.ctx.feature("local_sort_count")
         return SortKey(None, _count_of(nav), desc)
@@ -527,10 +520,7 @@ class OrderByWalker:
             assert first is not None and first.target is not None
             self.ctx.sort_links.setdefault(id(options), {})[navs[0]] = (self.ctx.key(targets[0]), first.target)
             self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
-        if expand is None:
-            options.add(ExpandOption([new]))
-        else:
-            expand.items.append(new)
+        options.add_expand(new)
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path(tuple(navs), leaf), desc)
 
@@ -627,11 +617,7 @@ class OrderByWalker:
         if shown and select is not None and not select.star:
             for p in [p for p in select.items if p.names[0] in (names[0], v7_first) and len(p.segments) == 1]:
                 select.remove(p)  # expanded instead; the reference is rebuilt from the expanded row
-        if expand is None:
-            expand = ExpandOption([item])
-            options.add(expand)
-        else:
-            expand.items.append(item)
+        expand = options.add_expand(item)
         op = self.expand_item(item, resource, expand)
         if op is None or op.arg is None or op.src is None:
             return None
@@ -716,14 +702,7 @@ class OrderByWalker:
         single-valued links on from a member (``keys``: what the collection and each link but the last select)
         expands them inside the collection's expansion."""
         nav = navs[0]
-        select = options.select
-        if select is not None and any(p.names[0] in (nav, v6_nav) for p in select.items if p.segments):
-            return None
-        flt = options.get("$filter")
-        if isinstance(flt, FilterOption) and any(
-            isinstance(node, TreePath) and len(node.segments) > 1 and node.names[0] in (nav, v6_nav)
-            for node in iter_nodes(flt)
-        ):
+        if self._joined_elsewhere(nav, v6_nav, options):
             return None
         new = _selecting(navs[-1], leaf)
         for link, key in reversed(list(zip(navs[:-1], keys, strict=True))):
@@ -731,11 +710,7 @@ class OrderByWalker:
         assert new.options is not None
         new.options.add(TopOption(self.ctx.max_local_sort_rows + 1))
         self._joined[(id(options), nav)] = new
-        expand = options.expand
-        if expand is None:
-            options.add(ExpandOption([new]))
-        else:
-            expand.items.append(new)
+        options.add_expand(new)
         self.ctx.sort_links.setdefault(id(options), {})[nav] = None
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=nav)
@@ -834,10 +809,7 @@ def _join_tail(options: OptionList, tail: list[str], keys: list[str], leaf: str)
     new = _selecting(tail[-1], leaf)
     for nav, key in reversed(list(zip(tail[:-1], keys, strict=True))):
         new = _selecting(nav, key, new)
-    if expand is None:
-        options.add(ExpandOption([new]))
-    else:
-        expand.items.append(new)
+    options.add_expand(new)
     return True
 
 

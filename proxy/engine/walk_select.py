@@ -185,11 +185,7 @@ class SelectExpandWalker:
         item = self._expand_tree(paths, 0, resource, extra_key=bool(shown))
         for p in shown:
             select.remove(p)  # expanded instead; the reference is rebuilt from the expanded row
-        if expand is None:
-            expand = ExpandOption([item])
-            options.add(expand)
-        else:
-            expand.items.append(item)
+        expand = options.add_expand(item)
         op = self.walk_expand_item(item, resource, expand)
         select.remove(path)
         if op is None or op.kind != CHILD or op.arg is None or op.src is None:
@@ -348,10 +344,7 @@ class SelectExpandWalker:
             counted = OptionList(nested=True)
             counted.add(FilterOption(expression(restriction)))
             item = ExpandItem(TreeName(link), count=True, options=counted)
-            if expand is None:
-                options.add(ExpandOption([item]))
-            else:
-                expand.items.append(item)
+            options.add_expand(item)
             added.add(link)
             self.ctx.sort_links.setdefault(id(options), {})[link] = None  # never shown as the link itself
         self.ctx.feature(f"{target.name}.extra_filter_value")

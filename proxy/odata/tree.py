@@ -1017,6 +1017,14 @@ class OptionList(Node):
         current.and_(extra)
         return current
 
+    def add_expand(self, item: ExpandItem) -> ExpandOption:
+        """Add `item` to the effective `$expand`, or add `$expand=item`; returns the `$expand` option."""
+        current = self.expand
+        if current is None:
+            return self.add(ExpandOption([item]))  # type: ignore[return-value]
+        current.items.append(item)
+        return current
+
     def write(self, out: list[str]) -> None:
         _write_joined(out, self.options, self.seps)
 
