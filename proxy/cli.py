@@ -45,6 +45,13 @@ class _Parser(argparse.ArgumentParser):
     serve: argparse.ArgumentParser | None = None
 
 
+def say_error(message: object) -> None:
+    """Print ``PROG: error: message`` as one write: workers share stderr, and print()'s separate newline write
+    let two workers' lines run into each other."""
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.flush()
+
+
 def _default_text(name: str) -> str:
     value = FIELDS[name].default
     if value is None or value == ():
@@ -124,13 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.workers > 1 and settings.port == 0:
             raise SettingsError("setting 'workers': more than one worker needs a fixed port (not 0)")
     except SettingsError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        say_error(exc)
         return 2
     try:
         check_log_files(settings)
         configure_logging(settings, worker=0 if settings.workers == 1 else None)
     except LogFileError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        say_error(exc)
         return 2
     if settings.workers == 1:
         _exit_now(run_worker(settings, reuse_port=False))
@@ -169,7 +176,7 @@ def run_worker(settings: Settings, *, reuse_port: bool, worker: int = 0) -> int:
         run_loop(serve(settings, reuse_port=reuse_port, worker=worker))
     except StartupError as exc:
         # One line and status 1, nothing else: no traceback, no "stopped" event (it never started).
-        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
+        say_error(exc)
         return 1
     except KeyboardInterrupt:  # pragma: no cover - only outside the loop
         pass
@@ -264,7 +271,7 @@ def _worker_main(settings: Settings, worker: int, parent: int) -> None:
     try:
         configure_logging(settings, worker=worker)
     except LogFileError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        say_error(exc)
         sys.exit(WORKER_CONFIG_ERROR)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM per worker
     status = run_worker(settings, reuse_port=True, worker=worker)
@@ -279,7 +286,7 @@ def run_workers(settings: Settings) -> int:
     try:
         _preflight(settings)
     except StartupError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
+        say_error(exc)
         return 1
     created = metrics.prepare_multiprocess()
     try:
@@ -440,7 +447,7 @@ class _Supervisor:
                 f"(last: worker {slot.number}, {reason}); giving up"
             )
             log.error("workers_failing", worker=slot.number, pid=process.pid, reason=reason, deaths=len(deaths))
-            print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+            say_error(message)
             self.give_up()
             return
         delay = min(RESTART_FIRST_DELAY * 2 ** max(len(deaths) - 1, 0), RESTART_MAX_DELAY)
