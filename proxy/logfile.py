@@ -22,24 +22,26 @@ class LogFileError(Exception):
     """The log file cannot be opened at start-up; ``str()`` is the one line shown to the operator."""
 
 
+SUPERVISOR_SUFFIX = "supervisor"
+
+
 def log_file_path(settings: Settings, worker: int | None) -> str | None:
     """This process's file: ``log_file`` with one worker, ``log_file.N`` for worker N of several, and
-    none for the parent of several workers (it only supervises)."""
+    ``log_file.supervisor`` for their parent (its start, restart and stop events; no two processes
+    share, and so rotate, one file)."""
     if settings.log_file is None:
         return None
     if settings.workers == 1:
         return settings.log_file
-    return None if worker is None else f"{settings.log_file}.{worker}"
+    return f"{settings.log_file}.{SUPERVISOR_SUFFIX if worker is None else worker}"
 
 
 def check_log_files(settings: Settings) -> None:
-    """Open (creating) every file the workers will write, so a bad path stops start-up in the parent."""
+    """Open (creating) every file the processes will write, so a bad path stops start-up in the parent."""
     if settings.log_file is None:
         return
-    paths = (
-        [settings.log_file] if settings.workers == 1 else [f"{settings.log_file}.{n}" for n in range(settings.workers)]
-    )
-    for path in paths:
+    suffixes = [SUPERVISOR_SUFFIX, *map(str, range(settings.workers))] if settings.workers > 1 else []
+    for path in [f"{settings.log_file}.{suffix}" for suffix in suffixes] or [settings.log_file]:
         _open(path).close()
 
 

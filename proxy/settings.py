@@ -150,7 +150,7 @@ HELP: dict[str, str] = {
     ),
     "device_type_cache_ttl": "seconds device-type look-ups are cached",
     "plan_cache_size": "number of translated query plans cached per worker",
-    "log_file": "also append every log event to this file as JSON lines (one file per worker: FILE.N)",
+    "log_file": "also append every log event to this file as JSON lines (one file per worker: FILE.N, and FILE.supervisor for their parent)",
     "log_file_max_bytes": "size at which the log file is rotated",
     "log_file_backups": "number of rotated log files kept (FILE.1 ... FILE.N)",
     "v6_mode_rules": "ordered PATTERN=MODE rules choosing translate or forward per client (first match wins)",

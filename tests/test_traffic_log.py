@@ -119,8 +119,13 @@ async def test_each_worker_writes_its_own_file(spawn_cli, tmp_path):
         for _ in range(30):
             assert (await get(f"http://127.0.0.1:{port}/v6/device?$select=id"))[0] == 200
         assert await cli.stop() == 0
-    assert not target.exists()  # the parent writes no file: no two processes share one
+    assert not target.exists()  # no two processes share (and rotate) one file
     events = _lines(tmp_path / "proxy.log.0") + _lines(tmp_path / "proxy.log.1")
+    # the parent's own events (start, stop of the workers) go to a file of its own
+    parent = _lines(tmp_path / "proxy.log.supervisor")
+    started = [e for e in parent if e["event"] == "workers_started"]
+    assert len(started) == 1 and set(started[0]["pids"]) == {e["pid"] for e in events if e["event"] == "listening"}
+    assert not [e for e in parent if e["event"] == "request"]
     assert len([e for e in events if e["event"] == "request"]) == 30
     assert {e["pid"] for e in events if e["event"] == "listening"} == {
         e["pid"] for e in cli.events if e["event"] == "listening"
