@@ -287,3 +287,85 @@ async def test_a_sort_key_through_the_link_is_null_outside_the_view(serve_app, s
     )
     assert status == 200, body
     assert [r["id"] for r in body["d"]] == expected
+
+
+@pytest.fixture
+async def linked(serve_app, start_proxy):
+    """Device 1 managed by supervisor release 10 (inside the view), device 2 by app release 1 (outside it: v6
+    joined only supervisor releases, so values through its link were NULL), device 3 by none; set through
+    v7. The proxy's URL and the v7 created_at of the two releases."""
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    proxy = (await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")).url
+    for device, release in ((1, 10), (2, 1)):
+        status, _ = await call(upstream, "PATCH", f"/v7/device({device})", {"should_be_managed_by__release": release})
+        assert status == 200
+    _, v7 = await call(upstream, "GET", "/v7/release?$select=id,created_at&$filter=id in (1,10)")
+    return proxy, {r["id"]: r["created_at"] for r in v7["d"]}
+
+
+NAV = "should_be_managed_by__supervisor_release"
+
+
+async def test_a_value_selected_through_the_link_the_client_expands_is_null_outside_the_view(linked):
+    """`$select=link/name` next to the client's own `$expand` of the link: the value is read from that
+    expansion (which holds only the view's rows), so it is NULL outside the view as in v6, not the v7 join's
+    value of the app release; the expansion's rows keep the client's own $select."""
+    proxy, created = linked
+    status, body = await call(
+        proxy, "GET", f"/v6/device?$select=id,{NAV}/created_at&$expand={NAV}($select=id)&$filter=id le 3&$orderby=id"
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {NAV: [], "id": 3, "created_at": None},
+        {NAV: [], "id": 2, "created_at": None},  # release 1 is not a supervisor release
+        {NAV: [{"id": 10}], "id": 1, "created_at": created[10]},
+    ]
+    # an expansion without $select holds every field already; a second path reads it too
+    status, body = await call(
+        proxy, "GET", f"/v6/device?$select={NAV}/note,{NAV}/id&$expand={NAV}&$filter=id le 2&$orderby=id asc"
+    )
+    assert status == 200, body
+    assert [(r[NAV] != [], r["id"], r["note"]) for r in body["d"]] == [(True, 10, None), (False, None, None)]
+    assert list(body["d"][0][NAV][0]) == V6_KEY_ORDER
+
+
+async def test_a_sort_key_through_the_link_the_client_expands_is_null_outside_the_view(linked):
+    """`$orderby=link/name` with the link expanded by the client (or read by a `$select` path): sorted by the
+    proxy from the expansion holding only the view's rows, NULL outside the view (last ascending, first
+    descending; a missing direction is DESC, as the server reads it)."""
+    proxy, _ = linked
+    for query, ids in (
+        (f"$select=id&$expand={NAV}($select=id)&$orderby={NAV}/created_at asc,id asc", [1, 2, 3]),
+        (f"$select=id&$expand={NAV}($select=id)&$orderby={NAV}/created_at desc,id desc", [3, 2, 1]),
+        (f"$select=id&$expand={NAV}&$orderby={NAV}/supervisor_version asc,id desc", [1, 3, 2]),
+        (f"$select=id,{NAV}/created_at&$orderby={NAV}/created_at asc,id", [1, 3, 2]),
+        (f"$select=id,{NAV}/note&$orderby={NAV}/id asc,id asc&$top=2", [1, 2]),
+    ):
+        status, body = await call(proxy, "GET", f"/v6/device?{query}&$filter=id le 3")
+        assert status == 200, (query, body)
+        assert [r["id"] for r in body["d"]] == ids, query
+        assert all("created_at" not in r for r in body["d"]) or f"$select=id,{NAV}/created_at" in query
+        if f"$expand={NAV}($select=id)" in query:
+            assert [r[NAV] for r in body["d"] if r["id"] == 1] == [[{"id": 10}]]
+
+
+async def test_where_no_expansion_can_hold_the_value_the_answer_is_a_clear_400(linked):
+    """The rows show the link itself (no $select, or the link selected: its reference names the linked
+    release even outside the view, which an expansion restricted to the view does not hold), or the client's
+    expansion may leave the linked row out: v6 answered NULL outside the view there, which the proxy cannot
+    tell, so it answers 400 instead of the linked release's value."""
+    proxy, _ = linked
+    for query in (
+        f"$orderby={NAV}/created_at asc",
+        f"$select=id,{NAV}&$orderby={NAV}/created_at asc",
+        f"$select=id,{NAV},{NAV}/created_at",
+        f"$select=id,{NAV}/created_at&$expand={NAV}($select=id;$filter=id gt 0)",
+        f"$select=id&$expand={NAV}($top=1)&$orderby={NAV}/supervisor_version",
+        f"$select=id&$expand={NAV}/$count&$orderby={NAV}/note",
+    ):
+        status, body = await call(proxy, "GET", f"/v6/device?{query}")
+        assert status == 400, (query, body)
+        assert "cannot be used in" in body and body.endswith("through the v6 proxy"), body
+    # a count or an unpaged write touches the same rows in any order: the key is dropped, not refused
+    status, body = await call(proxy, "GET", f"/v6/device/$count?$orderby={NAV}/created_at asc")
+    assert status == 200 and isinstance(body["d"], int), body

@@ -63,7 +63,9 @@ class WalkContext:
     # as a reference ({"__id": n}): (its target's v7 key, the v6 target), rebuilt from the expanded row
     # (walk_orderby.link_value); None for a count or a joined column
     sort_links: dict[int, dict[str, tuple[str, str] | None]] = field(default_factory=dict)
-    view_counts: dict[int, set[str]] = field(default_factory=dict)  # id(options) → links counted inside a view
+    # id(options) → v7 link → the expansion restricted to a view the proxy added for values read through the link
+    # (walk_orderby.view_read), shared by every $select path and sort key of those options
+    view_links: dict[int, dict[str, Any]] = field(default_factory=dict)
     # id(options) → v7 link → the plan of the client's own expansion of that single-valued link where it holds
     # the linked row as a join would (no $filter/$top/$skip, not a count): derived values along the link are
     # read from it (walk_orderby.client_read)

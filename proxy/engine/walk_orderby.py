@@ -63,13 +63,14 @@ class OrderByWalker:
             found = self._walk_item(item, orderby, resource, local)
             if found is not None:
                 walked[id(item)] = found
-        views = self._view_keys(orderby, options, resource, v6_paths, walked) if self.ctx.kind == "rows" else {}
+        views = self._view_keys(orderby, resource, v6_paths, walked)
         if not local and not views:
             if not orderby.items:
                 options.remove(orderby)
             return
         if top and self.ctx.kind != "rows":
-            self._drop_local(orderby, options, resource, local[0][1].v6)
+            label = local[0][1].v6 if local else next(iter(views.values()))
+            self._drop_local(orderby, options, resource, label)
             return
         self._local_sort(
             orderby,
@@ -86,24 +87,12 @@ class OrderByWalker:
         )
 
     def _view_keys(
-        self,
-        orderby: OrderByOption,
-        options: OptionList,
-        resource: ResourceInfo,
-        v6_paths: dict[int, str],
-        walked: dict[int, PathEnd],
+        self, orderby: OrderByOption, resource: ResourceInfo, v6_paths: dict[int, str], walked: dict[int, PathEnd]
     ) -> dict[int, str]:
         """Sort keys ``link/name`` where ``link`` leads to a view (a resource narrowed by ``extra_filter``):
         the server joined only the view's rows, so the key is NULL where the linked row is outside it, which no
-        v7 sort key spells. Such keys are sorted by the proxy (the link expanded with the view's restriction)
-        where that expansion cannot change what the client sees (a $select that names neither the link nor
-        expands it); elsewhere v7 sorts them by the linked row. id(item) → the view's restriction."""
-        select = options.select
-        if select is None or select.star:
-            return {}
-        expand = options.expand
-        taken = {p.names[0] for p in select.items if p.segments}
-        taken |= {i.name.text for i in expand.items} if expand is not None else set()
+        v7 sort key spells. Such keys are sorted by the proxy, read from an expansion of the link holding only
+        the view's rows (``view_read``). id(item) → the key's v6 path."""
         found: dict[int, str] = {}
         for item in orderby.items:
             end = walked.get(id(item))
@@ -117,29 +106,22 @@ class OrderByWalker:
             link = self.ctx.lookup(resource, names[0])
             if link is None or link.kind != S.NAV or link.many or not link.target:
                 continue
-            target = self.ctx.res(link.target)
-            if not target.extra_filters or item.path.names[0] in taken or names[0] in taken:
-                continue
-            found[id(item)] = target.restriction
+            if self.ctx.res(link.target).extra_filters:
+                found[id(item)] = v6_paths[id(item)]
         return found
 
-    def _view_sort_key(
-        self, item: OrderItem, options: OptionList, restriction: str, added: dict[str, ExpandItem], desc: bool
-    ) -> SortKey:
-        """The local sort key of ``_view_keys``: the link expanded with the view's restriction and only the
-        sorted names (stripped again), the key read from it (NULL where the linked row is outside the view)."""
-        link, leaf = item.path.names
-        existing = added.get(link)
-        if existing is not None and existing.options is not None and existing.options.select is not None:
-            existing.options.select.add(leaf)
-        else:
-            new = _selecting(link, leaf)
-            assert new.options is not None
-            new.options.add(FilterOption(expression(restriction)))
-            added[link] = new
-            options.add_expand(new)
-            self.ctx.sort_links.setdefault(id(options), {})[link] = None
-        return SortKey(None, _at_path((link,), leaf), desc)
+    def _view_sort_key(self, item: OrderItem, options: OptionList, resource: ResourceInfo, v6_path: str) -> SortKey:
+        """The local sort key of ``_view_keys`` (NULL where the linked row is outside the view), or the clear
+        400 where no expansion of the link can hold it (``view_read``)."""
+        link, leaf = item.path.names  # renamed to v7 by walk_path
+        v6_link = v6_path.split("/")[0]
+        n = self.ctx.lookup(resource, v6_link)
+        assert n is not None and n.target is not None
+        read = view_read(self.ctx, options, v6_link, link, leaf, self.ctx.res(n.target).restriction)
+        if read is None:
+            raise WalkError(400, view_refusal(v6_path, "$orderby"))
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, read, item.effective_direction == "desc")
 
     def _walk_item(
         self, item: OrderItem, orderby: OrderByOption, resource: ResourceInfo, local: list[tuple[OrderItem, Name]]
@@ -212,7 +194,6 @@ class OrderByWalker:
         ctx = self.ctx
         label = local[0][1].v6 if local else next(v6_paths[id(i)] for i in orderby.items if id(i) in views)
         keys: list[SortKey] = []
-        view_links: dict[str, ExpandItem] = {}
         local_ids = {id(it) for it, _ in local} | set(views) | self.derived_paths
         self._derived_through = {v6_paths[id(i)].split("/")[0] for i in orderby.items if id(i) in self.derived_paths}
         last_local = max(i for i, item in enumerate(orderby.items) if id(item) in local_ids)
@@ -220,8 +201,7 @@ class OrderByWalker:
         for index, item in enumerate(orderby.items):
             desc = item.effective_direction == "desc"
             if id(item) in views:
-                keys.append(self._view_sort_key(item, options, views[id(item)], view_links, desc))
-                ctx.feature(f"{resource.name}.local_sort_path")
+                keys.append(self._view_sort_key(item, options, resource, v6_paths[id(item)]))
                 continue
             if id(item) in self.derived_paths:
                 derived_key = self.derived_path_key(v6_paths[id(item)], options, resource, desc)
@@ -746,6 +726,73 @@ def _number(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def view_read(
+    ctx: WalkContext, options: OptionList, v6_link: str, link: str, leaf: str, restriction: str
+) -> Callable[[dict[str, Any]], Any] | None:
+    """A value ``link/leaf`` (v7 names) where the single-valued ``link`` leads to a view: the server joined
+    only the view's rows, so it is NULL where the linked row is outside the view. It is read from an expansion
+    of the link holding only the view's rows: the client's own where it expands the link whole (walked with
+    the view's restriction; its $select widened, the rows cut back to it), else one the proxy adds
+    (``link($select=leaf,…;$filter=<restriction>)``, shared by every such value of the options, stripped
+    again). None where neither can be: the client's expansion may leave out the linked row ($filter, $top,
+    $skip, a count), or the rows show the link itself (no $select, or the link selected: its reference names
+    the linked row even outside the view, which an expansion restricted to the view does not hold)."""
+    mine: ExpandItem | None = ctx.view_links.get(id(options), {}).get(link)
+    expand = options.expand
+    if mine is None and expand is not None and any(i.name.text == link for i in expand.items):
+        return _client_view_read(ctx, options, link, leaf)
+    select = options.select
+    if select is None or select.star or id(options) in ctx.full_selects:
+        return None
+    if any(len(p.segments) == 1 and p.names[0] in (v6_link, link) for p in select.items):
+        return None
+    if mine is None:
+        mine = _selecting(link, leaf)
+        assert mine.options is not None
+        mine.options.add(FilterOption(expression(restriction)))
+        ctx.view_links.setdefault(id(options), {})[link] = mine
+        options.add_expand(mine)
+        ctx.sort_links.setdefault(id(options), {})[link] = None  # never shown as the link itself
+    else:
+        _widen(mine, leaf)
+    return _at_path((link,), leaf)
+
+
+def _client_view_read(
+    ctx: WalkContext, options: OptionList, link: str, leaf: str
+) -> Callable[[dict[str, Any]], Any] | None:
+    """``view_read`` from the client's own expansion of the link, where that holds every row of the view the
+    link leads to (``WalkContext.whole_links``)."""
+    plan = ctx.whole_links.get(id(options), {}).get(link)
+    expand = options.expand
+    if not isinstance(plan, ObjectPlan) or expand is None:
+        return None
+    item = next(i for i in expand.items if i.name.text == link)
+    if _widen(item, leaf):
+        plan.trivial = False  # the widened rows are cut back to the client's $select
+    return _at_path((link,), leaf)
+
+
+def _widen(item: ExpandItem, name: str) -> bool:
+    """Adds ``name`` to an expansion's $select where it has one that lacks it; whether it did."""
+    select = item.options.select if item.options is not None else None
+    if select is None or select.star or name in {p.serialize() for p in select.items}:
+        return False
+    select.add(name)
+    return True
+
+
+def view_refusal(v6_path: str, option: str) -> str:
+    """The clear 400 where ``view_read`` cannot read a value through a link to a view (``option``: where the
+    path stands, "a $select path" or "$orderby")."""
+    link = v6_path.split("/")[0]
+    without = " without a $select, or" if option == "$orderby" else ""
+    return (
+        f"{v6_path} cannot be used in {option}{without} with {link} also selected or expanded with $filter, "
+        "$top or $skip, through the v6 proxy"
+    )
 
 
 def client_read(

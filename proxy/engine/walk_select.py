@@ -5,14 +5,13 @@ along their v7 path, and tail paths rewritten into nested expands."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
 from proxy.engine.texts import expression
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
-from proxy.engine.walk_orderby import client_read, link_op, planned_at
+from proxy.engine.walk_orderby import client_read, link_op, planned_at, view_read, view_refusal
 from proxy.engine.walk_path import PathWalker
 from proxy.odata import ExpandItem, ExpandOption, FilterOption, OptionList, Path, SelectOption
 from proxy.odata import Name as TreeName
@@ -320,10 +319,9 @@ class SelectExpandWalker:
         self, op: Op, v6_link: str, path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList | None
     ) -> Op:
         """``$select=link/name`` where ``link`` leads to a view (a resource narrowed by ``extra_filter``): the
-        server joined only the view's rows, so the value is NULL where the linked row is outside it. The proxy
-        counts the linked rows inside the view (``link/$count($filter=<restriction>)``, stripped again) and
-        writes NULL where that is 0. Kept as the plain join where that count cannot be added: the client
-        expands or selects the link itself (its key is the count's), or the path is longer."""
+        server joined only the view's rows, so the value is NULL where the linked row is outside it. The value
+        is read from an expansion of the link holding only the view's rows (``view_read``: the client's own
+        whole one, or the proxy's, stripped again) instead of the v7 join; the clear 400 where there is none."""
         if op.kind != COPY or options is None or len(path.segments) != 2:
             return op
         n = self.ctx.lookup(resource, v6_link)
@@ -332,23 +330,13 @@ class SelectExpandWalker:
         target = self.ctx.res(n.target)
         if not target.extra_filters:
             return op
-        link = path.names[0]  # renamed to v7 by walk_select_path
-        expand = options.expand
-        added = self.ctx.view_counts.setdefault(id(options), set())
-        if link not in added:
-            if expand is not None and link in {i.name.text for i in expand.items}:
-                return op
-            if any(len(p.segments) == 1 and p.names[0] == link for p in select.items):
-                return op
-            restriction = target.restriction
-            counted = OptionList(nested=True)
-            counted.add(FilterOption(expression(restriction)))
-            item = ExpandItem(TreeName(link), count=True, options=counted)
-            options.add_expand(item)
-            added.add(link)
-            self.ctx.sort_links.setdefault(id(options), {})[link] = None  # never shown as the link itself
+        link, leaf = path.names  # renamed to v7 by walk_select_path
+        read = view_read(self.ctx, options, v6_link, link, leaf, target.restriction)
+        if read is None:
+            raise WalkError(400, view_refusal(f"{v6_link}/{op.key}", "a $select path"))
+        select.remove(path)
         self.ctx.feature(f"{target.name}.extra_filter_value")
-        return Op(op.key, DERIVE, None, _inside(op.src, link))
+        return Op(op.key, DERIVE, None, read)
 
     def name_op(
         self,
@@ -522,12 +510,3 @@ def _nest_tail(item: ExpandItem) -> None:
         options.add(ExpandOption([inner]))
     else:
         expand.items.insert(0, inner)
-
-
-def _inside(src: str | None, link: str) -> Callable[[dict[str, Any]], Any]:
-    """The value joined through ``link`` where the linked row is inside the view (its count is 1), else NULL."""
-
-    def compute(row: dict[str, Any]) -> Any:
-        return row.get(src) if src is not None and row.get(link) else None
-
-    return compute
