@@ -349,17 +349,80 @@ async def test_a_sort_key_through_the_link_the_client_expands_is_null_outside_th
             assert [r[NAV] for r in body["d"] if r["id"] == 1] == [[{"id": 10}]]
 
 
+async def test_where_the_rows_show_the_link_the_value_is_still_null_outside_the_view(linked):
+    """No $select, or the link selected next to the path: the rows show the link's reference (the linked key
+    even outside the view), so the proxy expands the link whole, rebuilds the reference from it and decides
+    itself whether the linked release is inside the view (its restriction evaluated on the expanded row)."""
+    proxy, created = linked
+    status, body = await call(
+        proxy, "GET", f"/v6/device?$select=id,{NAV},{NAV}/created_at&$filter=id le 3&$orderby=id asc"
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {"id": 1, NAV: {"__id": 10}, "created_at": created[10]},
+        {"id": 2, NAV: {"__id": 1}, "created_at": None},
+        {"id": 3, NAV: None, "created_at": None},
+    ]
+    # a derived value through the link too: computed from the same expansion's helpers, NULL outside the view
+    status, body = await call(
+        proxy,
+        "GET",
+        f"/v6/device?$select={NAV}/supervisor_version,id,{NAV}/created_at,{NAV}&$filter=id le 3&$orderby=id asc",
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {"supervisor_version": "v14.0.0", "id": 1, "created_at": created[10], NAV: {"__id": 10}},
+        {"supervisor_version": None, "id": 2, "created_at": None, NAV: {"__id": 1}},
+        {"supervisor_version": None, "id": 3, "created_at": None, NAV: None},
+    ]
+    _, plain = await call(proxy, "GET", "/v6/device?$filter=id le 3&$orderby=id asc")
+    for query, ids in (
+        (f"$orderby={NAV}/created_at asc,id asc", [1, 2, 3]),
+        (f"$orderby={NAV}/supervisor_version desc,id desc", [3, 2, 1]),
+        (f"$select=id,{NAV}&$orderby={NAV}/note,{NAV}/id asc,id asc", [1, 2, 3]),
+    ):
+        status, body = await call(proxy, "GET", f"/v6/device?{query}&$filter=id le 3")
+        assert status == 200, (query, body)
+        assert [r["id"] for r in body["d"]] == ids, query
+        if "$select" not in query:  # the plain rows, reference and key order included
+            assert sorted(body["d"], key=lambda r: r["id"]) == plain["d"]
+            assert [list(r) for r in body["d"]] == [list(r) for r in plain["d"]]
+        assert {r["id"]: r[NAV] for r in body["d"]} == {1: {"__id": 10}, 2: {"__id": 1}, 3: None}
+
+
+async def test_the_view_restriction_the_proxy_evaluates_agrees_with_the_server():
+    """Where the proxy decides itself whether a linked release is inside the view (``holds`` on the expanded
+    row), it keeps exactly the releases the simulator's own $filter of the restriction keeps: every release
+    of the balenaCloud fleet, two made outside it (invalidated, failed)."""
+    from balena_v7_simulator.harness import running_pair
+    from proxy.engine import build_schema
+    from proxy.engine.texts import expression
+    from proxy.engine.walk_views import holds, restriction_reads
+
+    view = build_schema("balena-cloud").resources["supervisor_release"]
+    restriction = expression(view.restriction)
+    reads = restriction_reads(restriction)
+    assert reads is not None and reads.fields and reads.navs
+    nested = ",".join(f"{nav}($select={','.join(names)})" for nav, names in reads.navs.items())
+    async with running_pair(flavour="balena-cloud") as pair:
+        sim = pair.simulator_url
+        for rid, change in ((12, {"is_invalidated": True}), (13, {"status": "failed"})):
+            assert (await call(sim, "PATCH", f"/v7/release({rid})", change))[0] == 200
+        _, kept = await call(sim, "GET", f"/v7/release?$select=id&$filter={view.restriction}")
+        _, rows = await call(sim, "GET", f"/v7/release?$select=id,{','.join(reads.fields)}&$expand={nested}")
+    inside = {r["id"] for r in kept["d"]}
+    assert inside and not inside & {12, 13} and len(inside) < len(rows["d"]) - 2
+    assert {r["id"] for r in rows["d"] if holds(restriction, r)} == inside
+
+
 async def test_where_no_expansion_can_hold_the_value_the_answer_is_a_clear_400(linked):
-    """The rows show the link itself (no $select, or the link selected: its reference names the linked
-    release even outside the view, which an expansion restricted to the view does not hold), or the client's
-    expansion may leave the linked row out: v6 answered NULL outside the view there, which the proxy cannot
+    """The client's expansion of the link may leave the linked row out ($filter, $top, $skip) or counts it, and
+    the row holds one value per navigation: v6 answered NULL outside the view there, which the proxy cannot
     tell, so it answers 400 instead of the linked release's value."""
     proxy, _ = linked
     for query in (
-        f"$orderby={NAV}/created_at asc",
-        f"$select=id,{NAV}&$orderby={NAV}/created_at asc",
-        f"$select=id,{NAV},{NAV}/created_at",
         f"$select=id,{NAV}/created_at&$expand={NAV}($select=id;$filter=id gt 0)",
+        f"$select=id,{NAV}/supervisor_version&$expand={NAV}($filter=id gt 1)",
         f"$select=id&$expand={NAV}($top=1)&$orderby={NAV}/supervisor_version",
         f"$select=id&$expand={NAV}/$count&$orderby={NAV}/note",
     ):

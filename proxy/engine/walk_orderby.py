@@ -9,9 +9,9 @@ from typing import Any
 
 from proxy.engine.apply import apply_rows
 from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
-from proxy.engine.texts import expression
 from proxy.engine.walk_context import WalkContext, WalkError
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
+from proxy.engine.walk_views import field_value, view_read, view_refusal
 from proxy.odata import (
     ExpandItem,
     ExpandOption,
@@ -117,7 +117,7 @@ class OrderByWalker:
         v6_link = v6_path.split("/")[0]
         n = self.ctx.lookup(resource, v6_link)
         assert n is not None and n.target is not None
-        read = view_read(self.ctx, options, v6_link, link, leaf, self.ctx.res(n.target).restriction)
+        read = view_read(self.ctx, options, v6_link, link, self.ctx.res(n.target), (leaf,), field_value(leaf))
         if read is None:
             raise WalkError(400, view_refusal(v6_path, "$orderby"))
         self.ctx.feature(f"{resource.name}.local_sort_path")
@@ -726,73 +726,6 @@ def _number(value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def view_read(
-    ctx: WalkContext, options: OptionList, v6_link: str, link: str, leaf: str, restriction: str
-) -> Callable[[dict[str, Any]], Any] | None:
-    """A value ``link/leaf`` (v7 names) where the single-valued ``link`` leads to a view: the server joined
-    only the view's rows, so it is NULL where the linked row is outside the view. It is read from an expansion
-    of the link holding only the view's rows: the client's own where it expands the link whole (walked with
-    the view's restriction; its $select widened, the rows cut back to it), else one the proxy adds
-    (``link($select=leaf,…;$filter=<restriction>)``, shared by every such value of the options, stripped
-    again). None where neither can be: the client's expansion may leave out the linked row ($filter, $top,
-    $skip, a count), or the rows show the link itself (no $select, or the link selected: its reference names
-    the linked row even outside the view, which an expansion restricted to the view does not hold)."""
-    mine: ExpandItem | None = ctx.view_links.get(id(options), {}).get(link)
-    expand = options.expand
-    if mine is None and expand is not None and any(i.name.text == link for i in expand.items):
-        return _client_view_read(ctx, options, link, leaf)
-    select = options.select
-    if select is None or select.star or id(options) in ctx.full_selects:
-        return None
-    if any(len(p.segments) == 1 and p.names[0] in (v6_link, link) for p in select.items):
-        return None
-    if mine is None:
-        mine = _selecting(link, leaf)
-        assert mine.options is not None
-        mine.options.add(FilterOption(expression(restriction)))
-        ctx.view_links.setdefault(id(options), {})[link] = mine
-        options.add_expand(mine)
-        ctx.sort_links.setdefault(id(options), {})[link] = None  # never shown as the link itself
-    else:
-        _widen(mine, leaf)
-    return _at_path((link,), leaf)
-
-
-def _client_view_read(
-    ctx: WalkContext, options: OptionList, link: str, leaf: str
-) -> Callable[[dict[str, Any]], Any] | None:
-    """``view_read`` from the client's own expansion of the link, where that holds every row of the view the
-    link leads to (``WalkContext.whole_links``)."""
-    plan = ctx.whole_links.get(id(options), {}).get(link)
-    expand = options.expand
-    if not isinstance(plan, ObjectPlan) or expand is None:
-        return None
-    item = next(i for i in expand.items if i.name.text == link)
-    if _widen(item, leaf):
-        plan.trivial = False  # the widened rows are cut back to the client's $select
-    return _at_path((link,), leaf)
-
-
-def _widen(item: ExpandItem, name: str) -> bool:
-    """Adds ``name`` to an expansion's $select where it has one that lacks it; whether it did."""
-    select = item.options.select if item.options is not None else None
-    if select is None or select.star or name in {p.serialize() for p in select.items}:
-        return False
-    select.add(name)
-    return True
-
-
-def view_refusal(v6_path: str, option: str) -> str:
-    """The clear 400 where ``view_read`` cannot read a value through a link to a view (``option``: where the
-    path stands, "a $select path" or "$orderby")."""
-    link = v6_path.split("/")[0]
-    without = " without a $select, or" if option == "$orderby" else ""
-    return (
-        f"{v6_path} cannot be used in {option}{without} with {link} also selected or expanded with $filter, "
-        "$top or $skip, through the v6 proxy"
-    )
 
 
 def client_read(

@@ -11,8 +11,9 @@ from proxy.engine.texts import expression
 from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
-from proxy.engine.walk_orderby import client_read, link_op, planned_at, view_read, view_refusal
+from proxy.engine.walk_orderby import client_read, link_op, planned_at
 from proxy.engine.walk_path import PathWalker
+from proxy.engine.walk_views import field_value, view_read, view_refusal
 from proxy.odata import ExpandItem, ExpandOption, FilterOption, OptionList, Path, SelectOption
 from proxy.odata import Name as TreeName
 from proxy.schema import v6schema as S
@@ -159,6 +160,11 @@ class SelectExpandWalker:
         targets = self._single_links(resource, v6_names)
         if targets is None:
             return None
+        if len(targets) == 1 and targets[0].extra_filters:
+            viewed = self._derived_in_view(v6_names, targets[0], resource, options)
+            if viewed is not None:
+                select.remove(path)
+                return viewed
         first = self.ctx.lookup(resource, v6_names[0])
         assert first is not None and first.target is not None
         v7_first = first.v7 or v6_names[0]
@@ -193,6 +199,31 @@ class SelectExpandWalker:
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
         self._derived_links[(id(options), v7_first)] = (op.src, op.arg)
         return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
+
+    def _derived_in_view(
+        self, v6_names: list[str], target: ResourceInfo, resource: ResourceInfo, options: OptionList
+    ) -> Op | None:
+        """``$select=link/<derived name>`` where ``link`` leads to a view: computed from the helpers of the
+        linked row where it is inside the view, else NULL (``view_read``: the expansion every value through
+        the link shares). None where the client expands the link (its expansion computes the value,
+        ``client_read``) or the value needs related rows."""
+        first = self.ctx.lookup(resource, v6_names[0])
+        n = self.ctx.lookup(target, v6_names[1])
+        assert first is not None and n is not None
+        link = first.v7 or v6_names[0]
+        rule = n.derived
+        expand = options.expand
+        mine = self.ctx.view_links.get(id(options), {}).get(link)
+        if rule.helper_expands or n.target or not rule.helpers:
+            return None
+        if mine is None and expand is not None and {v6_names[0], link} & {i.name.text for i in expand.items}:
+            return None
+        read = view_read(self.ctx, options, v6_names[0], link, target, rule.helpers, rule.compute)
+        if read is None:
+            return None
+        self.ctx.feature(f"{target.name}.extra_filter_value")
+        self.ctx.feature(f"{target.name}.{n.v6}.derived")
+        return Op(n.v6, DERIVE, None, read)
 
     def prepare_client_reads(self, options: OptionList, resource: ResourceInfo) -> list[tuple[str, str]]:
         """Before the client's $expand is walked: the single-valued links it expands whole (no
@@ -331,7 +362,7 @@ class SelectExpandWalker:
         if not target.extra_filters:
             return op
         link, leaf = path.names  # renamed to v7 by walk_select_path
-        read = view_read(self.ctx, options, v6_link, link, leaf, target.restriction)
+        read = view_read(self.ctx, options, v6_link, link, target, (leaf,), field_value(leaf))
         if read is None:
             raise WalkError(400, view_refusal(f"{v6_link}/{op.key}", "a $select path"))
         select.remove(path)
