@@ -403,7 +403,8 @@ async def test_overall_status_itself_through_a_link(urls):
         assert row == plain["d"][0]
     # the client's own expansion of the link holds the device (no $filter/$top/$skip): the value is read
     # from it (added to its $select and hidden again where the client did not select it)
-    for nested in ("($select=id)", "($select=device_name,overall_status)", ""):
+    # ($top=n ≥ 1 and $skip=0 page the one linked row without leaving it out: the same)
+    for nested in ("($select=id)", "($select=device_name,overall_status)", "", "($select=id;$top=1;$skip=0)"):
         _, plain = await get(proxy, f"/v6/image_install?$select=id&$expand=device{nested}")
         own = {r["id"]: r for r in plain["d"]}
         status, body = await get(
@@ -430,7 +431,7 @@ async def test_overall_status_itself_through_a_link(urls):
     assert status == 200, body
     assert body["d"] == [{"id": i} for i in expected]
     # an expansion that may leave out the device stays the clear 400 (also next to a whole one of another link)
-    for expand in ("device($select=id;$filter=id gt 3)", "device($select=overall_status;$top=1),installs__image"):
+    for expand in ("device($select=id;$filter=id gt 3)", "device($select=overall_status;$skip=1),installs__image"):
         status, body = await get(
             proxy, f"/v6/image_install?$select=id&$expand={expand}&$orderby=device/overall_status desc"
         )

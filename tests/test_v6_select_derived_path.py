@@ -193,11 +193,31 @@ async def test_the_first_link_also_expanded_partly_stays_a_clear_400(urls):
     for query in (
         "$select=id,is_running__release/release_type&$expand=is_running__release($select=id;$filter=id gt 1)",
         # next to a whole expansion of another link
-        "$select=id,is_running__release/release_type&$expand=is_running__release($select=release_type;$top=1),"
+        "$select=id,is_running__release/release_type&$expand=is_running__release($select=release_type;$skip=1),"
         "belongs_to__application($select=id)",
+        # $top=0 leaves the linked row out
+        "$select=id,is_running__release/release_type&$expand=is_running__release($top=0)",
     ):
         status, body = await call(proxy, "GET", f"/v6/device?{query}")
         assert (status, body) == (400, "release_type cannot be used in a $select path through the v6 proxy")
+
+
+async def test_a_paged_expansion_of_the_link_that_keeps_its_row_is_read_too(urls):
+    """`$top=n` (n ≥ 1) and `$skip=0` page the one row of a single-valued link's expansion without leaving it
+    out (the server pages the expansion's own subquery), so such an expansion holds the linked row as a whole
+    one does: the value is read from it, the rows the client sees unchanged."""
+    _, proxy = urls
+    _, whole = await call(
+        proxy, "GET", "/v6/device?$select=id,is_running__release/release_type&$expand=is_running__release($select=id)"
+    )
+    assert {r["release_type"] for r in whole["d"]} > {None}
+    for paging in ("$top=1", "$top=3;$skip=0", "$skip=0"):
+        status, body = await call(
+            proxy,
+            "GET",
+            f"/v6/device?$select=id,is_running__release/release_type&$expand=is_running__release($select=id;{paging})",
+        )
+        assert (status, body) == (200, whole), paging
 
 
 async def test_a_path_to_a_value_v7_answers_through_the_same_link(urls):

@@ -336,6 +336,7 @@ async def test_a_sort_key_through_the_link_the_client_expands_is_null_outside_th
     proxy, _ = linked
     for query, ids in (
         (f"$select=id&$expand={NAV}($select=id)&$orderby={NAV}/created_at asc,id asc", [1, 2, 3]),
+        (f"$select=id&$expand={NAV}($select=id;$top=1)&$orderby={NAV}/created_at asc,id asc", [1, 2, 3]),
         (f"$select=id&$expand={NAV}($select=id)&$orderby={NAV}/created_at desc,id desc", [3, 2, 1]),
         (f"$select=id&$expand={NAV}&$orderby={NAV}/supervisor_version asc,id desc", [1, 3, 2]),
         (f"$select=id,{NAV}/created_at&$orderby={NAV}/created_at asc,id", [1, 3, 2]),
@@ -423,7 +424,8 @@ async def test_where_no_expansion_can_hold_the_value_the_answer_is_a_clear_400(l
     for query in (
         f"$select=id,{NAV}/created_at&$expand={NAV}($select=id;$filter=id gt 0)",
         f"$select=id,{NAV}/supervisor_version&$expand={NAV}($filter=id gt 1)",
-        f"$select=id&$expand={NAV}($top=1)&$orderby={NAV}/supervisor_version",
+        f"$select=id&$expand={NAV}($skip=1)&$orderby={NAV}/supervisor_version",
+        f"$select=id&$expand={NAV}($top=0)&$orderby={NAV}/supervisor_version",
         f"$select=id&$expand={NAV}/$count&$orderby={NAV}/note",
     ):
         status, body = await call(proxy, "GET", f"/v6/device?{query}")

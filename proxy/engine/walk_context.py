@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.engine.keys import key_of
-from proxy.odata import Literal, Path
+from proxy.odata import Literal, OptionList, Path, SkipOption, TopOption
 from proxy.schema.v6schema import Name, ResourceInfo, V6Schema
 
 Scope = dict[str, ResourceInfo]
@@ -67,7 +67,7 @@ class WalkContext:
     # (walk_orderby.view_read), shared by every $select path and sort key of those options
     view_links: dict[int, dict[str, Any]] = field(default_factory=dict)
     # id(options) → v7 link → the plan of the client's own expansion of that single-valued link where it holds
-    # the linked row as a join would (no $filter/$top/$skip, not a count): derived values along the link are
+    # the linked row as a join would (keeps_the_linked_row, not a count): derived values along the link are
     # read from it (walk_orderby.client_read)
     whole_links: dict[int, dict[str, Any]] = field(default_factory=dict)
     # id(options) → the $select the walk wrote for a request without one (walk_orderby._every_field): the
@@ -111,3 +111,18 @@ class WalkContext:
 
     def key_path(self, v7_resource: str) -> Path:
         return Path.of(self.key(v7_resource))
+
+
+def keeps_the_linked_row(options: OptionList | None) -> bool:
+    """Whether the client's options of an expansion of a single-valued link keep its row, as a join holds it:
+    no $filter, and no $top/$skip that can leave out the one row (the server pages the expansion's own
+    subquery: ``LIMIT n OFFSET 0`` with n ≥ 1 keeps it)."""
+    if options is None:
+        return True
+    if options.get("$filter") is not None:
+        return False
+    tops = options.all("$top")
+    skips = options.all("$skip")
+    return all(isinstance(o, TopOption) and o.value >= 1 for o in tops) and all(
+        isinstance(o, SkipOption) and o.value == 0 for o in skips
+    )

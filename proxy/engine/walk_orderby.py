@@ -9,7 +9,7 @@ from typing import Any
 
 from proxy.engine.apply import apply_rows
 from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
-from proxy.engine.walk_context import WalkContext, WalkError
+from proxy.engine.walk_context import WalkContext, WalkError, keeps_the_linked_row
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
 from proxy.engine.walk_views import field_value, view_read, view_refusal
 from proxy.odata import (
@@ -515,7 +515,7 @@ class OrderByWalker:
         desc: bool,
     ) -> SortKey | None:
         """A sort key ``link/name`` read from the client's own expansion of a single-valued ``link``: exact
-        where that expansion holds the linked row as v6's join saw it (no $filter/$top/$skip, not a count);
+        where that expansion holds the linked row as v6's join saw it (``keeps_the_linked_row``, not a count);
         its $select is widened by the name, and the rows the client sees are cut back to its own $select."""
         first = self.ctx.lookup(resource, v6_path.split("/")[0])
         if len(navs) != 1 or first is None or first.kind != S.NAV or first.many or navs[0] not in children:
@@ -524,7 +524,7 @@ class OrderByWalker:
             if it.name.text != navs[0] or it.count or it.tail is not None:
                 continue
             opts = it.options
-            if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+            if not keeps_the_linked_row(opts):
                 return None
             select = opts.select if opts is not None else None
             if select is not None and not select.star:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
 from proxy.engine.texts import expression
-from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError
+from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError, keeps_the_linked_row
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
 from proxy.engine.walk_orderby import client_read, link_op, planned_at
@@ -226,8 +226,8 @@ class SelectExpandWalker:
         return Op(n.v6, DERIVE, None, read)
 
     def prepare_client_reads(self, options: OptionList, resource: ResourceInfo) -> list[tuple[str, str]]:
-        """Before the client's $expand is walked: the single-valued links it expands whole (no
-        $filter/$top/$skip, not a count) are noted, and a derived value a `$select` or `$orderby` path
+        """Before the client's $expand is walked: the single-valued links it expands whole
+        (``keeps_the_linked_row``, not a count) are noted, and a derived value a `$select` or `$orderby` path
         reads through one of them (``link/<derived name>``) is added to that expansion's $select where the
         client did not select it (the value is computed there, with its helpers, and hidden again by
         :meth:`hide_client_reads`). The (v7 link, name) pairs added."""
@@ -240,7 +240,7 @@ class SelectExpandWalker:
             opts = item.options
             if n is None or n.kind != S.NAV or n.many or not n.target or item.count or item.tail is not None:
                 continue
-            if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+            if not keeps_the_linked_row(opts):
                 continue
             whole[item.name.text] = item
         if not whole:
