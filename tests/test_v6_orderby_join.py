@@ -565,3 +565,41 @@ async def test_a_big_integer_sort_key_sorts_by_the_number(serve_app, start_proxy
     )
     assert status == 200, body
     assert [r["id"] for r in body["d"]] == [r[0] for r in after]
+
+
+async def test_a_derived_value_v7_sorts_alike_through_a_link_next_to_a_local_key(urls):
+    """`is_running__release/release_type` before `overall_status`: v7 would sort the release type by the field
+    that sorts alike (is_final), but the proxy sorts the keys before its own; it reads that field through the
+    link as it reads a plain one (expanded by the proxy, from the client's whole expansion, or as a $select
+    path beside the client's filtered one), NULL where no release runs."""
+    proxy, _ = urls
+    async with aiohttp.ClientSession(headers=AUTH) as s:
+        async with s.patch(f"{proxy}/v6/device(5)", json={"is_running__release": 3}) as resp:  # a draft
+            assert resp.status == 200, await resp.text()
+    status_of = await status_by_id(proxy)
+    _, releases = await get(proxy, "/v6/release?$select=id,release_type")
+    type_of = {r["id"]: r["release_type"] for r in releases["d"]}
+    _, devices = await get(proxy, "/v6/device?$select=id,is_running__release")
+    kind = {r["id"]: type_of.get((r["is_running__release"] or {}).get("__id")) for r in devices["d"]}
+    assert len(set(kind.values())) == 3  # draft, final and no release at all
+    for direction in ("asc", "desc"):
+        by_id = sorted(kind)
+        by_status = sorted(by_id, key=lambda i: status_of[i])
+        # NULLs last ascending, first descending
+        expected = sorted(by_status, key=lambda i: (kind[i] is None, kind[i] or ""), reverse=direction == "desc")
+        for query in (
+            "$select=id",
+            "$select=id,is_running__release",
+            "$select=id&$expand=is_running__release($select=id)",
+            "$select=id&$expand=is_running__release($select=id;$filter=id gt 1)",
+        ):
+            status, body = await get(
+                proxy,
+                f"/v6/device?{query}&$orderby=is_running__release/release_type {direction},overall_status asc,id asc",
+            )
+            assert status == 200, (query, body)
+            assert [r["id"] for r in body["d"]] == expected, (query, direction)
+            if "is_running__release" in query.split("&")[0]:
+                assert {r["id"]: r["is_running__release"] for r in body["d"]} == {
+                    r["id"]: r["is_running__release"] for r in devices["d"]
+                }

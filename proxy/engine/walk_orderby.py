@@ -99,9 +99,7 @@ class OrderByWalker:
             names = v6_paths[id(item)].split("/")
             if len(names) != 2 or len(item.path.segments) != 2 or item.path.segments[0].key is not None:
                 continue
-            if not (isinstance(end, MemberEnd) and end.name is not None and end.name.kind == S.FIELD) and not (
-                isinstance(end, DerivedEnd) and end.name.derived.order_by
-            ):
+            if not (isinstance(end, MemberEnd) and end.name is not None and end.name.kind == S.FIELD):
                 continue
             link = self.ctx.lookup(resource, names[0])
             if link is None or link.kind != S.NAV or link.many or not link.target:
@@ -163,6 +161,8 @@ class OrderByWalker:
                 raise WalkError(400, f"{n.v6} cannot be used with $orderby on a navigation path through the v6 proxy")
             item.path.segments[-1].name.rename(order_by)
             ctx.feature(f"{found.owner.name}.{n.v6}.orderby")
+            # from here on the key is the v7 field that sorts alike (a local sort reads that field too)
+            return MemberEnd(Name(S.FIELD, order_by, order_by), found.owner)
         return found
 
     def _drop_local(self, orderby: OrderByOption, options: OptionList, resource: ResourceInfo, label: str) -> None:
