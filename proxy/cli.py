@@ -30,7 +30,7 @@ from .healthcheck import main as healthcheck_main
 from .healthcheck import remove_runtime_file, write_runtime_file
 from .listen import LimitedTCPSite
 from .logfile import LogFileError, check_log_files
-from .logs import configure_logging, get_logger
+from .logs import configure_logging, flush_pending, get_logger
 from .memory import return_large_buffers
 from .report import main as report_main
 from .settings import FIELDS, HELP, Settings, SettingsError, base_type, cli_flag, env_var, load_settings
@@ -180,6 +180,8 @@ def run_worker(settings: Settings, *, reuse_port: bool, worker: int = 0) -> int:
         return 1
     except KeyboardInterrupt:  # pragma: no cover - only outside the loop
         pass
+    finally:
+        flush_pending()  # access lines are written after their answers: the last ones are still kept
     return 0
 
 

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import orjson
@@ -54,6 +54,19 @@ def _mask_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> 
     return ordered
 
 
+def _pending_first(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Access lines kept for later are written before any other event, on stdout and in the log file."""
+    if _json_lines is not None:
+        _json_lines.write_pending()
+    return event
+
+
+def flush_pending() -> None:
+    """Write the access lines kept for later and flush the output (at the end of serving)."""
+    if _json_lines is not None:
+        _json_lines.flush()
+
+
 def _orjson_dumps(value: Any, **_kw: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
@@ -65,6 +78,12 @@ class _JsonLines:
     step) cost about a tenth of a pass-through request; the access event needs none of it. The line is
     the one the chain renders: ``timestamp``, ``level``, ``event``, ``component``, then the fields in
     their order, string values masked like every other event's.
+
+    Inside the event loop a line is rendered once its answer has gone out, as nginx writes its access log
+    after the response: :meth:`info` keeps the event (its timestamp taken then) and the loop's next turn
+    renders and writes it, so rendering and masking (a tenth of a small translated request) are not between
+    a request and its answer. Any other output first writes what is kept (:meth:`write_pending`), so lines
+    keep their order on stdout and in the log file.
     """
 
     def __init__(self, stream: _NeverRaises, sink: RotatingSink | None) -> None:
@@ -72,6 +91,9 @@ class _JsonLines:
         self._sink = sink
         self._second = -1
         self._second_text = ""
+        self._pending: list[tuple[str, str, str, dict[str, Any]]] = []
+        self._scheduled = False
+        stream.before_output = self.write_pending
 
     def timestamp(self) -> str:
         """``2026-12-07T01:28:11.367948Z``: the date and time are formatted once per second (a ``datetime``
@@ -84,7 +106,36 @@ class _JsonLines:
         return f"{self._second_text}.{int((now - second) * 1_000_000):06d}Z"
 
     def info(self, event: str, component: str, fields: dict[str, Any]) -> None:
-        line: dict[str, Any] = {"timestamp": self.timestamp(), "level": "info", "event": event, "component": component}
+        self._pending.append((self.timestamp(), event, component, fields))
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # start-up, tests: at once
+            self._write_kept()
+            return
+        self._scheduled = True
+        loop.call_soon(self._write_kept)
+
+    def _write_kept(self) -> None:
+        self._scheduled = False
+        self.write_pending()
+        self._stream.flush()  # inside the loop: once per FLUSH_DELAY for every line written meanwhile
+
+    def flush(self) -> None:
+        """Write what is pending and flush the output now."""
+        self._stream.flush_now()
+
+    def write_pending(self) -> None:
+        """Render and write the events kept by :meth:`info`, in their order."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        for timestamp, event, component, fields in pending:
+            self._stream.write_raw(self._render(timestamp, event, component, fields))
+
+    def _render(self, timestamp: str, event: str, component: str, fields: dict[str, Any]) -> str:
+        line: dict[str, Any] = {"timestamp": timestamp, "level": "info", "event": event, "component": component}
         line.update(fields)
         text = orjson.dumps(line, default=str)
         # Masking looks at the whole line once; only a line that may hold a secret is masked field by field.
@@ -96,8 +147,7 @@ class _JsonLines:
         decoded = text.decode()
         if self._sink is not None:
             self._sink.write(decoded)
-        self._stream.write(decoded + "\n")
-        self._stream.flush()
+        return decoded + "\n"
 
 
 # Set by configure_logging when events are JSON lines at level info or below; None otherwise.
@@ -128,6 +178,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None, *, worke
     this process's ``log_file`` (see :mod:`proxy.logfile`; ``worker`` is its number among several).
     Raises :class:`proxy.logfile.LogFileError` when that file cannot be opened."""
     global _SINK, _json_lines
+    flush_pending()  # lines kept by an earlier configuration go to its outputs
     stream = sys.stdout if stream is None else stream
     level = _LEVELS[settings.log_level]
     json_renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
@@ -144,6 +195,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None, *, worke
     _json_lines = _JsonLines(out, _SINK) if not console and level <= logging.INFO else None
     structlog.configure(
         processors=[
+            _pending_first,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -189,8 +241,14 @@ class _NeverRaises:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._flush_loop: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+        self.before_output: Callable[[], None] | None = None  # writes lines kept for later (_JsonLines)
 
     def write(self, text: str) -> None:
+        if self.before_output is not None:
+            self.before_output()
+        self.write_raw(text)
+
+    def write_raw(self, text: str) -> None:
         try:  # noqa: SIM105  (one log line each: contextlib.suppress would cost a context manager per line)
             self._stream.write(text)
         except (OSError, ValueError):
@@ -210,6 +268,8 @@ class _NeverRaises:
 
     def flush_now(self) -> None:
         self._flush_loop = None
+        if self.before_output is not None:
+            self.before_output()
         try:  # noqa: SIM105  (as in write)
             self._stream.flush()
         except (OSError, ValueError):

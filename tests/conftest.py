@@ -37,7 +37,7 @@ import pytest
 from aiohttp import web
 
 from proxy.app import ProxyRunner, create_app
-from proxy.logs import configure_logging
+from proxy.logs import configure_logging, flush_pending
 from proxy.settings import Settings, load_settings
 
 # Fixture modules every test can ask for by name: the real OData parser (node), the end-to-end v6 proxies.
@@ -52,14 +52,18 @@ class RunningProxy:
 
 
 class LogOutput(io.StringIO):
-    """A text buffer holding one JSON log line per event."""
+    """A text buffer holding one JSON log line per event.
+
+    Access lines are written after their answers, at the output's next flush (within 50 ms): reading here
+    flushes first, as waiting that long would."""
 
     @property
     def text(self) -> str:
+        flush_pending()
         return self.getvalue()
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        lines = [json.loads(line) for line in self.getvalue().splitlines() if line.strip()]
+        lines = [json.loads(line) for line in self.text.splitlines() if line.strip()]
         return [event for event in lines if name is None or event.get("event") == name]
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import free_port, test_settings
+from conftest import LogOutput, free_port, test_settings
 
 from balena_v7_simulator.fixtures import ALICE_TOKEN
 from balena_v7_simulator.harness import running_pair, running_simulator
-from proxy.logs import configure_logging
+from proxy.logs import configure_logging, get_logger, log_info
 
 AUTH = {"Authorization": f"Bearer {ALICE_TOKEN}"}
 
@@ -62,7 +62,11 @@ def detach_log_file():
 
 
 def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return json_lines(path.read_text())
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 async def test_log_file_is_json_lines_and_rotates(tmp_path, capsys, detach_log_file):
@@ -130,3 +134,40 @@ async def test_each_worker_writes_its_own_file(spawn_cli, tmp_path):
     assert {e["pid"] for e in events if e["event"] == "listening"} == {
         e["pid"] for e in cli.events if e["event"] == "listening"
     }
+
+
+async def test_access_lines_keep_their_order_with_other_events(tmp_path, detach_log_file):
+    """Access lines are written after their answers (at the next flush); any other event first writes the
+    lines kept so far, so stdout and the log file read in the order things happened."""
+    target = tmp_path / "proxy.log"
+    stdout = LogOutput()
+    configure_logging(test_settings(log_file=str(target)), stream=stdout)
+    log_info("proxy.access", "request", {"n": 1})
+    log_info("proxy.access", "request", {"n": 2})
+    get_logger("proxy.test").warning("something_else")
+    log_info("proxy.access", "request", {"n": 3})
+    await asyncio.sleep(0.2)  # the deferred flush (50 ms) writes the third line
+    expected = [("request", 1), ("request", 2), ("something_else", None), ("request", 3)]
+    assert [(e["event"], e.get("n")) for e in json_lines(stdout.getvalue())] == expected
+    assert [(e["event"], e.get("n")) for e in _lines(target)] == expected
+
+
+async def test_a_graceful_stop_writes_every_access_line(spawn_cli, tmp_path):
+    """The lines kept for the next flush are written when the proxy stops, before its "stopped" event."""
+    async with running_simulator() as (_app, sim_url):
+        port = free_port()
+        target = tmp_path / "proxy.log"
+        cli = await spawn_cli(
+            *("serve", "--upstream", sim_url, "--port", str(port), "--log-format", "json", "--log-file", str(target))
+        )
+        await cli.wait_event("listening")
+        for n in range(20):
+            assert (await get(f"http://127.0.0.1:{port}/v6/device?$select=id&$top={n + 1}"))[0] == 200
+        assert await cli.stop() == 0
+        rest = (await cli.process.stdout.read()).decode()  # type: ignore[union-attr]
+    stdout = cli.events + json_lines(rest)
+    for events in (stdout, _lines(target)):
+        names = [e["event"] for e in events]
+        assert names.count("request") == 20 and names[-1] == "stopped"
+        tops = [int(e["path"].rsplit("=", 1)[1]) for e in events if e["event"] == "request"]
+        assert tops == list(range(1, 21))
