@@ -105,7 +105,7 @@ def _access_event(
     fields: dict[str, Any] = {
         "request_id": request[REQUEST_ID],
         "method": request.method,
-        "path": mask_secrets(request.raw_path),
+        "path": request.raw_path,  # masked with the line's other strings when it is written (proxy.logs)
         "pid": _pid,  # which worker served it (--workers N)
         "status": status,
         "upstream_status": request.get(UPSTREAM_STATUS),

@@ -358,7 +358,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return sent
     assert tr.v7_target is not None  # None only for the answers made locally above
     v7_path = "/v7" + tr.v7_target
-    log_extra["v7_target"] = "/v7" + mask_secrets(tr.v7_target)
+    log_extra["v7_target"] = "/v7" + tr.v7_target  # masked when the access line is written
     reply = await _send_upstream(request, tr, v7_path, *sent)
     return _client_response(request, tr, v7_path, reply, log_extra)
 
@@ -384,7 +384,7 @@ def _log_unknown_names(request: web.Request, tr: Translation, log_extra: dict[st
     """Every name the walk dropped, logged on every such request (the fast path of the JSON log, like the
     access event) and counted on the access event."""
     who = client_identity(request)
-    path = mask_secrets(request.raw_path)
+    path = request.raw_path  # masked when the line is written
     for u in tr.unknown:
         fields = {"name": u.name, "resource": u.resource, "option": u.option, "path": path, **who}
         log_info("proxy.v6", "unknown_field", fields)
