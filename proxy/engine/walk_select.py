@@ -5,6 +5,7 @@ along their v7 path, and tail paths rewritten into nested expands."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
 from proxy.engine.texts import expression
@@ -176,7 +177,7 @@ class SelectExpandWalker:
         if expand is not None and {v6_names[0], v7_first} & {i.name.text for i in expand.items}:
             read = client_read(self.ctx, options, resource, v6_names)
             if read is None:
-                return None
+                return self._derived_by_columns(v6_names, path, resource, select, options)
             select.remove(path)
             self.ctx.feature(f"{resource.name}.from_client_expand")
             return Op(v6_names[-1], DERIVE, None, planned_at(read[0], read[1], tuple(v6_names[1:])))
@@ -199,6 +200,41 @@ class SelectExpandWalker:
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
         self._derived_links[(id(options), v7_first)] = (op.src, op.arg)
         return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
+
+    def _derived_by_columns(
+        self, v6_names: list[str], path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList
+    ) -> Op | None:
+        """``link/<derived name>`` where the client expands ``link`` with options that may leave out its row:
+        the value computed from its helpers asked of v7 as ``$select`` paths (pinejs joins the link once for
+        all of them, as v6 joined it for the path, and answers each under its own name; hidden again). Only
+        where every helper is a plain field of a type the database driver hands on as pinejs answers it, and
+        one of them is never NULL (NULL there: no linked row, so the value is NULL), and not through a link to
+        a view. Where another column of the row has a helper's name, ``Walk.check_path_columns`` answers the
+        400. None: not possible."""
+        first = self.ctx.lookup(resource, v6_names[0])
+        if len(v6_names) != 2 or first is None or first.target is None:
+            return None
+        target = self.ctx.res(first.target)
+        n = self.ctx.lookup(target, v6_names[1])
+        if n is None or n.target or target.extra_filters or n.derived.helper_expands or not n.derived.helpers:
+            return None
+        columns = self.ctx.schema.v7graph.get(target.v7, {}).get("fields", {})
+        types = [str(columns.get(h, "")).split(" | ") for h in n.derived.helpers]
+        if any(t[0].split(":")[0] not in _AS_ANSWERED for t in types):
+            return None
+        required = [h for h, t in zip(n.derived.helpers, types, strict=True) if "null" not in t[1:]]
+        if not required:
+            return None
+        link = first.v7 or v6_names[0]
+        refusal = f"{n.v6} cannot be used in a $select path through the v6 proxy"
+        present = {p.serialize() for p in select.items}
+        for helper in n.derived.helpers:
+            if f"{link}/{helper}" not in present:
+                select.add(f"{link}/{helper}")
+            self.ctx.path_columns.setdefault(id(options), []).append((helper, refusal))
+        select.remove(path)
+        self.ctx.feature(f"{resource.name}.{n.v6}.derived")
+        return Op(n.v6, DERIVE, None, _from_columns(n.derived.helpers, required, n.derived.compute))
 
     def _derived_in_view(
         self, v6_names: list[str], target: ResourceInfo, resource: ResourceInfo, options: OptionList
@@ -541,3 +577,22 @@ def _nest_tail(item: ExpandItem) -> None:
         options.add(ExpandOption([inner]))
     else:
         expand.items.insert(0, inner)
+
+
+# v7 column types whose joined value (handed on by pinejs as the database driver gives it) is the value
+# pinejs answers for the field itself
+_AS_ANSWERED = frozenset({"Boolean", "Short Text", "Text", "Integer", "Serial", "Date Time"})
+
+
+def _from_columns(
+    helpers: tuple[str, ...], required: list[str], compute: Callable[[dict[str, Any]], Any]
+) -> Callable[[dict[str, Any]], Any]:
+    """A derived value computed from its helpers joined into the row under their own names (None where a
+    helper that is never NULL is: the link is)."""
+
+    def value(row: dict[str, Any]) -> Any:
+        if any(row.get(h) is None for h in required):
+            return None
+        return compute({h: row.get(h) for h in helpers})
+
+    return value
