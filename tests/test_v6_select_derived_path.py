@@ -271,3 +271,21 @@ async def test_a_path_to_a_value_v7_answers_through_the_same_link(urls):
         }
         for i, r in running.items()
     ]
+
+
+async def test_a_name_v7_removed_at_the_end_of_a_path_reads_null(urls):
+    """`device/vpn_address` (NULL in every v6 answer since v7 removed it) and a link v7 removed
+    (`belongs_to__application/depends_on__application`): pinejs joined the column, NULL here on every row, so
+    the proxy answers NULL without asking v7 for it."""
+    _, proxy = urls
+    _, installs = await call(proxy, "GET", "/v6/image_install?$select=id&$orderby=id asc")
+    status, body = await call(proxy, "GET", "/v6/image_install?$select=id,device/vpn_address&$orderby=id asc")
+    assert status == 200, body
+    assert body["d"] == [{"id": r["id"], "vpn_address": None} for r in installs["d"]]
+    status, body = await call(
+        proxy,
+        "GET",
+        "/v6/device?$select=belongs_to__application/depends_on__application,id&$filter=id le 2&$orderby=id asc",
+    )
+    assert status == 200, body
+    assert body["d"] == [{"depends_on__application": None, "id": 1}, {"depends_on__application": None, "id": 2}]

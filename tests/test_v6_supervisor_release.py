@@ -434,3 +434,30 @@ async def test_where_no_expansion_can_hold_the_value_the_answer_is_a_clear_400(l
     # a count or an unpaged write touches the same rows in any order: the key is dropped, not refused
     status, body = await call(proxy, "GET", f"/v6/device/$count?$orderby={NAV}/created_at asc")
     assert status == 200 and isinstance(body["d"], int), body
+
+
+async def test_a_constant_of_the_view_through_the_link(linked):
+    """`is_public` (true on every supervisor release) and `image_name` (NULL) through the link, as $select
+    paths and sort keys: pinejs joined the v6 column, so the constant where the linked release is inside the
+    view and NULL elsewhere (outside it, or no link); NULL everywhere orders nothing."""
+    proxy, _ = linked
+    status, body = await call(
+        proxy, "GET", f"/v6/device?$select=id,{NAV}/is_public,{NAV},{NAV}/image_name&$filter=id le 3&$orderby=id asc"
+    )
+    assert status == 200, body
+    assert body["d"] == [
+        {"id": 1, "is_public": True, NAV: {"__id": 10}, "image_name": None},
+        {"id": 2, "is_public": None, NAV: {"__id": 1}, "image_name": None},
+        {"id": 3, "is_public": None, NAV: None, "image_name": None},
+    ]
+    for query, ids in (
+        (f"$select=id&$orderby={NAV}/is_public desc,id asc", [2, 3, 1]),
+        (f"$select=id&$orderby={NAV}/is_public asc,id desc", [1, 3, 2]),
+        (f"$orderby={NAV}/is_public asc,id asc", [1, 2, 3]),
+        (f"$select=id&$orderby={NAV}/image_name desc,id desc", [3, 2, 1]),
+    ):
+        status, body = await call(proxy, "GET", f"/v6/device?{query}&$filter=id le 3")
+        assert status == 200, (query, body)
+        assert [r["id"] for r in body["d"]] == ids, query
+    status, body = await call(proxy, "GET", f"/v6/device/$count?$orderby={NAV}/is_public asc")
+    assert status == 200 and isinstance(body["d"], int), body

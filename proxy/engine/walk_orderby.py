@@ -99,7 +99,8 @@ class OrderByWalker:
             names = v6_paths[id(item)].split("/")
             if len(names) != 2 or len(item.path.segments) != 2 or item.path.segments[0].key is not None:
                 continue
-            if not (isinstance(end, MemberEnd) and end.name is not None and end.name.kind == S.FIELD):
+            plain = isinstance(end, MemberEnd) and end.name is not None and end.name.kind == S.FIELD
+            if not plain and not isinstance(end, ConstantEnd):
                 continue
             link = self.ctx.lookup(resource, names[0])
             if link is None or link.kind != S.NAV or link.many or not link.target:
@@ -115,7 +116,13 @@ class OrderByWalker:
         v6_link = v6_path.split("/")[0]
         n = self.ctx.lookup(resource, v6_link)
         assert n is not None and n.target is not None
-        read = view_read(self.ctx, options, v6_link, link, self.ctx.res(n.target), (leaf,), field_value(leaf))
+        target = self.ctx.res(n.target)
+        end = self.ctx.lookup(target, v6_path.split("/")[1])
+        if end is not None and end.kind == S.CONST:  # the constant where the linked row is inside the view
+            reads, value = (self.ctx.key(target.v7),), _constant(end.constant_value)
+        else:
+            reads, value = (leaf,), field_value(leaf)
+        read = view_read(self.ctx, options, v6_link, link, target, reads, value)
         if read is None:
             raise WalkError(400, view_refusal(v6_path, "$orderby"))
         self.ctx.feature(f"{resource.name}.local_sort_path")
@@ -148,8 +155,7 @@ class OrderByWalker:
                 return None
         found = self.paths.walk_path(item.path, resource, {}, "$orderby")
         if isinstance(found, ConstantEnd):
-            orderby.remove(item)  # a constant orders nothing
-            ctx.feature(f"{resource.name}.{found.name.v6}.orderby_constant")
+            self._constant_key(item, names, found, orderby, resource)
         elif isinstance(found, DerivedEnd):
             n = found.name
             order_by = n.derived.order_by
@@ -164,6 +170,21 @@ class OrderByWalker:
             # from here on the key is the v7 field that sorts alike (a local sort reads that field too)
             return MemberEnd(Name(S.FIELD, order_by, order_by), found.owner)
         return found
+
+    def _constant_key(
+        self, item: OrderItem, names: list[str], found: ConstantEnd, orderby: OrderByOption, resource: ResourceInfo
+    ) -> None:
+        """A path key ending in a constant. NULL on every row orders nothing: dropped. A constant with a value
+        is NULL where a link on the way is, so it orders the rows by that: sorted by the proxy through a link
+        to a view (``_view_keys``), else the clear 400 (``names``: the key's v6 path)."""
+        if not found.at_end or found.name.constant_value is None:
+            orderby.remove(item)
+            self.ctx.feature(f"{resource.name}.{found.name.v6}.orderby_constant")
+            return
+        link = self.ctx.lookup(resource, names[0])
+        target = self.ctx.res(link.target) if link is not None and link.target else None
+        if len(names) != 2 or target is None or not target.extra_filters:
+            raise WalkError(400, f"{'/'.join(names)} cannot be used in $orderby through the v6 proxy")
 
     def _drop_local(self, orderby: OrderByOption, options: OptionList, resource: ResourceInfo, label: str) -> None:
         """Only row reads are sorted and paged by the proxy. A count, or a write without $top/$skip, touches
@@ -811,6 +832,15 @@ def _at_path(navs: tuple[str, ...], leaf: str) -> Callable[[dict[str, Any]], Any
             value = value.get(nav) if isinstance(value, dict) else None
             value = value[0] if isinstance(value, list) and value else None
         return value.get(leaf) if isinstance(value, dict) else None
+
+    return compute
+
+
+def _constant(value: Any) -> Callable[[dict[str, Any]], Any]:
+    """Reads ``value`` whatever the row."""
+
+    def compute(_row: dict[str, Any]) -> Any:
+        return value
 
     return compute
 

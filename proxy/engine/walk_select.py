@@ -136,6 +136,10 @@ class SelectExpandWalker:
                 derived = self.derived_at_path(v6_names, path, resource, select, options)
                 if derived is not None:
                     return derived
+            if last and n.kind == S.CONST:
+                constant = self.constant_at_path(n, v6_names, path, current, select, options)
+                if constant is not None:
+                    return constant
             if (not last and not (n.kind == S.NAV and n.target)) or n.kind not in (S.FIELD, S.NAV, S.UNWRAP, S.COERCE):
                 raise WalkError(400, f"{n.v6} cannot be used in a $select path through the v6 proxy")
             if n.v7 and n.v7 != n.v6:
@@ -145,6 +149,38 @@ class SelectExpandWalker:
                 current = ctx.res(n.target)
         assert n is not None
         return self.name_op(n, current)
+
+    def constant_at_path(
+        self,
+        n: Name,
+        v6_names: list[str],
+        path: Path,
+        target: ResourceInfo,
+        select: SelectOption,
+        options: OptionList | None,
+    ) -> Op | None:
+        """``$select=link/…/name`` ending in a name v7 removed (a constant): pinejs answered the joined column,
+        the value where the links reach a row, NULL where one is NULL. A NULL constant is NULL either way (v7
+        is not asked); one with a value is read through a link to a view as its other values are
+        (``view_read``: the value where the linked row is inside the view). None: the clear 400."""
+        value = n.constant_value
+        if value is None:
+            select.remove(path)
+            self.ctx.feature(f"{target.name}.{n.v6}.constant")
+            return Op(n.v6, CONST, None, None)
+        if options is None or len(v6_names) != 2 or not target.extra_filters:
+            return None
+        link = path.names[0]  # renamed to v7 by walk_select_path
+
+        def constant(_row: dict[str, Any]) -> Any:
+            return value
+
+        read = view_read(self.ctx, options, v6_names[0], link, target, (self.ctx.key(target.v7),), constant)
+        if read is None:
+            return None
+        select.remove(path)
+        self.ctx.feature(f"{target.name}.extra_filter_value")
+        return Op(n.v6, DERIVE, None, read)
 
     def derived_at_path(
         self, v6_names: list[str], path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList
