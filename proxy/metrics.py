@@ -20,6 +20,10 @@ import os
 import shutil
 import ssl
 import tempfile
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -105,70 +109,164 @@ def remove_multiprocess_dir(created: str | None) -> None:
         shutil.rmtree(created, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class _Family:
+    name: str
+    doc: str
+    labels: tuple[str, ...] = ()
+
+
+REQUESTS = _Family(
+    "balena_v6_proxy_requests",
+    "Requests answered, by route (v6 or passthrough), method and status",
+    ("route", "method", "status"),
+)
+FEATURES = _Family(
+    "balena_v6_proxy_v6_feature_requests",
+    "Translated /v6/ requests that used a v6 feature (a translator rule)",
+    ("feature",),
+)
+DURATION = _Family(
+    "balena_v6_proxy_request_duration_seconds", "Time from the request's arrival to the end of the answer"
+)
+UPSTREAM_DURATION = _Family(
+    "balena_v6_proxy_upstream_duration_seconds",
+    "Time until the upstream's response headers (buffered translated reads: its whole answer)",
+)
+UPSTREAM_ERRORS = _Family(
+    "balena_v6_proxy_upstream_errors",
+    "Upstream failures by kind (connect, timeout, tls, reset, bad_response)",
+    ("kind",),
+)
+SHADOW_COMPARISONS = _Family(
+    "balena_v6_proxy_shadow_comparisons", "Shadow comparisons by result (match, mismatch, error, skipped)", ("result",)
+)
+UNKNOWN_FIELDS = _Family(
+    "balena_v6_proxy_unknown_fields", "Names a v6 client asked for that v6 never had (dropped or rejected)"
+)
+# One per live worker process: in multiprocess mode a worker that exited drops out of the sum when the parent
+# marks it dead (worker_exited), so the value says how many workers serve right now.
+WORKERS = _Family(
+    "balena_v6_proxy_workers", "Worker processes serving (live ones; a worker that exited is not counted)"
+)
+
+
+class _Count:
+    """A counter of this process alone: a plain number, read when scraped."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class _Buckets:
+    """A histogram of this process alone: a count per bucket (``le`` inclusive, +Inf last) and the sum."""
+
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        self.counts[bisect_left(BUCKETS, amount)] += 1
+        self.sum += amount
+
+
+class _Series:
+    """Where each series of one worker is counted.
+
+    A single worker counts in plain numbers (:class:`_Count`, :class:`_Buckets`) that a collector turns into
+    Prometheus families when scraped: prometheus-client's own metrics take a lock and several calls per
+    increment, about a twentieth of a small request with a translated request's nine feature counters.
+    Several workers need every increment in their shared metric files at once (a scrape may reach any
+    worker), so there each series is prometheus-client's multiprocess metric, as before."""
+
+    def __init__(self, registry: CollectorRegistry, shared: bool) -> None:
+        self.shared = shared
+        self.counters: dict[_Family, dict[tuple[str, ...], Any]] = {
+            f: {} for f in (REQUESTS, FEATURES, UPSTREAM_ERRORS)
+        }
+        self.counters.update({f: {} for f in (SHADOW_COMPARISONS, UNKNOWN_FIELDS)})
+        self.histograms: dict[_Family, Any] = {}
+        if shared:
+            from prometheus_client import Counter, Gauge, Histogram
+
+            self._shared = {f: Counter(f.name, f.doc, list(f.labels), registry=registry) for f in self.counters}
+            for family in (DURATION, UPSTREAM_DURATION):
+                self.histograms[family] = Histogram(family.name, family.doc, buckets=BUCKETS, registry=registry)
+            Gauge(WORKERS.name, WORKERS.doc, multiprocess_mode="livesum", registry=registry).set(1)
+        else:
+            self.histograms = {DURATION: _Buckets(), UPSTREAM_DURATION: _Buckets()}
+            registry.register(_LocalCollector(self))
+
+    def counter(self, family: _Family, *labels: str) -> Any:
+        """The series of ``family`` with these label values, made on first use."""
+        series = self.counters[family].get(labels)
+        if series is None:
+            if self.shared:
+                metric = self._shared[family]
+                series = metric.labels(*labels) if labels else metric
+            else:
+                series = _Count()
+            self.counters[family][labels] = series
+        return series
+
+
+class _LocalCollector:
+    """The single worker's numbers as Prometheus families, in the order the multiprocess metrics have."""
+
+    def __init__(self, series: _Series) -> None:
+        self._series = series
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        counters = self._series.counters
+        for family in (REQUESTS, FEATURES):
+            yield self._counter(CounterMetricFamily, family, counters[family])
+        for family in (DURATION, UPSTREAM_DURATION):
+            hist: _Buckets = self._series.histograms[family]
+            bounds = [*(repr(float(b)) for b in BUCKETS), "+Inf"]
+            cumulative = list(accumulate(hist.counts))
+            out = HistogramMetricFamily(family.name, family.doc)
+            out.add_metric([], list(zip(bounds, cumulative, strict=True)), hist.sum)
+            yield out
+        for family in (UPSTREAM_ERRORS, SHADOW_COMPARISONS, UNKNOWN_FIELDS):
+            yield self._counter(CounterMetricFamily, family, counters[family])
+        yield GaugeMetricFamily(WORKERS.name, WORKERS.doc, value=1)
+
+    @staticmethod
+    def _counter(kind: Any, family: _Family, series: dict[tuple[str, ...], _Count]) -> Any:
+        if not family.labels:
+            return kind(family.name, family.doc, value=series[()].value if () in series else 0.0)
+        out = kind(family.name, family.doc, labels=list(family.labels))
+        for labels, count in series.items():
+            out.add_metric(list(labels), count.value)
+        return out
+
+
 class Metrics:
     """The proxy's metrics for one worker; :meth:`render` is the text a scrape gets (all workers)."""
 
     def __init__(self, metrics_path: str, multiprocess_dir: str | None) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+        from prometheus_client import CollectorRegistry, disable_created_metrics
 
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the output and nobody graphs them
         self.path = metrics_path
         self._multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=False)
-        registry = self.registry
-        self.requests = Counter(
-            "balena_v6_proxy_requests",
-            "Requests answered, by route (v6 or passthrough), method and status",
-            ["route", "method", "status"],
-            registry=registry,
-        )
-        self.features = Counter(
-            "balena_v6_proxy_v6_feature_requests",
-            "Translated /v6/ requests that used a v6 feature (a translator rule)",
-            ["feature"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "balena_v6_proxy_request_duration_seconds",
-            "Time from the request's arrival to the end of the answer",
-            buckets=BUCKETS,
-            registry=registry,
-        )
-        self.upstream_duration = Histogram(
-            "balena_v6_proxy_upstream_duration_seconds",
-            "Time until the upstream's response headers (buffered translated reads: its whole answer)",
-            buckets=BUCKETS,
-            registry=registry,
-        )
-        self.upstream_errors = Counter(
-            "balena_v6_proxy_upstream_errors",
-            "Upstream failures by kind (connect, timeout, tls, reset, bad_response)",
-            ["kind"],
-            registry=registry,
-        )
-        self.shadow_comparisons = Counter(
-            "balena_v6_proxy_shadow_comparisons",
-            "Shadow comparisons by result (match, mismatch, error, skipped)",
-            ["result"],
-            registry=registry,
-        )
-        self.unknown_fields = Counter(
-            "balena_v6_proxy_unknown_fields",
-            "Names a v6 client asked for that v6 never had (dropped or rejected)",
-            registry=registry,
-        )
-        # One per live worker process: in multiprocess mode a worker that exited drops out of the sum when the
-        # parent marks it dead (worker_exited), so the value says how many workers serve right now.
-        self.workers = Gauge(
-            "balena_v6_proxy_workers",
-            "Worker processes serving (live ones; a worker that exited is not counted)",
-            multiprocess_mode="livesum",
-            registry=registry,
-        )
-        self.workers.set(1)
-        # Children are created up front (so every series shows from the first scrape) or on first use.
-        self._errors = {kind: self.upstream_errors.labels(kind) for kind in ERROR_KINDS}
-        self._shadow = {result: self.shadow_comparisons.labels(result) for result in SHADOW_RESULTS}
+        series = self._series = _Series(self.registry, shared=multiprocess_dir is not None)
+        # Series are made up front (so every one shows from the first scrape) or on first use.
+        self._errors = {kind: series.counter(UPSTREAM_ERRORS, kind) for kind in ERROR_KINDS}
+        self._shadow = {result: series.counter(SHADOW_COMPARISONS, result) for result in SHADOW_RESULTS}
+        self._unknown = series.counter(UNKNOWN_FIELDS)
+        self._duration = series.histograms[DURATION]
+        self._upstream_duration = series.histograms[UPSTREAM_DURATION]
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._feature_children: dict[str, Any] = {}
 
@@ -183,22 +281,22 @@ class Metrics:
         key = (route, method if method in METHODS else "other", fields["status"] or 0)
         child = self._request_children.get(key)
         if child is None:
-            child = self._request_children[key] = self.requests.labels(key[0], key[1], str(key[2]))
+            child = self._request_children[key] = self._series.counter(REQUESTS, key[0], key[1], str(key[2]))
         child.inc()
-        self.duration.observe(fields["duration_ms"] / 1000)
+        self._duration.observe(fields["duration_ms"] / 1000)
         upstream_ms = fields.get("upstream_ms")
         if upstream_ms is not None:
-            self.upstream_duration.observe(upstream_ms / 1000)
+            self._upstream_duration.observe(upstream_ms / 1000)
         features = fields.get("v6_features")
         if features:
             for feature in features:
                 counter = self._feature_children.get(feature)
                 if counter is None:
-                    counter = self._feature_children[feature] = self.features.labels(feature)
+                    counter = self._feature_children[feature] = self._series.counter(FEATURES, feature)
                 counter.inc()
         unknown = fields.get("unknown_fields")
         if unknown:
-            self.unknown_fields.inc(len(unknown))
+            self._unknown.inc(len(unknown))
         kind = fields.get("upstream_error")
         if kind is None:
             # an exception class name (the upstream's body stopped mid-way), or client_stalled (not the upstream's)

@@ -230,3 +230,89 @@ async def test_a_killed_proxys_metrics_directory_is_removed_by_the_next_one(spaw
         assert not orphan.exists() and alive.exists()
         assert await cli.stop() == 0
     assert not own[0].exists() and alive.exists()
+
+
+EVENTS = [
+    {"path": "/v6/device?$select=id", "method": "GET", "status": 200, "duration_ms": 3.0, "upstream_ms": 1.0},
+    {
+        "path": "/v6/device",
+        "method": "GET",
+        "status": 200,
+        "duration_ms": 1.0,
+        "upstream_ms": 0.5,
+        "v6_features": ["a.b.rename", "c.d.constant"],
+    },
+    {"path": "/v7/device", "method": "PATCH", "status": 200, "duration_ms": 2.5, "upstream_ms": 2.5},  # on bounds
+    {
+        "path": "/x",
+        "method": "PURGE",
+        "status": 502,
+        "duration_ms": 0.2,
+        "upstream_ms": None,
+        "upstream_error": "connect",
+    },
+    {
+        "path": "/v6",
+        "method": "GET",
+        "status": 400,
+        "duration_ms": 40000.0,
+        "upstream_ms": None,
+        "unknown_fields": ["a", "b"],
+    },
+    {
+        "path": "/y",
+        "method": "GET",
+        "status": 200,
+        "duration_ms": 9.0,
+        "upstream_ms": 8.0,
+        "stream_broken": "SocketTimeoutError",
+    },
+    {"path": "/metrics", "method": "GET", "status": 200, "duration_ms": 1.0, "upstream_ms": None},  # not traffic
+]
+COUNT_EVENTS = (
+    "import json, sys\n"
+    "from proxy.metrics import Metrics\n"
+    "m = Metrics('/metrics', sys.argv[1] if len(sys.argv) > 1 else None)\n"
+    "for e in json.loads(sys.stdin.read()): m.observe(e)\n"
+    "m.shadow('mismatch')\n"
+    "sys.stdout.write(m.render().decode())\n"
+)
+
+
+def test_one_worker_counts_what_several_workers_count(tmp_path):
+    """A single worker keeps its counts as plain numbers, several workers in prometheus-client's shared files:
+    for the same requests a scrape reads the same families, series and values either way."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import clean_env
+
+    def scrape_text(*argv: str, **env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", COUNT_EVENTS, *argv],
+            input=json.dumps(EVENTS),
+            capture_output=True,
+            text=True,
+            env=clean_env(**env),
+            check=True,
+            timeout=60,
+        )
+        return done.stdout
+
+    def families(text: str) -> dict[str, tuple[str, str, dict]]:
+        return {
+            f.name: (f.type, f.documentation, {(s.name, tuple(sorted(s.labels.items()))): s.value for s in f.samples})
+            for f in text_string_to_metric_families(text)
+        }
+
+    one = scrape_text()
+    several = scrape_text(str(tmp_path), PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert families(one) == families(several)
+    samples = families(one)["balena_v6_proxy_request_duration_seconds"][2]
+    assert (
+        samples[("balena_v6_proxy_request_duration_seconds_bucket", (("le", "0.0025"),))] == 3
+    )  # a bound is inclusive (2.5 ms)
+    assert samples[("balena_v6_proxy_request_duration_seconds_count", ())] == 6
+    errors = families(one)["balena_v6_proxy_upstream_errors"][2]
+    assert errors[("balena_v6_proxy_upstream_errors_total", (("kind", "timeout"),))] == 1
