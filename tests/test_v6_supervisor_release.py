@@ -461,3 +461,40 @@ async def test_a_constant_of_the_view_through_the_link(linked):
         assert [r["id"] for r in body["d"]] == ids, query
     status, body = await call(proxy, "GET", f"/v6/device/$count?$orderby={NAV}/is_public asc")
     assert status == 200 and isinstance(body["d"], int), body
+
+
+async def test_a_path_through_a_link_to_the_view_two_links_away(linked):
+    """From image_install through `device` to the view. In $filter the value is NULL outside the view and the
+    proxy's membership test comes after the value's own path: a lambda over `device/<link>` joins only
+    `device`, and pinejs does not join a deeper path through a navigation already joined (the simulator
+    answers that query 500, as the server's database does), where v6 answered. A derived value there is
+    read through the proxy's walked expansion (NULL outside the view); a plain value v7 would join is the
+    clear 400 (only `link/name` is read from an expansion), in $select and $orderby, not the v7 join's
+    value; a count ignores the order."""
+    proxy, _ = linked
+    path = f"device/{NAV}"
+    _, installs = await call(proxy, "GET", "/v6/image_install?$select=id,device&$filter=device le 3&$orderby=id asc")
+    device_of = {r["id"]: r["device"]["__id"] for r in installs["d"]}
+    assert set(device_of.values()) >= {1, 2}
+    for text, devices in (
+        (f"{path}/id eq 10", {1}),
+        (f"{path}/id eq 1", set()),
+        (f"{path}/id eq null", {2, 3}),
+        (f"not({path}/created_at eq null)", {1}),
+        (f"{path}/supervisor_version eq 'v14.0.0'", {1}),
+    ):
+        status, body = await call(
+            proxy, "GET", f"/v6/image_install?$select=id&$filter=device le 3 and {text}&$orderby=id asc"
+        )
+        assert status == 200, (text, body)
+        assert [r["id"] for r in body["d"]] == [i for i, d in device_of.items() if d in devices], text
+    status, body = await call(
+        proxy, "GET", f"/v6/image_install?$select=id,{path}/supervisor_version&$filter=device le 3&$orderby=id asc"
+    )
+    assert status == 200, body
+    assert body["d"] == [{"id": i, "supervisor_version": "v14.0.0" if d == 1 else None} for i, d in device_of.items()]
+    for query in (f"$select=id,{path}/created_at", f"$select=id&$orderby={path}/created_at desc"):
+        status, body = await call(proxy, "GET", f"/v6/image_install?{query}")
+        assert status == 400 and body.startswith(f"{path}/created_at cannot be used in"), (query, body)
+    status, body = await call(proxy, "GET", f"/v6/image_install/$count?$filter=device le 3&$orderby={path}/note")
+    assert (status, body) == (200, {"d": len(device_of)})

@@ -359,15 +359,18 @@ class FilterWalker:
             return Path([PathSeg(TreeName(p)) for p in split.prefix], lambda_=Lambda("any", TreeName(_VIEW_VAR), body))
 
         self.ctx.feature(f"{split.target.name}.extra_filter_value")
+        # the value's own paths come before the membership lambda: a lambda over a path of two or more links
+        # joins all but its last into the query, and pinejs joins a path's links only where its first one is
+        # not joined yet, so a deeper path after it names a table the query lacks (a 500 where v6 answered)
         true = L.joined(
             "or",
-            [L.joined("and", [member(), L.truth(inside)]), L.joined("and", [L.negated(member()), L.truth(outside)])],
+            [L.joined("and", [L.truth(inside), member()]), L.joined("and", [L.truth(outside), L.negated(member())])],
         )
         false = L.joined(
             "or",
             [
-                L.joined("and", [member(), L.falsity(inside)]),
-                L.joined("and", [L.negated(member()), L.falsity(outside)]),
+                L.joined("and", [L.falsity(inside), member()]),
+                L.joined("and", [L.falsity(outside), L.negated(member())]),
             ],
         )
         return L.cond(true, false)

@@ -11,7 +11,7 @@ from proxy.engine.apply import apply_rows
 from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
 from proxy.engine.walk_context import WalkContext, WalkError, keeps_the_linked_row
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
-from proxy.engine.walk_views import field_value, view_read, view_refusal
+from proxy.engine.walk_views import field_value, view_in_path, view_read, view_refusal
 from proxy.odata import (
     ExpandItem,
     ExpandOption,
@@ -63,7 +63,7 @@ class OrderByWalker:
             found = self._walk_item(item, orderby, resource, local)
             if found is not None:
                 walked[id(item)] = found
-        views = self._view_keys(orderby, resource, v6_paths, walked)
+        views = self._view_keys(orderby, options, resource, v6_paths, walked)
         if not local and not views:
             if not orderby.items:
                 options.remove(orderby)
@@ -87,16 +87,27 @@ class OrderByWalker:
         )
 
     def _view_keys(
-        self, orderby: OrderByOption, resource: ResourceInfo, v6_paths: dict[int, str], walked: dict[int, PathEnd]
+        self,
+        orderby: OrderByOption,
+        options: OptionList,
+        resource: ResourceInfo,
+        v6_paths: dict[int, str],
+        walked: dict[int, PathEnd],
     ) -> dict[int, str]:
         """Sort keys ``link/name`` where ``link`` leads to a view (a resource narrowed by ``extra_filter``):
         the server joined only the view's rows, so the key is NULL where the linked row is outside it, which no
         v7 sort key spells. Such keys are sorted by the proxy, read from an expansion of the link holding only
         the view's rows (``view_read``). id(item) → the key's v6 path."""
         found: dict[int, str] = {}
+        # whether the order matters: rows, or a write paged by it (a count or an unpaged write drops it)
+        ordered = self.ctx.kind == "rows" or any(options.get(k) is not None for k in ("$top", "$skip"))
         for item in orderby.items:
             end = walked.get(id(item))
             names = v6_paths[id(item)].split("/")
+            if len(names) > 2 and isinstance(end, MemberEnd) and view_in_path(self.ctx, resource, names) and ordered:
+                # a value v7 joins through a link to a view further along: NULL outside the view, which the
+                # proxy reads only at link/name
+                raise WalkError(400, f"{v6_paths[id(item)]} cannot be used in $orderby through the v6 proxy")
             if len(names) != 2 or len(item.path.segments) != 2 or item.path.segments[0].key is not None:
                 continue
             plain = isinstance(end, MemberEnd) and end.name is not None and end.name.kind == S.FIELD

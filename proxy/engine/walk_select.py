@@ -14,7 +14,7 @@ from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
 from proxy.engine.walk_orderby import client_read, link_op, planned_at
 from proxy.engine.walk_path import PathWalker
-from proxy.engine.walk_views import field_value, view_read, view_refusal
+from proxy.engine.walk_views import field_value, view_in_path, view_read, view_refusal
 from proxy.odata import ExpandItem, ExpandOption, FilterOption, OptionList, Path, SelectOption
 from proxy.odata import Name as TreeName
 from proxy.schema import v6schema as S
@@ -106,7 +106,17 @@ class SelectExpandWalker:
             self.ctx.unknown_name(name, resource, "$select")
             return None
         if len(path.segments) != 1:
+            v6_names = path.names
             op = self.walk_select_path(path, resource, select, options)
+            if (
+                op is not None
+                and op.kind != DERIVE
+                and len(v6_names) > 2
+                and view_in_path(self.ctx, resource, v6_names)
+            ):
+                # a value v7 joins through a link to a view further along: NULL outside the view, which the
+                # proxy reads only at link/name
+                raise WalkError(400, f"{'/'.join(v6_names)} cannot be used in a $select path through the v6 proxy")
             return self.within_view(op, name, path, resource, select, options) if op is not None else None
         return self.name_op(n, resource, select=select, path=path, helpers=helpers)
 

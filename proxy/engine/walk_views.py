@@ -99,6 +99,19 @@ def _client_view_read(
     return _on_first(link, value)
 
 
+def view_in_path(ctx: WalkContext, resource: ResourceInfo, v6_names: list[str]) -> bool:
+    """Whether a link of a path (all but its last name) leads to a view."""
+    cur = resource
+    for name in v6_names[:-1]:
+        n = ctx.lookup(cur, name)
+        if n is None or not n.target:
+            return False
+        cur = ctx.res(n.target)
+        if cur.extra_filters:
+            return True
+    return False
+
+
 def view_refusal(v6_path: str, option: str) -> str:
     """The clear 400 where ``view_read`` cannot read a value through a link to a view (``option``: where the
     path stands, "a $select path" or "$orderby")."""
