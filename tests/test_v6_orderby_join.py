@@ -603,3 +603,21 @@ async def test_a_derived_value_v7_sorts_alike_through_a_link_next_to_a_local_key
                 assert {r["id"]: r["is_running__release"] for r in body["d"]} == {
                     r["id"]: r["is_running__release"] for r in devices["d"]
                 }
+
+
+async def test_a_sort_key_asked_as_a_select_path_that_would_join_too_early_is_a_clear_400(urls):
+    """A key the proxy asks as a $select path is joined before the $filter (v6 joined it after, in
+    $orderby); pinejs joins a path's links only where its first one is not joined yet, so a deeper $filter
+    path through the same link would name a table the query lacks: the database fails (the simulator
+    answers 500 as the server does). The proxy answers the key's clear 400 instead of that 500; without the
+    deeper path the same request is answered."""
+    proxy, _ = urls
+    expand = "$expand=belongs_to__application($select=id;$filter=id gt 0)"
+    order = "$orderby=belongs_to__application/app_name asc,overall_status asc"
+    status, body = await get(
+        proxy, f"/v6/device?$select=id&$filter=belongs_to__application/organization/name ne 'zz'&{expand}&{order}"
+    )
+    assert status == 400, body
+    assert "belongs_to__application/app_name" in body and body.endswith("through the v6 proxy")
+    status, body = await get(proxy, f"/v6/device?$select=id&$filter=id ne 0&{expand}&{order}")
+    assert status == 200 and body["d"], body

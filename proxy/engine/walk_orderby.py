@@ -11,7 +11,7 @@ from proxy.engine.apply import apply_rows
 from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
 from proxy.engine.walk_context import WalkContext, WalkError, keeps_the_linked_row
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
-from proxy.engine.walk_views import field_value, view_in_path, view_read, view_refusal
+from proxy.engine.walk_views import field_value, outer_paths, view_in_path, view_read, view_refusal
 from proxy.odata import (
     ExpandItem,
     ExpandOption,
@@ -349,6 +349,8 @@ class OrderByWalker:
             return None
         if self._column_type(found) not in _RAW_SORTS_AS_SQL | _DIGITS:
             return None  # the joined value comes raw from the database driver: only types it sorts alike
+        if _joins_too_early(options, item, v7_names):
+            return None
         full = select is None or select.star
         if select is not None and not full and any(p.names == v7_names for p in select.items):
             return SortKey(leaf, None, desc)  # the client selects the same path: its value is in the row
@@ -748,6 +750,38 @@ def full_sources(ctx: WalkContext, resource: ResourceInfo) -> list[str]:
 _RAW_SORTS_AS_SQL = frozenset({"Date Time", "Short Text", "Text", "Integer", "Serial", "Boolean", "Enum", "Real"})
 # 64-bit integer columns: the driver hands them on as decimal text; sorted by the number (_as_sql_sorts)
 _DIGITS = frozenset({"Big Integer", "Big Serial"})
+
+
+def _joins_too_early(options: OptionList, item: OrderItem, v7_names: list[str]) -> bool:
+    """Whether asking the sort key ``item`` as a $select path (joined before the $filter, where v6 joined it
+    after, in $orderby) makes the query fail where v6's did not: pinejs joins a path's links only where its
+    first one is not joined yet, so a deeper path through the same first link later names a table the query
+    lacks (the database fails, a 500)."""
+    select = options.select
+    selected = [p for p in select.items if len(p.segments) > 1] if select is not None else []
+    flt = options.filter
+    filtered = outer_paths(flt.expr) if flt is not None else []
+    orderby = options.orderby
+    others = [i.path for i in orderby.items] if orderby is not None else []
+    chain = [tuple(p.names[:-1]) for p in selected + filtered]
+    v7 = [*chain[: len(selected)], tuple(v7_names[:-1]), *chain[len(selected) :]]
+    v7 += [tuple(p.names[:-1]) for p in others if p is not item.path]
+    v6 = chain + [tuple(p.names[:-1]) for p in others]
+    return _join_fails(v7) and not _join_fails(v6)
+
+
+def _join_fails(chains: list[tuple[str, ...]]) -> bool:
+    """Whether pinejs's joins of these navigation chains, in this order, name a table the query lacks."""
+    joined: set[tuple[str, ...]] = set()
+    for chain in chains:
+        prefixes = {chain[:i] for i in range(1, len(chain) + 1)}
+        if not chain:
+            continue
+        if chain[:1] not in joined:
+            joined |= prefixes
+        elif not prefixes <= joined:
+            return True
+    return False
 
 
 def _number(value: Any) -> Any:

@@ -54,9 +54,8 @@ def view_read(
     expand = options.expand
     if mine is None and expand is not None and any(i.name.text == link for i in expand.items):
         return _client_view_read(ctx, options, link, reads, value)
-    restriction = expression(target.restriction)
+    needs = _learnt(target.restriction)[1]
     if mine is None:
-        needs = restriction_reads(restriction)
         if needs is None:
             return None
         key = ctx.key(target.v7)
@@ -69,7 +68,7 @@ def view_read(
     else:
         for name in reads:
             _widen(mine, name)
-    return _inside(link, value, restriction)
+    return _inside(link, value, target.restriction)
 
 
 def _shows(ctx: WalkContext, options: OptionList, v6_link: str, link: str) -> bool:
@@ -128,14 +127,14 @@ def restriction_reads(restriction: Expr) -> Reads | None:
     navigation of the row. None where it reads anything else (a longer path, a count, a nested lambda)."""
     fields: list[str] = []
     navs: dict[str, list[str]] = {}
-    for path in _paths(restriction):
+    for path in outer_paths(restriction):
         lam = path.lambda_
         if path.count is not None or path.method is not None or len(path.segments) != 1:
             return None
         if lam is None:
             fields.append(path.names[0])
             continue
-        for inner in _paths(lam.body):
+        for inner in outer_paths(lam.body):
             names = inner.names
             if inner.lambda_ is not None or inner.count is not None or len(names) != 2 or names[0] != lam.var.text:
                 return None
@@ -179,7 +178,7 @@ def _value(path: Path, row: Mapping[str, Any], var: str | None) -> Any:
     return not any(r is False for r in results)
 
 
-def _paths(expr: Expr) -> list[Path]:
+def outer_paths(expr: Expr) -> list[Path]:
     """The paths of an expression, outside lambda bodies (a path with a lambda stands for it)."""
     found: list[Path] = []
     stack: list[Node] = [expr]
@@ -249,14 +248,65 @@ def _on_first(link: str, value: Reader) -> Reader:
     return compute
 
 
-def _inside(link: str, value: Reader, restriction: Expr) -> Reader:
+def _inside(link: str, value: Reader, restriction: str) -> Reader:
     """``value`` of the linked row where the view's restriction holds for it, else None."""
 
     def compute(row: dict[str, Any]) -> Any:
         rows = row.get(link)
         first = rows[0] if isinstance(rows, list) and rows else None
-        if not isinstance(first, dict) or not holds(restriction, first):
+        if not isinstance(first, dict) or not inside_view(restriction, first):
             return None
         return value(first)
 
     return compute
+
+
+# ------------------------------------------------------------------------------------------ decided once
+_LEARNT: dict[str, tuple[Expr, Reads | None]] = {}  # restriction text → its nodes and what it reads
+_DECIDED: dict[tuple[str, tuple[Any, ...]], bool] = {}  # (restriction, the values it reads) → holds
+_DECIDED_MAX = 4096
+
+
+def _learnt(restriction: str) -> tuple[Expr, Reads | None]:
+    got = _LEARNT.get(restriction)
+    if got is None:
+        expr = expression(restriction)
+        got = _LEARNT[restriction] = (expr, restriction_reads(expr))
+    return got
+
+
+def inside_view(restriction: str, row: Mapping[str, Any]) -> bool:
+    """``holds`` for a view's restriction text, decided once per distinct set of values it reads (the same
+    linked row recurs on many rows; evaluating the tree takes milliseconds)."""
+    expr, reads = _learnt(restriction)
+    key = _snapshot(row, reads)
+    if key is None:
+        return holds(expr, row)
+    decided = _DECIDED.get((restriction, key))
+    if decided is None:
+        if len(_DECIDED) >= _DECIDED_MAX:
+            _DECIDED.clear()
+        decided = _DECIDED[(restriction, key)] = holds(expr, row)
+    return decided
+
+
+def _snapshot(row: Mapping[str, Any], reads: Reads | None) -> tuple[Any, ...] | None:
+    """The values a restriction reads on a row, typed (``True`` is not ``1`` there), as a hashable key; None
+    where one is not a plain value."""
+    if reads is None:
+        return None
+    parts: list[Any] = [_typed(row.get(f)) for f in reads.fields]
+    for nav, names in reads.navs.items():
+        related = row.get(nav)
+        members = related if isinstance(related, list) else []
+        parts.append(tuple(tuple(_typed(m.get(n)) for n in names) if isinstance(m, dict) else None for m in members))
+    key = tuple(parts)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _typed(value: Any) -> tuple[str, Any]:
+    return type(value).__name__, value
