@@ -1,21 +1,26 @@
 """The applier of a response plan: orjson in, one v6 object built per v7 object, orjson out.
 
 Rows are built by functions compiled once per plan and row shape (:mod:`proxy.engine.rowbuild`);
-:func:`interpret` applies the ops one by one and is what those functions must agree with.
+:func:`interpret` applies the ops one by one and is what those functions must agree with. A list answer
+whose rows have the shape its plan's first answer had goes a faster way: decoded by msgspec into struct
+rows, fixed up and encoded by msgspec (:mod:`proxy.engine.structbuild`), byte for byte the same answer.
 """
 
 from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op, ResponsePlan, SortKey
 from proxy.engine.rowbuild import MAX_SHAPES, RowBuilder, compile_row, needs_interpreter
+from proxy.engine.structbuild import RowClasses, compile_rows, handles
 
 _MISSING = object()
 _UNCHANGED = object()
@@ -143,7 +148,7 @@ def _child_rows(plan: ObjectPlan | None, value: Any) -> Any:
     return apply_rows(plan, value, _NO_NAMES) if plan is not None and isinstance(value, list) else value
 
 
-def _plain_path_value(op: Op, row: dict[str, Any]) -> Any:
+def _plain_path_value(op: Op, row: Any) -> Any:
     return _path_value(op, row, _NO_NAMES)
 
 
@@ -353,8 +358,9 @@ def _rewrite_sliced(plan: ResponsePlan, body: bytes | bytearray) -> bytearray | 
 
     A slice ends before a ``},{`` that separates two rows. Such bytes inside a string or a nested array are
     no cut: the slice up to them does not parse as a list of values (an open string or bracket), so the next
-    ``},{`` is tried. orjson writes a list as its values joined by commas, so the slices' output, joined by
-    commas, is byte for byte what one ``orjson.dumps`` of the whole answer writes."""
+    ``},{`` is tried. orjson and msgspec write a list as its values joined by commas, so the slices' output,
+    joined by commas, is byte for byte what one ``orjson.dumps`` of the whole answer writes. Slices go the
+    struct way while their rows have the plan's struct shape, the dict way from the first that has not."""
     assert plan.objects is not None
     end = len(body)
     while end and body[end - 1] in _WHITESPACE:
@@ -362,15 +368,24 @@ def _rewrite_sliced(plan: ResponsePlan, body: bytes | bytearray) -> bytearray | 
     rows_end = end - len(_ROWS_CLOSE)
     if not body.startswith(_ROWS_OPEN) or rows_end < len(_ROWS_OPEN) or body[rows_end:end] != _ROWS_CLOSE:
         return None
+    structs = _structs_for(plan, body)
+    ready = structs.ready if structs is not None else None
     out = bytearray(_ROWS_OPEN)
     start = len(_ROWS_OPEN)
     while start < rows_end:
-        parsed = _parse_slice(body, start, rows_end)
-        if parsed is None:
-            return None
-        stop, rows = parsed
-        text = orjson.dumps(apply_rows(plan.objects, rows, plan.resource_names, in_place=True))
-        del rows
+        text: bytes | None = None
+        if structs is not None and ready is not None:
+            stop, text = _struct_slice(structs, ready, body, start, rows_end)
+            if text is None:
+                ready = None  # this slice and the rest the dict way
+        if text is None:
+            parsed = _parse_slice(body, start, rows_end, orjson.loads, orjson.JSONDecodeError)
+            if parsed is None:
+                return None
+            stop, rows = parsed
+            _learn(plan, rows)
+            text = orjson.dumps(apply_rows(plan.objects, rows, plan.resource_names, in_place=True))
+            del rows
         if len(out) > len(_ROWS_OPEN):
             out += b","
         out += memoryview(text)[1:-1]
@@ -379,16 +394,42 @@ def _rewrite_sliced(plan: ResponsePlan, body: bytes | bytearray) -> bytearray | 
     return out
 
 
-def _parse_slice(body: bytes | bytearray, start: int, rows_end: int) -> tuple[int, list[Any]] | None:
+def _struct_slice(
+    structs: _Structs, ready: _Ready, body: bytes | bytearray, start: int, rows_end: int
+) -> tuple[int, bytes | None]:
+    """The end of the slice starting at ``start`` and its rows rewritten the struct way; None for the text when
+    they are not struct rows of the plan's shape (or do not parse: the dict way decides what that means)."""
+    try:
+        parsed = _parse_slice(body, start, rows_end, ready.part.decode, msgspec.DecodeError)
+        if parsed is None:
+            return start, None
+        stop, rows = parsed
+        text: bytes = _ENCODER.encode(ready.fix(rows))
+    except Exception:  # another shape, a value the fix-ups do not expect: the dict way is the definition
+        structs.miss()
+        return start, None
+    structs.hits += 1
+    return stop, text
+
+
+def _parse_slice(
+    body: bytes | bytearray,
+    start: int,
+    rows_end: int,
+    loads: Callable[[bytes], Any],
+    not_a_cut: type[Exception],
+) -> tuple[int, Any] | None:
     """The end of the slice of rows starting at ``start`` and those rows parsed, or None when the rest does
-    not parse."""
+    not parse (``not_a_cut``: the error of a slice that ends inside a row; any other error is raised)."""
     cut = body.find(_ROW_GAP, start + SLICE_BYTES, rows_end)
     misses = 0
     while True:
         stop = rows_end if cut < 0 else cut + 1
         try:
-            rows = orjson.loads(b"[" + body[start:stop] + b"]")
-        except orjson.JSONDecodeError:
+            rows = loads(b"[" + body[start:stop] + b"]")
+        except not_a_cut as exc:
+            if isinstance(exc, msgspec.ValidationError):  # whole rows of another shape
+                raise
             if cut < 0:
                 return None
             misses += 1
@@ -398,12 +439,118 @@ def _parse_slice(body: bytes | bytearray, start: int, rows_end: int) -> tuple[in
 
 
 def _rewrite(plan: ResponsePlan, body: bytes | bytearray) -> bytes | bytearray:
+    structs = _structs_for(plan, body)
+    if structs is not None and structs.ready is not None:
+        try:
+            answer = structs.ready.whole.decode(body)
+            structs.ready.fix(answer.d)
+            text: bytes = _ENCODER.encode(answer)
+        except Exception:  # another shape, not JSON, a value the fix-ups do not expect: the dict way decides
+            structs.miss()
+        else:
+            structs.hits += 1
+            return text
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise UpstreamNotJSON(str(exc)) from exc
+    if plan.kind == "rows" and isinstance(data, dict) and isinstance(data.get("d"), list):
+        _learn(plan, data["d"])
     data = _apply_document(plan, data)
     return body if data is _UNCHANGED else orjson.dumps(data)
+
+
+# Struct rows (proxy.engine.structbuild). A plan's first answer is parsed the dict way and its rows' shape
+# compiled; later answers are decoded straight into struct rows of that shape. An answer that is not of that
+# shape (or not JSON, or holds a value a fix-up does not expect) is a miss: it is parsed again the dict way,
+# and the shape is learnt again from it. After STRUCT_MAX_MISSES misses, when they are more than one per
+# STRUCT_MISS_RATIO answers, the plan's answers go the dict way only: an upstream whose rows vary never pays
+# two parses every time.
+STRUCT_MAX_MISSES = 4
+STRUCT_MISS_RATIO = 16
+_ENCODER = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """Compiled struct rows: the fix-up and the decoders of a whole answer and of a slice of rows."""
+
+    fix: Callable[[list[Any]], list[Any]]
+    whole: msgspec.json.Decoder[Any]
+    part: msgspec.json.Decoder[Any]
+
+
+class _Structs:
+    """A plan's struct rows (when compiled) and its hits and misses."""
+
+    __slots__ = ("hits", "misses", "off", "ready")
+
+    def __init__(self, usable: bool) -> None:
+        self.ready: _Ready | None = None
+        self.hits = self.misses = 0
+        self.off = not usable
+
+    def learnt(self, rows: RowClasses) -> None:
+        answer = msgspec.defstruct("answer", [("d", list[rows.v7])], forbid_unknown_fields=True, gc=False)  # type: ignore[name-defined]
+        part = list[rows.v7]  # type: ignore[name-defined]
+        self.ready = _Ready(rows.fix, _decoder(answer), _decoder(part))
+
+    def miss(self) -> None:
+        self.ready = None  # learnt again from the answer the dict way parses
+        self.misses += 1
+        if self.misses >= STRUCT_MAX_MISSES and self.misses * STRUCT_MISS_RATIO > self.hits:
+            self.off = True
+
+
+def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(kind, float_hook=_float)
+
+
+def _float(text: str) -> float:
+    """A JSON float as orjson reads it; one msgspec would write differently (``1e16``, orjson ``1e+16``) is
+    refused, and the answer goes the dict way."""
+    value = float(text)
+    if not -1e16 < value < 1e16:
+        raise ValueError("written with an exponent")
+    return value
+
+
+def _structs_for(plan: ResponsePlan, body: bytes | bytearray) -> _Structs | None:
+    """The plan's struct rows when they are compiled and may rewrite ``body``."""
+    structs: _Structs | None = plan.structs
+    if structs is None:
+        structs = plan.structs = _Structs(_struct_plan(plan))
+    if structs.ready is None or structs.off:
+        return None
+    if b"+" in body and (b"e+" in body or b"E+" in body):  # an exponent (1e+21), written 1e21 by msgspec
+        return None
+    return structs
+
+
+def _struct_plan(plan: ResponsePlan) -> bool:
+    """Whether the plan's answers can be struct rows: a list of rows rewritten one by one, no URIs."""
+    objects = plan.objects
+    return (
+        plan.kind == "rows"
+        and objects is not None
+        and not plan.resource_names
+        and plan.unwrap is None
+        and plan.max_local_rows is None
+        and handles(objects)
+    )
+
+
+def _learn(plan: ResponsePlan, rows: list[Any]) -> None:
+    """Compile the plan's struct rows from the rows of an answer parsed the dict way (before they change)."""
+    structs = plan.structs
+    if not isinstance(structs, _Structs) or structs.off or structs.ready is not None or plan.objects is None:
+        return
+    compiled = compile_rows(plan.objects, rows, _child_rows, _plain_path_value) if rows else None
+    if compiled is None:
+        if rows:
+            structs.miss()
+        return
+    structs.learnt(compiled)
 
 
 @contextmanager

@@ -86,3 +86,5 @@ class ResponsePlan:
     entity_key: str | None = None  # POST: the key; a body holding only it is the bare key object (spec §4.5)
     v6_spelling: str | None = None  # the resource as the client named it, for the Location header
     v7_spelling: str | None = None  # … and as the upstream names it (None: Location is left alone)
+    # the applier's struct rows for this plan's answers (proxy.engine.apply: compiled once, or switched off)
+    structs: Any = field(default=None, compare=False, repr=False)
