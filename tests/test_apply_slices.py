@@ -70,26 +70,49 @@ def v7_rows(count: int, devices_per_app: int) -> list[dict[str, Any]]:
     return rows
 
 
-def test_sliced_answer_is_byte_identical_to_the_whole_parse(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, small_slices: None
-) -> None:
-    plan = engine.translate("GET", LIST_TARGET).plan
+def fresh_plan(engine: Engine, target: str, struct_rows: bool) -> Any:
+    """The target's plan as a proxy has it before its first answer, or (``struct_rows``) after one, when
+    its answers' rows are decoded as struct rows (proxy.engine.structbuild)."""
+    plan = engine.translate("GET", target).plan
     assert plan is not None
+    plan.structs = None
+    if struct_rows:
+        apply_plan(plan, orjson.dumps({"d": v7_rows(2, devices_per_app=2)}))
+        assert plan.structs is not None and plan.structs.ready is not None
+    return plan
+
+
+def dict_way(plan: Any, body: bytes, monkeypatch: pytest.MonkeyPatch) -> bytes | bytearray:
+    """The answer sliced as the dict builders make it."""
+    with monkeypatch.context() as m:
+        m.setattr(plan, "structs", applier._Structs(usable=False))
+        return apply_plan(plan, body)
+
+
+@pytest.mark.parametrize("struct_rows", [False, True], ids=["dicts", "structs"])
+def test_sliced_answer_is_byte_identical_to_the_whole_parse(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, small_slices: None, struct_rows: bool
+) -> None:
+    plan = fresh_plan(engine, LIST_TARGET, struct_rows)
     body = orjson.dumps({"d": v7_rows(60, devices_per_app=5)})
     sliced = apply_plan(plan, body)
     assert isinstance(sliced, bytearray), "the answer was not sliced"
-    assert sliced == whole(plan, body, monkeypatch)
+    assert sliced == whole(plan, body, monkeypatch) == dict_way(plan, body, monkeypatch)
     assert [r["id"] for r in orjson.loads(sliced)["d"]] == list(range(60))
+    if struct_rows:
+        assert plan.structs.hits > 3 and plan.structs.misses == 0
 
 
+@pytest.mark.parametrize("struct_rows", [False, True], ids=["dicts", "structs"])
 def test_rows_with_many_nested_rows_fall_back_to_a_larger_slice(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, small_slices: None
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, small_slices: None, struct_rows: bool
 ) -> None:
     """A row whose expanded devices hold more cut candidates than a slice tries is parsed with the rest."""
-    plan = engine.translate("GET", LIST_TARGET).plan
-    assert plan is not None
+    plan = fresh_plan(engine, LIST_TARGET, struct_rows)
     body = orjson.dumps({"d": v7_rows(3, devices_per_app=40)}) + b"\n"
-    assert apply_plan(plan, body) == whole(plan, body, monkeypatch)
+    assert apply_plan(plan, body) == whole(plan, body, monkeypatch) == dict_way(plan, body, monkeypatch)
+    if struct_rows:
+        assert plan.structs.hits > 0 and plan.structs.misses == 0
 
 
 @pytest.mark.parametrize(
@@ -119,9 +142,11 @@ def test_other_framings_give_the_same_answer(
     ],
     ids=["truncated-row", "open-string", "truncated"],
 )
-def test_a_broken_large_answer_is_still_not_json(engine: Engine, small_slices: None, body: bytes) -> None:
-    plan = engine.translate("GET", LIST_TARGET).plan
-    assert plan is not None
+@pytest.mark.parametrize("struct_rows", [False, True], ids=["dicts", "structs"])
+def test_a_broken_large_answer_is_still_not_json(
+    engine: Engine, small_slices: None, body: bytes, struct_rows: bool
+) -> None:
+    plan = fresh_plan(engine, LIST_TARGET, struct_rows)
     with pytest.raises(UpstreamNotJSON):
         apply_plan(plan, body)
 
