@@ -32,12 +32,14 @@ def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """Slices of a few hundred bytes, so that a small answer is cut in many places."""
     monkeypatch.setattr(applier, "SLICE_BYTES", 200)
     monkeypatch.setattr(applier, "SLICE_MIN_BYTES", 0)
+    monkeypatch.setattr(applier, "STRUCT_SLICE_MIN_BYTES", 0)
 
 
 def whole(plan: Any, body: bytes, monkeypatch: pytest.MonkeyPatch) -> bytes | bytearray:
     """The answer as one parse of the whole body gives it (slicing switched off)."""
     with monkeypatch.context() as m:
         m.setattr(applier, "SLICE_MIN_BYTES", 1 << 60)
+        m.setattr(applier, "STRUCT_SLICE_MIN_BYTES", 1 << 60)
         return apply_plan(plan, body)
 
 
@@ -174,7 +176,7 @@ async def test_a_large_list_through_the_proxy(
         for i, name in enumerate(n for _ in range(3000) for n in tricky_names())
     ]
     v7_body = orjson.dumps({"d": rows})
-    assert len(v7_body) > applier.SLICE_MIN_BYTES
+    assert len(v7_body) > applier.SLICE_MIN_BYTES and len(v7_body) > applier.STRUCT_SLICE_MIN_BYTES
     seen: list[str] = []
 
     async def upstream(request: web.Request) -> web.Response:
@@ -183,7 +185,9 @@ async def test_a_large_list_through_the_proxy(
 
     sliced: list[int] = []
     slicer = applier._rewrite_sliced
-    monkeypatch.setattr(applier, "_rewrite_sliced", lambda plan, body: sliced.append(len(body)) or slicer(plan, body))
+    monkeypatch.setattr(
+        applier, "_rewrite_sliced", lambda plan, body, *rest: sliced.append(len(body)) or slicer(plan, body, *rest)
+    )
     app = web.Application()
     app.router.add_get("/v7/device", upstream)
     proxy = await start_proxy(await serve_app(app))
