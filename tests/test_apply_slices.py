@@ -79,7 +79,7 @@ def fresh_plan(engine: Engine, target: str, struct_rows: bool) -> Any:
     assert plan is not None
     plan.structs = None
     if struct_rows:
-        apply_plan(plan, orjson.dumps({"d": v7_rows(2, devices_per_app=2)}))
+        apply_plan(plan, orjson.dumps({"d": v7_rows(150, devices_per_app=2)}))
         assert plan.structs is not None and plan.structs.ready is not None
     return plan
 

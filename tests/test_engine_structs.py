@@ -44,6 +44,15 @@ TRICKY = [
 ]
 
 
+LEARN_MIN_BYTES = applier.STRUCT_LEARN_MIN_BYTES  # the proxy's own (the tests below learn from any answer)
+
+
+@pytest.fixture(autouse=True)
+def learn_from_any_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Struct rows learnt from the small answers these tests send (a proxy learns them from lists of 16 KiB)."""
+    monkeypatch.setattr(applier, "STRUCT_LEARN_MIN_BYTES", 0)
+
+
 def response_plans(engine: Engine, targets: list[str]) -> list[tuple[str, ResponsePlan]]:
     found = []
     for target in targets:
@@ -285,3 +294,20 @@ def test_a_derived_value_reading_helpers_gets_them_in_its_view() -> None:
     derive = next(op for op in plan.objects.ops if op.kind == DERIVE)
     assert structbuild._helper_reads(derive.arg) is not None
     assert structbuild._helper_reads(lambda row: row) is None
+
+
+def test_struct_rows_are_learnt_from_lists_not_from_single_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan compiles struct rows only once it has answered a list large enough for them to pay off: the
+    plan cache holds many plans that only ever read one row."""
+    monkeypatch.setattr(applier, "STRUCT_LEARN_MIN_BYTES", LEARN_MIN_BYTES)
+    plan = simple_plan(Op("id", 0, "id"), Op("name", 0, "device_name"))
+    small = body_of([{"id": 1, "device_name": "x"}])
+    for _ in range(3):
+        assert answer(plan, small) == b'{"d":[{"id":1,"name":"x"}]}'
+    assert plan.structs is not None and plan.structs.ready is None and plan.structs.misses == 0
+    large = body_of([{"id": i, "device_name": "x" * 100} for i in range(200)])
+    assert len(large) > LEARN_MIN_BYTES
+    assert answer(plan, large) == answer(plan, large, structs=False)
+    assert plan.structs.ready is not None
+    assert answer(plan, small) == b'{"d":[{"id":1,"name":"x"}]}'
+    assert plan.structs.hits == 1  # then every answer of the plan, small ones too
