@@ -469,9 +469,9 @@ def _rewrite(plan: ResponsePlan, body: bytes | bytearray, structs: _Structs | No
 # STRUCT_MISS_RATIO answers, the plan's answers go the dict way only: an upstream whose rows vary never pays
 # two parses every time.
 STRUCT_MAX_MISSES = 4
-# A plan's struct rows are learnt from an answer of at least this size: a list (a 58-field device is 2 KB)
-# where they pay off (1 device: 12 -> 8 us; 100: 1,020 -> 600 us), not every single-row read a plan cache
-# of 1,024 entries holds (compiled, the benchmark's device plan takes 61 KiB, its dict builders 11 KiB).
+# A plan's struct rows are learnt from an answer of at least this many bytes: a list (one 58-field row is
+# 2 KB) where they pay off (one row: 12 -> 8 us; 100: 1,020 -> 600 us), not every single-row read a plan
+# cache of 1,024 entries holds (compiled, the benchmark's list plan takes 61 KiB, its dict builders 11 KiB).
 STRUCT_LEARN_MIN_BYTES = 16 * 1024
 STRUCT_MISS_RATIO = 16
 _ENCODER = msgspec.json.Encoder()
@@ -546,13 +546,13 @@ def _struct_plan(plan: ResponsePlan) -> bool:
     )
 
 
-def _learn(plan: ResponsePlan, rows: list[Any], size: int) -> None:
+def _learn(plan: ResponsePlan, rows: list[Any], body_bytes: int) -> None:
     """Compile the plan's struct rows from the rows of an answer parsed the dict way (before they change),
     when the answer is large enough for them to pay off."""
     structs = plan.structs
     if not isinstance(structs, _Structs) or structs.off or structs.ready is not None or plan.objects is None:
         return
-    if size < STRUCT_LEARN_MIN_BYTES:
+    if body_bytes < STRUCT_LEARN_MIN_BYTES:
         return
     compiled = compile_rows(plan.objects, rows, _child_rows, _plain_path_value) if rows else None
     if compiled is None:
