@@ -4,7 +4,7 @@ proxy does itself (decision 2) when v7 has no field that sorts like a derived va
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from proxy.engine.apply import apply_rows
@@ -28,6 +28,21 @@ from proxy.odata import Name as TreeName
 from proxy.odata import Path as TreePath
 from proxy.schema import v6schema as S
 from proxy.schema.v6schema import Name, ResourceInfo
+
+
+@dataclass(frozen=True)
+class _Sorting:
+    """What the keys of one local sort are read with (``OrderByWalker._local_sort``)."""
+
+    options: OptionList
+    resource: ResourceInfo
+    helpers: set[str]
+    local: list[tuple[OrderItem, Name]]
+    v6_paths: dict[int, str]
+    walked: dict[int, PathEnd]
+    children: dict[str, ObjectPlan | None]
+    views: dict[int, str]
+    label: str
 
 
 class OrderByWalker:
@@ -222,74 +237,92 @@ class OrderByWalker:
         children: dict[str, ObjectPlan | None],
         views: dict[int, str],
     ) -> None:
-        """Ordering the proxy must do itself (decision 2): all items sort locally, in order."""
-        ctx = self.ctx
+        """Ordering the proxy must do itself (decision 2): all items sort locally, in order (from a key the
+        proxy cannot read onwards, v7 may sort the rest: ``_rest_upstream``)."""
         label = local[0][1].v6 if local else next(v6_paths[id(i)] for i in orderby.items if id(i) in views)
         keys: list[SortKey] = []
         local_ids = {id(it) for it, _ in local} | set(views) | self.derived_paths
         self._derived_through = {v6_paths[id(i)].split("/")[0] for i in orderby.items if id(i) in self.derived_paths}
         last_local = max(i for i, item in enumerate(orderby.items) if id(item) in local_ids)
         upstream: list[OrderItem] = []  # the keys after the last proxy-only key that v7 sorts (see _rest_upstream)
+        sorting = _Sorting(options, resource, helpers, local, v6_paths, walked, children, views, label)
         for index, item in enumerate(orderby.items):
-            desc = item.effective_direction == "desc"
-            if id(item) in views:
-                keys.append(self._view_sort_key(item, options, resource, v6_paths[id(item)]))
-                continue
-            if id(item) in self.derived_paths:
-                derived_key = self.derived_path_key(v6_paths[id(item)], options, resource, desc)
-                if derived_key is None:
-                    raise WalkError(
-                        400,
-                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]} with its first link also in "
-                        "$select, $expand or a $filter path, or a path through a navigation to many rows other than "
-                        "its first, through the v6 proxy",
-                    )
-                keys.append(derived_key)
-                continue
-            n = next((nm for it, nm in local if it is item), None)
-            if n is not None:
-                keys.append(SortKey(None, n.derived.compute, desc))
-                helpers.update(n.derived.helpers)
-                continue
-            if item.path.count is not None or item.path.lambda_ is not None:
-                count_key = self.count_sort_key(item, options, desc)
-                if count_key is None:
-                    upstream = self._rest_upstream(orderby.items[index:], index > last_local, keys)
-                    if upstream:
-                        break
-                    raise WalkError(
-                        400,
-                        f"{label} cannot be used with $orderby on {v6_paths[id(item)]}/$count with "
-                        f"{v6_paths[id(item)].split('/')[0]} expanded with options that may leave out rows (or "
-                        "a filtered count), or on a lambda, through the v6 proxy",
-                    )
-                keys.append(count_key)
-                continue
-            if len(item.path.segments) != 1:
-                path_key = self.path_sort_key(
-                    item, walked.get(id(item)), v6_paths[id(item)], options, resource, helpers, desc, children
+            key = self._own_key(item, sorting)
+            if key is None:
+                upstream = self._rest_upstream(orderby.items[index:], index > last_local, keys)
+                if upstream:
+                    break
+                key = self._fallback_key(item, sorting, keys)
+            keys.append(key)
+        self._finish_local_sort(orderby, plan, sorting, keys, upstream, top=top)
+
+    def _own_key(self, item: OrderItem, sorting: _Sorting) -> SortKey | None:
+        """The local sort key of one item, read from what the proxy expands (or the client's expansion); None
+        for a count or path key the proxy cannot read so (``_fallback_key``)."""
+        options, resource, paths = sorting.options, sorting.resource, sorting.v6_paths
+        desc = item.effective_direction == "desc"
+        if id(item) in sorting.views:
+            return self._view_sort_key(item, options, resource, paths[id(item)])
+        if id(item) in self.derived_paths:
+            derived_key = self.derived_path_key(paths[id(item)], options, resource, desc)
+            if derived_key is None:
+                raise WalkError(
+                    400,
+                    f"{sorting.label} cannot be used with $orderby on {paths[id(item)]} with its first link also "
+                    "in $select, $expand or a $filter path, or a path through a navigation to many rows other "
+                    "than its first, through the v6 proxy",
                 )
-                if path_key is None:
-                    upstream = self._rest_upstream(orderby.items[index:], index > last_local, keys)
-                    if upstream:
-                        break
-                first = v6_paths[id(item)].split("/")[0]
-                refusal = (
-                    f"{label} cannot be used with $orderby on {v6_paths[id(item)]} with {first} expanded "
-                    f"with options that may leave out the linked rows, or {first} also in $select or a $filter "
-                    "path, or a longer path through a navigation to many rows, through the v6 proxy"
-                )
-                if path_key is None:
-                    path_key = self._selected_path_key(
-                        item, walked.get(id(item)), options, resource, keys, desc, refusal
-                    )
-                if path_key is None:
-                    raise WalkError(400, refusal)
-                keys.append(self._as_sql_sorts(path_key, walked.get(id(item))))
-                continue
-            field_name = item.path.names[0]
-            keys.append(SortKey(field_name, None, desc))
-            helpers.add(field_name)
+            return derived_key
+        n = next((nm for it, nm in sorting.local if it is item), None)
+        if n is not None:
+            sorting.helpers.update(n.derived.helpers)
+            return SortKey(None, n.derived.compute, desc)
+        if item.path.count is not None or item.path.lambda_ is not None:
+            return self.count_sort_key(item, options, desc)
+        if len(item.path.segments) != 1:
+            found = sorting.walked.get(id(item))
+            key = self.path_sort_key(
+                item, found, paths[id(item)], options, resource, sorting.helpers, desc, sorting.children
+            )
+            return self._as_sql_sorts(key, found) if key is not None else None
+        sorting.helpers.add(item.path.names[0])
+        return SortKey(item.path.names[0], None, desc)
+
+    def _fallback_key(self, item: OrderItem, sorting: _Sorting, keys: list[SortKey]) -> SortKey:
+        """A count or path key ``_own_key`` cannot read, before the last key only the proxy sorts: a path
+        asked of v7 as a ``$select`` path (``_selected_path_key``), else the clear 400."""
+        v6_path = sorting.v6_paths[id(item)]
+        first = v6_path.split("/")[0]
+        if item.path.count is not None or item.path.lambda_ is not None:
+            raise WalkError(
+                400,
+                f"{sorting.label} cannot be used with $orderby on {v6_path}/$count with {first} expanded with "
+                "options that may leave out rows (or a filtered count), or on a lambda, through the v6 proxy",
+            )
+        refusal = (
+            f"{sorting.label} cannot be used with $orderby on {v6_path} with {first} expanded "
+            f"with options that may leave out the linked rows, or {first} also in $select or a $filter "
+            "path, or a longer path through a navigation to many rows, through the v6 proxy"
+        )
+        found = sorting.walked.get(id(item))
+        desc = item.effective_direction == "desc"
+        key = self._selected_path_key(item, found, sorting.options, sorting.resource, keys, desc, refusal)
+        if key is None:
+            raise WalkError(400, refusal)
+        return self._as_sql_sorts(key, found)
+
+    def _finish_local_sort(
+        self,
+        orderby: OrderByOption,
+        plan: ObjectPlan,
+        sorting: _Sorting,
+        keys: list[SortKey],
+        upstream: list[OrderItem],
+        *,
+        top: bool,
+    ) -> None:
+        """The sort keys into the plan, the $orderby v7 still sees (none, or ``upstream``), the paging."""
+        ctx, options, resource, local = self.ctx, sorting.options, sorting.resource, sorting.local
         if upstream:
             for item in orderby.items[: len(orderby.items) - len(upstream)]:
                 orderby.remove(item)
@@ -298,9 +331,9 @@ class OrderByWalker:
             options.remove(orderby)
         plan.sort = tuple(keys)
         ctx.local_sort_names[id(options)] = [n.v6 for it, n in local if id(it) not in self.derived_paths]
-        ctx.feature(f"{resource.name}.{label}.local_sort")
+        ctx.feature(f"{resource.name}.{sorting.label}.local_sort")
         if ctx.local_sort_label is None or top:
-            ctx.local_sort_label = (local[0][1].derived.local_sort_label if local else None) or label
+            ctx.local_sort_label = (local[0][1].derived.local_sort_label if local else None) or sorting.label
         if top:
             self._page_locally(options, plan)
         else:

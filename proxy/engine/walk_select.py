@@ -202,8 +202,8 @@ class SelectExpandWalker:
         one expansion; where the client also selects the link itself, the expanded row holds its key too and
         the reference v6 shows is rebuilt from it. None (the clear 400) where the links are not all
         single-valued navigations from the row itself, or the client's expansion of the first link may not
-        hold the linked row, or the client selects the link itself where it leads to a view (its expansion
-        holds only the view's rows, the reference the linked row's key)."""
+        hold the linked row (and its helpers cannot be joined instead, ``_derived_by_columns``). Through a
+        link to a view the value is read as the view's other values are (``_derived_in_view``)."""
         targets = self._single_links(resource, v6_names)
         if targets is None:
             return None
@@ -227,12 +227,30 @@ class SelectExpandWalker:
             select.remove(path)
             self.ctx.feature(f"{resource.name}.from_client_expand")
             return Op(v6_names[-1], DERIVE, None, planned_at(read[0], read[1], tuple(v6_names[1:])))
+        return self._expand_for_path(v6_names, path, resource, select, options, targets[0])
+
+    def _expand_for_path(
+        self,
+        v6_names: list[str],
+        path: Path,
+        resource: ResourceInfo,
+        select: SelectOption,
+        options: OptionList,
+        linked: ResourceInfo,
+    ) -> Op | None:
+        """``derived_at_path``'s own expansion of the links (``linked``: the first link's target), shared with
+        the other derived paths through the first link; where the client selects that link too, the
+        expansion holds its key and the reference is rebuilt from it (not for a view: its expansion holds only
+        the view's rows)."""
+        first = self.ctx.lookup(resource, v6_names[0])
+        assert first is not None and first.target is not None
+        v7_first = first.v7 or v6_names[0]
         others = [p for p in select.items if p is not path and p.segments and p.names[0] in (v6_names[0], v7_first)]
         shown = [p for p in others if len(p.segments) == 1]
         # other derived paths through the link share the expansion; a path to a value v7 answers stays a v7
         # $select path (a join next to the expansion's subquery, as pinejs has them side by side)
         paths = [v6_names] + [p.names for p in others if len(p.segments) > 1 and self._derived_path(resource, p.names)]
-        if shown and targets[0].extra_filters:
+        if shown and linked.extra_filters:
             return None
         item = self._expand_tree(paths, 0, resource, extra_key=bool(shown))
         for p in shown:
@@ -242,7 +260,7 @@ class SelectExpandWalker:
         select.remove(path)
         if op is None or op.kind != CHILD or op.arg is None or op.src is None:
             return None
-        link = (self.ctx.key(targets[0].v7), first.target) if shown else None  # None: never shown as the link
+        link = (self.ctx.key(linked.v7), first.target) if shown else None  # None: never shown as the link
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
         self._derived_links[(id(options), v7_first)] = (op.src, op.arg)
         return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
