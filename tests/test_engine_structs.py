@@ -24,6 +24,8 @@ from proxy.engine import Engine, build_schema, structbuild
 from proxy.engine import apply as applier
 from proxy.engine.apply import UpstreamNotJSON, apply_plan
 from proxy.engine.plan import CONST, DERIVE, ObjectPlan, Op, ResponsePlan
+from proxy.engine.walk_context import HelperAlias
+from proxy.engine.walk_helpers import _reading_helpers
 
 # values orjson and msgspec must write alike (escapes, non-ASCII text, floats, 64-bit edges, nested values)
 TRICKY = [
@@ -311,3 +313,63 @@ def test_struct_rows_are_learnt_from_lists_not_from_single_rows(monkeypatch: pyt
     assert plan.structs.ready is not None
     assert answer(plan, small) == b'{"d":[{"id":1,"name":"x"}]}'
     assert plan.structs.hits == 1  # then every answer of the plan, small ones too
+
+
+def test_an_answer_written_another_way_gives_the_same_bytes() -> None:
+    """Escapes, spacing and number spellings other than orjson's own (a pretty-printing or non-node upstream):
+    both ways decode to the same values and write them alike."""
+    plan = simple_plan(Op("id", 0, "id"), Op("name", 0, "device_name"), Op("ref", 2, "ref"), Op("x", 0, "x"))
+    warm(plan, [{"id": 1, "device_name": "a", "ref": None, "x": 0}])
+    body = (
+        b'{ "d" : [\n  { "id" : 1 , "device_name" : "\\u00e9\\/\\ud83d\\ude00\\u0041\\b" ,\n'
+        b'"ref" : { "__id" : 7 } , "x" : [ 1.50 , 1E5 , -0 , 0.0001 , 1e-4 , 2.5e-5 , 100e-2 , true , null ] } ,\n'
+        b'{"dev\\u0069ce_name":"b","id":2,"x":{"k" : [ ]},"ref":{"__id":8,"more":1}} ] }\n'
+    )
+    expected = answer(plan, body, structs=False)
+    assert answer(plan, body) == expected
+    assert plan.structs is not None and plan.structs.hits == 1
+    assert orjson.loads(expected)["d"][1] == {"id": 2, "name": "b", "ref": 8, "x": {"k": []}}
+
+
+def test_helpers_read_through_their_own_view_as_the_wrapper_sets_them() -> None:
+    """A derived value reading helpers under its own keys: from expanded rows (as dicts, through a count
+    computed from them), from a navigation the shape lacks (not set), and a second derived value after it
+    that must not see the first one's helpers."""
+
+    def counted(rows: Any) -> Any:
+        return sum(1 for r in rows if isinstance(r, dict) and r.get("on")) if isinstance(rows, list) else None
+
+    def status(row: Any) -> Any:
+        return [row.get("on_kids"), row.get("all_kids"), row.get("absent", "unset"), "on_kids" in row, sorted(row)]
+
+    def after(row: Any) -> Any:
+        return ["on_kids" in row, row.get("all_kids"), len(row)]
+
+    aliases = {
+        "kids": HelperAlias("on_kids", counted),
+        "kids_again": HelperAlias("absent"),
+        "pets": HelperAlias("all_kids"),
+    }
+    kid = ObjectPlan("kid", "kid", [Op("id", 0, "id"), Op("on", 0, "on"), Op("k", CONST, None, 0)]).finish()
+    plan = simple_plan(
+        Op("kids", 5, "kids", kid),
+        Op("status", DERIVE, None, _reading_helpers(status, aliases)),
+        Op("after", DERIVE, None, after),
+        Op("id", 0, "id"),
+    )
+    assert structbuild._helper_reads(plan.objects.ops[1].arg) is not None  # type: ignore[union-attr]
+    rows = [
+        {"id": i, "kids": [{"id": j, "on": j % 2 == 0, "dropped": 1} for j in range(i)], "pets": [{"n": i}]}
+        for i in range(4)
+    ]
+    warm(plan, rows)
+    body = body_of(rows)
+    expected = answer(plan, body, structs=False)
+    assert answer(plan, body) == expected
+    assert plan.structs is not None and plan.structs.hits == 1
+    assert orjson.loads(expected)["d"][3] == {
+        "kids": [{"id": j, "on": j % 2 == 0, "k": 0} for j in range(3)],
+        "status": [2, [{"n": 3}], "unset", True, ["all_kids", "id", "kids", "on_kids", "pets"]],
+        "after": [False, None, 3],
+        "id": 3,
+    }

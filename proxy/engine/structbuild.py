@@ -62,24 +62,32 @@ class RowView(MutableMapping[str, Any]):
     set or deleted on it (a helper handed to the function for the call) live in the view only."""
 
     __slots__ = ("_over", "_row")
-    _attrs: ClassVar[dict[str, str]] = {}  # v7 key → field (set per shape on a subclass)
-    _convert: ClassVar[dict[str, Callable[[Any], Any]]] = {}  # v7 key → its expanded rows as dicts
+    # set per shape on a subclass: v7 key → field read as it is; v7 key → field and how it is read (expanded
+    # struct rows as the dicts orjson would have made); the keys in the upstream's order
+    _plain: ClassVar[dict[str, str]] = {}
+    _converted: ClassVar[dict[str, tuple[str, Callable[[Any], Any]]]] = {}
+    _order: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, row: Any, over: dict[str, Any] | None = None) -> None:
+    def __init__(self, row: Any) -> None:
         self._row = row
-        self._over = over
+        self._over: dict[str, Any] | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
+        if self._over is None:  # the common case, kept short: a translator reads a few keys per row
+            attr = self._plain.get(key)
+            if attr is not None:
+                return getattr(self._row, attr)
         over = self._over
         if over is not None and key in over:
             value = over[key]
             return default if value is _GONE else value
-        attr = self._attrs.get(key)
-        if attr is None:
+        attr = self._plain.get(key)
+        if attr is not None:
+            return getattr(self._row, attr)
+        read = self._converted.get(key)
+        if read is None:
             return default
-        convert = self._convert.get(key)
-        value = getattr(self._row, attr)
-        return value if convert is None else convert(value)
+        return read[1](getattr(self._row, read[0]))
 
     def __getitem__(self, key: str) -> Any:
         value = self.get(key, _GONE)
@@ -91,7 +99,7 @@ class RowView(MutableMapping[str, Any]):
         over = self._over
         if over is not None and key in over:
             return over[key] is not _GONE
-        return key in self._attrs
+        return key in self._plain or key in self._converted
 
     def __setitem__(self, key: str, value: Any) -> None:
         if self._over is None:
@@ -105,15 +113,20 @@ class RowView(MutableMapping[str, Any]):
 
     def __iter__(self) -> Iterator[str]:
         over = self._over or {}
-        for key in self._attrs:
+        for key in self._order:
             if over.get(key) is not _GONE:
                 yield key
         for key, value in over.items():
-            if key not in self._attrs and value is not _GONE:
+            if key not in self._order and value is not _GONE:
                 yield key
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def _view_class(name: str, base: type, plain: dict[str, str], converted: dict[str, Any], order: list[str]) -> type:
+    namespace = {"__slots__": (), "_plain": plain, "_converted": converted, "_order": tuple(order)}
+    return type(name, (base,), namespace)
 
 
 def handles(plan: ObjectPlan) -> bool:
@@ -228,12 +241,13 @@ class _Compiler:
                 dropped.append(attr)
         if dropped:
             late.append(" = ".join("{o}." + a for a in dropped) + " = _UNSET")
-        early = self._computed(computed, n, attr_of_src, convert)
+        plain = {key: attr for key, attr in attr_of_src.items() if key not in convert}
+        converted = {key: (attr_of_src[key], convert[key]) for key in convert}
+        view = _view_class(f"{plan.resource}_view", RowView, plain, converted, list(example))
+        scope[f"_View_{n}"] = view
+        early = self._computed(computed, n, view)
         v7_cls = _struct(f"{plan.resource}_v7", fields, [name for name, _, _ in fields], forbid_unknown=True)
         scope[f"_V6_{n}"] = _struct(f"{plan.resource}_v6", fields, out_names, forbid_unknown=False)
-        scope[f"_View_{n}"] = type(
-            f"{plan.resource}_view", (RowView,), {"__slots__": (), "_attrs": attr_of_src, "_convert": convert}
-        )
         order = [(key, attr_of_src[key], convert.get(key)) for key in example]
         return _Level(v7_cls, n, early, late, children, _dicts_of(order))
 
@@ -245,45 +259,65 @@ class _Compiler:
                 return self.level(plan, value)
         return None
 
-    def _computed(
-        self, computed: list[tuple[Op, str]], n: int, attrs: dict[str, str], convert: dict[str, Any]
-    ) -> list[str]:
-        """The lines computing derived values and paths from the view ``v{n}`` of the untouched row. A function
-        reading helper navigations under its own keys (``walk_helpers._reading_helpers``) sets and deletes
-        them on the row around each call: on a view each such step is a Python call, so the view is made
-        holding them (``_over``) and the function it wraps is called."""
-        if not computed:
-            return []
+    def _computed(self, computed: list[tuple[Op, str]], n: int, view: Any) -> list[str]:
+        """The lines computing derived values and paths from a view of the untouched row. A function reading
+        helper navigations under its own keys (``walk_helpers._reading_helpers``) sets and deletes them on
+        the row around each call: on a view each such step is a Python call, so the function it wraps is
+        given a view of its own that reads each helper key from the navigation's field."""
         lines = []
-        over: dict[str, str] = {}
+        shared = False  # whether the ops read the shape's own view v{n}
         for op, name in computed:
             if op.kind == PATH:
                 self.scope[f"_op{name}"] = op
                 lines.append(f"t{name} = _path_value(_op{name}, v{n})")
+                shared = True
                 continue
-            helpers = _helper_reads(op.arg) if not lines else None  # the view holds the first call's helpers
+            helpers = _helper_reads(op.arg)
             if helpers is None:
                 self.scope[f"_d{name}"] = op.arg
                 lines.append(f"t{name} = _d{name}(v{n})")
+                shared = True
                 continue
             inner, reads = helpers
             self.scope[f"_d{name}"] = inner
-            for j, (nav, alias) in enumerate(reads):
-                if nav not in attrs:  # every row of the shape lacks it
-                    continue
-                value = "{o}." + attrs[nav]
-                if nav in convert:
-                    self.scope[f"_cv{name}_{j}"] = convert[nav]
-                    value = f"_cv{name}_{j}({value})"
-                if alias.from_rows is not None:
-                    self.scope[f"_h{name}_{j}"] = alias.from_rows
-                    value = f"_h{name}_{j}({value})"
-                over[alias.key] = value
-            lines.append(f"t{name} = _d{name}(v{n})")
-            if over and len(computed) > 1:
-                lines.append(f"v{n}._over = None")  # the helpers were for this call only
-        items = ", ".join(f"{k!r}: {v}" for k, v in over.items())
-        return [f"v{n} = _View_{n}(" + "{o}" + (f", {{{items}}})" if over else ")"), *lines]
+            self.scope[f"_HView{name}"] = _helper_view(view, reads)
+            lines.append(f"t{name} = _d{name}(_HView{name}(" + "{o}))")
+        if shared:
+            lines.insert(0, f"v{n} = _View_{n}(" + "{o})")
+        return lines
+
+
+def _helper_view(view: Any, reads: tuple[tuple[str, Any], ...]) -> type:
+    """``view`` with each helper key reading its navigation (as the wrapper sets it when the row has it)."""
+    plain: dict[str, str] = dict(view._plain)
+    converted: dict[str, tuple[str, Callable[[Any], Any]]] = dict(view._converted)
+    order = list(view._order)
+    for nav, alias in reads:
+        key, from_rows = alias.key, alias.from_rows
+        if nav in plain:
+            attr, convert = plain[nav], None
+        elif nav in converted:
+            attr, convert = converted[nav]
+        else:
+            continue  # every row of the shape lacks it: the key is not set
+        plain.pop(key, None)
+        converted.pop(key, None)
+        if convert is None and from_rows is None:
+            plain[key] = attr
+        else:
+            converted[key] = (attr, _composed(convert, from_rows))
+        if key not in order:
+            order.append(key)
+    return _view_class(f"{view.__name__}_helpers", view, plain, converted, order)
+
+
+def _composed(first: Callable[[Any], Any] | None, then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def read(value: Any) -> Any:
+        if first is not None:
+            value = first(value)
+        return then(value) if then is not None else value
+
+    return read
 
 
 def _helper_reads(fn: Any) -> tuple[Callable[[Any], Any], tuple[tuple[str, Any], ...]] | None:
