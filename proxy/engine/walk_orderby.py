@@ -517,7 +517,6 @@ class OrderByWalker:
         from the client's own expansion of the link where that holds the linked row. None: not possible."""
         if not isinstance(found, MemberEnd) or found.name is None or not self._sortable(found):
             return None
-        select = options.select
         v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path
         navs, leaf = v7_names[:-1], v7_names[-1]
         expand = options.expand
@@ -542,8 +541,16 @@ class OrderByWalker:
                     return None
                 keys = [self.ctx.key(self.ctx.res(first.target).v7), *tail]
             return self._fan_out_key(navs, first_v6, leaf, keys, options, resource, desc)
-        # without $select, or with the link selected, the rows show the link as a reference: it is expanded
-        # all the same and the reference rebuilt from the expanded row (link_op)
+        return self._expand_path_key(navs, leaf, v6_path, options, resource, desc)
+
+    def _expand_path_key(
+        self, navs: list[str], leaf: str, v6_path: str, options: OptionList, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """``path_sort_key`` through single-valued links the client does not expand: the proxy expands them
+        (selecting only the value, and the keys on the way) and strips them again. Without $select, or with
+        the link selected, the rows show the link as a reference: it is expanded all the same and the
+        reference rebuilt from the expanded row (``link_op``). None where a link is not single-valued."""
+        select = options.select
         shown = select is None or select.star or navs[0] in {p.names[0] for p in select.items if p.segments}
         cur = resource
         targets: list[str] = []
@@ -615,16 +622,10 @@ class OrderByWalker:
         client's (selected with a path, expanded other than whole, or a collection read through in a $filter
         path)."""
         names = v6_path.split("/")
-        cur = resource
-        targets: list[ResourceInfo] = []
-        many = False
-        for i, name in enumerate(names[:-1]):
-            n = self.ctx.lookup(cur, name)
-            if n is None or n.kind != S.NAV or not n.target or (n.many and i > 0):
-                return None
-            many = many or n.many
-            cur = self.ctx.res(n.target)
-            targets.append(cur)
+        reached = self._link_targets(resource, names)
+        if reached is None:
+            return None
+        targets, many = reached
         first = self.ctx.lookup(resource, names[0])
         assert first is not None and first.target is not None and self.expand_item is not None
         v7_first = first.v7 or names[0]
@@ -648,6 +649,47 @@ class OrderByWalker:
             or select.star
             or bool({names[0], v7_first} & {p.names[0] for p in select.items if len(p.segments) == 1})
         )
+        item = self._derived_expansion(names, targets, shown=shown, many=many)
+        if shown and select is not None and not select.star:
+            for p in [p for p in select.items if p.names[0] in (names[0], v7_first) and len(p.segments) == 1]:
+                select.remove(p)  # expanded instead; the reference is rebuilt from the expanded row
+        expand = options.add_expand(item)
+        op = self.expand_item(item, resource, expand)
+        if op is None or op.arg is None or op.src is None:
+            return None
+        if many:  # one join of the collection for every key through it (_same_join), as pinejs joins it once
+            if not _merge_join(prior, item):
+                return None
+            self._joined[(id(options), v7_first)] = item
+        link = (self.ctx.key(targets[0].v7), first.target) if shown else None
+        self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
+        if shown:
+            self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=op.src if many else None)
+
+    def _link_targets(self, resource: ResourceInfo, names: list[str]) -> tuple[list[ResourceInfo], bool] | None:
+        """Where each link of a path (all but its last name) leads, and whether the first leads to many rows;
+        None where one is not a navigation, or one after the first leads to many rows."""
+        cur = resource
+        targets: list[ResourceInfo] = []
+        many = False
+        for i, name in enumerate(names[:-1]):
+            n = self.ctx.lookup(cur, name)
+            if n is None or n.kind != S.NAV or not n.target or (n.many and i > 0):
+                return None
+            many = many or n.many
+            cur = self.ctx.res(n.target)
+            targets.append(cur)
+        return targets, many
+
+    def _derived_expansion(
+        self, names: list[str], targets: list[ResourceInfo], *, shown: bool, many: bool
+    ) -> ExpandItem:
+        """``derived_path_key``'s expansion of the links of ``names`` (``targets``: where each leads): the
+        last selects the value, each before it the key of its row and the next link; the first also its key
+        where the rows show it (``shown``), and at most one member more than the proxy sorts where it leads
+        to many rows."""
         item: ExpandItem | None = None
         for level, (name, target) in reversed(list(enumerate(zip(names[:-1], targets, strict=True)))):
             nested = OptionList(nested=True)
@@ -661,30 +703,7 @@ class OrderByWalker:
                 nested.add(TopOption(self.ctx.max_local_sort_rows + 1))
             item = ExpandItem(TreeName(name), options=nested)
         assert item is not None
-        if shown and select is not None and not select.star:
-            for p in [p for p in select.items if p.names[0] in (names[0], v7_first) and len(p.segments) == 1]:
-                select.remove(p)  # expanded instead; the reference is rebuilt from the expanded row
-        expand = options.add_expand(item)
-        op = self.expand_item(item, resource, expand)
-        if op is None or op.arg is None or op.src is None:
-            return None
-        if many:  # one join of the collection for every key through it (_same_join), as pinejs joins it once
-            chosen_v7 = item.options.select if item.options is not None else None
-            earlier = prior.options.select if prior is not None and prior.options is not None else None
-            if chosen_v7 is None:
-                return None
-            for p in earlier.items if earlier is not None else []:
-                if p.serialize() not in {q.serialize() for q in chosen_v7.items}:
-                    chosen_v7.add(p.serialize())
-            if not _carry_expands(prior, item):
-                return None
-            self._joined[(id(options), v7_first)] = item
-        link = (self.ctx.key(targets[0].v7), first.target) if shown else None
-        self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
-        if shown:
-            self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
-        self.ctx.feature(f"{resource.name}.local_sort_path")
-        return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=op.src if many else None)
+        return item
 
     def _same_join(
         self, joined: ExpandItem, navs: list[str], leaf: str, v6_path: str, resource: ResourceInfo, desc: bool
@@ -844,6 +863,19 @@ def client_read(
     if not isinstance(plan, ObjectPlan) or not any(op.key == v6_names[1] for op in plan.ops):
         return None
     return link, replace(plan, ops=list(plan.ops), builders={})
+
+
+def _merge_join(prior: ExpandItem | None, item: ExpandItem) -> bool:
+    """The names and links an earlier key's join of a collection selected, moved into the (walked) expansion
+    that joins it now; False where that cannot be done."""
+    chosen = item.options.select if item.options is not None else None
+    earlier = prior.options.select if prior is not None and prior.options is not None else None
+    if chosen is None:
+        return False
+    for p in earlier.items if earlier is not None else []:
+        if p.serialize() not in {q.serialize() for q in chosen.items}:
+            chosen.add(p.serialize())
+    return _carry_expands(prior, item)
 
 
 def _carry_expands(prior: ExpandItem | None, item: ExpandItem) -> bool:
