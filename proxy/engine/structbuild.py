@@ -8,15 +8,17 @@ one per upstream key v6 does not show. The fix-up computes the derived values fr
 v7 row, switches the object to the second class (same layout, v6 JSON names, so plain renames cost
 nothing), sets the values that change (references unwrapped, coerced values, derived values, expanded
 children) and sets the dropped keys to ``msgspec.UNSET``, which the encoder leaves out. Constants are the
-first class's defaults under a name no v7 row uses.
+first class's defaults under a name no v7 API key has (it starts with a space). Expanded rows of a known
+shape are struct rows too (their fix-ups inlined in the loop); rows of a trivial plan stay as decoded, and
+rows of no known shape are decoded as dicts and given to the dict builders.
 
 Example: for ``{"a": 1, "b": {"__id": 7}, "z": "x"}`` under "copy a as A, unwrap b, constant k" (z dropped)
-the classes are ``V7(f0 "a", f1 "b", f2 " k" = <constant>, f3 "z")`` and ``V6(f0 "A", f1 "b", f2 "k", f3)``
-and the fix-up::
+the classes are ``V7(f0 "a", f1 "b", f2 " const f2" = <constant>, f3 "z")`` and
+``V6(f0 "A", f1 "b", f2 "k", f3 " dropped f3")`` and the fix-up::
 
     def fix(rows):
         for o in rows:
-            o.__class__ = _V6
+            o.__class__ = _V6_1
             x = o.f1
             if x.__class__ is dict and "__id" in x:
                 o.f1 = x["__id"]
