@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
@@ -62,9 +63,9 @@ def _pending_first(_logger: Any, _method: str, event: MutableMapping[str, Any]) 
 
 
 def flush_pending() -> None:
-    """Write the access lines kept for later and flush the output (at the end of serving)."""
-    if _json_lines is not None:
-        _json_lines.flush()
+    """Write the lines kept for later and flush the output (at the end of serving)."""
+    if _OUT is not None:
+        _OUT.flush_now()
 
 
 def _orjson_dumps(value: Any, **_kw: Any) -> str:
@@ -93,6 +94,8 @@ class _JsonLines:
         self._second_text = ""
         self._pending: list[tuple[str, str, str, dict[str, Any]]] = []
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop lines were last scheduled on
+        self._loop_thread = 0
         stream.before_output = self.write_pending
 
     def timestamp(self) -> str:
@@ -109,11 +112,16 @@ class _JsonLines:
         self._pending.append((self.timestamp(), event, component, fields))
         if self._scheduled:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # start-up, tests: at once
-            self._write_kept()
-            return
+        loop = self._loop
+        if loop is None or not loop.is_running() or self._loop_thread != threading.get_ident():
+            # asyncio.get_running_loop() makes a getpid system call on Python 3.11: asked only when the
+            # loop this thread last wrote from is no longer running
+            try:
+                loop = self._loop = asyncio.get_running_loop()
+            except RuntimeError:  # start-up, tests: at once
+                self._write_kept()
+                return
+            self._loop_thread = threading.get_ident()
         self._scheduled = True
         loop.call_soon(self._write_kept)
 
@@ -121,10 +129,6 @@ class _JsonLines:
         self._scheduled = False
         self.write_pending()
         self._stream.flush()  # inside the loop: once per FLUSH_DELAY for every line written meanwhile
-
-    def flush(self) -> None:
-        """Write what is pending and flush the output now."""
-        self._stream.flush_now()
 
     def write_pending(self) -> None:
         """Render and write the events kept by :meth:`info`, in their order."""
@@ -177,7 +181,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None, *, worke
     """Configure structlog (and the stdlib loggers aiohttp uses) to write to ``stream`` (stdout), and to
     this process's ``log_file`` (see :mod:`proxy.logfile`; ``worker`` is its number among several).
     Raises :class:`proxy.logfile.LogFileError` when that file cannot be opened."""
-    global _SINK, _json_lines
+    global _SINK, _OUT, _json_lines
     flush_pending()  # lines kept by an earlier configuration go to its outputs
     stream = sys.stdout if stream is None else stream
     level = _LEVELS[settings.log_level]
@@ -191,7 +195,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None, *, worke
     if path is not None:
         _SINK = RotatingSink(path, settings.log_file_max_bytes, settings.log_file_backups, _report_sink_error)
         renderer = tee(renderer, _SINK, json_renderer if console else None)
-    out = _NeverRaises(stream)
+    out = _OUT = _NeverRaises(stream)
     _json_lines = _JsonLines(out, _SINK) if not console and level <= logging.INFO else None
     structlog.configure(
         processors=[
@@ -218,6 +222,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None, *, worke
 
 
 _SINK: RotatingSink | None = None
+_OUT: _NeverRaises | None = None  # the output configure_logging set up last
 
 
 def _report_sink_error(message: str) -> None:
@@ -225,21 +230,26 @@ def _report_sink_error(message: str) -> None:
     structlog.get_logger(component="proxy.logfile").error("log_file_error", error=message)
 
 
-# Inside the event loop, log lines leave at most this long after they were written (see _NeverRaises).
+# Inside the event loop, log lines leave at most this long after they were written (see _NeverRaises),
+# or as soon as this many characters are waiting.
 FLUSH_DELAY = 0.05
+KEPT_MAX_CHARS = 256 * 1024
 
 
 class _NeverRaises:
     """A text stream wrapper whose writes never raise: a closed log pipe must not fail requests.
 
-    Inside the event loop, ``flush`` is deferred by up to :data:`FLUSH_DELAY` seconds, as nginx buffers its
-    access log: the lines of every request in that time go out in one write. A ``write`` system call per
-    access event (to a file or a pipe) cost more CPU under load than the whole event. The lines keep their
-    order (one buffer); a graceful exit flushes what is left, a killed process loses at most that much.
-    Outside a loop (start-up, tests) it flushes at once."""
+    Inside the event loop, lines are kept here and written at most :data:`FLUSH_DELAY` seconds later, as
+    nginx buffers its access log: the lines of every request in that time go out in one write. A ``write``
+    system call per access event (to a file or a pipe) cost more CPU under load than the whole event, and
+    the stream's own buffer cannot be relied on: ``PYTHONUNBUFFERED=1`` (set in the Docker image) makes
+    stdout write every line at once. The lines keep their order (one buffer); a graceful exit writes what
+    is left, a killed process loses at most that much. Outside a loop (start-up, tests) it writes at once."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        self._kept: list[str] = []
+        self._kept_chars = 0
         self._flush_loop: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
         self.before_output: Callable[[], None] | None = None  # writes lines kept for later (_JsonLines)
 
@@ -249,7 +259,16 @@ class _NeverRaises:
         self.write_raw(text)
 
     def write_raw(self, text: str) -> None:
-        try:  # noqa: SIM105  (one log line each: contextlib.suppress would cost a context manager per line)
+        self._kept.append(text)
+        self._kept_chars += len(text)
+        if self._kept_chars >= KEPT_MAX_CHARS:
+            self._write_kept()
+
+    def _write_kept(self) -> None:
+        text = "".join(self._kept)
+        self._kept.clear()
+        self._kept_chars = 0
+        try:  # noqa: SIM105  (once per batch of lines: contextlib.suppress would cost a context manager)
             self._stream.write(text)
         except (OSError, ValueError):
             pass
@@ -270,7 +289,9 @@ class _NeverRaises:
         self._flush_loop = None
         if self.before_output is not None:
             self.before_output()
-        try:  # noqa: SIM105  (as in write)
+        if self._kept:
+            self._write_kept()
+        try:  # noqa: SIM105  (as in _write_kept)
             self._stream.flush()
         except (OSError, ValueError):
             pass

@@ -5,6 +5,7 @@ carries (v6_mode, resource, v7_target with secrets masked) and the ``log_file`` 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from conftest import LogOutput, free_port, test_settings
 
 from balena_v7_simulator.fixtures import ALICE_TOKEN
 from balena_v7_simulator.harness import running_pair, running_simulator
-from proxy.logs import configure_logging, get_logger, log_info
+from proxy.logs import configure_logging, flush_pending, get_logger, log_info
 
 AUTH = {"Authorization": f"Bearer {ALICE_TOKEN}"}
 
@@ -76,6 +77,7 @@ async def test_log_file_is_json_lines_and_rotates(tmp_path, capsys, detach_log_f
     async with running_pair(proxy_overrides={"log_level": "info"}) as pair:
         for n in range(40):
             assert (await get(pair.proxy_url + f"/v6/device?$select=id&$top={n + 1}"))[0] == 200
+    flush_pending()  # what waiting FLUSH_DELAY would do
     stdout = capsys.readouterr().out
     assert "request" in stdout and not stdout.lstrip().startswith("{")  # console rendering on stdout
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -171,3 +173,28 @@ async def test_a_graceful_stop_writes_every_access_line(spawn_cli, tmp_path):
         assert names.count("request") == 20 and names[-1] == "stopped"
         tops = [int(e["path"].rsplit("=", 1)[1]) for e in events if e["event"] == "request"]
         assert tops == list(range(1, 21))
+
+
+class CountingStream(io.StringIO):
+    """A stream that counts its writes: each is a system call on an unbuffered stdout (PYTHONUNBUFFERED=1,
+    as the Docker image sets)."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_lines_go_out_in_one_write_per_batch_even_on_an_unbuffered_stream(detach_log_file):
+    stream = CountingStream()
+    configure_logging(test_settings(log_level="info"), stream=stream)
+    for n in range(50):
+        log_info("proxy.access", "request", {"n": n})
+        get_logger("proxy.test").info("other", n=n)
+        await asyncio.sleep(0)  # requests end in different turns of the loop
+    assert stream.writes == 0  # kept for the batch
+    await asyncio.sleep(0.2)  # FLUSH_DELAY later
+    assert stream.writes == 1
+    events = json_lines(stream.getvalue())
+    assert [(e["event"], e["n"]) for e in events] == [(name, n) for n in range(50) for name in ("request", "other")]
