@@ -277,6 +277,20 @@ def exchange(url: str, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
+def access_events(logs: io.StringIO, request_id: str) -> list[dict[str, object]]:
+    """The access event of ``request_id``, waiting for it: lines are written up to 50 ms after their answer."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        found = [
+            event
+            for line in logs.getvalue().splitlines()
+            if '"event":"request"' in line and (event := json.loads(line)).get("request_id") == request_id
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
 def status_of(answer: bytes) -> int:
     line = answer.split(b"\r\n", 1)[0]
     assert line.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")), f"no status line: {answer[:200]!r}"
@@ -331,11 +345,7 @@ def test_fuzzed_requests_never_get_a_proxy_made_5xx(proxy_logs: io.StringIO, pyt
                 if len(upstream_5xx_examples) < 3:
                     upstream_5xx_examples.append(f"{request.method} {request.target}")
             elif status >= 500:
-                access = [
-                    event
-                    for line in new_logs.splitlines()
-                    if '"event":"request"' in line and (event := json.loads(line)).get("request_id") == request_id
-                ]
+                access = access_events(proxy_logs, request_id)
                 # A client X-Forwarded-For without X-Forwarded-Proto: https makes the API redirect to https on the
                 # same path; followed through the proxy that loops, so it is a 502 by design (finding 11).
                 https_loop = [e.get("upstream_https_redirect") for e in access] == [True] and upstream == [301]
@@ -346,6 +356,9 @@ def test_fuzzed_requests_never_get_a_proxy_made_5xx(proxy_logs: io.StringIO, pyt
             one()
             health = exchange(pair.proxy_url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert status_of(health) == 200, health
+        time.sleep(0.2)  # the last lines are written up to 50 ms after their answers
+        last = [line for line in proxy_logs.getvalue().splitlines() if any(e in line for e in CRASH_EVENTS)]
+        assert not last, last
     elapsed = time.monotonic() - started
     report = (
         f"[fuzz] {sent} requests in {elapsed:.0f} s, statuses {dict(sorted(statuses.items()))}, "
