@@ -6,8 +6,9 @@ files before it starts the workers (:func:`prepare_multiprocess`) and marks a wo
 (:func:`worker_exited`). ``prometheus_client`` is imported lazily, so that the parent sets
 ``PROMETHEUS_MULTIPROC_DIR`` before the library reads it.
 
-The metrics are fed from the access event (:meth:`Metrics.observe`, one call per request, label children
-cached so a request costs a few dict look-ups). No label carries a path, an id, a client or a credential:
+The metrics are fed from the access event (:meth:`Metrics.observe`, one call per request, series cached so
+a request costs a few dict look-ups); a single worker counts in plain numbers that a collector turns into
+Prometheus families when scraped (:class:`_Series`). No label carries a path, an id, a client or a credential:
 ``route`` is ``v6`` or ``passthrough``, ``method`` a known HTTP method or ``other``, ``status`` the code,
 ``feature`` a translator rule's name (a fixed set), ``kind`` one of :data:`ERROR_KINDS`. ``/metrics`` and
 the health checks are answered by the proxy and are not counted as traffic.
