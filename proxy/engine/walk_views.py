@@ -14,7 +14,18 @@ from proxy.engine.logic import fold, literal_of
 from proxy.engine.plan import ObjectPlan
 from proxy.engine.texts import expression
 from proxy.engine.walk_context import WalkContext
-from proxy.odata import ExpandItem, ExpandOption, Expr, Group, Literal, Node, OptionList, Path, SelectOption
+from proxy.odata import (
+    ExpandItem,
+    ExpandOption,
+    Expr,
+    Group,
+    Literal,
+    Node,
+    OptionList,
+    Path,
+    SelectOption,
+    replace_child,
+)
 from proxy.odata import Name as TreeName
 from proxy.schema.v6schema import ResourceInfo
 
@@ -156,7 +167,7 @@ def _truth(expr: Expr, row: Mapping[str, Any], var: str | None) -> bool | None:
         parent = stack.pop()
         for child in list(parent.children()):
             if isinstance(child, Path):
-                _replace(parent, child, literal_of(_value(child, row, var)))
+                replace_child(parent, child, literal_of(_value(child, row, var)))
             else:
                 stack.append(child)
     folded = fold(holder.inner)
@@ -189,19 +200,6 @@ def outer_paths(expr: Expr) -> list[Path]:
         else:
             stack.extend(reversed(list(node.children())))  # text order
     return found
-
-
-def _replace(parent: Node, old: Node, new: Node) -> None:
-    for name in getattr(parent, "__dataclass_fields__", {}):
-        value = getattr(parent, name)
-        if value is old:
-            setattr(parent, name, new)
-            return
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                if item is old:
-                    value[i] = new
-                    return
 
 
 # ------------------------------------------------------------------------------------------ rows
