@@ -110,20 +110,20 @@ class _JsonLines:
 
     def info(self, event: str, component: str, fields: dict[str, Any]) -> None:
         self._pending.append((self.timestamp(), event, component, fields))
-        if self._scheduled:
-            return
         loop = self._loop
         if loop is None or not loop.is_running() or self._loop_thread != threading.get_ident():
             # asyncio.get_running_loop() makes a getpid system call on Python 3.11: asked only when the
-            # loop this thread last wrote from is no longer running
+            # loop this thread last wrote from is no longer running (a write scheduled there never ran)
             try:
                 loop = self._loop = asyncio.get_running_loop()
             except RuntimeError:  # start-up, tests: at once
                 self._write_kept()
                 return
             self._loop_thread = threading.get_ident()
-        self._scheduled = True
-        loop.call_soon(self._write_kept)
+            self._scheduled = False
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._write_kept)
 
     def _write_kept(self) -> None:
         self._scheduled = False

@@ -198,3 +198,25 @@ async def test_lines_go_out_in_one_write_per_batch_even_on_an_unbuffered_stream(
     assert stream.writes == 1
     events = json_lines(stream.getvalue())
     assert [(e["event"], e["n"]) for e in events] == [(name, n) for n in range(50) for name in ("request", "other")]
+
+
+def test_a_line_kept_when_its_loop_stopped_does_not_hold_back_later_ones(detach_log_file):
+    """A write scheduled on a loop that stopped before running it is not waited for on the next loop."""
+    stream = LogOutput()
+    configure_logging(test_settings(log_level="info"), stream=stream)
+
+    async def one(n: int) -> None:
+        log_info("proxy.access", "request", {"n": n})
+        asyncio.get_running_loop().stop()  # the loop ends before its next turn writes it
+
+    first = asyncio.new_event_loop()
+    first.create_task(one(1))
+    first.run_forever()
+    first.close()
+
+    async def later() -> None:
+        log_info("proxy.access", "request", {"n": 2})
+        await asyncio.sleep(0.2)
+
+    asyncio.run(later())
+    assert [e["n"] for e in json_lines(stream.getvalue())] == [1, 2]  # read without flushing first
