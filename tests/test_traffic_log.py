@@ -210,9 +210,10 @@ def test_a_line_kept_when_its_loop_stopped_does_not_hold_back_later_ones(detach_
         asyncio.get_running_loop().stop()  # the loop ends before its next turn writes it
 
     first = asyncio.new_event_loop()
-    first.create_task(one(1))
+    task = first.create_task(one(1))
     first.run_forever()
     first.close()
+    assert task.done()
 
     async def later() -> None:
         log_info("proxy.access", "request", {"n": 2})
