@@ -19,7 +19,7 @@ from yarl import URL
 from proxy.engine import Engine, build_schema
 from proxy.engine import apply as applier
 from proxy.engine.apply import apply_rows, interpret
-from proxy.engine.plan import CHILD, CONST, PATH, UNWRAP, ObjectPlan
+from proxy.engine.plan import CHILD, CONST, PATH, UNWRAP, ObjectPlan, ResponsePlan
 
 FIXTURES = Path(__file__).parent / "fixtures" / "odata"
 EXTRA_TARGETS = [
@@ -94,7 +94,8 @@ def variants(row: dict[str, Any], plan: ObjectPlan, rng: random.Random) -> list[
     return out
 
 
-def plans(engine: Engine, targets: list[str]) -> list[tuple[str, ObjectPlan]]:
+def response_plans(engine: Engine, targets: list[str]) -> list[tuple[str, ResponsePlan]]:
+    """The list-answer plans of ``targets`` (refused targets have none)."""
     found = []
     for target in targets:
         try:
@@ -102,7 +103,7 @@ def plans(engine: Engine, targets: list[str]) -> list[tuple[str, ObjectPlan]]:
         except Exception:  # refused targets have no plan
             continue
         if tr.plan is not None and tr.plan.objects is not None and tr.plan.kind == "rows":
-            found.append((target, tr.plan.objects))
+            found.append((target, tr.plan))
     return found
 
 
@@ -133,7 +134,9 @@ def test_builders_answer_what_the_interpreter_answers(flavour: str, monkeypatch:
             m.setattr(applier, "_builder", lambda p, _row: lambda r: interpret(p, r, {}))
             return outcome(lambda: apply_rows(plan, copy.deepcopy(rows), {}))
 
-    for target, plan in plans(engine, sdk_targets() + EXTRA_TARGETS):
+    for target, response_plan in response_plans(engine, sdk_targets() + EXTRA_TARGETS):
+        plan = response_plan.objects
+        assert plan is not None
         rng = random.Random(target)
         for _ in range(3):
             base = v7_row(plan, rng)

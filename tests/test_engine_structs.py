@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import orjson
 import pytest
-from test_engine_rowbuild import EXTRA_TARGETS, sdk_targets, v7_row, variants
+from test_engine_rowbuild import EXTRA_TARGETS, response_plans, sdk_targets, v7_row, variants
 
 from proxy.engine import Engine, build_schema, structbuild
 from proxy.engine import apply as applier
@@ -53,18 +53,6 @@ LEARN_MIN_BYTES = applier.STRUCT_LEARN_MIN_BYTES  # the proxy's own (the tests b
 def learn_from_any_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Struct rows learnt from the small answers these tests send (a proxy learns them from lists of 16 KiB)."""
     monkeypatch.setattr(applier, "STRUCT_LEARN_MIN_BYTES", 0)
-
-
-def response_plans(engine: Engine, targets: list[str]) -> list[tuple[str, ResponsePlan]]:
-    found = []
-    for target in targets:
-        try:
-            tr = engine.translate("GET", target)
-        except Exception:  # refused targets have no plan
-            continue
-        if tr.plan is not None and tr.plan.objects is not None and tr.plan.kind == "rows":
-            found.append((target, tr.plan))
-    return found
 
 
 def answer(plan: ResponsePlan, body: bytes, *, structs: bool = True) -> Any:
