@@ -7,6 +7,7 @@ by the v6 overall_status, is what v6 answered for the whole $orderby.
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import aiohttp
@@ -621,3 +622,84 @@ async def test_a_sort_key_asked_as_a_select_path_that_would_join_too_early_is_a_
     assert "belongs_to__application/app_name" in body and body.endswith("through the v6 proxy")
     status, body = await get(proxy, f"/v6/device?$select=id&$filter=id ne 0&{expand}&{order}")
     assert status == 200 and body["d"], body
+
+
+async def test_a_key_through_a_collection_the_client_expands_whole_joins_beside_it(urls):
+    """`device_tag/<name>` before overall_status with the client's own `$expand=device_tag(...)` (no $filter,
+    $top, $skip or $orderby there): v6 joined the tags for the key (one row per tag, a device without any once)
+    and every row still holds the client's whole expansion (a subquery of its own). The proxy reads the key
+    from the member of that expansion each joined row stands for; `device_tag/id` was a 400 before (as a
+    $select path its column would be answered under the device's own `id`)."""
+    proxy, _ = urls
+    for select, key, nested in (
+        ("", "device_tag/id asc", ""),
+        ("$select=id&", "device_tag/id desc", "($select=tag_key)"),
+        ("$select=device_name,id&", "device_tag/tag_key asc", "($select=value;$expand=device($select=id))"),
+    ):
+        orderby = f"$orderby={key},overall_status desc,id asc"
+        _, joined = await get(proxy, f"/v6/device?$select=id&{orderby}")  # the proxy's own join of the tags
+        order = [r["id"] for r in joined["d"]]
+        assert len(order) > len(set(order))
+        expand = f"$expand=device_tag{nested}"
+        _, plain = await get(proxy, f"/v6/device?{select}{expand}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        for paging, rows in (("", order), ("&$top=5&$skip=3", order[3:8])):
+            status, body = await get(proxy, f"/v6/device?{select}{expand}&{orderby}{paging}")
+            assert status == 200, body
+            assert [json.dumps(r) for r in body["d"]] == [json.dumps(row_of[i]) for i in rows]
+
+
+async def test_overall_status_through_a_collection_the_client_expands_whole(urls):
+    """`application?$orderby=owns__device/overall_status` with the client's own `$expand=owns__device(...)`:
+    one row per device as v6's join made them (was a 400), each with the client's whole expansion; the value
+    is computed in that expansion (added to its $select with its helpers, and hidden again)."""
+    proxy, _ = urls
+    for select, nested in (("$select=id&", "($select=device_name)"), ("", ""), ("$select=id&", "($select=id)")):
+        orderby = "$orderby=owns__device/overall_status desc,id asc"
+        _, joined = await get(proxy, f"/v6/application?$select=id&{orderby}")  # the proxy's own join
+        order = [r["id"] for r in joined["d"]]
+        assert len(order) > len(set(order))
+        expand = f"$expand=owns__device{nested}"
+        _, plain = await get(proxy, f"/v6/application?{select}{expand}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/application?{select}{expand}&{orderby}")
+        assert status == 200, body
+        assert [json.dumps(r) for r in body["d"]] == [json.dumps(row_of[i]) for i in order]
+    # next to a key through the same collection: one join, both read the same member
+    orderby = "$orderby=owns__device/device_name asc,owns__device/overall_status desc,id asc"
+    _, joined = await get(proxy, f"/v6/application?$select=id&{orderby}")
+    _, plain = await get(proxy, "/v6/application?$select=id&$expand=owns__device($select=id)")
+    row_of = {r["id"]: r for r in plain["d"]}
+    status, body = await get(proxy, f"/v6/application?$select=id&$expand=owns__device($select=id)&{orderby}")
+    assert status == 200, body
+    assert body["d"] == [row_of[r["id"]] for r in joined["d"]]
+    # an expansion that may leave out members does not hold the join's rows: still the clear 400
+    status, body = await get(
+        proxy, "/v6/application?$expand=owns__device($filter=id gt 2)&$orderby=owns__device/overall_status"
+    )
+    assert status == 400, body
+
+
+async def test_keys_through_two_collections_join_both(urls):
+    """Keys through two different collections before overall_status: v6 joined both (every tag with every
+    install of a device); the proxy joins both in the same order (was: only the first, the second key read
+    from the first install). The simulator's own join of the v7 keys is the oracle."""
+    proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    _, v7 = await get(
+        proxy,
+        "/v7/device?$select=id,device_tag/tag_key,image_install/install_date"
+        "&$orderby=device_tag/tag_key asc,image_install/install_date asc,id asc",
+    )
+    rows = v7["d"]
+    expected: list[int] = []
+    for _, group in itertools.groupby(rows, key=lambda r: (r["tag_key"], r["install_date"])):
+        expected += [r["id"] for r in sorted(group, key=lambda r: status_of[r["id"]], reverse=True)]  # stable
+    assert len(expected) > len({(r["id"], r["tag_key"]) for r in rows})  # the second join repeats rows too
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$orderby=device_tag/tag_key asc,image_install/install_date asc,"
+        "overall_status desc,id asc",
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == expected

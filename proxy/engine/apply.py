@@ -67,19 +67,20 @@ def _null_last_key(value: Any, descending: bool) -> tuple[Any, ...]:
 
 
 def fanned_out(rows: list[Any], keys: tuple[SortKey, ...]) -> list[Any]:
-    """The rows joined to the collection a sort key reads through (SQL's LEFT JOIN): one copy per member,
-    holding only that member; a row without members stays as it is."""
-    nav = next((sk.fan_out for sk in keys if sk.fan_out is not None), None)
-    if nav is None:
-        return rows
-    out: list[Any] = []
-    for row in rows:
-        members = row.get(nav) if isinstance(row, dict) else None
-        if isinstance(members, list) and members:
-            out.extend({**row, nav: [m]} for m in members)
-        else:
-            out.append(row)
-    return out
+    """The rows joined to each collection a sort key reads through (SQL's LEFT JOINs, the first outermost):
+    one copy per member, holding only that member (in place of the collection, or under ``fan_into`` beside
+    it); a row without members stays as it is."""
+    joins = dict.fromkeys((sk.fan_out, sk.fan_into or sk.fan_out) for sk in keys if sk.fan_out is not None)
+    for nav, into in joins:
+        out: list[Any] = []
+        for row in rows:
+            members = row.get(nav) if isinstance(row, dict) else None
+            if isinstance(members, list) and members:
+                out.extend({**row, into: [m]} for m in members)
+            else:
+                out.append(row)
+        rows = out
+    return rows
 
 
 def sort_rows(rows: list[Any], keys: tuple[SortKey, ...]) -> list[Any]:

@@ -40,6 +40,9 @@ class SortKey:
     # a v7 collection the key reads through: the rows are joined to it first, one per member (none: one row),
     # as SQL's LEFT JOIN does for a sort key through a navigation to many rows
     fan_out: str | None = None
+    # where the joined member goes: None = in place of the collection (the proxy's own expansion of it); a key
+    # of its own (dropped by the plan) where the rows keep the whole collection (the client's expansion)
+    fan_into: str | None = None
 
 
 @dataclass

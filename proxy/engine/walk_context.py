@@ -126,3 +126,16 @@ def keeps_the_linked_row(options: OptionList | None) -> bool:
     return all(isinstance(o, TopOption) and o.value >= 1 for o in tops) and all(
         isinstance(o, SkipOption) and o.value == 0 for o in skips
     )
+
+
+def keeps_every_member(options: OptionList | None) -> bool:
+    """Whether the client's options of an expansion of a collection keep every member as a join of it holds
+    them, in the join's order: no $filter, $top, $skip or $orderby (a sort key through the collection then
+    reads the members from the client's expansion, ``walk_orderby.member_key``)."""
+    return options is None or all(options.get(k) is None for k in ("$filter", "$top", "$skip", "$orderby"))
+
+
+def member_slot(nav: str) -> str:
+    """The key a joined member of the client's expansion of ``nav`` is put under in a row copy (the rows keep
+    the whole expansion; ``apply.fanned_out``, ``SortKey.fan_into``): no field can have it (``@``)."""
+    return f"{nav}@member"

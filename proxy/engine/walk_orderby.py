@@ -9,7 +9,13 @@ from typing import Any
 
 from proxy.engine.apply import apply_rows
 from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
-from proxy.engine.walk_context import WalkContext, WalkError, keeps_the_linked_row
+from proxy.engine.walk_context import (
+    WalkContext,
+    WalkError,
+    keeps_every_member,
+    keeps_the_linked_row,
+    member_slot,
+)
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
 from proxy.engine.walk_views import field_value, outer_paths, view_in_path, view_read, view_refusal
 from proxy.odata import (
@@ -419,7 +425,7 @@ class OrderByWalker:
         def compute(row: dict[str, Any]) -> Any:
             return _number(read(row) if read is not None else row.get(src) if src is not None else None)
 
-        return SortKey(None, compute, key.descending, fan_out=key.fan_out)
+        return replace(key, src=None, compute=compute)
 
     def _every_field(self, options: OptionList, resource: ResourceInfo) -> SelectOption:
         """No $select: pinejs answers every field of the resource (odata-to-abstract-sql ``AddSelectFields``
@@ -527,10 +533,12 @@ class OrderByWalker:
             return self._same_join(joined, navs, leaf, v6_path, resource, desc)
         if found.name.kind != S.FIELD:
             return None  # a converted number: v7's order after the last proxy-only key, else a $select path
-        if expand is not None and navs[0] in {i.name.text for i in expand.items}:
-            return self._from_client_expand(navs, leaf, v6_path, expand, resource, children, desc)
         first_v6 = v6_path.split("/")[0]
         first = self.ctx.lookup(resource, first_v6)
+        if expand is not None and navs[0] in {i.name.text for i in expand.items}:
+            if first is not None and first.kind == S.NAV and first.many:
+                return self._member_key(navs, leaf, first_v6, options, resource, children, desc)
+            return self._from_client_expand(navs, leaf, v6_path, expand, resource, children, desc)
         if first is not None and first.kind == S.NAV and first.many:
             keys: list[str] = []
             if len(navs) != 1:
@@ -612,6 +620,41 @@ class OrderByWalker:
             return SortKey(None, _at_path((navs[0],), leaf), desc)
         return None
 
+    def _member_key(
+        self,
+        navs: list[str],
+        leaf: str,
+        v6_nav: str,
+        options: OptionList,
+        resource: ResourceInfo,
+        children: dict[str, ObjectPlan | None],
+        desc: bool,
+    ) -> SortKey | None:
+        """A sort key ``collection/name`` through a collection the client expands: v6 (pinejs) LEFT JOINed the
+        collection for the key, one row per member, each row still holding the client's whole expansion (a
+        subquery of its own). Where that expansion holds every member (``keeps_every_member``) and no $select or
+        $filter path shares the join, the proxy joins the rows to it itself: each copy keeps the expansion and
+        holds its member beside it (``member_slot``, dropped again); the expansion's $select is widened by the
+        name and its rows cut back to the client's. None otherwise."""
+        nav = navs[0]
+        if len(navs) != 1 or self._joined_elsewhere(nav, v6_nav, options):
+            return None
+        item = _client_item(options, nav)
+        if item is None or not keeps_every_member(item.options):
+            return None
+        select = item.options.select if item.options is not None else None
+        if select is not None and not select.star:
+            child = children.get(nav)
+            if child is None:
+                return None
+            if leaf not in {p.serialize() for p in select.items}:
+                select.add(leaf)
+            child.trivial = False  # the widened rows are cut back to the client's $select
+        slot = member_slot(nav)
+        self.ctx.sort_links.setdefault(id(options), {})[slot] = None
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, _at_path((slot,), leaf), desc, fan_out=nav, fan_into=slot)
+
     def derived_path_key(self, v6_path: str, options: OptionList, resource: ResourceInfo, desc: bool) -> SortKey | None:
         """A sort key ending in a derived value along a path (``link/derived``, or through a collection
         as its first link, ``collection/derived``): the links expanded down to a row holding only that
@@ -637,6 +680,8 @@ class OrderByWalker:
         else:
             prior = None
         if expand is not None and {names[0], v7_first} & {i.name.text for i in expand.items}:
+            if many:
+                return self._derived_member_key(names, v7_first, options, resource, desc)
             read = client_read(self.ctx, options, resource, names)
             if read is None:
                 return None
@@ -667,6 +712,24 @@ class OrderByWalker:
             self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=op.src if many else None)
+
+    def _derived_member_key(
+        self, names: list[str], nav: str, options: OptionList, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """``collection/<derived>`` through a collection the client expands with every member: read from the
+        member each joined row holds beside the client's expansion (as ``_member_key``), computed by the plan
+        of that expansion (the value added to it and hidden again, ``walk_select.prepare_client_reads``). None
+        where a longer path, a shared join or the client's options leave that impossible."""
+        plan = self.ctx.whole_links.get(id(options), {}).get(nav)
+        if len(names) != 2 or self._joined_elsewhere(nav, names[0], options) or not isinstance(plan, ObjectPlan):
+            return None
+        if _client_item(options, nav) is None or not any(op.key == names[1] for op in plan.ops):
+            return None
+        slot = member_slot(nav)
+        self.ctx.sort_links.setdefault(id(options), {})[slot] = None
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        read = planned_at(slot, replace(plan, ops=list(plan.ops), builders={}), (names[1],))
+        return SortKey(None, read, desc, fan_out=nav, fan_into=slot)
 
     def _link_targets(self, resource: ResourceInfo, names: list[str]) -> tuple[list[ResourceInfo], bool] | None:
         """Where each link of a path (all but its last name) leads, and whether the first leads to many rows;
@@ -863,6 +926,15 @@ def client_read(
     if not isinstance(plan, ObjectPlan) or not any(op.key == v6_names[1] for op in plan.ops):
         return None
     return link, replace(plan, ops=list(plan.ops), builders={})
+
+
+def _client_item(options: OptionList, nav: str) -> ExpandItem | None:
+    """The client's one plain expansion of ``nav`` (not a count, no tail path); None otherwise."""
+    expand = options.expand
+    found = [i for i in expand.items if i.name.text == nav] if expand is not None else []
+    if len(found) != 1 or found[0].count or found[0].tail is not None:
+        return None
+    return found[0]
 
 
 def _merge_join(prior: ExpandItem | None, item: ExpandItem) -> bool:

@@ -9,7 +9,13 @@ from typing import Any
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
 from proxy.engine.texts import expression
-from proxy.engine.walk_context import HelperAlias, WalkContext, WalkError, keeps_the_linked_row
+from proxy.engine.walk_context import (
+    HelperAlias,
+    WalkContext,
+    WalkError,
+    keeps_every_member,
+    keeps_the_linked_row,
+)
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_helpers import HelperWalker
 from proxy.engine.walk_orderby import client_read, link_op, planned_at
@@ -327,8 +333,9 @@ class SelectExpandWalker:
 
     def prepare_client_reads(self, options: OptionList, resource: ResourceInfo) -> list[tuple[str, str]]:
         """Before the client's $expand is walked: the single-valued links it expands whole
-        (``keeps_the_linked_row``, not a count) are noted, and a derived value a `$select` or `$orderby` path
-        reads through one of them (``link/<derived name>``) is added to that expansion's $select where the
+        (``keeps_the_linked_row``, not a count) and the collections it expands with every member
+        (``keeps_every_member``) are noted, and a derived value a `$select` or `$orderby` path (only
+        `$orderby` through a collection) reads through one of them (``link/<derived name>``) is added to that expansion's $select where the
         client did not select it (the value is computed there, with its helpers, and hidden again by
         :meth:`hide_client_reads`). The (v7 link, name) pairs added."""
         expand = options.expand
@@ -338,9 +345,9 @@ class SelectExpandWalker:
         for item in expand.items:
             n = self.ctx.lookup(resource, item.name.text)
             opts = item.options
-            if n is None or n.kind != S.NAV or n.many or not n.target or item.count or item.tail is not None:
+            if n is None or n.kind != S.NAV or not n.target or item.count or item.tail is not None:
                 continue
-            if not keeps_the_linked_row(opts):
+            if not (keeps_every_member(opts) if n.many else keeps_the_linked_row(opts)):
                 continue
             whole[item.name.text] = item
         if not whole:
@@ -363,7 +370,7 @@ class SelectExpandWalker:
         for names, sorting in wanted:
             own = whole.get(names[0])
             n = self.ctx.lookup(resource, names[0])
-            if own is None or n is None or n.target is None:
+            if own is None or n is None or n.target is None or (n.many and not sorting):
                 continue
             d = self.ctx.lookup(self.ctx.res(n.target), names[1])
             if d is None or d.kind != S.DERIVED or (sorting and d.derived.order_by):
