@@ -22,6 +22,7 @@ from proxy.engine.plan import CHILD, DERIVE, ObjectPlan, Op, ResponsePlan
 from proxy.engine.texts import expression, learn_schema
 from proxy.engine.walk_context import Scope, Unknown, WalkContext, WalkError
 from proxy.engine.walk_filter import FilterWalker
+from proxy.engine.walk_gates import gate_ops
 from proxy.engine.walk_helpers import HelperWalker
 from proxy.engine.walk_orderby import OrderByWalker
 from proxy.engine.walk_path import PathWalker
@@ -331,6 +332,7 @@ class Walk:
                 select.add(self.ctx.key(resource.v7))
                 plan.padded = True
         self.selects.hide_client_reads(client_reads, expand_ops)
+        gate_ops(self.ctx, id(options), expand_ops)
         self.drop_expanded_names(options)
         self.check_path_columns(options)
         expanded = {op.key for op in expand_ops}

@@ -76,6 +76,8 @@ class WalkContext:
     # id(options) → the columns a sort key adds as a $select path (walk_orderby._selected_path_key): the name
     # and the 400 to answer if another column of the finished row has it (Walk.check_path_columns)
     path_columns: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    # id(options) → v7 link → the walk_gates.Gate of the client's expansion of that link the proxy asked whole
+    gated: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def feature(self, text: str) -> None:
         if text not in self.features:

@@ -17,6 +17,7 @@ from proxy.engine.walk_context import (
     keeps_the_linked_row,
 )
 from proxy.engine.walk_filter import FilterWalker
+from proxy.engine.walk_gates import open_link, wants_the_row
 from proxy.engine.walk_helpers import HelperWalker
 from proxy.engine.walk_orderby import client_read, link_op, planned_at
 from proxy.engine.walk_path import PathWalker
@@ -344,10 +345,11 @@ class SelectExpandWalker:
         whole: dict[str, ExpandItem] = {}
         for item in expand.items:
             n = self.ctx.lookup(resource, item.name.text)
-            opts = item.options
             if n is None or n.kind != S.NAV or not n.target or item.count or item.tail is not None:
                 continue
-            if not (keeps_every_member(opts) if n.many else keeps_the_linked_row(opts)):
+            if not n.many and not keeps_the_linked_row(item.options):
+                self._open_link(options, resource, item, n)
+            if not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
                 continue
             whole[item.name.text] = item
         if not whole:
@@ -381,6 +383,23 @@ class SelectExpandWalker:
             chosen.add(names[1])
             added.append((n.v7 or names[0], names[1]))
         return added
+
+    def _open_link(self, options: OptionList, resource: ResourceInfo, item: ExpandItem, n: Name) -> None:
+        """The client's expansion of a single-valued link that may leave out the linked row, where a $select or
+        $orderby path reads a value only the proxy computes through the link: asked whole where the proxy can
+        take over what its options leave out (``walk_gates``)."""
+        name = item.name.text
+        select = options.select
+        paths = [p.names for p in select.items if len(p.segments) > 1] if select is not None else []
+        orderby = options.orderby
+        if orderby is not None:
+            paths += [i.path.names for i in orderby.items if i.path.count is None and i.path.lambda_ is None]
+        paths = [names for names in paths if len(names) > 1 and names[0] == name]
+        if not paths or n.target is None or not wants_the_row(self.ctx, resource, paths):
+            return
+        gate = open_link(self.ctx, self.filters, item, self.ctx.res(n.target))
+        if gate is not None:
+            self.ctx.gated.setdefault(id(options), {})[n.v7 or name] = gate
 
     def note_client_reads(self, options: OptionList, expand_ops: list[Op]) -> None:
         """The plans of the whole expansions :meth:`prepare_client_reads` noted, by v7 link."""

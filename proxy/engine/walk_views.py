@@ -161,6 +161,13 @@ def holds(restriction: Expr, row: Mapping[str, Any]) -> bool:
 
 def _truth(expr: Expr, row: Mapping[str, Any], var: str | None) -> bool | None:
     """The condition's value on ``row`` (``var``: the lambda variable naming it), as the server computes it."""
+    folded = evaluated(expr, row, var)
+    return folded.value if isinstance(folded, Literal) else None
+
+
+def evaluated(expr: Expr, row: Mapping[str, Any], var: str | None = None) -> Literal | None:
+    """The condition's value on ``row`` as a literal (TRUE, FALSE or NULL); None where the proxy cannot
+    compute it (a function or form the folding does not know)."""
     holder = Group(copy.deepcopy(expr))
     stack: list[Node] = [holder]
     while stack:
@@ -172,7 +179,7 @@ def _truth(expr: Expr, row: Mapping[str, Any], var: str | None) -> bool | None:
                 stack.append(child)
     folded = fold(holder.inner)
     if isinstance(folded, Literal) and (folded.value is None or isinstance(folded.value, bool)):
-        return folded.value
+        return folded
     return None
 
 
