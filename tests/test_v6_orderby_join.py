@@ -329,14 +329,32 @@ async def test_sort_key_through_a_link_the_client_expands_itself(urls):
     assert status == 200, body
     assert body["d"] == [own[named[i]] for i in expected]
     assert all("id" not in r for r in body["d"])
-    # where the row has another column of that name (the device's own `id`, selected or sorted by): the clear 400
-    for query in (f"$select=id&{expand}", f"$select=device_name&{expand}", expand):
+    # where the row has another column of that name (the device's own `id`, selected or sorted by; was a 400):
+    # the proxy asks the client's expansion whole, reads the key from it and decides its $filter itself
+    by_id = sorted(sorted(status_of), key=lambda i: status_of[i], reverse=True)
+    by_id = sorted(by_id, key=lambda i: (app_of[i] is None, app_of[i] or 0), reverse=True)
+    for query, order in (
+        (f"$select=id&{expand}", expected),
+        (expand, expected),
+        (f"$select=device_name&{expand}", by_id),
+    ):
         key = "id asc" if query.startswith("$select=device_name") else "device_name asc"
+        _, plain = await get(proxy, f"/v6/device?{query}")
+        rows = plain["d"]
+        own = {r["device_name"] if "device_name" in r else named[r["id"]]: r for r in rows}
         status, body = await get(
             proxy, f"/v6/device?{query}&$orderby=belongs_to__application/id desc,overall_status desc,{key}"
         )
-        assert status == 400, body
-        assert "belongs_to__application/id with belongs_to__application expanded" in body
+        assert status == 200, body
+        assert [json.dumps(r) for r in body["d"]] == [json.dumps(own[named[i]]) for i in order]
+    # a $filter the proxy cannot decide (a date): still the clear 400
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$expand=belongs_to__application($filter=created_at gt datetime'2020-01-01')"
+        "&$orderby=belongs_to__application/id desc,overall_status desc",
+    )
+    assert status == 400, body
+    assert "belongs_to__application/id with belongs_to__application expanded" in body
 
 
 async def test_overall_status_itself_through_a_collection_is_joined(urls):
@@ -636,10 +654,11 @@ async def test_a_sort_key_asked_as_a_select_path_that_would_join_too_early_is_a_
     $orderby); pinejs joins a path's links only where its first one is not joined yet, so a deeper $filter
     path through the same link would name a table the query lacks: the database fails (the simulator
     answers 500 as the server does). The proxy answers the key's clear 400 instead of that 500; without the
-    deeper path the same request is answered."""
+    deeper path the same request is answered. Where the proxy can decide the client's $filter of the link's
+    expansion itself, it reads the key from the expansion asked whole instead: answered (was the 400)."""
     proxy, _ = urls
-    expand = "$expand=belongs_to__application($select=id;$filter=id gt 0)"
     order = "$orderby=belongs_to__application/app_name asc,overall_status asc"
+    expand = "$expand=belongs_to__application($select=id;$filter=created_at gt datetime'2000-01-01')"
     status, body = await get(
         proxy, f"/v6/device?$select=id&$filter=belongs_to__application/organization/name ne 'zz'&{expand}&{order}"
     )
@@ -647,6 +666,13 @@ async def test_a_sort_key_asked_as_a_select_path_that_would_join_too_early_is_a_
     assert "belongs_to__application/app_name" in body and body.endswith("through the v6 proxy")
     status, body = await get(proxy, f"/v6/device?$select=id&$filter=id ne 0&{expand}&{order}")
     assert status == 200 and body["d"], body
+    expand = "$expand=belongs_to__application($select=id;$filter=id gt 1)"
+    _, every = await get(proxy, f"/v6/device?$select=id&$filter=id ne 0&{expand}&{order}")
+    status, body = await get(
+        proxy, f"/v6/device?$select=id&$filter=belongs_to__application/organization/name ne 'zz'&{expand}&{order}"
+    )
+    assert status == 200, body
+    assert body == every and any(not r["belongs_to__application"] for r in body["d"])
 
 
 async def test_a_key_through_a_collection_the_client_expands_whole_joins_beside_it(urls):

@@ -60,6 +60,27 @@ def wants_the_row(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str
     return False
 
 
+def sorts_locally(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str]]) -> bool:
+    """Whether one of the sort keys (v6 names) is sorted by the proxy: a derived value v7 has no field to
+    sort by, at the end of the key or a path, or a value through a link to a view."""
+    for names in paths:
+        cur = resource
+        for i, name in enumerate(names):
+            n = ctx.lookup(cur, name)
+            if n is None:
+                break
+            if i == len(names) - 1:
+                if n.kind == S.DERIVED and not n.derived.order_by:
+                    return True
+                break
+            if n.kind != S.NAV or not n.target:
+                break
+            cur = ctx.res(n.target)
+            if cur.extra_filters:
+                return True
+    return False
+
+
 def open_link(ctx: WalkContext, filters: FilterWalker, item: ExpandItem, target: ResourceInfo) -> Gate | None:
     """The client's expansion ``item`` of a single-valued link to ``target`` made whole (its ``$filter``,
     ``$top`` and ``$skip`` taken over by the proxy), where the proxy can decide them; None (unchanged) else."""

@@ -17,7 +17,7 @@ from proxy.engine.walk_context import (
     keeps_the_linked_row,
 )
 from proxy.engine.walk_filter import FilterWalker
-from proxy.engine.walk_gates import open_link, wants_the_row
+from proxy.engine.walk_gates import open_link, sorts_locally, wants_the_row
 from proxy.engine.walk_helpers import HelperWalker
 from proxy.engine.walk_orderby import client_read, link_op, planned_at
 from proxy.engine.walk_path import PathWalker
@@ -392,10 +392,18 @@ class SelectExpandWalker:
         select = options.select
         paths = [p.names for p in select.items if len(p.segments) > 1] if select is not None else []
         orderby = options.orderby
-        if orderby is not None:
-            paths += [i.path.names for i in orderby.items if i.path.count is None and i.path.lambda_ is None]
+        keys = [i.path.names for i in orderby.items] if orderby is not None else []
+        sorted_by = (
+            [i.path.names for i in orderby.items if i.path.count is None and i.path.lambda_ is None]
+            if (orderby is not None)
+            else []
+        )
+        paths += sorted_by
         paths = [names for names in paths if len(names) > 1 and names[0] == name]
-        if not paths or n.target is None or not wants_the_row(self.ctx, resource, paths):
+        # a plain key through the link is read from the expansion too where the proxy sorts (its $select
+        # path's column may share a name with another of the row)
+        local = sorts_locally(self.ctx, resource, keys) and any(len(k) > 1 and k[0] == name for k in sorted_by)
+        if not paths or n.target is None or not (local or wants_the_row(self.ctx, resource, paths)):
             return
         gate = open_link(self.ctx, self.filters, item, self.ctx.res(n.target))
         if gate is not None:
