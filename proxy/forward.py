@@ -22,6 +22,7 @@ from .errors import api_error, mask_secrets
 from .headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from .logs import BODY_BYTES_OUT, LOG_EXTRA, REQUEST_ID, UPSTREAM_MS, UPSTREAM_STATUS, get_logger
 from .redirects import HTTPS_LOOP_MESSAGE, fix_locations
+from .upstream import StreamedReply
 
 log = get_logger("proxy.forward")
 
@@ -60,9 +61,7 @@ async def forward(request: web.Request, keep: Callable[[bytes], None] | None = N
         return await _streamed(request, reply, headers, upstream.settings.stream_idle_timeout, keep)
 
 
-async def _buffered(
-    request: web.Request, reply: aiohttp.ClientResponse, headers: CIMultiDict[str]
-) -> web.StreamResponse:
+async def _buffered(request: web.Request, reply: StreamedReply, headers: CIMultiDict[str]) -> web.StreamResponse:
     """A small body, read whole and answered in one write."""
     try:
         body = await reply.read()
@@ -76,7 +75,7 @@ async def _buffered(
 
 async def _streamed(
     request: web.Request,
-    reply: aiohttp.ClientResponse,
+    reply: StreamedReply,
     headers: CIMultiDict[str],
     idle: float,
     keep: Callable[[bytes], None] | None,
@@ -86,7 +85,7 @@ async def _streamed(
     await response.prepare(request)
     request[BODY_BYTES_OUT] = 0
     try:
-        async for chunk in reply.content.iter_any():
+        async for chunk in reply.chunks():
             try:
                 # A client that stops reading must not hold the upstream connection for longer than an
                 # upstream that stops sending would: the same stream_idle_timeout cuts it.

@@ -31,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from .errors import UpstreamError, UpstreamTimeout
+from .http1 import ConnectError
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -52,6 +53,8 @@ def error_kind(exc: BaseException) -> str:
     cause = exc.__cause__ if isinstance(exc, UpstreamError) and exc.__cause__ is not None else exc
     if isinstance(cause, (TimeoutError, aiohttp.ServerTimeoutError)):
         return "timeout"
+    if isinstance(cause, ConnectError):  # proxy.http1's, for requests without a body
+        return "tls" if isinstance(cause.os_error, ssl.SSLError) else "connect"
     if isinstance(cause, (aiohttp.ClientSSLError, ssl.SSLError)):
         return "tls"
     if isinstance(cause, aiohttp.ClientConnectorError):

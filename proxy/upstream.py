@@ -1,7 +1,9 @@
-"""The one pooled client session to the upstream API, and the two ways to use it.
+"""The pooled connections to the upstream API, and the two ways to use them.
 
 * :meth:`Upstream.open` streams: the response body is not decompressed and is read by the caller chunk by
-  chunk (pass-through, log streams).
+  chunk (pass-through, log streams). A request without a body goes through the proxy's own small HTTP/1.1
+  client (:mod:`proxy.http1`, a third of the cost per request); one with a body (a client's upload, streamed)
+  through aiohttp's client session.
 * :meth:`Upstream.fetch` buffers: the body is read whole and decompressed, for responses that will be
   translated.
 
@@ -19,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import yarl
@@ -30,6 +32,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .errors import ClientBodyError, UpstreamTimeout, UpstreamUnavailable
+from .http1 import ConnectError, Http1Pool
 from .logs import get_logger
 from .settings import Settings
 
@@ -88,6 +91,52 @@ class _Deadline:
             raise TimeoutError from exc
 
 
+class StreamedReply(Protocol):
+    """What :meth:`Upstream.open` gives: status and headers, the body (still compressed as sent) read whole or
+    in pieces; reading it may raise ``aiohttp.ClientPayloadError`` or ``TimeoutError`` (the stream went idle)."""
+
+    status: int
+    reason: str | None
+    headers: CIMultiDictProxy[str]
+
+    @property
+    def content_length(self) -> int | None: ...
+
+    async def read(self) -> bytes: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def release(self) -> None: ...
+
+
+class _SessionReply:
+    """An aiohttp client response as a :class:`StreamedReply` (requests with a body go through the session)."""
+
+    __slots__ = ("_response", "headers", "reason", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.reason = response.reason
+        self.headers = response.headers
+
+    @property
+    def content_length(self) -> int | None:
+        return self._response.content_length
+
+    async def read(self) -> bytes:
+        return await self._response.read()
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._response.content.iter_any()
+
+    def release(self) -> None:
+        self._response.release()
+
+
+_Sent = TypeVar("_Sent")
+
+
 @dataclass(frozen=True)
 class UpstreamReply:
     """A buffered upstream response; ``body`` is decompressed and the headers say so."""
@@ -116,6 +165,7 @@ class Upstream:
         self.base_url = str(base.origin())
         self.base_path = base.raw_path.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
+        self._pool: Http1Pool | None = None  # requests without a body (see proxy.http1)
         self._first_byte = settings.first_byte_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -140,8 +190,17 @@ class Upstream:
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False,
         )
+        self._pool = Http1Pool(
+            yarl.URL(self.base_url),
+            ssl_context(self.settings),
+            self.settings.connect_timeout,
+            idle=self.settings.stream_idle_timeout,
+        )
 
     async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -166,13 +225,23 @@ class Upstream:
         self, method: str, path_qs: str, headers: Mapping[str, str], body: Any, *, decompress: bool
     ) -> aiohttp.ClientResponse:
         url = self.url(path_qs)
-        attempts = 2 if method in _RETRYABLE and body is None else 1
+        session = self.session
+        return await self._sent(
+            method,
+            body is None,
+            lambda: session.request(
+                method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=decompress
+            ),
+        )
+
+    async def _sent(self, method: str, no_body: bool, send: Callable[[], Awaitable[_Sent]]) -> _Sent:
+        """``send()`` within the first-byte deadline, its failures as the API-style errors; a request that is
+        safe to repeat is sent once more when a pooled connection turned out to be closed."""
+        attempts = 2 if method in _RETRYABLE and no_body else 1
         for attempt in range(attempts):
             try:
                 async with _Deadline(self.loop, self._first_byte):
-                    return await self.session.request(
-                        method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=decompress
-                    )
+                    return await send()
             except aiohttp.ServerDisconnectedError as exc:
                 if attempt + 1 < attempts:
                     continue  # a pooled connection closed by the upstream while idle: try a fresh one
@@ -183,6 +252,8 @@ class Upstream:
                 raise UpstreamUnavailable(f"cannot resolve {exc.host} ({_reason(exc)})") from exc
             except aiohttp.ClientConnectorError as exc:
                 raise UpstreamUnavailable(f"cannot connect to {exc.host}:{exc.port} ({_reason(exc)})") from exc
+            except ConnectError as exc:
+                raise UpstreamUnavailable(_connect_failure(exc)) from exc
             except aiohttp.ClientError as exc:
                 if _client_body_broke(exc):
                     raise ClientBodyError("the request body could not be read") from exc
@@ -197,7 +268,16 @@ class Upstream:
         ``aiohttp.ClientPayloadError`` / ``asyncio.TimeoutError`` (idle stream); the caller decides what to do
         once the response has started.
         """
-        return _Streaming(self._request(method, path_qs, headers, body, decompress=False))
+        if body is None:
+            pool = self._pool
+            if pool is None:
+                raise RuntimeError("Upstream session is not started (is the app running?)")
+            target = self.base_path + path_qs
+            return _Streaming(self._sent(method, True, lambda: pool.request(method, target, headers)))
+        return _Streaming(self._session_reply(method, path_qs, headers, body))
+
+    async def _session_reply(self, method: str, path_qs: str, headers: Mapping[str, str], body: Any) -> _SessionReply:
+        return _SessionReply(await self._request(method, path_qs, headers, body, decompress=False))
 
     async def fetch(
         self, method: str, path_qs: str, headers: Mapping[str, str], body: bytes | None = None
@@ -255,11 +335,11 @@ class _Streaming:
 
     __slots__ = ("_response", "_sending")
 
-    def __init__(self, sending: Coroutine[Any, Any, aiohttp.ClientResponse]) -> None:
+    def __init__(self, sending: Coroutine[Any, Any, StreamedReply]) -> None:
         self._sending = sending
-        self._response: aiohttp.ClientResponse | None = None
+        self._response: StreamedReply | None = None
 
-    async def __aenter__(self) -> aiohttp.ClientResponse:
+    async def __aenter__(self) -> StreamedReply:
         self._response = await self._sending
         return self._response
 
@@ -292,6 +372,15 @@ def _reason(exc: BaseException) -> str:
             return "connection refused"
         text = exc.os_error.strerror or str(exc.os_error) or text
     return text
+
+
+def _connect_failure(exc: ConnectError) -> str:
+    """As aiohttp's connector errors read (:func:`_reason`): the host, and the operating system's reason."""
+    error = exc.os_error
+    reason = "connection refused" if isinstance(error, ConnectionRefusedError) else (error.strerror or str(error))
+    if exc.dns:
+        return f"cannot resolve {exc.host} ({reason})"
+    return f"cannot connect to {exc.host}:{exc.port} ({reason})"
 
 
 def _timeout_message(exc: BaseException, settings: Settings) -> str:

@@ -28,6 +28,7 @@ LAYERS = {
     "proxy.shadow": "handlers",
     "proxy.appkeys": "appkeys",
     "proxy.upstream": "support",
+    "proxy.http1": "support",
     "proxy.headers": "support",
     "proxy.logs": "support",
     "proxy.logfile": "support",
