@@ -81,20 +81,26 @@ def sorts_locally(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str
     return False
 
 
-def open_link(ctx: WalkContext, filters: FilterWalker, item: ExpandItem, target: ResourceInfo) -> Gate | None:
-    """The client's expansion ``item`` of a single-valued link to ``target`` made whole (its ``$filter``,
-    ``$top`` and ``$skip`` taken over by the proxy), where the proxy can decide them; None (unchanged) else."""
+def open_link(
+    ctx: WalkContext, filters: FilterWalker, item: ExpandItem, target: ResourceInfo, *, many: bool
+) -> Gate | None:
+    """The client's expansion ``item`` of a link to ``target`` made whole (its ``$filter``, and for a single-
+    valued link ``$top`` and ``$skip``, taken over by the proxy), where the proxy can decide them; None
+    (unchanged) else. Of a collection only an expansion with a ``$filter`` alone (the members the server
+    pages or orders are not the proxy's to pick)."""
     opts = item.options
     if opts is None:
         return None
     tops, skips, flt = opts.all("$top"), opts.all("$skip"), opts.filter
+    if many and (tops or skips or opts.orderby is not None or flt is None):
+        return None
     never = any(isinstance(o, TopOption) and o.value == 0 for o in tops) or any(
         isinstance(o, SkipOption) and o.value >= 1 for o in skips
     )
     condition, reads = None, None
     if not never and flt is not None:
         walked = filters.walk_expr(copy.deepcopy(flt.expr), target, {})
-        reads = decided_reads(ctx, walked, target)
+        reads = decided_reads(ctx, walked, target.v7)
         if reads is None:
             return None
         condition = walked.serialize()
@@ -104,14 +110,14 @@ def open_link(ctx: WalkContext, filters: FilterWalker, item: ExpandItem, target:
     return Gate(item, condition, reads or ())
 
 
-def decided_reads(ctx: WalkContext, expr: Expr, target: ResourceInfo) -> tuple[str, ...] | None:
-    """The fields of a row of ``target`` the v7 condition ``expr`` reads, where the proxy computes it as the
+def decided_reads(ctx: WalkContext, expr: Expr, target: str) -> tuple[str, ...] | None:
+    """The fields of a row of the v7 resource ``target`` the v7 condition ``expr`` reads, where the proxy computes it as the
     server does: only fields of the row, of types in ``_SAMPLES``, folding to TRUE, FALSE or NULL for them;
     None otherwise."""
     reads = restriction_reads(expr)
     if reads is None or reads.navs:
         return None
-    columns = ctx.schema.v7graph.get(target.v7, {}).get("fields", {})
+    columns = ctx.schema.v7graph.get(target, {}).get("fields", {})
     kinds = [_kind(columns.get(name)) for name in reads.fields]
     samples = {name: _SAMPLES[k] for name, k in zip(reads.fields, kinds, strict=True) if k in _SAMPLES}
     if len(samples) != len(reads.fields):

@@ -16,11 +16,20 @@ from proxy.engine.walk_context import (
     keeps_the_linked_row,
     member_slot,
 )
+from proxy.engine.walk_gates import decided_reads
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
-from proxy.engine.walk_views import field_value, outer_paths, view_in_path, view_read, view_refusal
+from proxy.engine.walk_views import (
+    field_value,
+    inside_view,
+    outer_paths,
+    view_in_path,
+    view_read,
+    view_refusal,
+)
 from proxy.odata import (
     ExpandItem,
     ExpandOption,
+    Expr,
     FilterOption,
     OptionList,
     OrderByOption,
@@ -284,7 +293,7 @@ class OrderByWalker:
             sorting.helpers.update(n.derived.helpers)
             return SortKey(None, n.derived.compute, desc)
         if item.path.count is not None or item.path.lambda_ is not None:
-            return self.count_sort_key(item, options, desc)
+            return self.count_sort_key(item, options, resource, desc)
         if len(item.path.segments) != 1:
             found = sorting.walked.get(id(item))
             key = self.path_sort_key(
@@ -475,17 +484,20 @@ class OrderByWalker:
         plan.local_limit = limit
         self.ctx.feature(f"{plan.resource}.local_sort_per_parent")
 
-    def count_sort_key(self, item: OrderItem, options: OptionList, desc: bool) -> SortKey | None:
+    def count_sort_key(
+        self, item: OrderItem, options: OptionList, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
         """A local sort key ``nav/$count[($filter=…)]`` (already renamed and its filter translated): the proxy
         expands the count itself and reads the number from the row (the key is stripped again). None where the
-        client expands that navigation itself, or for a longer path or a lambda."""
+        client expands that navigation itself other than ``_count_from_client`` reads, or for a longer path or a
+        lambda."""
         path = item.path
         if path.count is None or len(path.segments) != 1 or path.segments[0].key is not None:
             return None
         nav = path.segments[0].name.text
         expand = options.expand
         if expand is not None and nav in {i.name.text for i in expand.items}:
-            return self._count_from_client(nav, path.count.filter is None, expand, desc)
+            return self._count_from_client(nav, path.count.filter, options, resource, desc)
         counted = OptionList(nested=True)
         if path.count.filter is not None:
             counted.add(FilterOption(path.count.filter))
@@ -495,17 +507,32 @@ class OrderByWalker:
         self.ctx.feature("local_sort_count")
         return SortKey(None, _count_of(nav), desc)
 
-    def _count_from_client(self, nav: str, unfiltered: bool, expand: ExpandOption, desc: bool) -> SortKey | None:
-        """An unfiltered ``nav/$count`` key read from the client's own expansion of ``nav`` where that holds
-        every related row (no $filter/$top/$skip): the number of its rows, or the number it counted."""
-        item = next(i for i in expand.items if i.name.text == nav)
-        opts = item.options
-        if not unfiltered or item.tail is not None:
-            return None
-        if opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+    def _count_from_client(
+        self, nav: str, counted: Expr | None, options: OptionList, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """A ``nav/$count`` key read from the client's own expansion of ``nav`` where that holds every related
+        row (no $filter/$top/$skip, or asked whole by ``walk_gates``): the number of its rows, or the number it
+        counted; with a ``$filter`` the proxy decides itself (``counted``, v7), the number of its rows where
+        that holds (the fields it reads added to the expansion's $select and cut back again)."""
+        item = _client_item(options, nav)
+        opts = item.options if item is not None else None
+        if item is None or (opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip"))):
             return None
         self.ctx.feature("local_sort_count")
-        return SortKey(None, _count_of(nav) if item.count else _rows_of(nav), desc)
+        if counted is None:
+            return SortKey(None, _count_of(nav) if item.count else _rows_of(nav), desc)
+        target = self.ctx.schema.v7graph.get(resource.v7, {}).get("navigation", {}).get(nav)
+        reads = decided_reads(self.ctx, counted, target) if isinstance(target, str) and not item.count else None
+        plan = self.ctx.whole_links.get(id(options), {}).get(nav)
+        if reads is None or not isinstance(plan, ObjectPlan):
+            return None
+        select = opts.select if opts is not None else None
+        if select is not None and not select.star:
+            for name in reads:
+                if name not in {p.serialize() for p in select.items}:
+                    select.add(name)
+            plan.trivial = False  # the widened rows are cut back to the client's $select
+        return SortKey(None, _rows_where(nav, counted.serialize()), desc)
 
     def path_sort_key(
         self,
@@ -1033,6 +1060,20 @@ def _rows_of(nav: str) -> Callable[[dict[str, Any]], Any]:
     def compute(row: dict[str, Any]) -> Any:
         value = row.get(nav)
         return len(value) if isinstance(value, list) else None
+
+    return compute
+
+
+def _rows_where(nav: str, condition: str) -> Callable[[dict[str, Any]], Any]:
+    """The number of rows of an expanded collection ``nav`` for which the v7 ``condition`` holds."""
+
+    def compute(row: dict[str, Any]) -> Any:
+        value = row.get(nav)
+        return (
+            sum(1 for m in value if isinstance(m, dict) and inside_view(condition, m))
+            if isinstance(value, list)
+            else None
+        )
 
     return compute
 

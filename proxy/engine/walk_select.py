@@ -347,7 +347,7 @@ class SelectExpandWalker:
             n = self.ctx.lookup(resource, item.name.text)
             if n is None or n.kind != S.NAV or not n.target or item.count or item.tail is not None:
                 continue
-            if not n.many and not keeps_the_linked_row(item.options):
+            if not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
                 self._open_link(options, resource, item, n)
             if not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
                 continue
@@ -385,27 +385,25 @@ class SelectExpandWalker:
         return added
 
     def _open_link(self, options: OptionList, resource: ResourceInfo, item: ExpandItem, n: Name) -> None:
-        """The client's expansion of a single-valued link that may leave out the linked row, where a $select or
-        $orderby path reads a value only the proxy computes through the link: asked whole where the proxy can
-        take over what its options leave out (``walk_gates``)."""
+        """The client's expansion of a link that may leave out the linked row (or a member of a collection),
+        where a $select or $orderby path reads a value only the proxy computes through the link, or the proxy
+        sorts by a key through it: asked whole where the proxy can take over what its options leave out
+        (``walk_gates``)."""
         name = item.name.text
         select = options.select
         paths = [p.names for p in select.items if len(p.segments) > 1] if select is not None else []
         orderby = options.orderby
-        keys = [i.path.names for i in orderby.items] if orderby is not None else []
-        sorted_by = (
-            [i.path.names for i in orderby.items if i.path.count is None and i.path.lambda_ is None]
-            if (orderby is not None)
-            else []
-        )
-        paths += sorted_by
-        paths = [names for names in paths if len(names) > 1 and names[0] == name]
-        # a plain key through the link is read from the expansion too where the proxy sorts (its $select
-        # path's column may share a name with another of the row)
-        local = sorts_locally(self.ctx, resource, keys) and any(len(k) > 1 and k[0] == name for k in sorted_by)
-        if not paths or n.target is None or not (local or wants_the_row(self.ctx, resource, paths)):
+        items = orderby.items if orderby is not None else []
+        sorted_by = [i.path.names for i in items if i.path.count is None and i.path.lambda_ is None]
+        counted = any(i.path.count is not None and i.path.names == [name] for i in items)
+        paths = [names for names in paths + sorted_by if len(names) > 1 and names[0] == name]
+        # a key through the link is read from the expansion too where the proxy sorts (its $select path's
+        # column may share a name with another of the row; a count or a member needs them all)
+        through = counted or any(len(k) > 1 and k[0] == name for k in sorted_by)
+        local = through and sorts_locally(self.ctx, resource, [i.path.names for i in items])
+        if not (paths or counted) or n.target is None or not (local or wants_the_row(self.ctx, resource, paths)):
             return
-        gate = open_link(self.ctx, self.filters, item, self.ctx.res(n.target))
+        gate = open_link(self.ctx, self.filters, item, self.ctx.res(n.target), many=n.many)
         if gate is not None:
             self.ctx.gated.setdefault(id(options), {})[n.v7 or name] = gate
 
