@@ -790,3 +790,44 @@ async def test_a_collection_the_client_expands_with_a_filter_the_proxy_decides(u
             proxy, f"/v6/device?$select=id&$expand={expand}&$orderby=device_tag/$count,overall_status"
         )
         assert status == 400, body
+
+
+async def test_a_longer_path_through_the_clients_own_expansion_is_read_from_it(urls):
+    """`link/link2/…/name` (or `collection/link/name`) before overall_status with the client's own whole
+    expansion of the first link: the key is read from that expansion, the links after the first expanded inside
+    it by the proxy (its own nested expansion where the client has one holding the row) and cut back again, a
+    reference the client's rows show rebuilt. Was a $select path, a 400 where its column's name was another
+    column's of the row (`…/id` next to the device's own `id`)."""
+    proxy, _ = urls
+    for fmt in ("", "&$format=json;odata.metadata=full"):
+        for query, key in (
+            ("$expand=belongs_to__application", "belongs_to__application/organization/id desc"),
+            (
+                "$select=id&$expand=belongs_to__application($select=app_name;$expand=organization($select=name))",
+                "belongs_to__application/organization/id desc",
+            ),
+            (
+                "$select=id&$expand=belongs_to__application($select=app_name)",
+                "belongs_to__application/is_for__device_type/is_of__cpu_architecture/slug asc",
+            ),
+        ):
+            orderby = f"$orderby={key},overall_status desc,id asc"
+            _, joined = await get(proxy, f"/v6/device?$select=id&{orderby}")  # the proxy's own expansion
+            _, plain = await get(proxy, f"/v6/device?{query}{fmt}")
+            row_of = {r["id"]: r for r in plain["d"]}
+            status, body = await get(proxy, f"/v6/device?{query}&{orderby}{fmt}")
+            assert status == 200, (query, body)
+            assert [json.dumps(r) for r in body["d"]] == [json.dumps(row_of[r["id"]]) for r in joined["d"]]
+    # through a collection the client expands whole: one row per install, each with the whole expansion
+    _, named = await get(proxy, "/v6/device?$select=id,device_name")
+    id_of = {r["device_name"]: r["id"] for r in named["d"]}
+    assert len(id_of) == len(named["d"])
+    orderby = "$orderby=image_install/installs__image/id desc,overall_status desc"
+    _, joined = await get(proxy, f"/v6/device?$select=device_name&{orderby},device_name asc")  # a $select path
+    assert len(joined["d"]) > len(id_of)
+    for query in ("$select=id&$expand=image_install($select=id)", "$expand=image_install"):
+        _, plain = await get(proxy, f"/v6/device?{query}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/device?{query}&{orderby},device_name asc")
+        assert status == 200, (query, body)
+        assert body["d"] == [row_of[id_of[r["device_name"]]] for r in joined["d"]]

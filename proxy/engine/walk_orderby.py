@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from proxy.engine.apply import apply_rows
-from proxy.engine.plan import COPY, DERIVE, ObjectPlan, Op, SortKey
+from proxy.engine.plan import CHILD, COPY, DERIVE, ObjectPlan, Op, SortKey
 from proxy.engine.walk_context import (
     WalkContext,
     WalkError,
@@ -564,7 +564,7 @@ class OrderByWalker:
         first = self.ctx.lookup(resource, first_v6)
         if expand is not None and navs[0] in {i.name.text for i in expand.items}:
             if first is not None and first.kind == S.NAV and first.many:
-                return self._member_key(navs, leaf, first_v6, options, resource, children, desc)
+                return self._member_key(navs, leaf, v6_path, options, resource, children, desc)
             return self._from_client_expand(navs, leaf, v6_path, expand, resource, children, desc)
         if first is not None and first.kind == S.NAV and first.many:
             keys: list[str] = []
@@ -623,64 +623,98 @@ class OrderByWalker:
         children: dict[str, ObjectPlan | None],
         desc: bool,
     ) -> SortKey | None:
-        """A sort key ``link/name`` read from the client's own expansion of a single-valued ``link``: exact
+        """A sort key ``link/…/name`` read from the client's own expansion of a single-valued ``link``: exact
         where that expansion holds the linked row as v6's join saw it (``keeps_the_linked_row``, not a count);
-        its $select is widened by the name, and the rows the client sees are cut back to its own $select."""
+        the name (and the links after the first, ``_client_tail``) is added to it, and the rows the client sees
+        are cut back to what it asked for."""
         first = self.ctx.lookup(resource, v6_path.split("/")[0])
-        if len(navs) != 1 or first is None or first.kind != S.NAV or first.many or navs[0] not in children:
+        if first is None or first.kind != S.NAV or first.many or not first.target:
             return None
-        for it in expand.items:
-            if it.name.text != navs[0] or it.count or it.tail is not None:
-                continue
-            opts = it.options
-            if not keeps_the_linked_row(opts):
-                return None
-            select = opts.select if opts is not None else None
-            if select is not None and not select.star:
-                child = children[navs[0]]
-                if child is None:
-                    return None
-                if leaf not in {p.serialize() for p in select.items}:
-                    select.add(leaf)
-                child.trivial = False  # the widened rows are cut back to the client's $select
-            self.ctx.feature(f"{resource.name}.local_sort_path")
-            return SortKey(None, _at_path((navs[0],), leaf), desc)
-        return None
+        item = next((i for i in expand.items if i.name.text == navs[0]), None)
+        child = children.get(navs[0])
+        if item is None or item.count or item.tail is not None or not keeps_the_linked_row(item.options):
+            return None
+        if child is None or not self._client_tail(item, child, first.target, v6_path.split("/")[1:], [*navs[1:], leaf]):
+            return None
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, _at_path(tuple(navs), leaf), desc)
+
+    def _client_tail(
+        self, item: ExpandItem, plan: ObjectPlan, target: str, v6_rest: list[str], rest: list[str]
+    ) -> bool:
+        """Adds the rest of a sort key's path (``rest``, v7; ``v6_rest`` in v6, from the v6 resource ``target``
+        the client's expansion ``item`` holds) to that expansion: the name at its end to its $select, a link to
+        a nested expansion (the client's own where it holds the linked row, else one the proxy adds, holding
+        the key of each row on the way). ``plan`` (the expansion's) is cut back to what the client asked for, a
+        reference it shows to a link now expanded rebuilt from the expanded row. False where a link on the way
+        is not single-valued or the client's nested expansion of it may leave out its row."""
+        opts = item.ensure_options()
+        plan.trivial = False  # the widened rows are cut back to the client's own
+        if len(rest) == 1:
+            select = opts.select
+            if select is not None and not select.star and rest[0] not in {p.serialize() for p in select.items}:
+                select.add(rest[0])
+            return True
+        n = self.ctx.lookup(self.ctx.res(target), v6_rest[0])
+        if n is None or n.kind != S.NAV or n.many or not n.target:
+            return False
+        nav = rest[0]
+        inner = (
+            _client_item(opts, nav)
+            if opts.expand is not None and any(i.name.text == nav for i in opts.expand.items)
+            else None
+        )
+        if inner is not None:
+            child = next((op.arg for op in plan.ops if op.kind == CHILD and op.src == nav), None)
+            if not isinstance(child, ObjectPlan) or not keeps_the_linked_row(inner.options):
+                return False
+            return self._client_tail(inner, child, n.target, v6_rest[1:], rest[1:])
+        if opts.expand is not None and any(i.name.text == nav for i in opts.expand.items):
+            return False  # a count or tail path of that link
+        keys = self._single_keys(target, v6_rest[:-1])
+        if keys is None:
+            return False
+        new = _selecting(rest[-2], rest[-1])
+        for link, key in reversed(list(zip(rest[:-2], keys[:-1], strict=True))):
+            new = _selecting(link, key, new)
+        opts.add_expand(new)
+        if plan.open_ended or any(op.src == nav for op in plan.ops):
+            reference: dict[str, tuple[str, str] | None] = {nav: (self.ctx.key(self.ctx.res(n.target).v7), n.target)}
+            plan.ops = [link_op(op, reference) for op in plan.ops]
+            plan.finish(plan.known | {nav})
+        return True
 
     def _member_key(
         self,
         navs: list[str],
         leaf: str,
-        v6_nav: str,
+        v6_path: str,
         options: OptionList,
         resource: ResourceInfo,
         children: dict[str, ObjectPlan | None],
         desc: bool,
     ) -> SortKey | None:
-        """A sort key ``collection/name`` through a collection the client expands: v6 (pinejs) LEFT JOINed the
-        collection for the key, one row per member, each row still holding the client's whole expansion (a
+        """A sort key ``collection/…/name`` through a collection the client expands: v6 (pinejs) LEFT JOINed
+        the collection for the key, one row per member, each row still holding the client's whole expansion (a
         subquery of its own). Where that expansion holds every member (``keeps_every_member``) and no $select or
         $filter path shares the join, the proxy joins the rows to it itself: each copy keeps the expansion and
-        holds its member beside it (``member_slot``, dropped again); the expansion's $select is widened by the
-        name and its rows cut back to the client's. None otherwise."""
+        holds its member beside it (``member_slot``, dropped again); the name (and the single-valued links on
+        from the member, ``_client_tail``) is added to the expansion and its rows cut back to the client's."""
         nav = navs[0]
-        if len(navs) != 1 or self._joined_elsewhere(nav, v6_nav, options):
+        v6_names = v6_path.split("/")
+        first = self.ctx.lookup(resource, v6_names[0])
+        if first is None or not first.target or self._joined_elsewhere(nav, v6_names[0], options):
             return None
         item = _client_item(options, nav)
-        if item is None or not keeps_every_member(item.options):
+        child = children.get(nav)
+        if item is None or child is None or not keeps_every_member(item.options):
             return None
-        select = item.options.select if item.options is not None else None
-        if select is not None and not select.star:
-            child = children.get(nav)
-            if child is None:
-                return None
-            if leaf not in {p.serialize() for p in select.items}:
-                select.add(leaf)
-            child.trivial = False  # the widened rows are cut back to the client's $select
+        if not self._client_tail(item, child, first.target, v6_names[1:], [*navs[1:], leaf]):
+            return None
         slot = member_slot(nav)
         self.ctx.sort_links.setdefault(id(options), {})[slot] = None
         self.ctx.feature(f"{resource.name}.local_sort_path")
-        return SortKey(None, _at_path((slot,), leaf), desc, fan_out=nav, fan_into=slot)
+        return SortKey(None, _at_path((slot, *navs[1:]), leaf), desc, fan_out=nav, fan_into=slot)
 
     def derived_path_key(self, v6_path: str, options: OptionList, resource: ResourceInfo, desc: bool) -> SortKey | None:
         """A sort key ending in a derived value along a path (``link/derived``, or through a collection
@@ -810,6 +844,19 @@ class OrderByWalker:
             return None
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=navs[0])
+
+    def _single_keys(self, target: str, v6_links: list[str]) -> list[str] | None:
+        """The v7 key of the row each of the links ``v6_links`` leads to, one after the other from the v6
+        resource ``target``; None where one is not a single-valued navigation."""
+        cur = self.ctx.res(target)
+        keys: list[str] = []
+        for name in v6_links:
+            n = self.ctx.lookup(cur, name)
+            if n is None or n.kind != S.NAV or n.many or not n.target:
+                return None
+            cur = self.ctx.res(n.target)
+            keys.append(self.ctx.key(cur.v7))
+        return keys
 
     def _tail_keys(self, resource: ResourceInfo, v6_names: list[str]) -> list[str] | None:
         """The v7 keys of the rows the links after the first of a sort key's path lead to, but the last
