@@ -321,10 +321,42 @@ class OrderByWalker:
         )
         found = sorting.walked.get(id(item))
         desc = item.effective_direction == "desc"
-        key = self._selected_path_key(item, found, sorting.options, sorting.resource, keys, desc, refusal)
+        key = self._joined_path_key(item, found, v6_path, sorting.options, sorting.resource, desc)
+        if key is None:
+            key = self._selected_path_key(item, found, sorting.options, sorting.resource, keys, desc, refusal)
         if key is None:
             raise WalkError(400, refusal)
         return self._as_sql_sorts(key, found)
+
+    def _joined_path_key(
+        self,
+        item: OrderItem,
+        found: PathEnd | None,
+        v6_path: str,
+        options: OptionList,
+        resource: ResourceInfo,
+        desc: bool,
+    ) -> SortKey | None:
+        """A key ``collection/link/…/name`` before the last key only the proxy sorts, through a collection no
+        other key, $select or $filter path reads through: the proxy joins the collection itself, the links
+        expanded inside it (``_fan_out_key``), rather than asking a $select path whose column may share a
+        name with another of the row. None otherwise."""
+        v6_names = v6_path.split("/")
+        first = self.ctx.lookup(resource, v6_names[0])
+        if first is None or first.kind != S.NAV or not first.many or not first.target or len(v6_names) < 3:
+            return None
+        if not isinstance(found, MemberEnd) or found.name is None or found.name.kind != S.FIELD:
+            return None
+        if any(seg.key is not None for seg in item.path.segments) or item.path.count is not None:
+            return None
+        v7_names = [seg.name.text for seg in item.path.segments]
+        if (id(options), v7_names[0]) in self._joined:
+            return None
+        tail = self._tail_keys(resource, v6_names)
+        if tail is None:
+            return None
+        keys = [self.ctx.key(self.ctx.res(first.target).v7), *tail]
+        return self._fan_out_key(v7_names[:-1], v6_names[0], v7_names[-1], keys, options, resource, desc)
 
     def _finish_local_sort(
         self,
