@@ -1,10 +1,11 @@
-"""A small HTTP/1.1 client for the one upstream origin, for requests without a body (most pass-through traffic).
+"""A small HTTP/1.1 client for the one upstream origin: pass-through requests without a body, translated requests.
 
 Why not aiohttp's ClientSession for these: its request and response objects, connector, tracing hooks, cookie
 and timer machinery cost about 300k instructions per request (callgrind, against nginx), nearly half of a
 pass-through request and more than the rest of the proxy's work on it. A proxy to one origin needs little of
 that: the request head goes out in one write, the answer is read from one buffer, and the connection goes back
-to a pool. Requests with a body (a client's streamed upload) keep aiohttp's client (:mod:`proxy.upstream`).
+to a pool. It sends every request whose body is known whole (the translated requests too); a client's
+streamed upload keeps aiohttp's client (:mod:`proxy.upstream`).
 
 The answer's framing follows RFC 9112 §6.3: no body for ``HEAD``, 1xx, 204 and 304; ``Transfer-Encoding``
 ending in ``chunked`` is decoded (so the client can be given its own framing); another ``Transfer-Encoding``,
@@ -93,8 +94,12 @@ class _Connection(asyncio.Protocol):
 
     def taken(self, size: int) -> bytes:
         """The first ``size`` bytes of the buffer, removed from it."""
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
+        if size >= len(self.buffer):  # the usual case: everything received so far, copied once
+            data = bytes(self.buffer)
+            self.buffer = bytearray()
+        else:
+            data = bytes(self.buffer[:size])
+            del self.buffer[:size]
         if self._paused and len(self.buffer) <= HIGH_WATER // 2 and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
@@ -269,22 +274,26 @@ class Http1Pool:
         self._idle: list[_Connection] = []
         self._closed = False
 
-    async def request(self, method: str, target: str, headers: Mapping[str, str]) -> Answer:
-        """Send a request without a body; the answer once its head is in. A pooled connection the server
-        closed meanwhile fails with ``ServerDisconnectedError`` (the caller may send it once more)."""
+    async def request(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None = None) -> Answer:
+        """Send a request (its body, if any, given whole); the answer once its head is in. A pooled connection
+        the server closed meanwhile fails with ``ServerDisconnectedError`` (the caller may send it once more)."""
         conn = self._pooled() or await self._connect()
         try:
-            conn.transport.write(self._head(method, target, headers))  # type: ignore[union-attr]
+            head = self._head(method, target, headers, body)
+            if body:
+                conn.transport.writelines((head, body))  # type: ignore[union-attr]
+            else:
+                conn.transport.write(head)  # type: ignore[union-attr]
             return await self._answer(conn, method)
         except BaseException:
             conn.close()
             raise
 
-    def _head(self, method: str, target: str, headers: Mapping[str, str]) -> bytes:
+    def _head(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
         lines = [f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n"]
         lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
-        if method not in _NO_LENGTH_METHODS and "Content-Length" not in headers:
-            lines.append("Content-Length: 0\r\n")
+        if "Content-Length" not in headers and (body is not None or method not in _NO_LENGTH_METHODS):
+            lines.append(f"Content-Length: {len(body or b'')}\r\n")  # as aiohttp's client sends it
         lines.append("\r\n")
         return "".join(lines).encode("utf-8", "surrogateescape")
 

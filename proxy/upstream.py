@@ -5,7 +5,7 @@
   client (:mod:`proxy.http1`, a third of the cost per request); one with a body (a client's upload, streamed)
   through aiohttp's client session.
 * :meth:`Upstream.fetch` buffers: the body is read whole and decompressed, for responses that will be
-  translated.
+  translated (always through :mod:`proxy.http1`: its request body, if any, is known whole).
 
 Paths and query strings are sent byte-exact (``yarl.URL(..., encoded=True)``): re-encoding changes what the
 server parses (``%2F``, ``%27``, ``+`` and aliases, see the OData dialect notes). Failures become
@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gzip
 import ssl
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -212,26 +214,40 @@ class Upstream:
         return self._loop
 
     @property
+    def pool(self) -> Http1Pool:
+        if self._pool is None:
+            raise RuntimeError("Upstream session is not started (is the app running?)")
+        return self._pool
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("Upstream session is not started (is the app running?)")
         return self._session
+
+    def target(self, path_qs: str) -> str:
+        """The request target sent upstream for a raw one: as given, under the upstream's base path, less a
+        fragment and an empty query (as aiohttp's client wrote a URL, so both clients send the same)."""
+        target = self.base_path + path_qs
+        if "#" in target:
+            target = target.split("#", 1)[0]
+        if target[-1:] == "?" and target.index("?") == len(target) - 1:
+            target = target[:-1]
+        return target
 
     def url(self, path_qs: str) -> yarl.URL:
         """The upstream URL for a raw request target, without any re-encoding."""
         return yarl.URL(self.base_url + self.base_path + path_qs, encoded=True)
 
     async def _request(
-        self, method: str, path_qs: str, headers: Mapping[str, str], body: Any, *, decompress: bool
+        self, method: str, path_qs: str, headers: Mapping[str, str], body: Any
     ) -> aiohttp.ClientResponse:
         url = self.url(path_qs)
         session = self.session
         return await self._sent(
             method,
             body is None,
-            lambda: session.request(
-                method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=decompress
-            ),
+            lambda: session.request(method, url, headers=headers, data=body, allow_redirects=False),
         )
 
     async def _sent(self, method: str, no_body: bool, send: Callable[[], Awaitable[_Sent]]) -> _Sent:
@@ -269,39 +285,57 @@ class Upstream:
         once the response has started.
         """
         if body is None:
-            pool = self._pool
-            if pool is None:
-                raise RuntimeError("Upstream session is not started (is the app running?)")
-            target = self.base_path + path_qs
+            pool = self.pool
+            target = self.target(path_qs)
             return _Streaming(self._sent(method, True, lambda: pool.request(method, target, headers)))
         return _Streaming(self._session_reply(method, path_qs, headers, body))
 
     async def _session_reply(self, method: str, path_qs: str, headers: Mapping[str, str], body: Any) -> _SessionReply:
-        return _SessionReply(await self._request(method, path_qs, headers, body, decompress=False))
+        return _SessionReply(await self._request(method, path_qs, headers, body))
 
     async def fetch(
         self, method: str, path_qs: str, headers: Mapping[str, str], body: bytes | None = None
     ) -> UpstreamReply:
         """Send a request and read the whole response, decompressed.
 
-        ``Accept-Encoding`` is replaced by the encodings aiohttp can decode here, whatever the client accepts:
-        the body is decoded for translation and re-encoded (or not) by the caller.
+        ``Accept-Encoding`` is replaced by the encodings decoded here, whatever the client accepts: the body
+        is decoded for translation and re-encoded (or not) by the caller.
         """
         headers = CIMultiDict(headers)
         headers[hdrs.ACCEPT_ENCODING] = DECODABLE_ENCODINGS
-        response = await self._request(method, path_qs, headers, body, decompress=True)
+        pool = self.pool
+        target = self.target(path_qs)
+        reply = await self._sent(method, body is None, lambda: pool.request(method, target, headers, body))
         try:
-            data = await _read_whole(response)
+            data = _decoded(await _read_whole(reply), reply.headers.get(hdrs.CONTENT_ENCODING))
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:  # headers came, then the body went silent
             raise UpstreamTimeout(f"the response stalled for {self.settings.stream_idle_timeout:g} s") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(_reason(exc)) from exc
         finally:
-            response.release()
-        reply_headers = CIMultiDict(response.headers)
+            reply.release()
+        reply_headers = CIMultiDict(reply.headers)
         reply_headers.popall(hdrs.CONTENT_ENCODING, None)
         reply_headers.popall(hdrs.CONTENT_LENGTH, None)
-        return UpstreamReply(status=response.status, headers=CIMultiDictProxy(reply_headers), body=data)
+        return UpstreamReply(status=reply.status, headers=CIMultiDictProxy(reply_headers), body=data)
+
+
+def _decoded(body: bytes | bytearray, encoding: str | None) -> bytes | bytearray:
+    """The body without its ``Content-Encoding`` (one of :data:`DECODABLE_ENCODINGS`, as asked)."""
+    if encoding is None:
+        return body
+    coding = encoding.strip().lower()
+    try:
+        if coding in ("gzip", "x-gzip"):
+            return gzip.decompress(body)
+        if coding == "deflate":  # zlib-wrapped as RFC 9110 says, or raw deflate as some servers send it
+            wrapped = len(body) >= 2 and body[0] & 0x0F == 8 and (body[0] * 256 + body[1]) % 31 == 0
+            return zlib.decompress(body, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UpstreamUnavailable(f"the answer's {coding} encoding is broken") from exc
+    if coding == "identity":
+        return body
+    raise UpstreamUnavailable(f"the answer is in an encoding the proxy did not ask for ({encoding})")
 
 
 # A plain body of at least this declared length is read into one buffer of that size: read whole, aiohttp
@@ -309,17 +343,17 @@ class Upstream:
 PREALLOCATE_MIN_BYTES = 1024 * 1024
 
 
-async def _read_whole(response: aiohttp.ClientResponse) -> bytes | bytearray:
+async def _read_whole(reply: StreamedReply) -> bytes | bytearray:
     """The whole body; a large one of known length, not compressed, into a buffer of its size, chunk by chunk."""
-    length = response.content_length
-    if length is None or length < PREALLOCATE_MIN_BYTES or hdrs.CONTENT_ENCODING in response.headers:
-        return await response.read()
+    length = reply.content_length
+    if length is None or length < PREALLOCATE_MIN_BYTES or hdrs.CONTENT_ENCODING in reply.headers:
+        return await reply.read()
     buffer = bytearray(length)
     view = memoryview(buffer)
     filled = 0
-    async for chunk in response.content.iter_any():
+    async for chunk in reply.chunks():
         end = filled + len(chunk)
-        if end > length:  # more than declared: aiohttp's parser does not let that happen; never write past it
+        if end > length:  # more than declared: the parser does not let that happen; never write past it
             raise aiohttp.ClientPayloadError("the response is longer than its Content-Length")
         view[filled:end] = chunk
         filled = end

@@ -9,6 +9,8 @@ connection where the answer allowed it and on a fresh one where it did not.
 from __future__ import annotations
 
 import asyncio
+import gzip
+import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +20,8 @@ import yarl
 from conftest import RunningProxy
 
 import proxy.http1 as http1
+from proxy.appkeys import UPSTREAM
+from proxy.errors import UpstreamUnavailable
 
 Script = Callable[[str, str], bytes]  # (method, target) -> the raw answer
 
@@ -104,10 +108,12 @@ async def test_the_request_head_is_the_clients_with_the_upstreams_host(scripted,
     proxy = await start_proxy(upstream.url)
     await fetch(proxy, "/v7/device?$filter=device_name%20eq%20'a%2Fb'")
     await fetch(proxy, "/v7/device(1)", method="DELETE")
-    get, delete = upstream.heads
+    await fetch(proxy, "/v7/device?")
+    get, delete, empty_query = upstream.heads
     assert get.startswith("GET /v7/device?$filter=device_name%20eq%20'a%2Fb' HTTP/1.1\r\n")
     assert f"Host: {upstream.url.split('//')[1]}\r\n" in get and "Content-Length" not in get
     assert "\r\nContent-Length: 0\r\n" in delete  # as aiohttp's client sent it for a method that may have a body
+    assert empty_query.startswith("GET /v7/device HTTP/1.1\r\n")  # as aiohttp's client (yarl) wrote it
 
 
 async def test_chunked_answers_are_decoded_with_extensions_and_trailers(scripted, start_proxy):
@@ -237,3 +243,42 @@ async def test_non_ascii_header_values_pass_unchanged(scripted, start_proxy):
     async with aiohttp.ClientSession() as client:
         async with client.get(proxy.url + "/x") as reply:
             assert (b"X-Name", "café".encode()) in reply.raw_headers
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", _raw_deflate),  # raw deflate, as some servers send "deflate"
+        ("identity", bytes),
+    ],
+)
+async def test_fetch_decodes_the_answer(scripted, start_proxy, encoding, encode):
+    document = b'{"d":[{"id":1}]}' * 50
+    upstream = await scripted(lambda _m, _t: ok(encode(document), f"Content-Encoding: {encoding}"))
+    proxy = await start_proxy(upstream.url)
+    reply = await proxy.app[UPSTREAM].fetch("GET", "/v7/device", {})
+    assert reply.body == document and "Content-Encoding" not in reply.headers
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "message"),
+    [
+        ("gzip", b"\x1f\x8b not gzip at all", "the answer's gzip encoding is broken"),
+        ("gzip", gzip.compress(b'{"d":[]}')[:-6], "the answer's gzip encoding is broken"),  # cut short
+        ("br", b"\x0b\x02\x80{}\x03", "the answer is in an encoding the proxy did not ask for (br)"),
+    ],
+)
+async def test_fetch_refuses_an_answer_it_cannot_decode(scripted, start_proxy, encoding, body, message):
+    upstream = await scripted(lambda _m, _t: ok(body, f"Content-Encoding: {encoding}"))
+    proxy = await start_proxy(upstream.url)
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await proxy.app[UPSTREAM].fetch("GET", "/v7/device", {})
+    assert caught.value.client_message() == f"Upstream unavailable: {message}"
