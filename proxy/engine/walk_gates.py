@@ -31,12 +31,14 @@ _SAMPLES: dict[str, Any] = {"Serial": 0, "Integer": 0, "Boolean": True, "Short T
 @dataclass(frozen=True, eq=False)
 class Gate:
     """What the proxy takes over from the client's expansion ``item`` of a link: the v7 text of its
-    ``$filter`` (the row is kept where it holds) and the fields that reads, or None where the expansion never
-    holds the row (``$top=0``, ``$skip`` ≥ 1)."""
+    ``$filter`` (a row is kept where it holds; None: every row) and the fields that reads; ``never``: it
+    never holds the row (``$top=0``, ``$skip`` ≥ 1); ``count``: the client asked for the number of rows."""
 
     item: ExpandItem
     condition: str | None
     reads: tuple[str, ...] = ()
+    never: bool = False
+    count: bool = False
 
 
 def wants_the_row(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str]]) -> bool:
@@ -87,12 +89,17 @@ def open_link(
     """The client's expansion ``item`` of a link to ``target`` made whole (its ``$filter``, and for a single-
     valued link ``$top`` and ``$skip``, taken over by the proxy), where the proxy can decide them; None
     (unchanged) else. Of a collection only an expansion with a ``$filter`` alone (the members the server
-    pages or orders are not the proxy's to pick)."""
+    pages or orders are not the proxy's to pick). A count (``nav/$count``, with a ``$filter`` at most: the
+    server honours nothing else there) becomes an expansion of the rows, counted by the proxy."""
     opts = item.options
-    if opts is None:
+    if item.count:
+        if opts is not None and any(o.key != "$filter" for o in opts.options):
+            return None
+    elif opts is None:
         return None
-    tops, skips, flt = opts.all("$top"), opts.all("$skip"), opts.filter
-    if many and (tops or skips or opts.orderby is not None or flt is None):
+    tops, skips = (opts.all("$top"), opts.all("$skip")) if opts is not None else ([], [])
+    flt = opts.filter if opts is not None else None
+    if many and not item.count and (tops or skips or (opts is not None and opts.orderby is not None) or flt is None):
         return None
     never = any(isinstance(o, TopOption) and o.value == 0 for o in tops) or any(
         isinstance(o, SkipOption) and o.value >= 1 for o in skips
@@ -105,9 +112,11 @@ def open_link(
             return None
         condition = walked.serialize()
     for opt in [*tops, *skips, *([flt] if flt is not None else [])]:
+        assert opts is not None
         opts.remove(opt)
+    counted, item.count = item.count, False
     ctx.feature(f"{target.name}.from_client_expand")
-    return Gate(item, condition, reads or ())
+    return Gate(item, condition, reads or (), never=never, count=counted)
 
 
 def decided_reads(ctx: WalkContext, expr: Expr, target: str) -> tuple[str, ...] | None:
@@ -154,14 +163,19 @@ def gate_ops(ctx: WalkContext, options_id: int, expand_ops: list[Op]) -> None:
 
 
 def _gated(link: str, child: ObjectPlan, gate: Gate, names: dict[str, str]) -> Callable[[Any], Any]:
-    """The client's rows of the expanded ``link``: none, or the linked row where the gate's condition holds."""
-    condition = gate.condition
+    """The client's rows of the expanded ``link`` (or their number): the rows where the gate lets them
+    through."""
+    condition, never, count = gate.condition, gate.never, gate.count
 
     def compute(row: Any) -> Any:
         rows = row.get(link)
         if not isinstance(rows, list):
             return rows
-        kept = [r for r in rows if isinstance(r, dict) and inside_view(condition, r)] if condition else []
+        kept = (
+            [] if never else [r for r in rows if isinstance(r, dict) and (not condition or inside_view(condition, r))]
+        )
+        if count:
+            return len(kept)
         return apply_rows(child, kept, dict(names) if kept and "__metadata" in kept[0] else {})
 
     return compute

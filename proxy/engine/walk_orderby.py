@@ -546,7 +546,9 @@ class OrderByWalker:
         row (no $filter/$top/$skip, or asked whole by ``walk_gates``): the number of its rows, or the number it
         counted; with a ``$filter`` the proxy decides itself (``counted``, v7), the number of its rows where
         that holds (the fields it reads added to the expansion's $select and cut back again)."""
-        item = _client_item(options, nav)
+        expand = options.expand
+        found = [i for i in expand.items if i.name.text == nav] if expand is not None else []
+        item = found[0] if len(found) == 1 and found[0].tail is None else None
         opts = item.options if item is not None else None
         if item is None or (opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip"))):
             return None
@@ -680,13 +682,13 @@ class OrderByWalker:
         the key of each row on the way). ``plan`` (the expansion's) is cut back to what the client asked for, a
         reference it shows to a link now expanded rebuilt from the expanded row. False where a link on the way
         is not single-valued or the client's nested expansion of it may leave out its row."""
-        opts = item.ensure_options()
         plan.trivial = False  # the widened rows are cut back to the client's own
         if len(rest) == 1:
-            select = opts.select
+            select = item.options.select if item.options is not None else None
             if select is not None and not select.star and rest[0] not in {p.serialize() for p in select.items}:
                 select.add(rest[0])
             return True
+        opts = item.ensure_options()
         n = self.ctx.lookup(self.ctx.res(target), v6_rest[0])
         if n is None or n.kind != S.NAV or n.many or not n.target:
             return False

@@ -345,10 +345,12 @@ class SelectExpandWalker:
         whole: dict[str, ExpandItem] = {}
         for item in expand.items:
             n = self.ctx.lookup(resource, item.name.text)
-            if n is None or n.kind != S.NAV or not n.target or item.count or item.tail is not None:
+            if n is None or n.kind != S.NAV or not n.target or item.tail is not None:
                 continue
-            if not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
+            if item.count or not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
                 self._open_link(options, resource, item, n)
+            if item.count:
+                continue
             if not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
                 continue
             whole[item.name.text] = item
@@ -395,7 +397,10 @@ class SelectExpandWalker:
         orderby = options.orderby
         items = orderby.items if orderby is not None else []
         sorted_by = [i.path.names for i in items if i.path.count is None and i.path.lambda_ is None]
-        counted = any(i.path.count is not None and i.path.names == [name] for i in items)
+        count_keys = [i.path.count for i in items if i.path.count is not None and i.path.names == [name]]
+        # a count key reads the client's own count only where both count the same (no $filter in either)
+        same = item.count and (item.options is None or item.options.filter is None)
+        counted = bool(count_keys) and not (same and all(c.filter is None for c in count_keys))
         paths = [names for names in paths + sorted_by if len(names) > 1 and names[0] == name]
         # a key through the link is read from the expansion too where the proxy sorts (its $select path's
         # column may share a name with another of the row; a count or a member needs them all)
