@@ -3,7 +3,7 @@
 Why not aiohttp's ClientSession for these: its request and response objects, connector, tracing hooks, cookie
 and timer machinery cost about 300k instructions per request (callgrind, against nginx), nearly half of a
 pass-through request and more than the rest of the proxy's work on it. A proxy to one origin needs little of
-that: the request head goes out in one write, the answer is read from one buffer, and the connection goes back
+that: the request head goes out in one write, the answer is read from what arrived, and the connection goes back
 to a pool. It sends every request whose body is known whole (the translated requests too); a client's
 streamed upload keeps aiohttp's client (:mod:`proxy.upstream`).
 
@@ -55,12 +55,15 @@ class ConnectError(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection: bytes received are kept in ``buffer``; a reader waits for more with :meth:`wait`."""
+    """One keep-alive connection: the pieces received are kept as they came (``size`` bytes in all) until a reader
+    takes them (:meth:`taken`, :meth:`peek`) or waits for more (:meth:`wait`). Kept as a list, not appended to one
+    buffer: a body that came in one piece is handed on without a copy, one in several is joined once."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self._pieces: list[bytes] = []
+        self.size = 0
         self.ended = False  # the peer closed its side, or the connection is lost
         self.error: BaseException | None = None
         self.idle_since = 0.0
@@ -71,8 +74,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > HIGH_WATER and self.transport is not None and not self._paused:
+        self._pieces.append(data)
+        self.size += len(data)
+        if self.size > HIGH_WATER and self.transport is not None and not self._paused:
             self._paused = True
             self.transport.pause_reading()
         self._wake()
@@ -92,15 +96,22 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def peek(self) -> bytes:
+        """Everything received and not taken yet, as one piece (for finding a head's or a line's end)."""
+        if len(self._pieces) > 1:
+            self._pieces = [b"".join(self._pieces)]
+        return self._pieces[0] if self._pieces else b""
+
     def taken(self, size: int) -> bytes:
-        """The first ``size`` bytes of the buffer, removed from it."""
-        if size >= len(self.buffer):  # the usual case: everything received so far, copied once
-            data = bytes(self.buffer)
-            self.buffer = bytearray()
+        """The first ``size`` bytes received (at most all of them), removed."""
+        if size >= self.size:  # the usual case: everything received so far
+            data = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
+            self._pieces = []
         else:
-            data = bytes(self.buffer[:size])
-            del self.buffer[:size]
-        if self._paused and len(self.buffer) <= HIGH_WATER // 2 and self.transport is not None:
+            whole = self.peek()
+            data, self._pieces = whole[:size], [whole[size:]]
+        self.size -= len(data)
+        if self._paused and self.size <= HIGH_WATER // 2 and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
         return data
@@ -167,7 +178,7 @@ class Answer:
     async def read(self) -> bytes:
         """The whole body."""
         framing, conn = self._framing, self._conn
-        if isinstance(framing, int) and len(conn.buffer) >= framing:  # usual: it came with the head
+        if isinstance(framing, int) and conn.size >= framing:  # usual: it came with the head
             self._done = True
             return conn.taken(framing)
         return b"".join([chunk async for chunk in self.chunks()])
@@ -189,18 +200,18 @@ class Answer:
     async def _counted(self, left: int) -> AsyncIterator[bytes]:
         conn = self._conn
         while left:
-            if not conn.buffer:
+            if not conn.size:
                 await self._wait_in_body()
                 continue
-            piece = conn.taken(min(left, len(conn.buffer)))
+            piece = conn.taken(left)
             left -= len(piece)
             yield piece
 
     async def _to_the_end(self) -> AsyncIterator[bytes]:
         conn = self._conn
         while True:
-            if conn.buffer:
-                yield conn.taken(len(conn.buffer))
+            if conn.size:
+                yield conn.taken(conn.size)
             elif conn.ended:
                 if isinstance(conn.error, OSError):  # a reset, not the end of the body
                     raise aiohttp.ClientPayloadError("Response payload is not completed") from conn.error
@@ -210,8 +221,8 @@ class Answer:
 
     async def _line(self) -> bytes:
         conn = self._conn
-        while (end := conn.buffer.find(b"\n")) < 0:
-            if len(conn.buffer) > 4096:
+        while (end := conn.peek().find(b"\n")) < 0:
+            if conn.size > 4096:
                 raise aiohttp.ClientPayloadError("Response payload is not completed: chunk line too long")
             await self._wait_in_body()
         return conn.taken(end + 1).rstrip(b"\r\n")
@@ -239,10 +250,10 @@ class Answer:
                     pass
                 return
             while size:
-                if not conn.buffer:
+                if not conn.size:
                     await self._wait_in_body()
                     continue
-                piece = conn.taken(min(size, len(conn.buffer)))
+                piece = conn.taken(size)
                 size -= len(piece)
                 yield piece
             if await self._line():
@@ -252,7 +263,7 @@ class Answer:
         if self._released:
             return
         self._released = True
-        if self._done and self._keep_alive and not self._conn.buffer and not self._conn.ended:
+        if self._done and self._keep_alive and not self._conn.size and not self._conn.ended:
             self._pool.keep(self._conn)
         else:
             self._conn.close()
@@ -362,9 +373,9 @@ def _client_ssl(context: ssl.SSLContext | bool) -> ssl.SSLContext:
 
 
 async def _read_head(conn: _Connection) -> tuple[int, str, CIMultiDict[str], bool]:
-    """Status, reason, headers and whether it is HTTP/1.1, once the head is in the buffer (removed from it)."""
-    while (ends := _head_end(conn.buffer)) is None:
-        if len(conn.buffer) > MAX_HEAD_BYTES:
+    """Status, reason, headers and whether it is HTTP/1.1, once the head is in (taken from what arrived)."""
+    while (ends := _head_end(conn.peek())) is None:
+        if conn.size > MAX_HEAD_BYTES:
             raise _bad("the response head is too long")
         if conn.ended:
             if isinstance(conn.error, OSError):
@@ -386,7 +397,7 @@ async def _read_head(conn: _Connection) -> tuple[int, str, CIMultiDict[str], boo
     return int(code), reason, headers, version == "HTTP/1.1"
 
 
-def _head_end(buffer: bytearray) -> tuple[int, int] | None:
+def _head_end(buffer: bytes) -> tuple[int, int] | None:
     """Where the head's text ends and its blank line ends; lines ended by a bare LF are read too, as
     aiohttp's lenient parser read them."""
     end = buffer.find(b"\r\n\r\n")
