@@ -5,6 +5,8 @@ and view restrictions included), reads it there and strips the expansion, agains
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 import yarl
@@ -313,3 +315,51 @@ async def test_a_name_v7_removed_at_the_end_of_a_path_reads_null(urls):
     )
     assert status == 200, body
     assert body["d"] == [{"depends_on__application": None, "id": 1}, {"depends_on__application": None, "id": 2}]
+
+
+async def test_a_longer_path_through_the_clients_own_expansion_of_its_first_link(urls):
+    """`$select=device/is_running__release/release_type` (and `$orderby`) with the client's own whole
+    `$expand=device(...)`: the proxy expands the rest of the path inside that expansion (as the client's own
+    expansion would be walked), reads the value from it and cuts the client's rows back, a reference they show
+    rebuilt (was a 400). The answer without the client's expansion and the plain expansion are the oracle."""
+    upstream, proxy = urls
+    for device in (1, 5):  # a draft runs on two devices (release 3 is not final)
+        assert (await call(upstream, "PATCH", f"/v7/device({device})", {"is_running__release": 3}))[0] == 200
+    _, values = await call(proxy, "GET", "/v6/image_install?$select=id,device/is_running__release/release_type")
+    type_of = {r["id"]: r["release_type"] for r in values["d"]}
+    assert len(set(type_of.values())) > 1
+    for fmt in ("", "&$format=json;odata.metadata=full"):
+        for nested in ("($select=id)", "", "($select=device_name,is_running__release)"):
+            _, own = await call(proxy, "GET", f"/v6/image_install?$select=id&$expand=device{nested}{fmt}")
+            status, body = await call(
+                proxy,
+                "GET",
+                f"/v6/image_install?$select=id,device/is_running__release/release_type&$expand=device{nested}{fmt}",
+            )
+            assert status == 200, body
+            # `__metadata` after the row's fields, as pinejs writes it
+            expected = [
+                {**{k: v for k, v in r.items() if k != "__metadata"}, "release_type": type_of[r["id"]]}
+                | ({"__metadata": r["__metadata"]} if "__metadata" in r else {})
+                for r in own["d"]
+            ]
+            assert [json.dumps(r) for r in body["d"]] == [json.dumps(r) for r in expected]
+    # overall_status two links away as a sort key, the client expanding the first link
+    for install in (3, 5, 9, 11, 13, 15):
+        body = {"service_install": install, "name": f"V{install}", "value": "x"}
+        assert (await call(upstream, "POST", "/v7/device_service_environment_variable", body))[0] == 201
+    orderby = "$orderby=service_install/device/overall_status desc,id asc"
+    _, order = await call(proxy, "GET", f"/v6/device_service_environment_variable?$select=id&{orderby}")
+    _, statuses = await call(
+        proxy, "GET", "/v6/device_service_environment_variable?$select=id,service_install/device/overall_status"
+    )
+    assert len({r["overall_status"] for r in statuses["d"]}) > 1
+    for nested in ("($select=id)", "", "($select=device)"):
+        expand = f"$expand=service_install{nested}"
+        _, own = await call(proxy, "GET", f"/v6/device_service_environment_variable?$select=id&{expand}")
+        row_of = {r["id"]: r for r in own["d"]}
+        status, body = await call(
+            proxy, "GET", f"/v6/device_service_environment_variable?$select=id&{expand}&{orderby}"
+        )
+        assert status == 200, body
+        assert body["d"] == [row_of[r["id"]] for r in order["d"]]

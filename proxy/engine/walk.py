@@ -74,6 +74,7 @@ class Walk:
         self.selects = SelectExpandWalker(self.ctx, self.paths, self.filters, self.helpers, self._walk_nested)
         self.orderbys = OrderByWalker(self.ctx, self.paths)
         self.orderbys.expand_item = self.selects.walk_expand_item
+        self.orderbys.nested_read = self.selects.client_nested_read
 
     def _walk_tail(self, path: Path, target: ResourceInfo, scope: Scope, option: str) -> None:
         self.filters.walk_tail(path, target, scope, option)

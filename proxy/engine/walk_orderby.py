@@ -68,6 +68,9 @@ class OrderByWalker:
         self.paths = paths
         # walks an $expand item the proxy adds (the select walker's, set by the driver)
         self.expand_item: Callable[[ExpandItem, ResourceInfo, ExpandOption], Op | None] | None = None
+        # reads a derived value at the end of a longer path through the client's own expansion of its first
+        # link (the select walker's ``client_nested_read``, set by the driver)
+        self.nested_read: Callable[[OptionList, ResourceInfo, list[str]], Callable[[Any], Any] | None] | None = None
         self.derived_paths: set[int] = set()  # id(item) of local keys ending in a derived value along a path
         self._derived_through: set[str] = set()  # first names (v6) of the $orderby's derived path keys
         # (id(options), v7 collection) → the expansion the proxy joins for a sort key through it (_fan_out_key)
@@ -779,7 +782,11 @@ class OrderByWalker:
                 return self._derived_member_key(names, v7_first, options, resource, desc)
             read = client_read(self.ctx, options, resource, names)
             if read is None:
-                return None
+                nested = self.nested_read(options, resource, names) if self.nested_read is not None else None
+                if nested is None:
+                    return None
+                self.ctx.feature(f"{resource.name}.local_sort_path")
+                return SortKey(None, nested, desc)
             self.ctx.feature(f"{resource.name}.local_sort_path")
             return SortKey(None, planned_at(read[0], read[1], tuple(names[1:])), desc)
         if many and self._joined_elsewhere(v7_first, names[0], options):
@@ -1192,6 +1199,20 @@ def link_value(link: str, key: str, target: str) -> Callable[[dict[str, Any]], A
         if "__metadata" in first:
             ref["__deferred"] = {"uri": f"/v6/{target}(@id)?@id={first[key]}"}
         return ref
+
+    return compute
+
+
+def along(navs: tuple[str, ...], read: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    """``read`` on the v7 row at the end of the expanded single-valued links ``navs`` (None where one is
+    NULL)."""
+
+    def compute(row: dict[str, Any]) -> Any:
+        value: Any = row
+        for nav in navs:
+            value = value.get(nav) if isinstance(value, dict) else None
+            value = value[0] if isinstance(value, list) and value else None
+        return read(value) if isinstance(value, dict) else None
 
     return compute
 

@@ -19,7 +19,7 @@ from proxy.engine.walk_context import (
 from proxy.engine.walk_filter import FilterWalker
 from proxy.engine.walk_gates import open_link, sorts_locally, wants_the_row
 from proxy.engine.walk_helpers import HelperWalker
-from proxy.engine.walk_orderby import client_read, link_op, planned_at
+from proxy.engine.walk_orderby import along, client_read, link_op, planned_at
 from proxy.engine.walk_path import PathWalker
 from proxy.engine.walk_views import field_value, view_in_path, view_read, view_refusal
 from proxy.odata import ExpandItem, ExpandOption, FilterOption, OptionList, Path, SelectOption
@@ -229,6 +229,11 @@ class SelectExpandWalker:
         expand = options.expand
         if expand is not None and {v6_names[0], v7_first} & {i.name.text for i in expand.items}:
             read = client_read(self.ctx, options, resource, v6_names)
+            nested = self.client_nested_read(options, resource, v6_names) if read is None else None
+            if nested is not None:
+                select.remove(path)
+                self.ctx.feature(f"{resource.name}.from_client_expand")
+                return Op(v6_names[-1], DERIVE, None, nested)
             if read is None:
                 return self._derived_by_columns(v6_names, path, resource, select, options)
             select.remove(path)
@@ -271,6 +276,69 @@ class SelectExpandWalker:
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
         self._derived_links[(id(options), v7_first)] = (op.src, op.arg)
         return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
+
+    def client_nested_read(
+        self, options: OptionList, resource: ResourceInfo, v6_names: list[str]
+    ) -> Callable[[Any], Any] | None:
+        """``link/…/<derived name>`` (three names or more) where the client expands the first link whole
+        (``WalkContext.whole_links``): down the client's own nested expansions that hold their row, then an
+        expansion of the rest of the path the proxy adds inside the last of them, walked as the client's own
+        would be (helpers, view restrictions); the value is read from it, and the client's rows are cut back
+        (a reference they show to the link now expanded rebuilt from the expanded row). None where a link is
+        not single-valued, a nested expansion of the client's may leave out its row or the client expands
+        every link down to the value."""
+        targets = self._single_links(resource, v6_names)
+        first = self.ctx.lookup(resource, v6_names[0])
+        if len(v6_names) < 3 or targets is None or first is None:
+            return None
+        steps = [first.v7 or v6_names[0]]
+        plan = self.ctx.whole_links.get(id(options), {}).get(steps[0])
+        item = next((i for i in options.expand.items if i.name.text == steps[0]), None) if options.expand else None
+        for i in range(1, len(v6_names) - 1):
+            if not isinstance(plan, ObjectPlan) or item is None:
+                return None
+            n = self.ctx.lookup(targets[i - 1], v6_names[i])
+            assert n is not None
+            opts = item.ensure_options()
+            mine = [e for e in opts.expand.items if e.name.text == (n.v7 or v6_names[i])] if opts.expand else []
+            if mine:
+                child = next((o.arg for o in plan.ops if o.kind == CHILD and o.src == (n.v7 or v6_names[i])), None)
+                if (
+                    len(mine) > 1
+                    or mine[0].count
+                    or mine[0].tail is not None
+                    or not keeps_the_linked_row(mine[0].options)
+                ):
+                    return None
+                item, plan = mine[0], child
+                steps.append(n.v7 or v6_names[i])
+                continue
+            shows = plan.open_ended or any(o.src == (n.v7 or v6_names[i]) for o in plan.ops)
+            return self._nested_expansion(opts, plan, targets, v6_names, i, steps, shows=shows)
+        return None
+
+    def _nested_expansion(
+        self,
+        opts: OptionList,
+        plan: ObjectPlan,
+        targets: list[ResourceInfo],
+        v6_names: list[str],
+        i: int,
+        steps: list[str],
+        *,
+        shows: bool,
+    ) -> Callable[[Any], Any] | None:
+        """``client_nested_read``'s own expansion of ``v6_names[i:]`` inside the client's expansion holding
+        ``opts`` (``plan``: its plan, the row of ``targets[i - 1]``; ``shows``: its rows show the link)."""
+        new = self._expand_tree([v6_names[i:]], 0, targets[i - 1], extra_key=shows)
+        op = self.walk_expand_item(new, targets[i - 1], opts.add_expand(new))
+        if op is None or op.kind != CHILD or op.src is None or not isinstance(op.arg, ObjectPlan):
+            return None
+        if shows:
+            plan.ops = [link_op(o, {op.src: (self.ctx.key(targets[i].v7), targets[i].name)}) for o in plan.ops]
+            plan.finish(plan.known | {op.src})
+        plan.trivial = False  # the rows are cut back to the client's own
+        return along(tuple(steps), planned_at(op.src, op.arg, tuple(v6_names[i + 1 :])))
 
     def _derived_by_columns(
         self, v6_names: list[str], path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList
