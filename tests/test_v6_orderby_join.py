@@ -869,3 +869,47 @@ async def test_a_link_the_client_counts_is_expanded_and_counted_by_the_proxy(url
     count = "device_tag/$count($filter=created_at gt datetime'2000-01-01')"
     status, body = await get(proxy, f"/v6/device?$select=id&$expand={count}&$orderby=device_tag/id,overall_status")
     assert status == 400, body
+
+
+async def test_keys_and_select_paths_through_one_link_share_its_expansion(urls):
+    """`device/device_name,device/overall_status`, `$select=device/overall_status&$orderby=device/overall_status`
+    and a longer path next to the derived key (either first): pinejs joins `device` once for all of them; the
+    proxy expands it once, every key and value read from that one expansion (were 400s). Expected orders are
+    computed from the data."""
+    proxy, _ = urls
+    status_of = await status_by_id(proxy)
+    _, devices = await get(proxy, "/v6/device?$select=id,device_name&$expand=belongs_to__application($select=app_name)")
+    name_of = {r["id"]: r["device_name"] for r in devices["d"]}
+    app_of = {r["id"]: r["belongs_to__application"][0]["app_name"] for r in devices["d"]}
+    _, installs = await get(proxy, "/v6/image_install?$select=id,device")
+    device_of = {r["id"]: r["device"]["__id"] for r in installs["d"]}
+    by_id = sorted(device_of)
+    by_status = sorted(by_id, key=lambda i: status_of[device_of[i]], reverse=True)
+    expected = sorted(by_status, key=lambda i: name_of[device_of[i]], reverse=True)
+    for orderby in (
+        "device/device_name desc,device/overall_status desc,id asc",
+        "device/overall_status desc,id asc",
+    ):
+        order = expected if orderby.startswith("device/device_name") else by_status
+        for select in ("$select=id", "$select=id,device/overall_status", "$select=id,device"):
+            status, body = await get(proxy, f"/v6/image_install?{select}&$orderby={orderby}")
+            assert status == 200, (select, orderby, body)
+            assert [r["id"] for r in body["d"]] == order, (select, orderby)
+            if "overall_status" in select:
+                assert all(r["overall_status"] == status_of[device_of[r["id"]]] for r in body["d"])
+            if select == "$select=id,device":
+                assert all(r["device"] == {"__id": device_of[r["id"]]} for r in body["d"])
+    # a longer path next to the derived key, either first, without $select: the plain rows
+    _, plain = await get(proxy, "/v6/image_install")
+    row_of = {r["id"]: r for r in plain["d"]}
+    by_app = sorted(by_status, key=lambda i: app_of[device_of[i]])
+    status_then_app = sorted(
+        sorted(by_id, key=lambda i: app_of[device_of[i]]), key=lambda i: status_of[device_of[i]], reverse=True
+    )
+    for orderby, order in (
+        ("device/belongs_to__application/app_name asc,device/overall_status desc,id asc", by_app),
+        ("device/overall_status desc,device/belongs_to__application/app_name asc,id asc", status_then_app),
+    ):
+        status, body = await get(proxy, f"/v6/image_install?$orderby={orderby}")
+        assert status == 200, body
+        assert [json.dumps(r) for r in body["d"]] == [json.dumps(row_of[i]) for i in order]

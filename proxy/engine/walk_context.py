@@ -76,6 +76,9 @@ class WalkContext:
     # id(options) → the columns a sort key adds as a $select path (walk_orderby._selected_path_key): the name
     # and the 400 to answer if another column of the finished row has it (Walk.check_path_columns)
     path_columns: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    # (id(options), v7 link) → the expansion a derived $select path made of the link (walk_select
+    # derived_at_path): its v7 key, its plan and the item; shared by later paths and sort keys through the link
+    derived_links: dict[tuple[int, str], tuple[str, Any, Any]] = field(default_factory=dict)
     # id(options) → v7 link → the walk_gates.Gate of the client's expansion of that link the proxy asked whole
     gated: dict[int, dict[str, Any]] = field(default_factory=dict)
 

@@ -592,9 +592,12 @@ class OrderByWalker:
         expand = options.expand
         if navs[0] in helpers:
             return None  # a helper's own expansion of the link
-        joined = self._joined.get((id(options), navs[0]))
-        if joined is not None:
-            return self._same_join(joined, navs, leaf, v6_path, resource, desc)
+        shared = self.ctx.derived_links.get((id(options), navs[0]))
+        joined = self._joined.get((id(options), navs[0])) or (shared[2] if shared is not None else None)
+        if isinstance(joined, ExpandItem):
+            head = self.ctx.lookup(resource, v6_path.split("/")[0])
+            many = head is not None and head.many
+            return self._same_join(joined, navs, leaf, v6_path, resource, desc, many=many)
         if found.name.kind != S.FIELD:
             return None  # a converted number: v7's order after the last proxy-only key, else a $select path
         first_v6 = v6_path.split("/")[0]
@@ -647,6 +650,7 @@ class OrderByWalker:
             self.ctx.sort_links.setdefault(id(options), {})[navs[0]] = (self.ctx.key(targets[0]), first.target)
             self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
         options.add_expand(new)
+        self._joined[(id(options), navs[0])] = new  # later keys through the link share it (_same_join)
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path(tuple(navs), leaf), desc)
 
@@ -772,9 +776,12 @@ class OrderByWalker:
         v7_first = first.v7 or names[0]
         select = options.select
         expand = options.expand
-        prior = self._joined.get((id(options), v7_first)) if many else None
+        shared = self._shared_read(names, v7_first, options, resource, desc)
+        if shared is not None:
+            return shared
+        prior = self._joined.get((id(options), v7_first))
         if prior is not None and expand is not None and any(i is prior for i in expand.items):
-            expand.remove(prior)  # an earlier key's join of the collection: this key's expansion holds it too
+            expand.remove(prior)  # an earlier key's expansion of the link: this key's expansion holds it too
         else:
             prior = None
         if expand is not None and {names[0], v7_first} & {i.name.text for i in expand.items}:
@@ -791,9 +798,11 @@ class OrderByWalker:
             return SortKey(None, planned_at(read[0], read[1], tuple(names[1:])), desc)
         if many and self._joined_elsewhere(v7_first, names[0], options):
             return None
+        rebuilt = self.ctx.sort_links.get(id(options), {}).get(v7_first)  # an earlier key's rebuilt reference
         shown = not many and (
             select is None
             or select.star
+            or isinstance(rebuilt, tuple)
             or bool({names[0], v7_first} & {p.names[0] for p in select.items if len(p.segments) == 1})
         )
         item = self._derived_expansion(names, targets, shown=shown, many=many)
@@ -804,16 +813,28 @@ class OrderByWalker:
         op = self.expand_item(item, resource, expand)
         if op is None or op.arg is None or op.src is None:
             return None
-        if many:  # one join of the collection for every key through it (_same_join), as pinejs joins it once
-            if not _merge_join(prior, item):
-                return None
-            self._joined[(id(options), v7_first)] = item
+        # one expansion of the link for every key through it (_same_join), as pinejs joins it once
+        if not _merge_join(prior, item):
+            return None
+        self._joined[(id(options), v7_first)] = item
         link = (self.ctx.key(targets[0].v7), first.target) if shown else None
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
         if shown:
             self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=op.src if many else None)
+
+    def _shared_read(
+        self, names: list[str], link: str, options: OptionList, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """A derived key through a single-valued link a ``$select`` path already expanded for the same value
+        (``$select=link/name&$orderby=link/name``, ``WalkContext.derived_links``): read from that expansion.
+        None where there is none, or its rows do not hold the value."""
+        shared = self.ctx.derived_links.get((id(options), link))
+        if shared is None or not _writes(shared[1], names[1:]):
+            return None
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, planned_at(shared[0], shared[1], tuple(names[1:])), desc)
 
     def _derived_member_key(
         self, names: list[str], nav: str, options: OptionList, resource: ResourceInfo, desc: bool
@@ -871,7 +892,15 @@ class OrderByWalker:
         return item
 
     def _same_join(
-        self, joined: ExpandItem, navs: list[str], leaf: str, v6_path: str, resource: ResourceInfo, desc: bool
+        self,
+        joined: ExpandItem,
+        navs: list[str],
+        leaf: str,
+        v6_path: str,
+        resource: ResourceInfo,
+        desc: bool,
+        *,
+        many: bool = True,
     ) -> SortKey | None:
         """A second key through the collection an earlier key joined (``tags/key,tags/value``, or a path of
         single-valued links on from a member, ``tags/link/name``): pinejs joins a navigation path once per
@@ -884,7 +913,7 @@ class OrderByWalker:
         if keys is None or not _join_tail(joined.options, navs[1:], keys, leaf):
             return None
         self.ctx.feature(f"{resource.name}.local_sort_path")
-        return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=navs[0])
+        return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=navs[0] if many else None)
 
     def _single_keys(self, target: str, v6_links: list[str]) -> list[str] | None:
         """The v7 key of the row each of the links ``v6_links`` leads to, one after the other from the v6
@@ -1041,6 +1070,14 @@ def client_read(
     if not isinstance(plan, ObjectPlan) or not any(op.key == v6_names[1] for op in plan.ops):
         return None
     return link, replace(plan, ops=list(plan.ops), builders={})
+
+
+def _writes(plan: ObjectPlan, v6_path: list[str]) -> bool:
+    """Whether the rows ``plan`` makes hold ``v6_path`` (a key, through the plans of expanded links)."""
+    op = next((o for o in plan.ops if o.key == v6_path[0]), None)
+    if op is None or len(v6_path) == 1:
+        return op is not None
+    return op.kind == CHILD and isinstance(op.arg, ObjectPlan) and _writes(op.arg, v6_path[1:])
 
 
 def _client_item(options: OptionList, nav: str) -> ExpandItem | None:

@@ -47,8 +47,6 @@ class SelectExpandWalker:
         self.filters = filters
         self.helpers = helpers
         self.nested = nested
-        # (id(options), v7 link) → the link's expansion for derived $select paths (its v7 key and child plan)
-        self._derived_links: dict[tuple[int, str], tuple[str, ObjectPlan]] = {}
 
     # ------------------------------------------------------------------ plans
     def finish_plan(self, options: OptionList | None, plan: ObjectPlan, resource: ResourceInfo) -> None:
@@ -222,7 +220,7 @@ class SelectExpandWalker:
         first = self.ctx.lookup(resource, v6_names[0])
         assert first is not None and first.target is not None
         v7_first = first.v7 or v6_names[0]
-        shared = self._derived_links.get((id(options), v7_first))
+        shared = self.ctx.derived_links.get((id(options), v7_first))
         if shared is not None:  # an earlier path through the link expanded this one's value too
             select.remove(path)
             return Op(v6_names[-1], DERIVE, None, planned_at(shared[0], shared[1], tuple(v6_names[1:])))
@@ -274,7 +272,7 @@ class SelectExpandWalker:
             return None
         link = (self.ctx.key(linked.v7), first.target) if shown else None  # None: never shown as the link
         self.ctx.sort_links.setdefault(id(options), {})[op.src] = link
-        self._derived_links[(id(options), v7_first)] = (op.src, op.arg)
+        self.ctx.derived_links[(id(options), v7_first)] = (op.src, op.arg, item)
         return Op(v6_names[-1], DERIVE, None, planned_at(op.src, op.arg, tuple(v6_names[1:])))
 
     def client_nested_read(
