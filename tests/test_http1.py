@@ -9,6 +9,7 @@ connection where the answer allowed it and on a fresh one where it did not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +19,8 @@ import aiohttp
 import pytest
 import yarl
 from conftest import RunningProxy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import proxy.http1 as http1
 from proxy.appkeys import UPSTREAM
@@ -282,3 +285,74 @@ async def test_fetch_refuses_an_answer_it_cannot_decode(scripted, start_proxy, e
     with pytest.raises(UpstreamUnavailable) as caught:
         await proxy.app[UPSTREAM].fetch("GET", "/v7/device", {})
     assert caught.value.client_message() == f"Upstream unavailable: {message}"
+
+
+TOKEN = st.from_regex(r"X-[A-Za-z0-9-]{1,12}", fullmatch=True)
+VALUE = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30)
+
+
+@st.composite
+def framed_answers(draw: st.DrawFn) -> tuple[int, list[tuple[str, str]], bytes, str, list[bytes]]:
+    """A status, headers, a body and its framing, and the answer's bytes cut into the pieces a server writes."""
+    status = draw(st.sampled_from([200, 201, 400, 404, 500]))
+    body = draw(st.binary(max_size=2000)) * draw(st.sampled_from([1, 1, 40]))
+    framing = draw(st.sampled_from(["length", "chunked", "close"]))
+    headers = draw(st.lists(st.tuples(TOKEN, VALUE), max_size=5))
+    if framing == "length":
+        headers.append(("Content-Length", str(len(body))))
+        payload = body
+    elif framing == "chunked":
+        headers.append(("Transfer-Encoding", "chunked"))
+        cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=6)))
+        parts = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True) if b > a]
+        ext = draw(st.sampled_from(["", ";a=b", " ;x"]))
+        payload = b"".join(b"%x%s\r\n%s\r\n" % (len(p), ext.encode(), p) for p in parts) + b"0\r\n\r\n"
+    else:
+        payload = body
+    head = f"HTTP/1.1 {status} Whatever\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers) + "\r\n"
+    raw = head.encode() + payload
+    cuts = sorted(draw(st.lists(st.integers(1, max(1, len(raw) - 1)), max_size=4)))
+    pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True) if b > a]
+    return status, headers, body, framing, pieces
+
+
+async def _round_trip(
+    status: int, headers: list[tuple[str, str]], body: bytes, framing: str, pieces: list[bytes]
+) -> None:
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                for piece in pieces:
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0)
+                if framing == "close":
+                    break
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = http1.Http1Pool(yarl.URL(f"http://127.0.0.1:{port}"), False, 5.0, idle=5.0)
+    try:
+        for _ in range(2):
+            answer = await pool.request("GET", "/x", {})
+            try:
+                assert (answer.status, list(answer.headers.items()), await answer.read()) == (status, headers, body)
+            finally:
+                answer.release()
+        assert connections == (2 if framing == "close" else 1)
+    finally:
+        pool.close()
+        server.close()
+        await server.wait_closed()
+
+
+@settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(answer=framed_answers())
+def test_any_framing_cut_anywhere_reads_back_what_was_sent(answer):
+    asyncio.run(_round_trip(*answer))
