@@ -490,9 +490,9 @@ async def test_a_path_through_a_link_to_the_view_two_links_away(linked):
     proxy's membership test comes after the value's own path: a lambda over `device/<link>` joins only
     `device`, and pinejs does not join a deeper path through a navigation already joined (the simulator
     answers that query 500, as the server's database does), where v6 answered. A derived value there is
-    read through the proxy's walked expansion (NULL outside the view); a plain value v7 would join is the
-    clear 400 (only `link/name` is read from an expansion), in $select and $orderby, not the v7 join's
-    value; a count ignores the order."""
+    read through the proxy's walked expansion (NULL outside the view), and so is a plain value (v7's join
+    would give the linked release's value outside the view too), in $select and $orderby; a count ignores
+    the order."""
     proxy, _ = linked
     path = f"device/{NAV}"
     _, installs = await call(proxy, "GET", "/v6/image_install?$select=id,device&$filter=device le 3&$orderby=id asc")
@@ -515,8 +515,38 @@ async def test_a_path_through_a_link_to_the_view_two_links_away(linked):
     )
     assert status == 200, body
     assert body["d"] == [{"id": i, "supervisor_version": "v14.0.0" if d == 1 else None} for i, d in device_of.items()]
-    for query in (f"$select=id,{path}/created_at", f"$select=id&$orderby={path}/created_at desc"):
-        status, body = await call(proxy, "GET", f"/v6/image_install?{query}")
-        assert status == 400 and body.startswith(f"{path}/created_at cannot be used in"), (query, body)
+    # a plain value there too (was a 400): read from the walked expansion of the path (NULL outside the view),
+    # in $select and $orderby, also through the client's own expansion of `device` (its rows cut back)
+    _, v7 = await call(proxy, "GET", "/v7/release?$select=id,created_at&$filter=id eq 10")
+    created = v7["d"][0]["created_at"]
+    value_of = {i: created if d == 1 else None for i, d in device_of.items()}
+    for expand in ("", "&$expand=device($select=id)", "&$expand=device"):
+        _, own = await call(proxy, "GET", f"/v6/image_install?$select=id{expand}&$filter=device le 3&$orderby=id asc")
+        status, body = await call(
+            proxy, "GET", f"/v6/image_install?$select=id,{path}/created_at{expand}&$filter=device le 3&$orderby=id asc"
+        )
+        assert status == 200, (expand, body)
+        assert body["d"] == [{**r, "created_at": value_of[r["id"]]} for r in own["d"]]
+        # the rows show the link to the view (`$expand=device`): its key even outside the view, as v6 showed it
+        status, body = await call(
+            proxy,
+            "GET",
+            f"/v6/image_install?$select=id,{path}/supervisor_version{expand}&$filter=device le 3&$orderby=id asc",
+        )
+        assert status == 200, (expand, body)
+        versions = {i: "v14.0.0" if d == 1 else None for i, d in device_of.items()}
+        assert body["d"] == [{**r, "supervisor_version": versions[r["id"]]} for r in own["d"]]
+        row_of = {r["id"]: r for r in own["d"]}
+        for direction in ("asc", "desc"):  # NULL last ascending, first descending
+            status, body = await call(
+                proxy,
+                "GET",
+                f"/v6/image_install?$select=id{expand}&$filter=device le 3&$orderby={path}/created_at {direction},id asc",
+            )
+            assert status == 200, (expand, body)
+            inside = [i for i in device_of if value_of[i] is not None]
+            outside = [i for i in device_of if value_of[i] is None]
+            order = inside + outside if direction == "asc" else outside + inside
+            assert body["d"] == [row_of[i] for i in order], (expand, direction)
     status, body = await call(proxy, "GET", f"/v6/image_install/$count?$filter=device le 3&$orderby={path}/note")
     assert (status, body) == (200, {"d": len(device_of)})

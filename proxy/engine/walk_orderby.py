@@ -138,9 +138,14 @@ class OrderByWalker:
             end = walked.get(id(item))
             names = v6_paths[id(item)].split("/")
             if len(names) > 2 and isinstance(end, MemberEnd) and view_in_path(self.ctx, resource, names) and ordered:
-                # a value v7 joins through a link to a view further along: NULL outside the view, which the
-                # proxy reads only at link/name
-                raise WalkError(400, f"{v6_paths[id(item)]} cannot be used in $orderby through the v6 proxy")
+                # a value v7 joins through a link to a view further along: NULL outside the view, which no v7
+                # sort key spells; read as a derived value along a path is (derived_path_key: the walked
+                # expansion of the link to the view holds only the view's rows)
+                if self.expand_item is None or self.ctx.kind != "rows":
+                    raise WalkError(400, f"{v6_paths[id(item)]} cannot be used in $orderby through the v6 proxy")
+                self.derived_paths.add(id(item))
+                found[id(item)] = v6_paths[id(item)]
+                continue
             if len(names) != 2 or len(item.path.segments) != 2 or item.path.segments[0].key is not None:
                 continue
             plain = isinstance(end, MemberEnd) and end.name is not None and end.name.kind == S.FIELD
@@ -279,7 +284,7 @@ class OrderByWalker:
         for a count or path key the proxy cannot read so (``_fallback_key``)."""
         options, resource, paths = sorting.options, sorting.resource, sorting.v6_paths
         desc = item.effective_direction == "desc"
-        if id(item) in sorting.views:
+        if id(item) in sorting.views and id(item) not in self.derived_paths:
             return self._view_sort_key(item, options, resource, paths[id(item)])
         if id(item) in self.derived_paths:
             derived_key = self.derived_path_key(paths[id(item)], options, resource, desc)

@@ -119,11 +119,39 @@ class SelectExpandWalker:
                 and len(v6_names) > 2
                 and view_in_path(self.ctx, resource, v6_names)
             ):
-                # a value v7 joins through a link to a view further along: NULL outside the view, which the
-                # proxy reads only at link/name
-                raise WalkError(400, f"{'/'.join(v6_names)} cannot be used in a $select path through the v6 proxy")
+                # a value v7 joins through a link to a view further along: NULL outside the view, which v7's
+                # join does not spell; read from an expansion of the path (walked: it holds only the view's rows)
+                far = self._far_view_value(v6_names, path, resource, select, options)
+                if far is None:
+                    raise WalkError(400, f"{'/'.join(v6_names)} cannot be used in a $select path through the v6 proxy")
+                return far
             return self.within_view(op, name, path, resource, select, options) if op is not None else None
         return self.name_op(n, resource, select=select, path=path, helpers=helpers)
+
+    def _far_view_value(
+        self, v6_names: list[str], path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList | None
+    ) -> Op | None:
+        """``$select=link/…/<view link>/name``: the links expanded down to the value as a derived value's are
+        (the expansion of the link to the view walked with its restriction, so it holds only the view's rows:
+        NULL outside it, as v6's join of the view gave), from the client's own expansion of the first link
+        where it holds the row (``client_nested_read``), else the proxy's own (``_expand_for_path``). None
+        where a link is not single-valued or a derived path expanded the first link already."""
+        targets = self._single_links(resource, v6_names)
+        first = self.ctx.lookup(resource, v6_names[0])
+        if options is None or targets is None or first is None:
+            return None
+        v7_first = first.v7 or v6_names[0]
+        if (id(options), v7_first) in self.ctx.derived_links:
+            return None
+        expand = options.expand
+        if expand is not None and {v6_names[0], v7_first} & {i.name.text for i in expand.items}:
+            nested = self.client_nested_read(options, resource, v6_names)
+            if nested is None:
+                return None
+            select.remove(path)
+            self.ctx.feature(f"{resource.name}.from_client_expand")
+            return Op(v6_names[-1], DERIVE, None, nested)
+        return self._expand_for_path(v6_names, path, resource, select, options, targets[0])
 
     def walk_select_path(
         self, path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList | None = None
@@ -328,6 +356,8 @@ class SelectExpandWalker:
     ) -> Callable[[Any], Any] | None:
         """``client_nested_read``'s own expansion of ``v6_names[i:]`` inside the client's expansion holding
         ``opts`` (``plan``: its plan, the row of ``targets[i - 1]``; ``shows``: its rows show the link)."""
+        if shows and targets[i].extra_filters:
+            return self._nested_view_read(opts, plan, targets, v6_names, i, steps)
         new = self._expand_tree([v6_names[i:]], 0, targets[i - 1], extra_key=shows)
         op = self.walk_expand_item(new, targets[i - 1], opts.add_expand(new))
         if op is None or op.kind != CHILD or op.src is None or not isinstance(op.arg, ObjectPlan):
@@ -337,6 +367,40 @@ class SelectExpandWalker:
             plan.finish(plan.known | {op.src})
         plan.trivial = False  # the rows are cut back to the client's own
         return along(tuple(steps), planned_at(op.src, op.arg, tuple(v6_names[i + 1 :])))
+
+    def _nested_view_read(
+        self,
+        opts: OptionList,
+        plan: ObjectPlan,
+        targets: list[ResourceInfo],
+        v6_names: list[str],
+        i: int,
+        steps: list[str],
+    ) -> Callable[[Any], Any] | None:
+        """``_nested_expansion`` where the client's rows show the link, which leads to a view: v6 showed the
+        linked key even outside the view, so the link is expanded whole and the view's restriction evaluated
+        by the proxy (``view_read`` on the client's nested options, the reference rebuilt from that row). Only
+        for a plain field or a derived value of plain helpers right on the view."""
+        view = targets[i]
+        n = self.ctx.lookup(targets[i - 1], v6_names[i])
+        leaf = self.ctx.lookup(view, v6_names[-1])
+        if i != len(v6_names) - 2 or n is None or leaf is None:
+            return None
+        reads: tuple[str, ...]
+        if leaf.kind == S.FIELD:
+            reads, value = (leaf.v7 or leaf.v6,), field_value(leaf.v7 or leaf.v6)
+        elif leaf.kind == S.DERIVED and leaf.rule is not None and not leaf.derived.helper_expands and not leaf.target:
+            reads, value = tuple(leaf.derived.helpers), leaf.derived.compute
+        else:
+            return None
+        read = view_read(self.ctx, opts, v6_names[i], n.v7 or v6_names[i], view, reads, value)
+        if read is None:
+            return None
+        links = self.ctx.sort_links.pop(id(opts), {})
+        plan.ops = [link_op(o, links) for o in plan.ops]
+        plan.finish(plan.known | set(links))
+        plan.trivial = False  # the rows are cut back to the client's own
+        return along(tuple(steps), read)
 
     def _derived_by_columns(
         self, v6_names: list[str], path: Path, resource: ResourceInfo, select: SelectOption, options: OptionList
