@@ -849,6 +849,7 @@ async def test_a_link_the_client_counts_is_expanded_and_counted_by_the_proxy(url
         ("device_tag/$count($filter=tag_key ne 'alpha')", "device_tag/tag_key asc"),
         ("device_tag/$count($filter=tag_key ne 'alpha')", "device_tag/$count desc"),
         ("device_tag/$count", "device_tag/$count($filter=tag_key eq 'alpha') desc"),
+        ("device_tag/$count", "device_tag/$count desc"),  # the client's own count is the key's
     ):
         orderby = f"$orderby={key},overall_status desc,id asc"
         _, joined = await get(proxy, f"/v6/device?$select=id&{orderby}")  # the proxy's own join or count
@@ -913,3 +914,32 @@ async def test_keys_and_select_paths_through_one_link_share_its_expansion(urls):
         status, body = await get(proxy, f"/v6/image_install?$orderby={orderby}")
         assert status == 200, body
         assert [json.dumps(r) for r in body["d"]] == [json.dumps(row_of[i]) for i in order]
+
+
+async def test_the_new_routes_inside_an_expansion_sort_each_parent(urls):
+    """The routes that read a key from the client's own (gated, counted, whole) expansion work per parent
+    inside an `$expand` too: each application's devices are the top-level answer's, in its order, cut to
+    that application's devices."""
+    proxy, _ = urls
+    _, apps = await get(proxy, "/v6/application?$select=id&$expand=owns__device($select=id)")
+    members = {a["id"]: {d["id"] for d in a["owns__device"]} for a in apps["d"]}
+    for nested, orderby in (
+        ("$select=id;$expand=device_tag($select=tag_key;$filter=tag_key ne 'alpha')", "device_tag/id desc"),
+        ("$select=id;$expand=device_tag/$count", "device_tag/id desc"),
+        (
+            "$select=id;$expand=belongs_to__application($select=app_name;$filter=id gt 1)",
+            "belongs_to__application/id desc",
+        ),
+        (
+            "$select=id;$expand=belongs_to__application($select=app_name)",
+            "belongs_to__application/organization/id desc",
+        ),
+    ):
+        orderby = f"{orderby},overall_status desc,id asc"
+        _, order = await get(proxy, f"/v6/device?$select=id&$orderby={orderby}")
+        _, plain = await get(proxy, f"/v6/device?{nested.replace(';', '&')}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/application?$select=id&$expand=owns__device({nested};$orderby={orderby})")
+        assert status == 200, (nested, body)
+        for app in body["d"]:
+            assert app["owns__device"] == [row_of[r["id"]] for r in order["d"] if r["id"] in members[app["id"]]]
