@@ -943,3 +943,79 @@ async def test_the_new_routes_inside_an_expansion_sort_each_parent(urls):
         assert status == 200, (nested, body)
         for app in body["d"]:
             assert app["owns__device"] == [row_of[r["id"]] for r in order["d"] if r["id"] in members[app["id"]]]
+
+
+async def test_a_key_through_two_collections_one_after_the_other(urls):
+    """`owns__device/device_tag/tag_key` next to `owns__device/overall_status` (either first): v6 joined the
+    devices and then their tags, one row per tag of every device of an application (a device without tags
+    once, an application without devices once); the proxy expands the tags inside its join of the devices and
+    joins both (was a 400). Expected orders are computed from the data."""
+    proxy, _ = urls
+    _, apps = await get(
+        proxy,
+        "/v6/application?$select=id&$expand=owns__device($select=overall_status;$expand=device_tag($select=tag_key))",
+    )
+    rows = [
+        (a["id"], d["overall_status"], t["tag_key"])
+        for a in apps["d"]
+        for d in a["owns__device"] or [{"overall_status": None, "device_tag": []}]
+        for t in d["device_tag"] or [{"tag_key": None}]
+    ]
+    assert len(rows) > len({r[0] for r in rows}) + 3
+
+    def nulls_last(v):
+        return (v is None, v or "")
+
+    by_id = sorted(rows, key=lambda r: r[0])
+    tag_then_status = sorted(
+        sorted(by_id, key=lambda r: nulls_last(r[1]), reverse=True), key=lambda r: nulls_last(r[2])
+    )
+    status_then_tag = sorted(
+        sorted(by_id, key=lambda r: nulls_last(r[2])), key=lambda r: nulls_last(r[1]), reverse=True
+    )
+    for orderby, expected in (
+        ("owns__device/device_tag/tag_key asc,owns__device/overall_status desc,id asc", tag_then_status),
+        ("owns__device/overall_status desc,owns__device/device_tag/tag_key asc,id asc", status_then_tag),
+    ):
+        status, body = await get(proxy, f"/v6/application?$select=id&$orderby={orderby}")
+        assert status == 200, (orderby, body)
+        assert [r["id"] for r in body["d"]] == [r[0] for r in expected], orderby
+
+
+async def test_overall_status_through_two_collections(urls):
+    """`organization?$orderby=application/owns__device/overall_status`: v6 joined the applications and then
+    their devices (one row per device of every application, an application without devices once, an
+    organization without applications once); the proxy expands both, computes the value on each device and
+    joins both (was a 400). Expected orders are computed from the data."""
+    proxy, _ = urls
+    _, orgs = await get(
+        proxy,
+        "/v6/organization?$select=id&$expand=application($select=app_name;$expand=owns__device($select=overall_status))",
+    )
+    rows = [
+        (o["id"], a["app_name"], d["overall_status"])
+        for o in orgs["d"]
+        for a in o["application"] or [{"app_name": None, "owns__device": []}]
+        for d in a["owns__device"] or [{"overall_status": None}]
+    ]
+    assert len(rows) > len(orgs["d"])
+
+    def nulls_last(v):
+        return (v is None, v or "")
+
+    by_id = sorted(rows, key=lambda r: r[0])
+    for direction in ("asc", "desc"):
+        expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=direction == "desc")
+        status, body = await get(
+            proxy, f"/v6/organization?$select=id&$orderby=application/owns__device/overall_status {direction},id asc"
+        )
+        assert status == 200, body
+        assert [r["id"] for r in body["d"]] == [r[0] for r in expected]
+    # next to a key through the first collection, after it: both read the same joined application
+    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[1])), key=lambda r: nulls_last(r[2]), reverse=True)
+    status, body = await get(
+        proxy,
+        "/v6/organization?$select=id&$orderby=application/owns__device/overall_status desc,application/app_name asc,id asc",
+    )
+    assert status == 200, body
+    assert [r["id"] for r in body["d"]] == [r[0] for r in expected]

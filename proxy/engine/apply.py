@@ -69,9 +69,19 @@ def _null_last_key(value: Any, descending: bool) -> tuple[Any, ...]:
 def fanned_out(rows: list[Any], keys: tuple[SortKey, ...]) -> list[Any]:
     """The rows joined to each collection a sort key reads through (SQL's LEFT JOINs, the first outermost):
     one copy per member, holding only that member (in place of the collection, or under ``fan_into`` beside
-    it); a row without members stays as it is."""
-    joins = dict.fromkeys((sk.fan_out, sk.fan_into or sk.fan_out) for sk in keys if sk.fan_out is not None)
+    it); a row without members stays as it is. A collection further along (``a/b``: the members of ``b`` of
+    the one ``a`` each copy holds) is joined after every step before it."""
+    joins: dict[tuple[str, str], None] = {}
+    for sk in keys:
+        if sk.fan_out is not None:
+            steps = sk.fan_out.split("/")
+            joins.update(dict.fromkeys(("/".join(steps[:i]), "/".join(steps[:i])) for i in range(1, len(steps))))
+            joins[(sk.fan_out, sk.fan_into or sk.fan_out)] = None
     for nav, into in joins:
+        if "/" in nav:
+            path = nav.split("/")
+            rows = [copy for row in rows for copy in _joined_at(row, path)]
+            continue
         out: list[Any] = []
         for row in rows:
             members = row.get(nav) if isinstance(row, dict) else None
@@ -81,6 +91,16 @@ def fanned_out(rows: list[Any], keys: tuple[SortKey, ...]) -> list[Any]:
                 out.append(row)
         rows = out
     return rows
+
+
+def _joined_at(row: Any, path: list[str]) -> list[Any]:
+    """Copies of ``row``, one per member of the collection at the end of ``path`` (the links before it hold
+    one row each, joined already), that member in place; ``row`` itself where there is none."""
+    value = row.get(path[0]) if isinstance(row, dict) else None
+    if len(path) == 1:
+        return [{**row, path[0]: [m]} for m in value] if isinstance(value, list) and value else [row]
+    first = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else None
+    return [{**row, path[0]: [inner]} for inner in _joined_at(first, path[1:])] if first is not None else [row]
 
 
 def sort_rows(rows: list[Any], keys: tuple[SortKey, ...]) -> list[Any]:

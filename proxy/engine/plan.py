@@ -38,7 +38,8 @@ class SortKey:
     compute: Callable[[dict[str, Any]], Any] | None
     descending: bool
     # a v7 collection the key reads through: the rows are joined to it first, one per member (none: one row),
-    # as SQL's LEFT JOIN does for a sort key through a navigation to many rows
+    # as SQL's LEFT JOIN does for a sort key through a navigation to many rows; ``a/b``: the collection ``b``
+    # of the member of ``a`` (every step joined, outermost first)
     fan_out: str | None = None
     # where the joined member goes: None = in place of the collection (the proxy's own expansion of it); a key
     # of its own (dropped by the plan) where the rows keep the whole collection (the client's expansion)

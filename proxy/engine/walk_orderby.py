@@ -362,9 +362,46 @@ class OrderByWalker:
             return None
         tail = self._tail_keys(resource, v6_names)
         if tail is None:
-            return None
+            return self._nested_join_key(v7_names, v6_names, options, resource, desc)
         keys = [self.ctx.key(self.ctx.res(first.target).v7), *tail]
         return self._fan_out_key(v7_names[:-1], v6_names[0], v7_names[-1], keys, options, resource, desc)
+
+    def _nested_join_key(
+        self, v7_names: list[str], v6_names: list[str], options: OptionList, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """``_joined_path_key`` for a path through a second navigation to many rows
+        (``collection/collection/name``): v6 joined each, one row per member of the last for every member
+        of the first; the proxy expands the links nested and joins them one after the other (``SortKey.fan_out``
+        ``a/b``; the joined rows count against ``max_local_sort_rows``). None where a link is not a navigation
+        or a ``$select``/``$filter`` path shares the first collection's join."""
+        steps = self._link_steps(resource, v6_names[:-1])
+        if steps is None or self._joined_elsewhere(v7_names[0], v6_names[0], options):
+            return None
+        navs, leaf = v7_names[:-1], v7_names[-1]
+        new: ExpandItem | None = None
+        for level in reversed(range(len(navs))):
+            new = _selecting(navs[level], leaf if new is None else steps[level][0], new)
+        assert new is not None and new.options is not None
+        new.options.add(TopOption(self.ctx.max_local_sort_rows + 1))  # (the joined rows are counted as they come)
+        last_many = max(i for i, (_key, many) in enumerate(steps) if many)
+        options.add_expand(new)
+        self._joined[(id(options), navs[0])] = new
+        self.ctx.sort_links.setdefault(id(options), {})[navs[0]] = None
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out="/".join(navs[: last_many + 1]))
+
+    def _link_steps(self, resource: ResourceInfo, v6_links: list[str]) -> list[tuple[str, bool]] | None:
+        """For each link of a path: the v7 key of the row it leads to and whether it leads to many rows; None
+        where one is not a navigation."""
+        cur = resource
+        steps: list[tuple[str, bool]] = []
+        for name in v6_links:
+            n = self.ctx.lookup(cur, name)
+            if n is None or n.kind != S.NAV or not n.target:
+                return None
+            cur = self.ctx.res(n.target)
+            steps.append((self.ctx.key(cur.v7), n.many))
+        return steps
 
     def _finish_local_sort(
         self,
@@ -402,7 +439,7 @@ class OrderByWalker:
         order among equal keys: the order of the whole ``$orderby``. Empty: not possible."""
         if not after_local:
             return []
-        joined = {sk.fan_out for sk in keys if sk.fan_out is not None}
+        joined = {sk.fan_out.split("/")[0] for sk in keys if sk.fan_out is not None}
         if any(item.path.segments and item.path.segments[0].name.text in joined for item in rest):
             return []
         return list(rest)
@@ -433,7 +470,7 @@ class OrderByWalker:
             return None
         v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path
         leaf = v7_names[-1]
-        if {sk.fan_out for sk in keys} & {v7_names[0]}:
+        if {sk.fan_out.split("/")[0] for sk in keys if sk.fan_out is not None} & {v7_names[0]}:
             return None
         if self._column_type(found) not in _RAW_SORTS_AS_SQL | _DIGITS:
             return None  # the joined value comes raw from the database driver: only types it sorts alike
@@ -775,7 +812,7 @@ class OrderByWalker:
         reached = self._link_targets(resource, names)
         if reached is None:
             return None
-        targets, many = reached
+        targets, many, fan_out = reached
         first = self.ctx.lookup(resource, names[0])
         assert first is not None and first.target is not None and self.expand_item is not None
         v7_first = first.v7 or names[0]
@@ -827,7 +864,7 @@ class OrderByWalker:
         if shown:
             self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
         self.ctx.feature(f"{resource.name}.local_sort_path")
-        return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=op.src if many else None)
+        return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=fan_out)
 
     def _shared_read(
         self, names: list[str], link: str, options: OptionList, resource: ResourceInfo, desc: bool
@@ -859,20 +896,26 @@ class OrderByWalker:
         read = planned_at(slot, replace(plan, ops=list(plan.ops), builders={}), (names[1],))
         return SortKey(None, read, desc, fan_out=nav, fan_into=slot)
 
-    def _link_targets(self, resource: ResourceInfo, names: list[str]) -> tuple[list[ResourceInfo], bool] | None:
-        """Where each link of a path (all but its last name) leads, and whether the first leads to many rows;
-        None where one is not a navigation, or one after the first leads to many rows."""
+    def _link_targets(
+        self, resource: ResourceInfo, names: list[str]
+    ) -> tuple[list[ResourceInfo], bool, str | None] | None:
+        """Where each link of a path (all but its last name) leads, whether the first leads to many rows, and
+        the collections a row is joined to (``SortKey.fan_out``: the v7 links up to the last to many rows);
+        None where one is not a navigation, or one after the first leads to many rows and the first does not."""
         cur = resource
         targets: list[ResourceInfo] = []
-        many = False
+        v7_links: list[str] = []
+        last_many = -1
         for i, name in enumerate(names[:-1]):
             n = self.ctx.lookup(cur, name)
-            if n is None or n.kind != S.NAV or not n.target or (n.many and i > 0):
+            if n is None or n.kind != S.NAV or not n.target or (n.many and i > 0 and last_many < 0):
                 return None
-            many = many or n.many
+            last_many = i if n.many else last_many
+            v7_links.append(n.v7 or name)
             cur = self.ctx.res(n.target)
             targets.append(cur)
-        return targets, many
+        many = last_many >= 0
+        return targets, many, "/".join(v7_links[: last_many + 1]) if many else None
 
     def _derived_expansion(
         self, names: list[str], targets: list[ResourceInfo], *, shown: bool, many: bool
@@ -914,11 +957,13 @@ class OrderByWalker:
         row holds. None where a link on the way leads to many rows."""
         if joined.options is None or joined.options.select is None:
             return None
-        keys = self._tail_keys(resource, v6_path.split("/"))
-        if keys is None or not _join_tail(joined.options, navs[1:], keys, leaf):
+        steps = self._link_steps(resource, v6_path.split("/")[:-1])
+        if steps is None or not _join_tail(joined.options, navs[1:], [key for key, _many in steps[1:-1]], leaf):
             return None
         self.ctx.feature(f"{resource.name}.local_sort_path")
-        return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=navs[0] if many else None)
+        many_at = [i for i, (_key, more) in enumerate(steps) if more] if many else []
+        fan_out = "/".join(navs[: many_at[-1] + 1]) if many_at else None
+        return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=fan_out)
 
     def _single_keys(self, target: str, v6_links: list[str]) -> list[str] | None:
         """The v7 key of the row each of the links ``v6_links`` leads to, one after the other from the v6
