@@ -789,11 +789,13 @@ async def test_a_collection_the_client_expands_with_a_filter_the_proxy_decides(u
     )
     assert status == 200, body
     assert body["d"] == [row_of[r["id"]] for r in joined["d"]]
-    # a $filter the proxy does not compute as the server does (a date), or a $top: still the clear 400
-    for expand in ("device_tag($filter=created_at gt datetime'2000-01-01')", "device_tag($top=1)"):
-        status, body = await get(
-            proxy, f"/v6/device?$select=id&$expand={expand}&$orderby=device_tag/$count,overall_status"
-        )
+    # a $filter the proxy does not compute as the server does (a date), or an $orderby there next to a member
+    # key (the joined rows would come in the client's order, not the join's): still the clear 400
+    for expand, key in (
+        ("device_tag($filter=created_at gt datetime'2000-01-01')", "device_tag/$count"),
+        ("device_tag($orderby=tag_key)", "device_tag/id"),
+    ):
+        status, body = await get(proxy, f"/v6/device?$select=id&$expand={expand}&$orderby={key},overall_status")
         assert status == 400, body
 
 
@@ -1019,3 +1021,32 @@ async def test_overall_status_through_two_collections(urls):
     )
     assert status == 200, body
     assert [r["id"] for r in body["d"]] == [r[0] for r in expected]
+
+
+async def test_a_collection_the_client_pages_next_to_a_key_through_it(urls):
+    """The client's `$expand=device_tag(…;$top/$skip)` next to a count or member key through `device_tag`
+    before overall_status: v6's join and count saw every tag (was a 400). The proxy asks for the expansion
+    without its paging (v7 still orders it by the client's `$orderby`), reads the key from every tag and pages
+    the client's rows itself after its `$filter` (the server's own paged expansion is the oracle)."""
+    proxy, _ = urls
+    for nested, key in (
+        ("($select=tag_key;$top=1)", "device_tag/$count desc"),
+        ("($select=tag_key;$orderby=tag_key desc;$skip=1;$top=1)", "device_tag/$count desc"),
+        ("($select=tag_key;$filter=tag_key ne 'zz';$top=2)", "device_tag/$count($filter=tag_key eq 'alpha') desc"),
+        ("($select=tag_key;$skip=1)", "device_tag/id desc"),
+        ("($select=tag_key;$filter=tag_key ne 'alpha';$top=1)", "device_tag/tag_key asc"),
+    ):
+        orderby = f"$orderby={key},overall_status desc,id asc"
+        _, order = await get(proxy, f"/v6/device?$select=id&{orderby}")
+        _, plain = await get(proxy, f"/v6/device?$select=id&$expand=device_tag{nested}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/device?$select=id&$expand=device_tag{nested}&{orderby}")
+        assert status == 200, (nested, body)
+        assert body["d"] == [row_of[r["id"]] for r in order["d"]], nested
+    # an $orderby the proxy does itself inside the paged expansion keeps its own paging: v7 sorts by the count
+    status, body = await get(
+        proxy,
+        "/v6/application?$select=id&$expand=owns__device($select=id;$orderby=overall_status;$top=2)"
+        "&$orderby=owns__device/$count desc,id asc",
+    )
+    assert status == 200 and all(len(a["owns__device"]) <= 2 for a in body["d"]), body

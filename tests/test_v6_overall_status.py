@@ -419,9 +419,19 @@ async def test_local_sort_with_a_count_key(proxy):
     )
     assert status == 200, body
     assert body["d"] == [rows[i] for i in sorted(tags, key=lambda i: (-tags[i], status_of[i], i))]
+    # ... also where the client pages its expansion (was a 400): asked without the paging, paged by the proxy
+    _, own = await get(proxy, "/v6/device?$select=id&$expand=device_tag($top=2)")
+    rows = {r["id"]: r for r in own["d"]}
     status, body = await get(
         proxy,
-        "/v6/device?$select=id&$expand=device_tag($top=2)&$orderby=device_tag/$count desc,overall_status asc",
+        "/v6/device?$select=id&$expand=device_tag($top=2)&$orderby=device_tag/$count desc,overall_status asc,id asc",
+    )
+    assert status == 200, body
+    assert body["d"] == [rows[i] for i in sorted(tags, key=lambda i: (-tags[i], status_of[i], i))]
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$expand=device_tag($filter=created_at gt datetime'2000-01-01')"
+        "&$orderby=device_tag/$count desc,overall_status asc",
     )
     assert (status, body) == (
         400,

@@ -39,6 +39,7 @@ class Gate:
     reads: tuple[str, ...] = ()
     never: bool = False
     count: bool = False
+    page: tuple[int, int | None] | None = None  # a collection's ($skip, $top), applied after the $filter
 
 
 def wants_the_row(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str]]) -> bool:
@@ -88,8 +89,8 @@ def open_link(
 ) -> Gate | None:
     """The client's expansion ``item`` of a link to ``target`` made whole (its ``$filter``, and for a single-
     valued link ``$top`` and ``$skip``, taken over by the proxy), where the proxy can decide them; None
-    (unchanged) else. Of a collection only an expansion with a ``$filter`` alone (the members the server
-    pages or orders are not the proxy's to pick). A count (``nav/$count``, with a ``$filter`` at most: the
+    (unchanged) else. Of a collection its ``$filter``, ``$top`` and ``$skip`` (its ``$orderby`` stays: v7
+    orders the whole expansion, the proxy pages it after the ``$filter``). A count (``nav/$count``, with a ``$filter`` at most: the
     server honours nothing else there) becomes an expansion of the rows, counted by the proxy."""
     opts = item.options
     if item.count:
@@ -99,10 +100,15 @@ def open_link(
         return None
     tops, skips = (opts.all("$top"), opts.all("$skip")) if opts is not None else ([], [])
     flt = opts.filter if opts is not None else None
-    if many and not item.count and (tops or skips or (opts is not None and opts.orderby is not None) or flt is None):
+    page = _page(opts) if many and not item.count else None
+    if many and not item.count and flt is None and not tops and not skips:
         return None
-    never = any(isinstance(o, TopOption) and o.value == 0 for o in tops) or any(
-        isinstance(o, SkipOption) and o.value >= 1 for o in skips
+    orderby = opts.orderby if opts is not None else None
+    if (tops or skips) and orderby is not None and sorts_locally(ctx, target, [i.path.names for i in orderby.items]):
+        return None  # the proxy sorts the expansion itself: its paging is the proxy's already
+    never = not many and (
+        any(isinstance(o, TopOption) and o.value == 0 for o in tops)
+        or any(isinstance(o, SkipOption) and o.value >= 1 for o in skips)
     )
     condition, reads = None, None
     if not never and flt is not None:
@@ -116,13 +122,20 @@ def open_link(
         opts.remove(opt)
     counted, item.count = item.count, False
     ctx.feature(f"{target.name}.from_client_expand")
-    return Gate(item, condition, reads or (), never=never, count=counted)
+    return Gate(item, condition, reads or (), never=never, count=counted, page=page)
+
+
+def _page(opts: Any) -> tuple[int, int | None]:
+    """The client's ``$skip`` and ``$top`` of an expansion of a collection (the server pages its own
+    subquery, ordered by the expansion's ``$orderby``, which v7 keeps doing on the whole expansion)."""
+    top, skip = opts.get("$top"), opts.get("$skip")
+    return (skip.value if isinstance(skip, SkipOption) else 0, top.value if isinstance(top, TopOption) else None)
 
 
 def decided_reads(ctx: WalkContext, expr: Expr, target: str) -> tuple[str, ...] | None:
-    """The fields of a row of the v7 resource ``target`` the v7 condition ``expr`` reads, where the proxy computes it as the
-    server does: only fields of the row, of types in ``_SAMPLES``, folding to TRUE, FALSE or NULL for them;
-    None otherwise."""
+    """The fields of a row of the v7 resource ``target`` the v7 condition ``expr`` reads, where the proxy
+    computes it as the server does: only fields of the row, of types in ``_SAMPLES``, folding to TRUE, FALSE or
+    NULL for them; None otherwise."""
     reads = restriction_reads(expr)
     if reads is None or reads.navs:
         return None
@@ -165,7 +178,7 @@ def gate_ops(ctx: WalkContext, options_id: int, expand_ops: list[Op]) -> None:
 def _gated(link: str, child: ObjectPlan, gate: Gate, names: dict[str, str]) -> Callable[[Any], Any]:
     """The client's rows of the expanded ``link`` (or their number): the rows where the gate lets them
     through."""
-    condition, never, count = gate.condition, gate.never, gate.count
+    condition, never, count, page = gate.condition, gate.never, gate.count, gate.page
 
     def compute(row: Any) -> Any:
         rows = row.get(link)
@@ -174,6 +187,8 @@ def _gated(link: str, child: ObjectPlan, gate: Gate, names: dict[str, str]) -> C
         kept = (
             [] if never else [r for r in rows if isinstance(r, dict) and (not condition or inside_view(condition, r))]
         )
+        if page is not None:
+            kept = kept[page[0] :] if page[1] is None else kept[page[0] : page[0] + page[1]]
         if count:
             return len(kept)
         return apply_rows(child, kept, dict(names) if kept and "__metadata" in kept[0] else {})
