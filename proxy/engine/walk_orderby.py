@@ -827,26 +827,10 @@ class OrderByWalker:
         else:
             prior = None
         if expand is not None and {names[0], v7_first} & {i.name.text for i in expand.items}:
-            if many:
-                return self._derived_member_key(names, v7_first, options, resource, desc)
-            read = client_read(self.ctx, options, resource, names)
-            if read is None:
-                nested = self.nested_read(options, resource, names) if self.nested_read is not None else None
-                if nested is None:
-                    return None
-                self.ctx.feature(f"{resource.name}.local_sort_path")
-                return SortKey(None, nested, desc)
-            self.ctx.feature(f"{resource.name}.local_sort_path")
-            return SortKey(None, planned_at(read[0], read[1], tuple(names[1:])), desc)
+            return self._derived_from_client(names, v7_first, options, resource, desc, many=many)
         if many and self._joined_elsewhere(v7_first, names[0], options):
             return None
-        rebuilt = self.ctx.sort_links.get(id(options), {}).get(v7_first)  # an earlier key's rebuilt reference
-        shown = not many and (
-            select is None
-            or select.star
-            or isinstance(rebuilt, tuple)
-            or bool({names[0], v7_first} & {p.names[0] for p in select.items if len(p.segments) == 1})
-        )
+        shown = not many and self._shows_link(options, names[0], v7_first)
         item = self._derived_expansion(names, targets, shown=shown, many=many)
         if shown and select is not None and not select.star:
             for p in [p for p in select.items if p.names[0] in (names[0], v7_first) and len(p.segments) == 1]:
@@ -865,6 +849,36 @@ class OrderByWalker:
             self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=fan_out)
+
+    def _derived_from_client(
+        self, names: list[str], link: str, options: OptionList, resource: ResourceInfo, desc: bool, *, many: bool
+    ) -> SortKey | None:
+        """``derived_path_key`` where the client expands the first link: read from its expansion (every member
+        of a collection, ``_derived_member_key``; the linked row, ``client_read``; a longer path expanded inside
+        it, ``nested_read``). None where it cannot be."""
+        if many:
+            return self._derived_member_key(names, link, options, resource, desc)
+        read = client_read(self.ctx, options, resource, names)
+        if read is not None:
+            self.ctx.feature(f"{resource.name}.local_sort_path")
+            return SortKey(None, planned_at(read[0], read[1], tuple(names[1:])), desc)
+        nested = self.nested_read(options, resource, names) if self.nested_read is not None else None
+        if nested is None:
+            return None
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        return SortKey(None, nested, desc)
+
+    def _shows_link(self, options: OptionList, v6_link: str, link: str) -> bool:
+        """Whether the rows show a single-valued link as a reference: no $select, the link selected, or an
+        earlier key's expansion rebuilds it already."""
+        select = options.select
+        rebuilt = self.ctx.sort_links.get(id(options), {}).get(link)
+        return (
+            select is None
+            or select.star
+            or isinstance(rebuilt, tuple)
+            or bool({v6_link, link} & {p.names[0] for p in select.items if len(p.segments) == 1})
+        )
 
     def _shared_read(
         self, names: list[str], link: str, options: OptionList, resource: ResourceInfo, desc: bool

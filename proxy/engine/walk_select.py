@@ -465,25 +465,11 @@ class SelectExpandWalker:
     def prepare_client_reads(self, options: OptionList, resource: ResourceInfo) -> list[tuple[str, str]]:
         """Before the client's $expand is walked: the single-valued links it expands whole
         (``keeps_the_linked_row``, not a count) and the collections it expands with every member
-        (``keeps_every_member``) are noted, and a derived value a `$select` or `$orderby` path (only
-        `$orderby` through a collection) reads through one of them (``link/<derived name>``) is added to that expansion's $select where the
-        client did not select it (the value is computed there, with its helpers, and hidden again by
-        :meth:`hide_client_reads`). The (v7 link, name) pairs added."""
-        expand = options.expand
-        if expand is None:
-            return []
-        whole: dict[str, ExpandItem] = {}
-        for item in expand.items:
-            n = self.ctx.lookup(resource, item.name.text)
-            if n is None or n.kind != S.NAV or not n.target or item.tail is not None:
-                continue
-            if item.count or not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
-                self._open_link(options, resource, item, n)
-            if item.count:
-                continue
-            if not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
-                continue
-            whole[item.name.text] = item
+        (``keeps_every_member``) are noted (``_whole_items``), and a derived value a `$select` or `$orderby`
+        path (only `$orderby` through a collection) reads through one of them (``link/<derived name>``) is
+        added to that expansion's $select where the client did not select it (the value is computed there,
+        with its helpers, and hidden again by :meth:`hide_client_reads`). The (v7 link, name) pairs added."""
+        whole = self._whole_items(options, resource)
         if not whole:
             return []
         links = {name: self.ctx.lookup(resource, name) for name in whole}
@@ -515,6 +501,20 @@ class SelectExpandWalker:
             chosen.add(names[1])
             added.append((n.v7 or names[0], names[1]))
         return added
+
+    def _whole_items(self, options: OptionList, resource: ResourceInfo) -> dict[str, ExpandItem]:
+        """The client's expansions that hold the linked row or every member, by name, after the ones the
+        proxy can take over were asked whole (``_open_link``)."""
+        whole: dict[str, ExpandItem] = {}
+        for item in options.expand.items if options.expand is not None else []:
+            n = self.ctx.lookup(resource, item.name.text)
+            if n is None or n.kind != S.NAV or not n.target or item.tail is not None:
+                continue
+            if item.count or not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
+                self._open_link(options, resource, item, n)
+            if not item.count and (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
+                whole[item.name.text] = item
+        return whole
 
     def _open_link(self, options: OptionList, resource: ResourceInfo, item: ExpandItem, n: Name) -> None:
         """The client's expansion of a link that may leave out the linked row (or a member of a collection),
