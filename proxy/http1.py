@@ -319,6 +319,9 @@ class Http1Pool:
         tokens = {t.strip().lower() for v in headers.getall("Connection", ()) for t in v.split(",")}
         keep_alive = "close" not in tokens if http11 else "keep-alive" in tokens
         framing = _framing(method, status, headers)
+        if "Content-Length" in headers and "Transfer-Encoding" in headers:
+            headers.popall("Content-Length")  # the coding frames the body; the length is not passed on (§6.3)
+            keep_alive = False  # and the connection is not reused
         if framing == "close":
             keep_alive = False
         return Answer(self, conn, status, reason, headers, framing, keep_alive)

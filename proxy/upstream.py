@@ -341,12 +341,19 @@ def _decoded(body: bytes | bytearray, encoding: str | None) -> bytes | bytearray
 # A plain body of at least this declared length is read into one buffer of that size: read whole, aiohttp
 # keeps every chunk until it joins them, two copies of the answer at once and a heap left holding the chunks.
 PREALLOCATE_MIN_BYTES = 1024 * 1024
+# ... and at most this long: a declared length is only a claim (an upstream declaring a terabyte must not make
+# the proxy reserve it); a longer body is kept as it arrives and joined once at its end.
+PREALLOCATE_MAX_BYTES = 256 * 1024 * 1024
 
 
 async def _read_whole(reply: StreamedReply) -> bytes | bytearray:
     """The whole body; a large one of known length, not compressed, into a buffer of its size, chunk by chunk."""
     length = reply.content_length
-    if length is None or length < PREALLOCATE_MIN_BYTES or hdrs.CONTENT_ENCODING in reply.headers:
+    if (
+        length is None
+        or not PREALLOCATE_MIN_BYTES <= length <= PREALLOCATE_MAX_BYTES
+        or hdrs.CONTENT_ENCODING in reply.headers
+    ):
         return await reply.read()
     buffer = bytearray(length)
     view = memoryview(buffer)

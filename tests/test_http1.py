@@ -131,6 +131,15 @@ async def test_chunked_answers_are_decoded_with_extensions_and_trailers(scripted
     assert upstream.connections == 1  # the whole chunked answer was read: the connection is reused
 
 
+async def test_chunked_with_a_content_length_is_decoded_and_not_reused(scripted, start_proxy):
+    both = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nboth\r\n0\r\n\r\n"
+    upstream = await scripted(lambda _m, _t: both)
+    proxy = await start_proxy(upstream.url)
+    assert (await fetch(proxy, "/both"))[::2] == (200, b"both")
+    assert (await fetch(proxy, "/both"))[::2] == (200, b"both")
+    assert upstream.connections == 2  # RFC 9112 6.3: such a connection is closed after the answer
+
+
 async def test_an_answer_without_a_length_is_read_until_the_upstream_closes(scripted, start_proxy):
     upstream = await scripted(lambda _m, _t: b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nto the end")
     proxy = await start_proxy(upstream.url)
@@ -356,3 +365,19 @@ async def _round_trip(
 @given(answer=framed_answers())
 def test_any_framing_cut_anywhere_reads_back_what_was_sent(answer):
     asyncio.run(_round_trip(*answer))
+
+
+async def test_a_declared_length_far_beyond_what_comes_is_a_502_not_a_reservation(scripted, start_proxy):
+    lying = b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n" + b'{"d":[]}'
+
+    def script(_method: str, target: str) -> bytes:
+        return lying if "lie" in target else ok()
+
+    upstream = await scripted(script)
+    proxy = await start_proxy(upstream.url, stream_idle_timeout=2.0)
+    with pytest.raises(UpstreamUnavailable) as caught:  # the upstream closes after 8 bytes
+        await proxy.app[UPSTREAM].fetch("GET", "/v7/device?lie&close", {})
+    assert caught.value.client_message() == (
+        "Upstream unavailable: the connection closed before the response was complete"
+    )
+    assert (await fetch(proxy, "/after"))[::2] == (200, b'{"ok":true}')
