@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -64,6 +65,7 @@ class NodeOracle:
             text=True,
             encoding="utf-8",
             bufsize=1,
+            env={**os.environ, "TZ": "UTC"},  # the server runs in UTC: a date without a zone is UTC there
         )
         self._lock = threading.Lock()
 

@@ -9,9 +9,10 @@ Tokens are matched with precompiled regexes (possessive where PEG does not backt
 Values are decoded where the server decodes them (decodeURIComponent in the rule actions); a bad escape
 there throws in the server (answered 500) and raises ODataSyntaxError here.
 
+`datetime'...'`/`date'...'` contents are read as V8's Date.parse reads them in the server (jsdate.py:
+ES5 ISO strings and V8's legacy forms, `Jan 1 2024`, `2024/01/01`, `1`); text it rejects is a property name.
+
 Known differences from the server (documented, tested where possible):
-- `datetime'...'`/`date'...'` contents are read like V8's Date.parse for ISO-8601-like text only; V8's
-  legacy formats (`Jan 1 2024`, `2024/01/01`, `1`) make a date there but a property name here.
 - Nesting deeper than Python's recursion limit allows (~150 levels of parentheses) is refused here.
 - Bind numbering of the server's backtracked alternatives is not reproduced (meaningless: the values
   are the same; compare with `resolve_binds` in tests/odata_server_tree.py).
@@ -23,11 +24,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TypeVar, cast
 
 from .decode import URIDecodeError, decode_uri_component
 from .errors import ODataSyntaxError
+from .jsdate import js_date_parse
 from .pinejs import split_aliases
 from .tree import (
     BUILTIN_ARITY,
@@ -113,57 +114,6 @@ def _decode(text: str) -> str:
 
 class _Fatal(Exception):
     """Stops the whole parse (the server's URIError from decodeURIComponent)."""
-
-
-# ---------------------------------------------------------------------------------- JS Date.parse
-
-_ISO_DATE = re.compile(
-    r"([+-][0-9]{6}|[0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?"
-    r"(?:[Tt]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
-    r"([Zz]|[+-][0-9]{2}:?[0-9]{2})?|([Zz]))?"
-).fullmatch
-
-
-# V8's legacy parser also reads `YYYY-MM-DD H:MM[:SS[.f]] [Z|GMT|UTC|UT|+HH[:]MM]` (Python's str(datetime))
-_SPACED_DATE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
-    r" ?(?:(Z|z|GMT|UTC|UT)|([+-][0-9]{2}:?[0-9]{2}))?"
-).fullmatch
-
-
-def js_date_parse(text: str) -> int | None:
-    """Epoch ms like V8's Date.parse (server in UTC), None where it gives NaN.  Covers ISO 8601 and the
-    space-separated form; V8's other legacy formats ("Jan 1 2024", "2024/01/01") are not reproduced."""
-    m = _ISO_DATE(text)
-    if m is not None:
-        year_s, mon_s, day_s, hh, mm, ss, frac, tz, _zulu = m.groups()
-    else:
-        m = _SPACED_DATE(text)
-        if m is None:
-            return None
-        year_s, mon_s, day_s, hh, mm, ss, frac, _zulu, tz = m.groups()
-    year = int(year_s)
-    month = int(mon_s) if mon_s else 1
-    day = int(day_s) if day_s else 1
-    hour = int(hh) if hh else 0
-    minute = int(mm) if mm else 0
-    second = int(ss) if ss else 0
-    if not (1 <= month <= 12 and 1 <= day <= 31 and minute <= 59 and second <= 59):
-        return None
-    if hour > 24 or (hour == 24 and (minute or second or (frac and int(frac)))):
-        return None
-    ms = int((frac or "0")[:3].ljust(3, "0"))
-    try:
-        base = datetime(year, month, 1, tzinfo=UTC)
-    except ValueError:
-        return None
-    epoch = int(base.timestamp() * 1000)
-    epoch += ((day - 1) * 86400 + hour * 3600 + minute * 60 + second) * 1000 + ms
-    if tz and tz not in ("Z", "z"):
-        sign = 1 if tz[0] == "+" else -1
-        digits = tz[1:].replace(":", "")
-        epoch -= sign * (int(digits[:2]) * 60 + int(digits[2:])) * 60000
-    return epoch
 
 
 # ------------------------------------------------------------------------------------------ parser
