@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -282,7 +283,7 @@ class Http1Pool:
         self._host_header = origin.host_port_subcomponent or self._host
         self._ssl = _client_ssl(ssl_context) if origin.scheme == "https" else None
         self._connect_timeout = connect_timeout
-        self._idle: list[_Connection] = []
+        self._idle: deque[_Connection] = deque()  # most recently used last
         self._closed = False
 
     async def request(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None = None) -> Answer:
@@ -355,8 +356,13 @@ class Http1Pool:
         if self._closed:
             conn.close()
             return
-        conn.idle_since = self.loop.time()
-        self._idle.append(conn)
+        now = conn.idle_since = self.loop.time()
+        idle = self._idle
+        idle.append(conn)
+        # The least recently used come first: close those past their keep-alive (or closed by the server), so a
+        # burst's connections do not stay open in the pool after it.
+        while len(idle) > 1 and (idle[0].ended or now - idle[0].idle_since >= KEEPALIVE_SECONDS):
+            idle.popleft().close()
 
     def close(self) -> None:
         self._closed = True

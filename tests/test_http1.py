@@ -37,6 +37,7 @@ class ScriptedUpstream:
 
     script: Script
     connections: int = 0
+    open_now: int = 0  # connections open at this moment
     heads: list[str] = field(default_factory=list)
     url: str = ""
     _server: asyncio.Server | None = None
@@ -48,6 +49,7 @@ class ScriptedUpstream:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         counted = False  # the proxy's start-up read of /v7/$metadata goes through its other client: not counted
+        self.open_now += 1
         try:
             while True:
                 head = (await reader.readuntil(b"\r\n\r\n")).decode()
@@ -65,6 +67,7 @@ class ScriptedUpstream:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.open_now -= 1
             writer.close()
 
     async def close(self) -> None:
@@ -232,6 +235,25 @@ async def test_an_idle_pooled_connection_past_its_keep_alive_is_not_reused(scrip
     monkeypatch.setattr(http1, "KEEPALIVE_SECONDS", 0.0)
     await fetch(proxy, "/two")
     assert upstream.connections == 2
+
+
+async def test_a_bursts_connections_are_closed_once_past_their_keep_alive(scripted, start_proxy, monkeypatch):
+    upstream = await scripted(lambda _m, _t: ok())
+    proxy = await start_proxy(upstream.url)
+    async with aiohttp.ClientSession() as client:
+
+        async def one() -> None:
+            async with client.get(proxy.url + "/burst") as reply:
+                await reply.read()
+
+        await asyncio.gather(*(one() for _ in range(5)))
+        assert upstream.open_now == 5
+        monkeypatch.setattr(http1, "KEEPALIVE_SECONDS", 0.25)
+        for _ in range(4):  # light traffic reuses the most recent connection; the rest go stale meanwhile
+            await asyncio.sleep(0.1)
+            await one()
+    await asyncio.sleep(0.1)
+    assert upstream.open_now == 1
 
 
 async def test_a_pooled_connection_the_upstream_closed_is_replaced(scripted, start_proxy):
