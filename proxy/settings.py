@@ -378,6 +378,9 @@ def _validate_upstream(upstream: str) -> None:
         raise _bad("upstream", upstream, "an http:// or https:// URL")
     if url.query_string or url.fragment:
         raise _bad("upstream", upstream, "a URL without query or fragment")
+    if url.user is not None or url.password is not None:  # it would be dropped: each client sends its own
+        # named without its value: that would show the password
+        raise _problem("upstream", "expected a URL without user or password (clients send their own credentials)")
 
 
 def packaged_defaults() -> dict[str, Any]:

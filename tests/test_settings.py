@@ -52,6 +52,12 @@ def test_empty_env_value_unsets_an_optional_setting():
     assert load_settings(env={"PROXY_DEFAULT_ORGANIZATION": "acme"}).default_organization == "acme"
 
 
+def test_an_upstream_with_credentials_is_refused_without_showing_them():
+    with pytest.raises(SettingsError) as error:
+        load_settings(env={}, overrides={"upstream": "https://me:secret@api.example"})
+    assert "secret" not in str(error.value) and "without user or password" in str(error.value)
+
+
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
@@ -60,6 +66,7 @@ def test_empty_env_value_unsets_an_optional_setting():
         ({"workers": 0}, "'workers'"),
         ({"upstream": "ftp://x"}, "'upstream' (PROXY_UPSTREAM, --upstream): expected an http:// or https:// URL"),
         ({"upstream": "api.balena-cloud.com"}, "'upstream'"),
+        ({"upstream": "https://me:secret@api.example"}, "expected a URL without user or password"),
         ({"v6_mode": "translat"}, "'v6_mode' (PROXY_V6_MODE, --v6-mode): expected one of forward, translate"),
         ({"log_format": "xml"}, "'log_format'"),
         ({"insecure": "maybe"}, "'insecure' (PROXY_INSECURE, --insecure): expected true or false"),
