@@ -38,6 +38,7 @@ KEEPALIVE_SECONDS = 15.0
 # Methods for which aiohttp's client sends no ``Content-Length: 0`` when there is no body (kept as it did).
 _NO_LENGTH_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _NO_BODY_STATUSES = frozenset({204, 304})
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
 class BadResponse(aiohttp.ClientResponseError):
@@ -239,23 +240,16 @@ class Answer:
             raise aiohttp.ClientPayloadError("Response payload is not completed") from exc
 
     async def _dechunked(self) -> AsyncIterator[bytes]:
-        conn = self._conn
         while True:
-            size_text = (await self._line()).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise aiohttp.ClientPayloadError("Response payload is not completed: bad chunk size") from None
+            size_text = (await self._line()).split(b";", 1)[0].strip(b" \t")
+            if not size_text or size_text.strip(_HEX_DIGITS) or len(size_text) > 16:  # int() takes "-1", "0x1", "1_0"
+                raise aiohttp.ClientPayloadError("Response payload is not completed: bad chunk size")
+            size = int(size_text, 16)
             if size == 0:
                 while await self._line():  # trailer fields, then the empty line
                     pass
                 return
-            while size:
-                if not conn.size:
-                    await self._wait_in_body()
-                    continue
-                piece = conn.taken(size)
-                size -= len(piece)
+            async for piece in self._counted(size):
                 yield piece
             if await self._line():
                 raise aiohttp.ClientPayloadError("Response payload is not completed: no end of chunk")

@@ -218,9 +218,11 @@ async def test_a_malformed_answer_is_a_502_and_the_next_request_is_served(script
     assert (await fetch(proxy, "/good"))[::2] == (200, b'{"ok":true}')
 
 
-async def test_a_bad_chunk_cuts_the_client_off(scripted, start_proxy):
-    upstream = await scripted(lambda _m, _t: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbad\r\n")
-    proxy = await start_proxy(upstream.url)
+@pytest.mark.parametrize("size", [b"zz", b"-3", b"0x3", b"1_0", b"", b"1" * 17])
+async def test_a_bad_chunk_size_cuts_the_client_off(scripted, start_proxy, size):
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\nbad\r\n0\r\n\r\n"
+    upstream = await scripted(lambda _m, _t: answer)
+    proxy = await start_proxy(upstream.url, stream_idle_timeout=2.0)
     async with aiohttp.ClientSession() as client:
         async with client.get(proxy.url + "/logs") as reply:
             assert reply.status == 200
