@@ -167,7 +167,7 @@ class Upstream:
         self.base_url = str(base.origin())
         self.base_path = base.raw_path.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
-        self._pool: Http1Pool | None = None  # requests without a body (see proxy.http1)
+        self._pool: Http1Pool | None = None  # every request but a streamed upload (see proxy.http1)
         self._first_byte = settings.first_byte_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
 
