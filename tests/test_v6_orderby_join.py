@@ -789,13 +789,24 @@ async def test_a_collection_the_client_expands_with_a_filter_the_proxy_decides(u
     )
     assert status == 200, body
     assert body["d"] == [row_of[r["id"]] for r in joined["d"]]
-    # a $filter the proxy does not compute as the server does (a date), or an $orderby there next to a member
-    # key (the joined rows would come in the client's order, not the join's): still the clear 400
-    for expand, key in (
-        ("device_tag($filter=created_at gt datetime'2000-01-01')", "device_tag/$count"),
-        ("device_tag($orderby=tag_key)", "device_tag/id"),
+    # an $orderby of the client's there next to the member's own key: each joined row of a device differs by the
+    # key, so the order the members come in does not matter (read from the expansion)
+    orderby = "$orderby=device_tag/id desc,overall_status desc,id asc"
+    _, order = await get(proxy, f"/v6/device?$select=id&{orderby}")
+    _, plain = await get(proxy, "/v6/device?$select=id&$expand=device_tag($select=tag_key;$orderby=tag_key desc)")
+    row_of = {r["id"]: r for r in plain["d"]}
+    status, body = await get(
+        proxy, f"/v6/device?$select=id&$expand=device_tag($select=tag_key;$orderby=tag_key desc)&{orderby}"
+    )
+    assert status == 200, body
+    assert body["d"] == [row_of[r["id"]] for r in order["d"]]
+    # a $filter the proxy does not compute as the server does (a date), or an $orderby there next to another
+    # key through the collection (the joined rows would come in the client's order, not the join's): the 400
+    for path, expand, key in (
+        ("device", "device_tag($filter=created_at gt datetime'2000-01-01')", "device_tag/$count,overall_status"),
+        ("application", "owns__device($orderby=device_name)", "owns__device/overall_status"),
     ):
-        status, body = await get(proxy, f"/v6/device?$select=id&$expand={expand}&$orderby={key},overall_status")
+        status, body = await get(proxy, f"/v6/{path}?$select=id&$expand={expand}&$orderby={key}")
         assert status == 400, body
 
 
