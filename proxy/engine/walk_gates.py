@@ -45,27 +45,20 @@ class Gate:
 def wants_the_row(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str]]) -> bool:
     """Whether a ``$select``/``$orderby`` path (v6 names, through the link first) ends in a value the proxy
     computes from the linked row (a derived value) or passes through a link to a view."""
-    for names in paths:
-        cur = resource
-        for i, name in enumerate(names):
-            n = ctx.lookup(cur, name)
-            if n is None:
-                break
-            if i == len(names) - 1:
-                if n.kind == S.DERIVED:
-                    return True
-                break
-            if n.kind != S.NAV or not n.target:
-                break
-            cur = ctx.res(n.target)
-            if cur.extra_filters:
-                return True
-    return False
+    return _any_path_ends(ctx, resource, paths, lambda n: n.kind == S.DERIVED)
 
 
 def sorts_locally(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str]]) -> bool:
     """Whether one of the sort keys (v6 names) is sorted by the proxy: a derived value v7 has no field to
     sort by, at the end of the key or a path, or a value through a link to a view."""
+    return _any_path_ends(ctx, resource, paths, lambda n: n.kind == S.DERIVED and not n.derived.order_by)
+
+
+def _any_path_ends(
+    ctx: WalkContext, resource: ResourceInfo, paths: list[list[str]], ends_so: Callable[[S.Name], bool]
+) -> bool:
+    """Whether one of ``paths`` (v6 names) ends in a name for which ``ends_so`` holds, or passes through a
+    link to a view (a resource with restrictions of its own) on its way."""
     for names in paths:
         cur = resource
         for i, name in enumerate(names):
@@ -73,7 +66,7 @@ def sorts_locally(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str
             if n is None:
                 break
             if i == len(names) - 1:
-                if n.kind == S.DERIVED and not n.derived.order_by:
+                if ends_so(n):
                     return True
                 break
             if n.kind != S.NAV or not n.target:
