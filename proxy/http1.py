@@ -17,6 +17,8 @@ a complete answer that did not say ``Connection: close``. Broken answers raise a
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import math
 import socket
 import ssl
 from collections import deque
@@ -35,6 +37,8 @@ HIGH_WATER = 256 * 1024
 # connections after a while (nginx 75 s, many load balancers 60 s), and a request sent on one just as it closes
 # fails (aiohttp's default keep-alive is the same 15 s).
 KEEPALIVE_SECONDS = 15.0
+# How long the upstream host's addresses are used before they are looked up again.
+DNS_TTL_SECONDS = 60.0
 # Methods for which aiohttp's client sends no ``Content-Length: 0`` when there is no body (kept as it did).
 _NO_LENGTH_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -277,6 +281,7 @@ class Http1Pool:
         self._host_header = origin.host_port_subcomponent or self._host
         self._ssl = _client_ssl(ssl_context) if origin.scheme == "https" else None
         self._connect_timeout = connect_timeout
+        self._resolver = _Resolver(self.loop, self._host, self._port)
         self._idle: deque[_Connection] = deque()  # most recently used last
         self._closed = False
 
@@ -333,18 +338,30 @@ class Http1Pool:
     async def _connect(self) -> _Connection:
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _transport, conn = await self.loop.create_connection(
-                    lambda: _Connection(self.loop),
-                    self._host,
-                    self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._ssl is not None else None,
-                )
+                return await self._connected()
         except TimeoutError as exc:
             raise aiohttp.ConnectionTimeoutError(f"Connection timeout to host {self._host}") from exc
         except OSError as exc:
             raise ConnectError(self._host, self._port, exc) from exc
-        return conn
+
+    async def _connected(self) -> _Connection:
+        """A new connection: to each of the host's addresses in turn until one answers (as
+        ``create_connection`` tries them), the addresses looked up at most once a minute."""
+        failure: OSError | None = None
+        for family, address in await self._resolver.addresses():
+            try:
+                _transport, conn = await self.loop.create_connection(
+                    lambda: _Connection(self.loop),
+                    address,
+                    self._port,
+                    family=family,
+                    ssl=self._ssl,
+                    server_hostname=self._host if self._ssl is not None else None,
+                )
+                return conn
+            except OSError as exc:
+                failure = exc
+        raise failure or OSError(f"no address for {self._host}")
 
     def keep(self, conn: _Connection) -> None:
         if self._closed:
@@ -363,6 +380,49 @@ class Http1Pool:
         for conn in self._idle:
             conn.close()
         self._idle.clear()
+
+
+class _Resolver:
+    """The upstream host's addresses, looked up once per :data:`DNS_TTL_SECONDS` (aiohttp's session cached them
+    as long) and once for any number of connections opened meanwhile; an IP address is not looked up."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> None:
+        self._loop = loop
+        self._host = host
+        self._port = port
+        self._addresses: list[tuple[int, str]] = []
+        self._fresh_until = 0.0
+        self._pending: asyncio.Task[list[tuple[int, str]]] | None = None
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        self._addresses = [(socket.AF_INET6 if literal.version == 6 else socket.AF_INET, host)]
+        self._fresh_until = math.inf
+
+    async def addresses(self) -> list[tuple[int, str]]:
+        """(family, address) pairs, in the resolver's order."""
+        if self._loop.time() < self._fresh_until:
+            return self._addresses
+        if self._pending is None:
+            self._pending = self._loop.create_task(self._lookup())
+            self._pending.add_done_callback(_retrieved)
+        return await asyncio.shield(self._pending)
+
+    async def _lookup(self) -> list[tuple[int, str]]:
+        try:
+            found = await self._loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+            addresses = list(dict.fromkeys((int(family), str(sockaddr[0])) for family, *_, sockaddr in found))
+            self._addresses, self._fresh_until = addresses, self._loop.time() + DNS_TTL_SECONDS
+            return addresses
+        finally:
+            self._pending = None
+
+
+def _retrieved(task: asyncio.Task[list[tuple[int, str]]]) -> None:
+    """A look-up's failure is its waiters' to report; read here too, for when all of them were cancelled."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _client_ssl(context: ssl.SSLContext | bool) -> ssl.SSLContext:

@@ -405,3 +405,35 @@ async def test_a_declared_length_far_beyond_what_comes_is_a_502_not_a_reservatio
         "Upstream unavailable: the connection closed before the response was complete"
     )
     assert (await fetch(proxy, "/after"))[::2] == (200, b'{"ok":true}')
+
+
+async def test_the_upstream_host_is_looked_up_once_for_many_connections_and_again_after_its_ttl(
+    scripted, start_proxy, monkeypatch
+):
+    upstream = await scripted(lambda _m, _t: ok())
+    loop = asyncio.get_running_loop()
+    looked_up: list[str] = []
+    real_lookup = loop.getaddrinfo
+
+    async def slow_counted_lookup(host, *args, **kwargs):  # the real look-up, counted, taking a while
+        looked_up.append(host)
+        await asyncio.sleep(0.2)
+        return await real_lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", slow_counted_lookup)
+    monkeypatch.setattr(http1, "DNS_TTL_SECONDS", 0.0)  # each look-up stale as soon as it is done
+    # "localhost" may resolve to ::1 first, where nothing listens: each address is tried in turn
+    proxy = await start_proxy(upstream.url.replace("127.0.0.1", "localhost"))
+    looked_up.clear()  # start-up's own
+
+    async def one() -> int:
+        return (await fetch(proxy, "/each?close"))[0]  # the upstream closes: every request a new connection
+
+    assert await asyncio.gather(*(one() for _ in range(8))) == [200] * 8
+    assert looked_up == ["localhost"]  # one look-up for the eight connections opened while it ran
+    await one()
+    assert len(looked_up) == 2  # stale: looked up again
+    monkeypatch.setattr(http1, "DNS_TTL_SECONDS", 60.0)
+    await one()
+    await one()
+    assert len(looked_up) == 3  # fresh for a minute
