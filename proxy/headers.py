@@ -31,7 +31,7 @@ _MAX_REQUEST_ID = 200
 _REQUEST_DROP = HOP_BY_HOP | {"host", "expect"}
 
 
-def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str] | tuple[str, ...]:
+def connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str] | tuple[str, ...]:
     """The lower-case names ``Connection`` lists (``keep-alive``, ``close``, or headers to drop)."""
     values = headers.getall("Connection", ())
     if len(values) == 1 and "," not in values[0]:  # the usual one token, without a generator and a set
@@ -55,7 +55,7 @@ def end_to_end(
     for name in headers.keys() & drop:
         kept.popall(name, None)
     if "Connection" in headers:
-        for name in _connection_tokens(headers):
+        for name in connection_tokens(headers):
             kept.popall(name, None)
     if "proxy-" in "\n".join(headers.keys()).lower():  # rare: look at each name only then
         for name in {name for name in headers if name.lower().startswith("proxy-")}:

@@ -28,6 +28,8 @@ import aiohttp
 import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .headers import connection_tokens
+
 # A response head longer than this is refused (aiohttp's own limits allow 128 lines of 8 KiB; real heads are
 # well under 4 KiB).
 MAX_HEAD_BYTES = 64 * 1024
@@ -316,7 +318,7 @@ class Http1Pool:
             if status == 101:  # the proxy drops Upgrade: an upstream switching anyway is broken
                 raise _bad("a protocol switch that was not asked for")
             # other 1xx informational answers (103 Early Hints) are skipped, as aiohttp's client does
-        tokens = {t.strip().lower() for v in headers.getall("Connection", ()) for t in v.split(",")}
+        tokens = connection_tokens(headers)
         keep_alive = "close" not in tokens if http11 else "keep-alive" in tokens
         framing = _framing(method, status, headers)
         if "Content-Length" in headers and "Transfer-Encoding" in headers:
