@@ -1061,3 +1061,87 @@ async def test_a_collection_the_client_pages_next_to_a_key_through_it(urls):
         "&$orderby=owns__device/$count desc,id asc",
     )
     assert status == 200 and all(len(a["owns__device"]) <= 2 for a in body["d"]), body
+
+
+async def test_overall_status_through_a_link_then_a_collection(urls):
+    """`device?$orderby=belongs_to__application/owns__device/overall_status`: v6 LEFT JOINed the application
+    and then its devices (odata-to-abstract-sql ``AddJoins`` joins every link of an ``$orderby`` path), one
+    row per device of the device's application; the proxy expands both links, computes the value on each
+    device and joins the rows to them (was a 400). Expected orders are computed from the data."""
+    proxy, small = urls
+    _, devices = await get(
+        proxy,
+        "/v6/device?$select=id&$expand=belongs_to__application($select=app_name;"
+        "$expand=owns__device($select=overall_status,device_name))",
+    )
+    rows = [
+        (d["id"], a["app_name"], m["overall_status"], m["device_name"])
+        for d in devices["d"]
+        for a in d["belongs_to__application"] or [{"app_name": None, "owns__device": []}]
+        for m in a["owns__device"] or [{"overall_status": None, "device_name": None}]
+    ]
+    assert len(rows) > len(devices["d"])  # the join repeats devices
+
+    def nulls_last(v):
+        return (v is None, v or "")
+
+    by_id = sorted(rows, key=lambda r: r[0])
+    for direction in ("asc", "desc"):
+        expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=direction == "desc")
+        status, body = await get(
+            proxy,
+            f"/v6/device?$select=id&$orderby=belongs_to__application/owns__device/overall_status {direction},id asc",
+        )
+        assert status == 200, body
+        assert body["d"] == [{"id": r[0]} for r in expected]
+    # paged; without $select the rows are the plain v6 rows (the application's reference rebuilt)
+    expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=True)
+    _, plain = await get(proxy, "/v6/device")
+    row_of = {r["id"]: r for r in plain["d"]}
+    status, body = await get(
+        proxy,
+        "/v6/device?$orderby=belongs_to__application/owns__device/overall_status desc,id asc&$top=7&$skip=3",
+    )
+    assert status == 200, body
+    assert body["d"] == [row_of[r[0]] for r in expected[3:10]]
+    # next to a key through the first link, either side: both read the same joined application
+    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[2])), key=lambda r: nulls_last(r[1]), reverse=True)
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$orderby=belongs_to__application/app_name desc,"
+        "belongs_to__application/owns__device/overall_status asc,id asc",
+    )
+    assert status == 200, body
+    assert body["d"] == [{"id": r[0]} for r in expected]
+    # a second key through the same collection reads the same joined device
+    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[3]), reverse=True), key=lambda r: nulls_last(r[2]))
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$orderby=belongs_to__application/owns__device/overall_status asc,"
+        "belongs_to__application/owns__device/device_name desc,id asc",
+    )
+    assert status == 200, body
+    assert body["d"] == [{"id": r[0]} for r in expected]
+    # a plain key through the link then the collection before overall_status is joined too (it read only the
+    # first device of the application before: a silent wrong order with fewer rows)
+    status_of = await status_by_id(proxy)
+    expected = sorted(
+        sorted(sorted(by_id, key=lambda r: status_of[r[0]]), key=lambda r: nulls_last(r[3])),
+        key=lambda r: nulls_last(r[1]),
+    )
+    status, body = await get(
+        proxy,
+        "/v6/device?$select=id&$orderby=belongs_to__application/app_name asc,"
+        "belongs_to__application/owns__device/device_name asc,overall_status asc,id asc",
+    )
+    assert status == 200, body
+    assert body["d"] == [{"id": r[0]} for r in expected]
+    # the joined rows count against max_local_sort_rows (17 is more than the devices, fewer than the rows)
+    assert len(devices["d"]) <= 17 < len(rows)
+    status, body = await get(
+        small, "/v6/device?$select=id&$orderby=belongs_to__application/owns__device/overall_status"
+    )
+    assert (status, body) == (
+        400,
+        "Ordering by overall_status is done by the proxy and is limited to 17 rows: narrow the $filter",
+    )

@@ -637,9 +637,8 @@ class OrderByWalker:
         shared = self.ctx.derived_links.get((id(options), navs[0]))
         joined = self._joined.get((id(options), navs[0])) or (shared[2] if shared is not None else None)
         if isinstance(joined, ExpandItem):
-            head = self.ctx.lookup(resource, v6_path.split("/")[0])
-            many = head is not None and head.many
-            return self._same_join(joined, navs, leaf, v6_path, resource, desc, many=many)
+            own = joined is self._joined.get((id(options), navs[0]))
+            return self._same_join(joined, navs, leaf, v6_path, resource, desc, own=own)
         if found.name.kind != S.FIELD:
             return None  # a converted number: v7's order after the last proxy-only key, else a $select path
         first_v6 = v6_path.split("/")[0]
@@ -823,7 +822,8 @@ class OrderByWalker:
         reached = self._link_targets(resource, names)
         if reached is None:
             return None
-        targets, many, fan_out = reached
+        targets, first_many, fan_out = reached
+        many = first_many == 0  # the first link leads to many rows
         first = self.ctx.lookup(resource, names[0])
         assert first is not None and first.target is not None and self.expand_item is not None
         v7_first = first.v7 or names[0]
@@ -841,8 +841,10 @@ class OrderByWalker:
             return self._derived_from_client(names, v7_first, options, resource, desc, many=many)
         if many and self._joined_elsewhere(v7_first, names[0], options):
             return None
+        if first_many > 0 and _reads_through(options, names[0], v7_first):
+            return None  # a $select/$filter path through the link shares (or breaks, _join_fails) its join
         shown = not many and self._shows_link(options, names[0], v7_first)
-        item = self._derived_expansion(names, targets, shown=shown, many=many)
+        item = self._derived_expansion(names, targets, shown=shown, many_at=first_many)
         if shown and select is not None and not select.star:
             for p in [p for p in select.items if p.names[0] in (names[0], v7_first) and len(p.segments) == 1]:
                 select.remove(p)  # expanded instead; the reference is rebuilt from the expanded row
@@ -923,32 +925,33 @@ class OrderByWalker:
 
     def _link_targets(
         self, resource: ResourceInfo, names: list[str]
-    ) -> tuple[list[ResourceInfo], bool, str | None] | None:
-        """Where each link of a path (all but its last name) leads, whether the first leads to many rows, and
-        the collections a row is joined to (``SortKey.fan_out``: the v7 links up to the last to many rows);
-        None where one is not a navigation, or one after the first leads to many rows and the first does not."""
+    ) -> tuple[list[ResourceInfo], int, str | None] | None:
+        """Where each link of a path (all but its last name) leads, the place of the first that leads to many
+        rows (-1: none), and the collections a row is joined to (``SortKey.fan_out``: the v7 links up to the
+        last to many rows; a single-valued link before it joins one row or none, as SQL's LEFT JOIN does);
+        None where one is not a navigation."""
         cur = resource
         targets: list[ResourceInfo] = []
         v7_links: list[str] = []
-        last_many = -1
+        first_many = last_many = -1
         for i, name in enumerate(names[:-1]):
             n = self.ctx.lookup(cur, name)
-            if n is None or n.kind != S.NAV or not n.target or (n.many and i > 0 and last_many < 0):
+            if n is None or n.kind != S.NAV or not n.target:
                 return None
             last_many = i if n.many else last_many
+            first_many = i if n.many and first_many < 0 else first_many
             v7_links.append(n.v7 or name)
             cur = self.ctx.res(n.target)
             targets.append(cur)
-        many = last_many >= 0
-        return targets, many, "/".join(v7_links[: last_many + 1]) if many else None
+        return targets, first_many, "/".join(v7_links[: last_many + 1]) if last_many >= 0 else None
 
     def _derived_expansion(
-        self, names: list[str], targets: list[ResourceInfo], *, shown: bool, many: bool
+        self, names: list[str], targets: list[ResourceInfo], *, shown: bool, many_at: int
     ) -> ExpandItem:
         """``derived_path_key``'s expansion of the links of ``names`` (``targets``: where each leads): the
         last selects the value, each before it the key of its row and the next link; the first also its key
-        where the rows show it (``shown``), and at most one member more than the proxy sorts where it leads
-        to many rows."""
+        where the rows show it (``shown``), and the first leading to many rows (at ``many_at``) at most one
+        member more than the proxy sorts (more would overflow the joined rows' limit anyway)."""
         item: ExpandItem | None = None
         for level, (name, target) in reversed(list(enumerate(zip(names[:-1], targets, strict=True)))):
             nested = OptionList(nested=True)
@@ -958,7 +961,7 @@ class OrderByWalker:
             nested.add(SelectOption([TreePath.of(c) for c in chosen]))
             if item is not None:
                 nested.add(ExpandOption([item]))
-            if level == 0 and many:
+            if level == many_at:
                 nested.add(TopOption(self.ctx.max_local_sort_rows + 1))
             item = ExpandItem(TreeName(name), options=nested)
         assert item is not None
@@ -973,20 +976,25 @@ class OrderByWalker:
         resource: ResourceInfo,
         desc: bool,
         *,
-        many: bool = True,
+        own: bool = True,
     ) -> SortKey | None:
-        """A second key through the collection an earlier key joined (``tags/key,tags/value``, or a path of
-        single-valued links on from a member, ``tags/link/name``): pinejs joins a navigation path once per
-        query, so both read the same member; the proxy's expansion selects the name too (or expands the links
-        inside it, sharing an expansion another key made) and the key reads it from the member each joined
-        row holds. None where a link on the way leads to many rows."""
+        """A second key through the link or collection an earlier key joined (``tags/key,tags/value``, or a
+        path of links on from it, ``tags/link/name``, ``link/collection/name``): pinejs joins a navigation path
+        once per query, so both read the same row; the proxy's expansion selects the name too (or expands the
+        links inside it, sharing an expansion another key made) and the key reads it from the row each joined
+        row holds, joined to every collection on the way (one row per member, as v6's join). None where the
+        expansion is not the proxy's own (``own``; a derived ``$select`` path's) and a link after the first
+        leads to many rows."""
         if joined.options is None or joined.options.select is None:
             return None
         steps = self._link_steps(resource, v6_path.split("/")[:-1])
-        if steps is None or not _join_tail(joined.options, navs[1:], [key for key, _many in steps[1:-1]], leaf):
+        many_at = [i for i, (_key, more) in enumerate(steps or []) if more]
+        if not own and any(i > 0 for i in many_at):
+            return None
+        bound = self.ctx.max_local_sort_rows + 1
+        if steps is None or not _join_tail(joined.options, navs[1:], [key for key, _many in steps[1:-1]], leaf, bound):
             return None
         self.ctx.feature(f"{resource.name}.local_sort_path")
-        many_at = [i for i, (_key, more) in enumerate(steps) if more] if many else []
         fan_out = "/".join(navs[: many_at[-1] + 1]) if many_at else None
         return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=fan_out)
 
@@ -1084,6 +1092,19 @@ def full_sources(ctx: WalkContext, resource: ResourceInfo) -> list[str]:
 _RAW_SORTS_AS_SQL = frozenset({"Date Time", "Short Text", "Text", "Integer", "Serial", "Boolean", "Enum", "Real"})
 # 64-bit integer columns: the driver hands them on as decimal text; sorted by the number (_as_sql_sorts)
 _DIGITS = frozenset({"Big Integer", "Big Serial"})
+
+
+def _reads_through(options: OptionList, v6_link: str, link: str) -> bool:
+    """Whether a ``$select`` or ``$filter`` path reads through the single-valued link (``link/name``): pinejs
+    joins a navigation path once per query, and a path whose first link is joined already joins nothing
+    further (odata-to-abstract-sql ``AddJoinNavigation`` throws, ``AddJoins`` ignores it), so a sort key's
+    collection further along would share that path's join or not be joined at all (the database fails)."""
+    select = options.select
+    paths = [p for p in select.items if len(p.segments) > 1] if select is not None else []
+    flt = options.get("$filter")
+    if isinstance(flt, FilterOption):
+        paths += [n for n in iter_nodes(flt) if isinstance(n, TreePath) and len(n.segments) > 1]
+    return any(p.names[0] in (v6_link, link) for p in paths)
 
 
 def _joins_too_early(options: OptionList, item: OrderItem, v7_names: list[str]) -> bool:
@@ -1195,10 +1216,11 @@ def _carry_expands(prior: ExpandItem | None, item: ExpandItem) -> bool:
     return True
 
 
-def _join_tail(options: OptionList, tail: list[str], keys: list[str], leaf: str) -> bool:
-    """Adds the links ``tail`` (single-valued, v7) and ``leaf`` at their end to the options of an expansion the
-    proxy made, sharing the expansions already there (``keys``: what each new intermediate one selects).
-    False where one of that name is there with options that may leave out its row, or is a count."""
+def _join_tail(options: OptionList, tail: list[str], keys: list[str], leaf: str, bound: int) -> bool:
+    """Adds the links ``tail`` (v7) and ``leaf`` at their end to the options of an expansion the proxy made,
+    sharing the expansions already there (``keys``: what each new intermediate one selects). False where one
+    of that name is there with options that may leave out its row, or is a count (a ``$top`` of ``bound``, one
+    member more than the proxy sorts, leaves out none: more members overflow the joined rows' limit)."""
     if not tail:
         select = options.select
         if select is None:
@@ -1213,9 +1235,12 @@ def _join_tail(options: OptionList, tail: list[str], keys: list[str], leaf: str)
         opts = item.options
         if len(existing) > 1 or item.count or item.tail is not None or opts is None:
             return False
-        if any(opts.get(k) is not None for k in ("$filter", "$top", "$skip")):
+        top = opts.get("$top")
+        if any(opts.get(k) is not None for k in ("$filter", "$skip")) or not (
+            top is None or (isinstance(top, TopOption) and top.value == bound)
+        ):
             return False
-        return _join_tail(opts, tail[1:], keys[1:], leaf)
+        return _join_tail(opts, tail[1:], keys[1:], leaf, bound)
     new = _selecting(tail[-1], leaf)
     for nav, key in reversed(list(zip(tail[:-1], keys, strict=True))):
         new = _selecting(nav, key, new)
