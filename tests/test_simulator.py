@@ -565,7 +565,7 @@ async def test_put_is_an_upsert_and_can_access_checks_permissions(client):
     response = await client.put("/v7/device_tag(50)", headers=ALICE, json={"device": 1, "tag_key": "k", "value": "v"})
     assert (response.status, await response.read()) == (200, b"")
     assert (await get(client, "/v7/device_tag(50)?$select=tag_key,value"))[1] == {"d": [{"tag_key": "k", "value": "v"}]}
-    response = await client.put("/v7/device_tag(50)", headers=ALICE, json={"value": "w"})
+    response = await client.put("/v7/device_tag(50)", headers=ALICE, json={"device": 1, "tag_key": "k", "value": "w"})
     assert response.status == 200
     assert (await get(client, "/v7/device_tag(50)?$select=value"))[1] == {"d": [{"value": "w"}]}
     response = await client.post("/v7/device(1)/canAccess", headers=ALICE, json={"action": "update"})

@@ -3,7 +3,8 @@
 Envelopes and errors follow pinejs (spec §4): ``{"d": [...]}`` for reads (also by key), ``{"d": n}`` for
 ``$count``, 201 + the entity + ``Location`` for POST, an empty 200 for PATCH/PUT/DELETE, 401 empty for an
 unknown resource or a missing/unknown token, 400 ``"Malformed url: '...'"`` for a URL the parser rejects.
-PUT is an upsert; ``POST /v7/<resource>(<id>)/canAccess`` answers the caller's permission on one row.
+PUT replaces the whole row or inserts it (``put.py``); ``POST /v7/<resource>(<id>)/canAccess`` answers the
+caller's permission on one row.
 
 Like the real API (open-balena-api ``fixProtocolMiddleware`` in ``src/index.ts``, with express's ``trust proxy``
 on), ``trust_proxy=True`` (the default) answers ``301`` to ``https://<API host><url>`` every request that
@@ -27,7 +28,7 @@ from aiohttp import web
 from proxy.errors import malformed_url_message
 from proxy.odata import ODataSyntaxError, parse_target
 
-from . import device_api, ir, writes
+from . import device_api, ir, put, writes
 from .bodies import body_of, body_parser
 from .evaluator import Evaluator, ODataError
 from .identity import READ, WRITE, Caller, authenticate, whoami_body
@@ -230,13 +231,16 @@ async def odata(request: web.Request) -> web.StreamResponse:
             return create(ev, req, body)
         if request.method in ("PATCH", "MERGE") and body == {}:
             raise ODataError(400, "No fields to update")  # uri-parser, before translation: no row is looked up
-        if request.method == "PUT" and req.key is not None and not req.navs:
-            _check_put_key(ev, req)
-        if request.method in ("PATCH", "PUT", "MERGE"):
+        if request.method == "PUT":
+            one_row = req.key is not None and not req.navs
+            if one_row:
+                _check_put_key(ev, req)
+            res, rows = _write_targets(ev, req)
+            put.put(ev, res, rows, body, _key_values(req.key) if one_row else None)
+            return empty(200)
+        if request.method in ("PATCH", "MERGE"):
             res, rows = _write_targets(ev, req)
             writes.patch(ev, res, rows, body)
-            if request.method == "PUT" and not rows and req.key is not None and not req.navs:
-                writes.post(ev, res, {**body, **_key_values(req.key)})  # PUT is an upsert
             return empty(200)
         if request.method == "DELETE":
             res, rows = _write_targets(ev, req)

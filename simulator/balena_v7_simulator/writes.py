@@ -240,7 +240,7 @@ def post(ev: Evaluator, res: Resource, body: Any) -> Row:
         check_pin(ev, row, row["is_pinned_on__release"])
     given_id = body.get("id")
     if isinstance(given_id, int) and not isinstance(given_id, bool) and ev.store.get(res.name, given_id) is None:
-        row["id"] = given_id  # PUT upsert of a missing key, as pinejs inserts it
+        row["id"] = given_id  # the body's id is bound like any column (BindVars)
         ev.store.reserve_id(res.name, given_id)
     else:
         row["id"] = ev.store.new_id(res.name)
