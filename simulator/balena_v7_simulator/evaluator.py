@@ -25,7 +25,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .identity import READ, SECRETS, Caller
-from .model import UNREADABLE, Model, Resource
+from .keys import is_unique_key
+from .model import UNREADABLE, Model, Resource, load_model
 from .query import Alias, Bin, Call, ExpandItem, In, Lambda, Lit, Not, Options, Path, Request, Seg
 from .store import Row, Store
 
@@ -230,8 +231,10 @@ class Evaluator:
         if not isinstance(key, dict):
             key = {"id": key}
         for name in key:
-            if name not in res.fields:
+            if name not in res.fields and (name not in res.key_order or name in res.many):
                 raise self.unknown(name)
+        if not is_unique_key(res.name, key, res.name in load_model("open-balena").resources):
+            raise ODataError(500)  # KeySyntaxError, a TranslationError for pinejs (keys.py)
         wanted = {name: _key_value(res.type_of(name), self.literal(value)) for name, value in key.items()}
         rows = self.store.rows(res.name)
         out = []
