@@ -15,7 +15,7 @@ from aiohttp import web
 from proxy import shadow
 from proxy.appkeys import ENGINE, SETTINGS, UPSTREAM
 from proxy.engine import Engine, WalkError, build_schema
-from proxy.engine.apply import LocalSortOverflow, UpstreamNotJSON, client_body, client_location
+from proxy.engine.apply import AnswerRefused, LocalSortOverflow, UpstreamNotJSON, client_body, client_location
 from proxy.engine.metadata import metadata_document
 from proxy.engine.plan import ResponsePlan
 from proxy.engine.walk import Translation
@@ -450,6 +450,8 @@ def _client_response(
             f"Ordering by {plan.local_sort_label} is done by the proxy and is limited to {exc.args[0]} rows: "
             "narrow the $filter",
         )
+    except AnswerRefused as exc:
+        return api_error(400, str(exc))
     except UpstreamNotJSON as exc:
         return _invalid_upstream_json(request, exc)
     if content_type is not None:

@@ -352,10 +352,10 @@ async def test_sort_key_through_a_link_the_client_expands_itself(urls):
         )
         assert status == 200, body
         assert [json.dumps(r) for r in body["d"]] == [json.dumps(own[named[i]]) for i in order]
-    # a $filter the proxy cannot decide (a date): still the clear 400
+    # a $filter the proxy cannot decide (`now()`, the database's clock): still the clear 400
     status, body = await get(
         proxy,
-        "/v6/device?$select=id&$expand=belongs_to__application($filter=created_at gt datetime'2020-01-01')"
+        "/v6/device?$select=id&$expand=belongs_to__application($filter=created_at gt now())"
         "&$orderby=belongs_to__application/id desc,overall_status desc",
     )
     assert status == 400, body
@@ -481,8 +481,8 @@ async def test_overall_status_itself_through_a_link(urls):
         )
         assert status == 200, body
         assert [json.dumps(r) for r in body["d"]] == [json.dumps(own[r["id"]]) for r in order["d"]]
-    # a $filter the proxy does not compute as the server does (a date): still the clear 400
-    expand = "device($select=id;$filter=created_at gt datetime'2020-01-01')"
+    # a $filter the proxy does not compute as the server does (`now()`, the database's clock): still the clear 400
+    expand = "device($select=id;$filter=created_at gt now())"
     status, body = await get(proxy, f"/v6/image_install?$select=id&$expand={expand}&$orderby=device/overall_status")
     assert status == 400, body
     assert "device/overall_status" in body
@@ -663,7 +663,7 @@ async def test_a_sort_key_asked_as_a_select_path_that_would_join_too_early_is_a_
     expansion itself, it reads the key from the expansion asked whole instead: answered (was the 400)."""
     proxy, _ = urls
     order = "$orderby=belongs_to__application/app_name asc,overall_status asc"
-    expand = "$expand=belongs_to__application($select=id;$filter=created_at gt datetime'2000-01-01')"
+    expand = "$expand=belongs_to__application($select=id;$filter=created_at gt now())"
     status, body = await get(
         proxy, f"/v6/device?$select=id&$filter=belongs_to__application/organization/name ne 'zz'&{expand}&{order}"
     )
@@ -729,11 +729,10 @@ async def test_overall_status_through_a_collection_the_client_expands_whole(urls
     status, body = await get(proxy, f"/v6/application?$select=id&$expand=owns__device($select=id)&{orderby}")
     assert status == 200, body
     assert body["d"] == [row_of[r["id"]] for r in joined["d"]]
-    # an expansion that may leave out members, with a $filter the proxy cannot decide (a date): the clear 400
+    # an expansion that may leave out members, with a $filter the proxy cannot decide (`now()`, the database's clock): the clear 400
     status, body = await get(
         proxy,
-        "/v6/application?$expand=owns__device($filter=created_at gt datetime'2000-01-01')"
-        "&$orderby=owns__device/overall_status",
+        "/v6/application?$expand=owns__device($filter=created_at gt now())&$orderby=owns__device/overall_status",
     )
     assert status == 400, body
 
@@ -800,10 +799,10 @@ async def test_a_collection_the_client_expands_with_a_filter_the_proxy_decides(u
     )
     assert status == 200, body
     assert body["d"] == [row_of[r["id"]] for r in order["d"]]
-    # a $filter the proxy does not compute as the server does (a date), or an $orderby there next to another
+    # a $filter the proxy does not compute as the server does (`now()`, the database's clock), or an $orderby there next to another
     # key through the collection (the joined rows would come in the client's order, not the join's): the 400
     for path, expand, key in (
-        ("device", "device_tag($filter=created_at gt datetime'2000-01-01')", "device_tag/$count,overall_status"),
+        ("device", "device_tag($filter=created_at gt now())", "device_tag/$count,overall_status"),
         ("application", "owns__device($orderby=device_name)", "owns__device/overall_status"),
     ):
         status, body = await get(proxy, f"/v6/{path}?$select=id&$expand={expand}&$orderby={key}")
@@ -879,8 +878,8 @@ async def test_a_link_the_client_counts_is_expanded_and_counted_by_the_proxy(url
     status, body = await get(proxy, f"/v6/image_install?$select=id&$expand=device/$count&{orderby}")
     assert status == 200, body
     assert body["d"] == [row_of[r["id"]] for r in order["d"]]
-    # a count $filter the proxy does not compute as the server does (a date): still the clear 400
-    count = "device_tag/$count($filter=created_at gt datetime'2000-01-01')"
+    # a count $filter the proxy does not compute as the server does (`now()`, the database's clock): still the clear 400
+    count = "device_tag/$count($filter=created_at gt now())"
     status, body = await get(proxy, f"/v6/device?$select=id&$expand={count}&$orderby=device_tag/id,overall_status")
     assert status == 400, body
 

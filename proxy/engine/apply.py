@@ -32,6 +32,11 @@ class LocalSortOverflow(Exception):
     """More rows than the local sort may hold."""
 
 
+class AnswerRefused(Exception):
+    """The plan cannot give these rows exactly as v6 did (a condition it decides depends on what the v7
+    answer does not hold, ``proxy.engine.dates``): a 400 with the message."""
+
+
 def _rewrite_uri(uri: Any, names: dict[str, str], own: tuple[str, str] | None = None) -> Any:
     """A ``/v7/<resource>…`` URI as v6 spells it; ``own`` (v7, v6) names the row's own resource, which may
     be a view over a v7 resource other v6 resources also read (a row's URI names the resource it was read as)."""

@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.engine.apply import apply_rows
+from proxy.engine.dates import DATE_TYPES, computable, keeps
 from proxy.engine.plan import CHILD, DERIVE, ObjectPlan, Op
 from proxy.engine.walk_context import WalkContext
 from proxy.engine.walk_filter import FilterWalker
-from proxy.engine.walk_views import evaluated, inside_view, restriction_reads
+from proxy.engine.walk_views import evaluated, restriction_reads
 from proxy.odata import ExpandItem, Expr, SkipOption, TopOption
 from proxy.schema import v6schema as S
 from proxy.schema.v6schema import ResourceInfo
 
 # column types whose values the proxy compares as the database does (text by code point, as decision 2 says
-# for sorting); a sample value of each, to see that the folding decides the condition for it
+# for sorting); a sample value of each, to see that the folding decides the condition for it (dates:
+# ``proxy.engine.dates``)
 _SAMPLES: dict[str, Any] = {"Serial": 0, "Integer": 0, "Boolean": True, "Short Text": "", "Text": "", "Enum": ""}
 
 
@@ -40,6 +42,7 @@ class Gate:
     never: bool = False
     count: bool = False
     page: tuple[int, int | None] | None = None  # a collection's ($skip, $top), applied after the $filter
+    dates: tuple[str, ...] = ()  # the dates among ``reads`` (``proxy.engine.dates``)
 
 
 def wants_the_row(ctx: WalkContext, resource: ResourceInfo, paths: list[list[str]]) -> bool:
@@ -110,12 +113,13 @@ def open_link(
         if reads is None:
             return None
         condition = walked.serialize()
+    dates = date_columns(ctx, target.v7, reads or ())
     for opt in [*tops, *skips, *([flt] if flt is not None else [])]:
         assert opts is not None
         opts.remove(opt)
     counted, item.count = item.count, False
     ctx.feature(f"{target.name}.from_client_expand")
-    return Gate(item, condition, reads or (), never=never, count=counted, page=page)
+    return Gate(item, condition, reads or (), never=never, count=counted, page=page, dates=dates)
 
 
 def _page(opts: Any) -> tuple[int, int | None]:
@@ -135,12 +139,22 @@ def decided_reads(ctx: WalkContext, expr: Expr, target: str) -> tuple[str, ...] 
     columns = ctx.schema.v7graph.get(target, {}).get("fields", {})
     kinds = [_kind(columns.get(name)) for name in reads.fields]
     samples = {name: _SAMPLES[k] for name, k in zip(reads.fields, kinds, strict=True) if k in _SAMPLES}
-    if len(samples) != len(reads.fields):
+    dates = date_columns(ctx, target, reads.fields)
+    if len(samples) + len(dates) != len(reads.fields):
         return None
+    if dates:
+        return reads.fields if computable(expr, dates, samples) else None
     nulls = dict.fromkeys(reads.fields)
     if evaluated(expr, nulls) is None or evaluated(expr, samples) is None:
         return None
     return reads.fields
+
+
+def date_columns(ctx: WalkContext, target: str, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """Which of ``fields`` of the v7 resource ``target`` are dates the database keeps finer than the answer
+    (``proxy.engine.dates``)."""
+    columns = ctx.schema.v7graph.get(target, {}).get("fields", {})
+    return tuple(name for name in fields if _kind(columns.get(name)) in DATE_TYPES)
 
 
 def _kind(column: Any) -> str | None:
@@ -171,15 +185,14 @@ def gate_ops(ctx: WalkContext, options_id: int, expand_ops: list[Op]) -> None:
 def _gated(link: str, child: ObjectPlan, gate: Gate, names: dict[str, str]) -> Callable[[Any], Any]:
     """The client's rows of the expanded ``link`` (or their number): the rows where the gate lets them
     through."""
-    condition, never, count, page = gate.condition, gate.never, gate.count, gate.page
+    never, count, page = gate.never, gate.count, gate.page
+    holds = keeps(gate.condition, gate.dates) if gate.condition else None
 
     def compute(row: Any) -> Any:
         rows = row.get(link)
         if not isinstance(rows, list):
             return rows
-        kept = (
-            [] if never else [r for r in rows if isinstance(r, dict) and (not condition or inside_view(condition, r))]
-        )
+        kept = [] if never else [r for r in rows if isinstance(r, dict) and (holds is None or holds(r))]
         if page is not None:
             kept = kept[page[0] :] if page[1] is None else kept[page[0] : page[0] + page[1]]
         if count:

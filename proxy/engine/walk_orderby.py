@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from proxy.engine.apply import apply_rows
+from proxy.engine.dates import keeps
 from proxy.engine.plan import CHILD, COPY, DERIVE, ObjectPlan, Op, SortKey
 from proxy.engine.walk_context import (
     WalkContext,
@@ -16,11 +17,10 @@ from proxy.engine.walk_context import (
     keeps_the_linked_row,
     member_slot,
 )
-from proxy.engine.walk_gates import decided_reads
+from proxy.engine.walk_gates import date_columns, decided_reads
 from proxy.engine.walk_path import ConstantEnd, DerivedEnd, MemberEnd, PathEnd, PathWalker
 from proxy.engine.walk_views import (
     field_value,
-    inside_view,
     outer_paths,
     view_in_path,
     view_read,
@@ -611,7 +611,7 @@ class OrderByWalker:
                 if name not in {p.serialize() for p in select.items}:
                     select.add(name)
             plan.trivial = False  # the widened rows are cut back to the client's $select
-        return SortKey(None, _rows_where(nav, counted.serialize()), desc)
+        return SortKey(None, _rows_where(nav, keeps(counted.serialize(), date_columns(self.ctx, target, reads))), desc)
 
     def path_sort_key(
         self,
@@ -1289,16 +1289,12 @@ def _rows_of(nav: str) -> Callable[[dict[str, Any]], Any]:
     return compute
 
 
-def _rows_where(nav: str, condition: str) -> Callable[[dict[str, Any]], Any]:
-    """The number of rows of an expanded collection ``nav`` for which the v7 ``condition`` holds."""
+def _rows_where(nav: str, holds: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], Any]:
+    """The number of rows of an expanded collection ``nav`` for which a v7 condition ``holds``."""
 
     def compute(row: dict[str, Any]) -> Any:
         value = row.get(nav)
-        return (
-            sum(1 for m in value if isinstance(m, dict) and inside_view(condition, m))
-            if isinstance(value, list)
-            else None
-        )
+        return sum(1 for m in value if isinstance(m, dict) and holds(m)) if isinstance(value, list) else None
 
     return compute
 

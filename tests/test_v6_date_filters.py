@@ -1,0 +1,154 @@
+"""A client's ``$filter`` over a ``Date Time`` column that the proxy decides itself (an expansion it asks of v7
+whole next to a key or value it reads through it, ``proxy/engine/walk_gates.py``; was a 400).
+
+The facts relied on (``proxy/engine/dates.py``): the database compares the column with microseconds; pinejs
+answers it with milliseconds (node-postgres ``postgres-date`` reads three digits of the fraction, sub-millisecond
+digits truncated; ``@balena/sbvr-types`` Date Time ``fetchProcessing`` answers ``toISOString()``); a
+``datetime'…'`` literal is ``Date.parse``'s whole millisecond (``@balena/odata-parser``), bound as a ``Date``
+(sbvr-types ``validate.date``). So ``ge``/``lt`` are decided from the answered value, ``gt``/``le``/``eq``/``ne``
+too except where the answered value equals the literal: there the proxy answers a clear 400, never a guess.
+The simulator keeps milliseconds only (its hidden digits are zero), so where the proxy decides, its answer is
+the simulator's own (the oracle: the same filter sent to it).
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+import yarl
+
+from balena_v7_simulator.app import create_simulator_app
+from balena_v7_simulator.fixtures import ADMIN_TOKEN
+from proxy.engine.apply import AnswerRefused
+from proxy.engine.dates import dated_truth, keeps, milliseconds, prepared
+from proxy.engine.texts import expression
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# install_date values of the bundled fleet: 2026-01-05T10:00, 2026-02-01T12:00 and 2026-03-01T08:30 (UTC)
+FEB = "2026-02-01T12:00:00"
+
+
+@pytest.fixture
+async def proxy(serve_app, start_proxy):
+    upstream = await serve_app(create_simulator_app(flavour="balena-cloud"))
+    running = await start_proxy(upstream, v6_mode="translate", upstream_flavour="balena-cloud")
+    return running.url
+
+
+async def get(base: str, path: str):
+    async with aiohttp.ClientSession(headers=AUTH) as s:
+        async with s.get(yarl.URL(base + path.replace(" ", "%20").replace("+", "%2B"), encoded=True)) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+
+def refusal(names: str) -> str:
+    return (
+        f"A $filter comparing {names} cannot be decided through the v6 proxy for a row whose value equals the "
+        "compared date to the millisecond: the database compares microseconds, the v7 answer holds milliseconds"
+    )
+
+
+DECIDED = (
+    f"install_date ge datetime'{FEB}Z'",
+    f"install_date lt datetime'{FEB}.000Z'",
+    f"install_date gt datetime'{FEB}.001Z'",
+    "install_date gt datetime'2026-02-01T11:59:59.999Z'",
+    f"install_date le datetime'{FEB}.500Z' and install_date ne datetime'2026-01-05T10:00:00.001Z'",
+    f"not (install_date ge datetime'{FEB}Z') or install_date eq null",
+    "install_date eq null",
+    "install_date gt datetime'2026-01-05T10:00:00.5Z' and id gt 2",
+)
+UNDECIDED = (  # a row's value equals the literal (or the other column's) to the millisecond
+    f"install_date gt datetime'{FEB}Z'",
+    "install_date eq datetime'2026-03-01T08:30:00Z'",
+    f"install_date le datetime'{FEB}Z'",
+    "not (install_date ne datetime'2026-01-05T10:00:00Z')",
+)
+
+
+async def test_a_collection_expansion_filtered_by_a_date_next_to_a_count_key(proxy):
+    """`device?$expand=image_install($filter=<date>)&$orderby=image_install/$count desc,overall_status`: the
+    proxy asks for every install (v6's count saw them all), counts them, and keeps the ones the $filter keeps."""
+    orderby = "$orderby=image_install/$count desc,overall_status asc,id asc"
+    _, order = await get(proxy, f"/v6/device?$select=id&{orderby}")
+    for flt in DECIDED:
+        expand = f"$expand=image_install($select=id,install_date;$filter={flt})"
+        _, plain = await get(proxy, f"/v6/device?$select=id&{expand}")  # the simulator decides the $filter
+        row_of = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}")
+        assert status == 200, (flt, body)
+        assert body["d"] == [row_of[r["id"]] for r in order["d"]], flt
+    kept = {len(row_of[i]["image_install"]) for i in row_of}
+    assert len(kept) > 1  # the last $filter keeps some installs and leaves out others
+    for flt in UNDECIDED:
+        expand = f"$expand=image_install($select=id;$filter={flt})"
+        status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}")
+        assert (status, body) == (400, refusal("install_date")), flt
+    # two columns compared: every install's two dates are equal to the millisecond, so even `ge` is open
+    expand = "$expand=image_install($select=id;$filter=install_date ge created_at)"
+    status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}")
+    assert (status, body) == (400, refusal("install_date, created_at"))
+
+
+async def test_a_filtered_count_key_by_a_date_read_from_the_clients_expansion(proxy):
+    """`$orderby=image_install/$count($filter=<date>)` with the client's whole `$expand=image_install`: counted
+    by the proxy from the expansion (the order of the same request without the expansion, v7's, is the oracle)."""
+    for flt in DECIDED[:3]:
+        orderby = f"$orderby=image_install/$count($filter={flt}) desc,overall_status asc,id asc"
+        _, order = await get(proxy, f"/v6/device?$select=id&{orderby}")
+        _, plain = await get(proxy, "/v6/device?$select=id&$expand=image_install($select=id)")
+        row_of = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/device?$select=id&$expand=image_install($select=id)&{orderby}")
+        assert status == 200, (flt, body)
+        assert body["d"] == [row_of[r["id"]] for r in order["d"]], flt
+    orderby = f"$orderby=image_install/$count($filter={UNDECIDED[0]}) desc,overall_status asc,id asc"
+    status, body = await get(proxy, f"/v6/device?$select=id&$expand=image_install($select=id)&{orderby}")
+    assert (status, body) == (400, refusal("install_date"))
+
+
+async def test_a_single_valued_link_filtered_by_a_date_next_to_a_derived_path(proxy):
+    """`image_install?$select=device/overall_status&$expand=device($filter=<date>)`: v6 joined the device for
+    the path whatever the expansion left out; the proxy asks for the device whole and leaves it out again where
+    the $filter does not hold (every device was created at 2026-02-01T12:00Z)."""
+    for flt, kept in ((f"created_at ge datetime'{FEB}Z'", True), (f"created_at lt datetime'{FEB}Z'", False)):
+        expand = f"$expand=device($select=id;$filter={flt})"
+        _, plain = await get(proxy, f"/v6/image_install?$select=id&{expand}")
+        _, values = await get(proxy, "/v6/image_install?$select=id,device/overall_status")
+        assert all(bool(r["device"]) is kept for r in plain["d"])
+        status, body = await get(proxy, f"/v6/image_install?$select=id,device/overall_status&{expand}")
+        assert status == 200, body
+        assert body["d"] == [{**p, **v} for p, v in zip(plain["d"], values["d"], strict=True)]
+    expand = f"$expand=device($select=id;$filter=created_at gt datetime'{FEB}Z')"
+    status, body = await get(proxy, f"/v6/image_install?$select=id,device/overall_status&{expand}")
+    assert (status, body) == (400, refusal("created_at"))
+
+
+async def test_what_the_proxy_does_not_decide_stays_the_clear_400(proxy):
+    """A date through a function, arithmetic or the database's clock (`now()`): the proxy cannot compute it
+    as the database does, so the key through the expansion stays the 400 it was."""
+    for flt in ("year(install_date) eq 2026", "install_date gt now()", "install_date gt 5"):
+        expand = f"$expand=image_install($select=id;$filter={flt})"
+        status, body = await get(proxy, f"/v6/device?$select=id&{expand}&$orderby=image_install/$count,overall_status")
+        assert status == 400, (flt, body)
+        assert body.endswith("through the v6 proxy"), body
+
+
+def test_an_answered_date_in_milliseconds():
+    """pinejs's `toISOString()` text as milliseconds since the epoch, exactly (before 1970 too)."""
+    assert milliseconds("1970-01-01T00:00:00.001Z") == 1
+    assert milliseconds("1969-12-31T23:59:59.999Z") == -1
+    assert milliseconds("2026-02-01T12:00:00.123Z") == 1769947200123
+    assert milliseconds(None) is None
+
+
+def test_two_dates_compared_with_each_other():
+    """Decided where their milliseconds differ (the hidden digits cannot reorder them), open where equal."""
+    ready = prepared(expression("install_date gt created_at"), ("install_date", "created_at"))
+    later = {"install_date": "2026-02-01T12:00:00.001Z", "created_at": "2026-02-01T12:00:00.000Z"}
+    both = ("install_date", "created_at")
+    assert (found := dated_truth(ready, later, both)) is not None and found.value is True
+    assert (found := dated_truth(ready, {**later, "created_at": None}, both)) is not None and found.kind == "Null"
+    with pytest.raises(AnswerRefused):
+        keeps("install_date gt created_at", ("install_date", "created_at"))(
+            {**later, "created_at": later["install_date"]}
+        )
