@@ -256,12 +256,14 @@ async def odata(request: web.Request) -> web.StreamResponse:
 
 
 def _write_targets(ev: Evaluator, req: Request) -> tuple[Any, list]:
-    """Rows a PATCH/PUT/DELETE addresses: the key, or every row its ``$filter`` matches."""
+    """Rows a PATCH/PUT/DELETE addresses: the key, or the rows its ``$filter``, ``$orderby``, ``$top`` and
+    ``$skip`` select (odata-to-abstract-sql ``AddQueryOptions`` puts all four in the write's subquery)."""
     res, rows = ev.target_rows(req)
-    only_filter = Options(filter=req.options.filter)
-    ev.check_options(res, only_filter)
+    o = req.options
+    selecting = Options(filter=o.filter, orderby=o.orderby, top=o.top, skip=o.skip)
+    ev.check_options(res, selecting)
     # pinejs writes `WHERE id IN (SELECT … LEFT JOIN …)`: a row a collection path joined twice is written once
-    matched = {id(row): row for row in ev.apply_options(res, rows, only_filter)}
+    matched = {id(row): row for row in ev.apply_options(res, rows, selecting)}
     return res, list(matched.values())
 
 
