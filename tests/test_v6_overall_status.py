@@ -345,7 +345,7 @@ async def test_local_sort_with_a_path_key_it_cannot_read_leaves_it_to_v7_or_name
     )
     assert status == 200, body
     assert [json.dumps(r) for r in body["d"]] == [json.dumps(row_of[i]) for i in expected]
-    # ... unless that $filter is one the proxy does not compute as the server does (`now()`, the database's clock): the clear 400
+    # ... unless that $filter is one the proxy does not compute as the server does (`now()`): the clear 400
     undecided = expand_whole.replace("id gt 1", "created_at gt now()")
     status, body = await get(
         proxy, f"/v6/device?{undecided}&$orderby=belongs_to__application/id asc,overall_status desc"

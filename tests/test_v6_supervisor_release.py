@@ -445,7 +445,7 @@ async def test_a_filtered_expansion_of_the_link_the_proxy_can_decide_is_asked_wh
     status, body = await call(proxy, "GET", f"/v6/device?$select=id&$expand={NAV}/$count&{order}&$filter=id le 3")
     assert status == 200, body
     assert body["d"] == [row_of[r["id"]] for r in plain["d"]]
-    # a $filter the proxy does not compute as the server does (`now()`, the database's clock), there or in a count: the clear 400
+    # a $filter the proxy does not compute as the server does (`now()`), there or in a count: the clear 400
     for query in (
         f"$select=id,{NAV}/created_at&$expand={NAV}($select=id;$filter=created_at gt now())",
         f"$select=id&$expand={NAV}/$count($filter=created_at gt now())&$orderby={NAV}/note",

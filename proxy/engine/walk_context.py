@@ -135,9 +135,11 @@ def keeps_the_linked_row(options: OptionList | None) -> bool:
 
 def keeps_every_member(options: OptionList | None) -> bool:
     """Whether the client's options of an expansion of a collection keep every member as a join of it holds
-    them, in the join's order: no $filter, $top, $skip or $orderby (a sort key through the collection then
-    reads the members from the client's expansion, ``walk_orderby.member_key``)."""
-    return options is None or all(options.get(k) is None for k in ("$filter", "$top", "$skip", "$orderby"))
+    them: no $filter, $top or $skip (a sort key through the collection then reads the members from the
+    client's expansion, ``walk_orderby.member_key``). Its own $orderby does not matter: the rows v6 joined to
+    the members of one parent show the same parent and the same whole expansion (a subquery of its own),
+    differing only by the keys sorted by, so the order the members come in is not seen."""
+    return options is None or all(options.get(k) is None for k in ("$filter", "$top", "$skip"))
 
 
 def member_slot(nav: str) -> str:

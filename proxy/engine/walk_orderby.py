@@ -789,7 +789,7 @@ class OrderByWalker:
             return None
         item = _client_item(options, nav)
         child = children.get(nav)
-        if item is None or child is None or not self._every_member(item, navs, leaf, first.target):
+        if item is None or child is None or not self._every_member(item, child):
             return None
         if not self._client_tail(item, child, first.target, v6_names[1:], [*navs[1:], leaf]):
             return None
@@ -798,16 +798,19 @@ class OrderByWalker:
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, _at_path((slot, *navs[1:]), leaf), desc, fan_out=nav, fan_into=slot)
 
-    def _every_member(self, item: ExpandItem, navs: list[str], leaf: str, target: str) -> bool:
-        """Whether the client's expansion holds every member, in an order that gives v6's rows: no $filter,
-        $top or $skip; an $orderby of its own only where the key is the member's own key (each joined row of
-        a parent then differs from the others by the key, so the order among them does not depend on the
-        order the members come in)."""
+    def _every_member(self, item: ExpandItem, plan: ObjectPlan) -> bool:
+        """Whether the client's expansion holds every member (``keeps_every_member``: no $filter, $top or
+        $skip; in any order of its own, as the rows a parent is joined to show the same parent and the same
+        whole expansion and differ only by the keys the proxy sorts them by). A ``$top`` the proxy put there
+        for its own unpaged sort of the expansion (``plan``: its plan) leaves out none: more members overflow
+        ``max_local_sort_rows``."""
         if keeps_every_member(item.options):
             return True
         opts = item.options
-        paged = opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip"))
-        return not paged and len(navs) == 1 and leaf == self.ctx.key(self.ctx.res(target).v7)
+        top = opts.get("$top") if opts is not None else None
+        own = isinstance(top, TopOption) and top.value == self.ctx.max_local_sort_rows + 1
+        unpaged = plan.local_limit is not None and plan.top is None and plan.skip is None
+        return own and unpaged and opts is not None and all(opts.get(k) is None for k in ("$filter", "$skip"))
 
     def derived_path_key(self, v6_path: str, options: OptionList, resource: ResourceInfo, desc: bool) -> SortKey | None:
         """A sort key ending in a derived value along a path (``link/derived``, or through a collection
