@@ -41,6 +41,29 @@ async def get(base: str, path: str):
             return resp.status, await resp.json(content_type=None)
 
 
+def nulls_last(v):
+    """PostgreSQL's order of a key: NULLs last ascending (first descending, reversed)."""
+    return (v is None, v or "")
+
+
+async def assert_joined_rows(proxy: str, path: str, rows: list[tuple]) -> None:
+    """`path` (with `{direction}`) answers one row per joined row (`rows`: its id first, its key third),
+    sorted by the key either way, ties by id."""
+    by_id = sorted(rows, key=lambda r: r[0])
+    for direction in ("asc", "desc"):
+        expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=direction == "desc")
+        status, body = await get(proxy, path.format(direction=direction))
+        assert status == 200, body
+        assert body["d"] == [{"id": r[0]} for r in expected], direction
+
+
+async def assert_ids(proxy: str, path: str, ids: list[int]) -> None:
+    """`path` answers the rows of these ids, in this order, each only its id."""
+    status, body = await get(proxy, path)
+    assert status == 200, body
+    assert body["d"] == [{"id": i} for i in ids], path
+
+
 async def status_by_id(proxy: str) -> dict[int, str]:
     _, body = await get(proxy, "/v6/device?$select=id,overall_status")
     return {r["id"]: r["overall_status"] for r in body["d"]}
@@ -389,9 +412,6 @@ async def test_overall_status_and_another_key_through_the_same_collection_share_
     rows = [(a["id"], d["overall_status"], d["device_name"]) for a in apps["d"] for d in a["owns__device"]]
     rows += [(a["id"], None, None) for a in apps["d"] if not a["owns__device"]]
     assert len(rows) > len(apps["d"])
-
-    def nulls_last(v):
-        return (v is None, v or "")
 
     by_id = sorted(rows, key=lambda r: r[0])
     expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[2])), key=lambda r: nulls_last(r[1]), reverse=True)
@@ -993,9 +1013,6 @@ async def test_a_key_through_two_collections_one_after_the_other(urls):
     ]
     assert len(rows) > len({r[0] for r in rows}) + 3
 
-    def nulls_last(v):
-        return (v is None, v or "")
-
     by_id = sorted(rows, key=lambda r: r[0])
     tag_then_status = sorted(
         sorted(by_id, key=lambda r: nulls_last(r[1]), reverse=True), key=lambda r: nulls_last(r[2])
@@ -1030,17 +1047,10 @@ async def test_overall_status_through_two_collections(urls):
     ]
     assert len(rows) > len(orgs["d"])
 
-    def nulls_last(v):
-        return (v is None, v or "")
-
+    await assert_joined_rows(
+        proxy, "/v6/organization?$select=id&$orderby=application/owns__device/overall_status {direction},id asc", rows
+    )
     by_id = sorted(rows, key=lambda r: r[0])
-    for direction in ("asc", "desc"):
-        expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=direction == "desc")
-        status, body = await get(
-            proxy, f"/v6/organization?$select=id&$orderby=application/owns__device/overall_status {direction},id asc"
-        )
-        assert status == 200, body
-        assert [r["id"] for r in body["d"]] == [r[0] for r in expected]
     # next to a key through the first collection, after it: both read the same joined application
     expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[1])), key=lambda r: nulls_last(r[2]), reverse=True)
     status, body = await get(
@@ -1099,18 +1109,12 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
     ]
     assert len(rows) > len(devices["d"])  # the join repeats devices
 
-    def nulls_last(v):
-        return (v is None, v or "")
-
+    await assert_joined_rows(
+        proxy,
+        "/v6/device?$select=id&$orderby=belongs_to__application/owns__device/overall_status {direction},id asc",
+        rows,
+    )
     by_id = sorted(rows, key=lambda r: r[0])
-    for direction in ("asc", "desc"):
-        expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=direction == "desc")
-        status, body = await get(
-            proxy,
-            f"/v6/device?$select=id&$orderby=belongs_to__application/owns__device/overall_status {direction},id asc",
-        )
-        assert status == 200, body
-        assert body["d"] == [{"id": r[0]} for r in expected]
     # paged; without $select the rows are the plain v6 rows (the application's reference rebuilt)
     expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=True)
     _, plain = await get(proxy, "/v6/device")
@@ -1123,22 +1127,20 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
     assert body["d"] == [row_of[r[0]] for r in expected[3:10]]
     # next to a key through the first link, either side: both read the same joined application
     expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[2])), key=lambda r: nulls_last(r[1]), reverse=True)
-    status, body = await get(
+    await assert_ids(
         proxy,
         "/v6/device?$select=id&$orderby=belongs_to__application/app_name desc,"
         "belongs_to__application/owns__device/overall_status asc,id asc",
+        [r[0] for r in expected],
     )
-    assert status == 200, body
-    assert body["d"] == [{"id": r[0]} for r in expected]
     # a second key through the same collection reads the same joined device
     expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[3]), reverse=True), key=lambda r: nulls_last(r[2]))
-    status, body = await get(
+    await assert_ids(
         proxy,
         "/v6/device?$select=id&$orderby=belongs_to__application/owns__device/overall_status asc,"
         "belongs_to__application/owns__device/device_name desc,id asc",
+        [r[0] for r in expected],
     )
-    assert status == 200, body
-    assert body["d"] == [{"id": r[0]} for r in expected]
     # a plain key through the link then the collection before overall_status is joined too (it read only the
     # first device of the application before: a silent wrong order with fewer rows)
     status_of = await status_by_id(proxy)
@@ -1146,13 +1148,12 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
         sorted(sorted(by_id, key=lambda r: status_of[r[0]]), key=lambda r: nulls_last(r[3])),
         key=lambda r: nulls_last(r[1]),
     )
-    status, body = await get(
+    await assert_ids(
         proxy,
         "/v6/device?$select=id&$orderby=belongs_to__application/app_name asc,"
         "belongs_to__application/owns__device/device_name asc,overall_status asc,id asc",
+        [r[0] for r in expected],
     )
-    assert status == 200, body
-    assert body["d"] == [{"id": r[0]} for r in expected]
     # the joined rows count against max_local_sort_rows (17 is more than the devices, fewer than the rows)
     assert len(devices["d"]) <= 17 < len(rows)
     status, body = await get(

@@ -60,6 +60,13 @@ class _Sorting:
     label: str
 
 
+def _item_context(item: OrderItem, sorting: _Sorting) -> tuple[PathEnd | None, str, OptionList, ResourceInfo, bool]:
+    """What a path key's readers start from: walk_path's answer, its v6 path, the options and resource it
+    sorts, and whether it sorts descending."""
+    desc = item.effective_direction == "desc"
+    return sorting.walked.get(id(item)), sorting.v6_paths[id(item)], sorting.options, sorting.resource, desc
+
+
 class OrderByWalker:
     """Translates ``$orderby``; what v7 cannot sort becomes the plan's local sort."""
 
@@ -303,11 +310,8 @@ class OrderByWalker:
         if item.path.count is not None or item.path.lambda_ is not None:
             return self.count_sort_key(item, options, resource, desc)
         if len(item.path.segments) != 1:
-            found = sorting.walked.get(id(item))
-            key = self.path_sort_key(
-                item, found, paths[id(item)], options, resource, sorting.helpers, desc, sorting.children
-            )
-            return self._as_sql_sorts(key, found) if key is not None else None
+            key = self.path_sort_key(item, sorting)
+            return self._as_sql_sorts(key, sorting.walked.get(id(item))) if key is not None else None
         sorting.helpers.add(item.path.names[0])
         return SortKey(item.path.names[0], None, desc)
 
@@ -329,26 +333,19 @@ class OrderByWalker:
         )
         found = sorting.walked.get(id(item))
         desc = item.effective_direction == "desc"
-        key = self._joined_path_key(item, found, v6_path, sorting.options, sorting.resource, desc)
+        key = self._joined_path_key(item, sorting)
         if key is None:
             key = self._selected_path_key(item, found, sorting.options, sorting.resource, keys, desc, refusal)
         if key is None:
             raise WalkError(400, refusal)
         return self._as_sql_sorts(key, found)
 
-    def _joined_path_key(
-        self,
-        item: OrderItem,
-        found: PathEnd | None,
-        v6_path: str,
-        options: OptionList,
-        resource: ResourceInfo,
-        desc: bool,
-    ) -> SortKey | None:
+    def _joined_path_key(self, item: OrderItem, sorting: _Sorting) -> SortKey | None:
         """A key ``collection/link/…/name`` before the last key only the proxy sorts, through a collection no
         other key, $select or $filter path reads through: the proxy joins the collection itself, the links
         expanded inside it (``_fan_out_key``), rather than asking a $select path whose column may share a
         name with another of the row. None otherwise."""
+        found, v6_path, options, resource, desc = _item_context(item, sorting)
         v6_names = v6_path.split("/")
         first = self.ctx.lookup(resource, v6_names[0])
         if first is None or first.kind != S.NAV or not first.many or not first.target or len(v6_names) < 3:
@@ -613,20 +610,12 @@ class OrderByWalker:
             plan.trivial = False  # the widened rows are cut back to the client's $select
         return SortKey(None, _rows_where(nav, keeps(counted.serialize(), date_columns(self.ctx, target, reads))), desc)
 
-    def path_sort_key(
-        self,
-        item: OrderItem,
-        found: PathEnd | None,
-        v6_path: str,
-        options: OptionList,
-        resource: ResourceInfo,
-        helpers: set[str],
-        desc: bool,
-        children: dict[str, ObjectPlan | None],
-    ) -> SortKey | None:
+    def path_sort_key(self, item: OrderItem, sorting: _Sorting) -> SortKey | None:
         """A local sort key at the end of a path of single-valued navigations (``link/name``): the proxy sorts
         v7 rows, so it expands the path itself (selecting only the value) and reads the value from there, or
         from the client's own expansion of the link where that holds the linked row. None: not possible."""
+        found, v6_path, options, resource, desc = _item_context(item, sorting)
+        helpers, children = sorting.helpers, sorting.children
         if not isinstance(found, MemberEnd) or found.name is None or not self._sortable(found):
             return None
         v7_names = [seg.name.text for seg in item.path.segments]  # renamed by walk_path

@@ -5,6 +5,7 @@ along their v7 path, and tail paths rewritten into nested expands."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
@@ -29,6 +30,20 @@ from proxy.schema.v6schema import Name, ResourceInfo
 
 OptionsWalk = Callable[[OptionList, ResourceInfo, ObjectPlan], None]
 """Walks the nested options of an expanded navigation (``walk.Walk.walk_options`` with ``top=False``)."""
+
+
+@dataclass(frozen=True)
+class _NestedAt:
+    """Where ``client_nested_read`` expands the rest of a path (``v6_names`` from ``i`` on): inside the
+    client's expansion holding ``opts`` (``plan``: its plan, the row of ``targets[i - 1]``), reached through
+    the v7 links ``steps``."""
+
+    opts: OptionList
+    plan: ObjectPlan
+    targets: list[ResourceInfo]
+    v6_names: list[str]
+    i: int
+    steps: list[str]
 
 
 class SelectExpandWalker:
@@ -340,24 +355,15 @@ class SelectExpandWalker:
                 steps.append(n.v7 or v6_names[i])
                 continue
             shows = plan.open_ended or any(o.src == (n.v7 or v6_names[i]) for o in plan.ops)
-            return self._nested_expansion(opts, plan, targets, v6_names, i, steps, shows=shows)
+            return self._nested_expansion(_NestedAt(opts, plan, targets, v6_names, i, steps), shows=shows)
         return None
 
-    def _nested_expansion(
-        self,
-        opts: OptionList,
-        plan: ObjectPlan,
-        targets: list[ResourceInfo],
-        v6_names: list[str],
-        i: int,
-        steps: list[str],
-        *,
-        shows: bool,
-    ) -> Callable[[Any], Any] | None:
-        """``client_nested_read``'s own expansion of ``v6_names[i:]`` inside the client's expansion holding
-        ``opts`` (``plan``: its plan, the row of ``targets[i - 1]``; ``shows``: its rows show the link)."""
+    def _nested_expansion(self, at: _NestedAt, *, shows: bool) -> Callable[[Any], Any] | None:
+        """``client_nested_read``'s own expansion of the rest of the path inside the client's expansion
+        (``at``; ``shows``: its rows show the link)."""
+        opts, plan, targets, v6_names, i, steps = at.opts, at.plan, at.targets, at.v6_names, at.i, at.steps
         if shows and targets[i].extra_filters:
-            return self._nested_view_read(opts, plan, targets, v6_names, i, steps)
+            return self._nested_view_read(at)
         new = self._expand_tree([v6_names[i:]], 0, targets[i - 1], extra_key=shows)
         op = self.walk_expand_item(new, targets[i - 1], opts.add_expand(new))
         if op is None or op.kind != CHILD or op.src is None or not isinstance(op.arg, ObjectPlan):
@@ -368,19 +374,12 @@ class SelectExpandWalker:
         plan.trivial = False  # the rows are cut back to the client's own
         return along(tuple(steps), planned_at(op.src, op.arg, tuple(v6_names[i + 1 :])))
 
-    def _nested_view_read(
-        self,
-        opts: OptionList,
-        plan: ObjectPlan,
-        targets: list[ResourceInfo],
-        v6_names: list[str],
-        i: int,
-        steps: list[str],
-    ) -> Callable[[Any], Any] | None:
+    def _nested_view_read(self, at: _NestedAt) -> Callable[[Any], Any] | None:
         """``_nested_expansion`` where the client's rows show the link, which leads to a view: v6 showed the
         linked key even outside the view, so the link is expanded whole and the view's restriction evaluated
         by the proxy (``view_read`` on the client's nested options, the reference rebuilt from that row). Only
         for a plain field or a derived value of plain helpers right on the view."""
+        opts, plan, targets, v6_names, i, steps = at.opts, at.plan, at.targets, at.v6_names, at.i, at.steps
         view = targets[i]
         n = self.ctx.lookup(targets[i - 1], v6_names[i])
         leaf = self.ctx.lookup(view, v6_names[-1])
