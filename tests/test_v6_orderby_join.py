@@ -1154,6 +1154,16 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
         "belongs_to__application/owns__device/device_name asc,overall_status asc,id asc",
         [r[0] for r in expected],
     )
+    # the client's own whole expansion of the link (not of the collection): each joined row shows it unchanged
+    expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=True)
+    for select, nested in (("$select=id&", "($select=app_name)"), ("", "")):
+        expand = f"$expand=belongs_to__application{nested}"
+        _, plain = await get(proxy, f"/v6/device?{select}{expand}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        orderby = "$orderby=belongs_to__application/owns__device/overall_status desc,id asc"
+        status, body = await get(proxy, f"/v6/device?{select}{expand}&{orderby}")
+        assert status == 200, body
+        assert body["d"] == [row_of[r[0]] for r in expected], nested
     # the joined rows count against max_local_sort_rows (17 is more than the devices, fewer than the rows)
     assert len(devices["d"]) <= 17 < len(rows)
     status, body = await get(

@@ -830,6 +830,8 @@ class OrderByWalker:
         else:
             prior = None
         if expand is not None and {names[0], v7_first} & {i.name.text for i in expand.items}:
+            if first_many > 0:
+                return self._member_in_client(names, v7_first, options, resource, desc)
             return self._derived_from_client(names, v7_first, options, resource, desc, many=many)
         if many and self._joined_elsewhere(v7_first, names[0], options):
             return None
@@ -872,6 +874,39 @@ class OrderByWalker:
             return None
         self.ctx.feature(f"{resource.name}.local_sort_path")
         return SortKey(None, nested, desc)
+
+    def _member_in_client(
+        self, names: list[str], link: str, options: OptionList, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """``link/collection/<derived>`` where the client expands the single-valued ``link`` whole but not the
+        collection inside it: v6 joined the link and then the collection for the key, the client's expansion a
+        subquery of its own. The proxy expands the collection inside the client's expansion (walked as the
+        client's own would be: helpers), joins the rows to its members (``SortKey.fan_out`` ``link/collection``:
+        each copy's linked row holds one member) and hides the collection again. None otherwise (a longer path,
+        a $select/$filter path through the link, the client's expansion not whole or expanding the collection)."""
+        plan = self.ctx.whole_links.get(id(options), {}).get(link)
+        item = _client_item(options, link)
+        first = self.ctx.lookup(resource, names[0])
+        if len(names) != 3 or not isinstance(plan, ObjectPlan) or item is None or first is None or not first.target:
+            return None
+        if _reads_through(options, names[0], link) or self.expand_item is None:
+            return None
+        target = self.ctx.res(first.target)
+        n = self.ctx.lookup(target, names[1])
+        if n is None or n.kind != S.NAV or not n.many or not n.target:
+            return None
+        opts = item.ensure_options()
+        if opts.expand is not None and {names[1], n.v7 or names[1]} & {i.name.text for i in opts.expand.items}:
+            return None
+        new = self._derived_expansion(names[1:], [self.ctx.res(n.target)], shown=False, many_at=0)
+        op = self.expand_item(new, target, opts.add_expand(new))
+        if op is None or op.kind != CHILD or op.src is None or not isinstance(op.arg, ObjectPlan):
+            return None
+        plan.finish(plan.known | {op.src})  # the collection is the proxy's: never shown
+        plan.trivial = False
+        self.ctx.feature(f"{resource.name}.local_sort_path")
+        read = along((link,), planned_at(op.src, op.arg, (names[2],)))
+        return SortKey(None, read, desc, fan_out=f"{link}/{op.src}")
 
     def _shows_link(self, options: OptionList, v6_link: str, link: str) -> bool:
         """Whether the rows show a single-valued link as a reference: no $select, the link selected, or an
