@@ -1141,6 +1141,14 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
         "belongs_to__application/owns__device/device_name desc,id asc",
         [r[0] for r in expected],
     )
+    # ... and before it: the same joined device (was a 400: the first key was asked as a $select path)
+    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=True), key=lambda r: nulls_last(r[3]))
+    await assert_ids(
+        proxy,
+        "/v6/device?$select=id&$orderby=belongs_to__application/owns__device/device_name asc,"
+        "belongs_to__application/owns__device/overall_status desc,id asc",
+        [r[0] for r in expected],
+    )
     # a plain key through the link then the collection before overall_status is joined too (it read only the
     # first device of the application before: a silent wrong order with fewer rows)
     status_of = await status_by_id(proxy)

@@ -276,8 +276,15 @@ class OrderByWalker:
         last_local = max(i for i, item in enumerate(orderby.items) if id(item) in local_ids)
         upstream: list[OrderItem] = []  # the keys after the last proxy-only key that v7 sorts (see _rest_upstream)
         sorting = _Sorting(options, resource, helpers, local, v6_paths, walked, children, views, label)
+        # a derived key through a link and then a collection joins them first: a key before it through the same
+        # links reads the same joined rows (as pinejs joins a navigation path once), not a join of its own
+        early = {
+            id(item): self._own_key(item, sorting)
+            for item in orderby.items
+            if id(item) in self.derived_paths and self._later_collection(resource, v6_paths[id(item)])
+        }
         for index, item in enumerate(orderby.items):
-            key = self._own_key(item, sorting)
+            key = early[id(item)] if id(item) in early else self._own_key(item, sorting)
             if key is None:
                 upstream = self._rest_upstream(orderby.items[index:], index > last_local, keys)
                 if upstream:
@@ -285,6 +292,11 @@ class OrderByWalker:
                 key = self._fallback_key(item, sorting, keys)
             keys.append(key)
         self._finish_local_sort(orderby, plan, sorting, keys, upstream, top=top)
+
+    def _later_collection(self, resource: ResourceInfo, v6_path: str) -> bool:
+        """Whether a path's first link is single-valued and a later one leads to many rows."""
+        reached = self._link_targets(resource, v6_path.split("/"))
+        return reached is not None and reached[1] > 0
 
     def _own_key(self, item: OrderItem, sorting: _Sorting) -> SortKey | None:
         """The local sort key of one item, read from what the proxy expands (or the client's expansion); None
