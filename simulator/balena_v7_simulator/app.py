@@ -28,7 +28,7 @@ from aiohttp import web
 from proxy.errors import malformed_url_message
 from proxy.odata import ODataSyntaxError, parse_target
 
-from . import device_api, ir, put, writes
+from . import device_api, ir, put, rules, writes
 from .bodies import body_of, body_parser
 from .compression import compress
 from .evaluator import Evaluator, ODataError
@@ -228,6 +228,7 @@ async def odata(request: web.Request) -> web.StreamResponse:
         if request.method in ("POST", "PATCH", "PUT", "MERGE"):
             target = ev.path_resource(req)
             validate_body(target, body, writes.REQUIRED.get(target.name, ()))  # pinejs: before hooks, URL checks
+            rules.check_hooks(target.name, body)
         if request.method == "POST":
             return create(ev, req, body)
         if request.method in ("PATCH", "MERGE") and body == {}:

@@ -19,6 +19,7 @@ from typing import Any
 from .evaluator import Evaluator, ODataError
 from .identity import WRITE
 from .model import COMPUTED, Resource
+from .rules import check_lengths
 from .store import Row, now_iso
 from .writes import (
     PIN_RULE,
@@ -102,7 +103,10 @@ def _check_rules(ev: Evaluator, res: Resource, row: Row) -> None:
     """The SBVR rules pinejs validates after the write (``validateModel``), the ones the simulator knows."""
     if res.name == "device" and row.get("is_pinned_on__release") is not None:
         release = ev.store.get("release", row["is_pinned_on__release"])
-        if release is not None and release.get("belongs_to__application") != row.get("belongs_to__application"):
+        if release is not None and (
+            release.get("status") != "success"
+            or release.get("belongs_to__application") != row.get("belongs_to__application")
+        ):
             raise ODataError(400, PIN_RULE)
     if res.name == "application" and row.get("should_be_running__release") is not None:
         release = ev.store.get("release", row["should_be_running__release"])
@@ -136,6 +140,7 @@ def put(ev: Evaluator, res: Resource, rows: list[Row], body: Any, key: dict[str,
             _check_not_null(res, merged)
             check_unique(ev, res, merged, ignore=row)
             check_references(ev, res, merged)
+            check_lengths(res.name, merged)
             _check_rules(ev, res, merged)
             replacements.append((row, new))
         for row, new in replacements:
@@ -166,6 +171,7 @@ def _insert(ev: Evaluator, res: Resource, written: dict[str, Any], stamp: str) -
         raise ODataError(409, "Unique key constraint violated")  # a row the caller cannot see: its primary key
     check_unique(ev, res, row)
     check_references(ev, res, row)
+    check_lengths(res.name, row)
     _check_rules(ev, res, row)
     if given_id is not None:
         ev.store.reserve_id(res.name, given_id)

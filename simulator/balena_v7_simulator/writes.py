@@ -17,6 +17,7 @@ from typing import Any
 from .evaluator import Evaluator, ODataError
 from .identity import PARENT, WRITE
 from .model import COMPUTED, Resource
+from .rules import check_lengths
 from .store import Row, new_uuid, now_iso, unwrap
 from .validation import coerced, js_number
 
@@ -51,8 +52,9 @@ RELEASE_RULE = (
     "It is necessary that each release that should be running on an application, has a status that is "
     'equal to "success" and belongs to the application.'
 )
-PIN_RULE = (
-    "It is necessary that each device that is pinned on a release, belongs to an application that owns the release."
+PIN_RULE = (  # balena.sbvr: validateModel runs the final (resin) model's rules, v6 and v7 alike
+    'It is necessary that each release that is pinned to a device, has a status that is equal to "success" and '
+    "belongs to an application1 that the device belongs to."
 )
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
@@ -234,6 +236,7 @@ def post(ev: Evaluator, res: Resource, body: Any) -> Row:
     check_parent(ev, res, row)
     check_references(ev, res, row)
     check_unique(ev, res, row)
+    check_lengths(res.name, row)
     if res.name == "release":
         release_version(row, ev.store.rows("release"))
     if res.name == "device" and row.get("is_pinned_on__release") is not None:
@@ -257,7 +260,9 @@ def check_pin(ev: Evaluator, device: Row, release_id: Any) -> None:
     release = ev.store.get("release", release_id)
     if release is None:
         raise ODataError(409, "Foreign key constraint violated")
-    if release.get("belongs_to__application") != device.get("belongs_to__application"):
+    if release.get("status") != "success" or release.get("belongs_to__application") != device.get(
+        "belongs_to__application"
+    ):
         raise ODataError(400, PIN_RULE)
 
 
@@ -283,11 +288,9 @@ def patch(ev: Evaluator, res: Resource, rows: list[Row], body: Any) -> None:
                 check_pin(ev, {**row, **update}, update["is_pinned_on__release"])
         if res.name == "application" and update.get("should_be_running__release") is not None:
             release = ev.store.get("release", update["should_be_running__release"])
-            if (
-                release is None
-                or release.get("status") != "success"
-                or release.get("belongs_to__application") != row["id"]
-            ):
+            if release is None:
+                raise ODataError(409, "Foreign key constraint violated")  # the UPDATE fails before the rules run
+            if release.get("status") != "success" or release.get("belongs_to__application") != row["id"]:
                 raise ODataError(400, RELEASE_RULE)
         if res.name == "release" and "is_final" in update:
             final = update.pop("is_final")
@@ -314,6 +317,7 @@ def patch(ev: Evaluator, res: Resource, rows: list[Row], body: Any) -> None:
                 )
         check_references(ev, res, {**row, **update})
         check_unique(ev, res, {**row, **update}, ignore=row)
+        check_lengths(res.name, {**row, **update})
         row.update(update)
         row["modified_at"] = now_iso()
         if res.name == "release" and row.get("revision") is not None:
