@@ -749,6 +749,21 @@ async def test_overall_status_through_a_collection_the_client_expands_whole(urls
     status, body = await get(proxy, f"/v6/application?$select=id&$expand=owns__device($select=id)&{orderby}")
     assert status == 200, body
     assert body["d"] == [row_of[r["id"]] for r in joined["d"]]
+    # paged by an $orderby the proxy does itself there: v7 is asked for every member, which the key reads, and
+    # the proxy pages the client's rows after its sort (was a 400)
+    for nested, keys in (
+        ("($select=id;$orderby=overall_status desc;$top=2;$skip=1)", "owns__device/overall_status desc"),
+        ("($orderby=overall_status asc;$top=1)", "owns__device/overall_status desc"),
+        ("($select=id;$orderby=overall_status asc;$skip=1)", "owns__device/device_name,owns__device/overall_status"),
+    ):
+        orderby = f"$orderby={keys},id asc"
+        _, joined = await get(proxy, f"/v6/application?$select=id&{orderby}")
+        _, plain = await get(proxy, f"/v6/application?$select=id&$expand=owns__device{nested}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        assert any(len(r["owns__device"]) for r in row_of.values())
+        status, body = await get(proxy, f"/v6/application?$select=id&$expand=owns__device{nested}&{orderby}")
+        assert status == 200, body
+        assert body["d"] == [row_of[r["id"]] for r in joined["d"]], nested
     # an expansion that may leave out members, with a $filter the proxy cannot decide (`now()`): the clear 400
     status, body = await get(
         proxy,

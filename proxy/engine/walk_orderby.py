@@ -802,16 +802,16 @@ class OrderByWalker:
     def _every_member(self, item: ExpandItem, plan: ObjectPlan) -> bool:
         """Whether the client's expansion holds every member (``keeps_every_member``: no $filter, $top or
         $skip; in any order of its own, as the rows a parent is joined to show the same parent and the same
-        whole expansion and differ only by the keys the proxy sorts them by). A ``$top`` the proxy put there
-        for its own unpaged sort of the expansion (``plan``: its plan) leaves out none: more members overflow
-        ``max_local_sort_rows``."""
+        whole expansion and differ only by the keys the proxy sorts them by). Where the proxy sorts the
+        expansion itself (``plan``: its plan), v7 is asked for every member (a ``$top`` of one more than
+        ``max_local_sort_rows``: more overflow it) and the client's ``$top``/``$skip`` page the rows shown."""
         if keeps_every_member(item.options):
             return True
         opts = item.options
         top = opts.get("$top") if opts is not None else None
         own = isinstance(top, TopOption) and top.value == self.ctx.max_local_sort_rows + 1
-        unpaged = plan.local_limit is not None and plan.top is None and plan.skip is None
-        return own and unpaged and opts is not None and all(opts.get(k) is None for k in ("$filter", "$skip"))
+        mine = plan.local_limit is not None
+        return own and mine and opts is not None and all(opts.get(k) is None for k in ("$filter", "$skip"))
 
     def derived_path_key(self, v6_path: str, options: OptionList, resource: ResourceInfo, desc: bool) -> SortKey | None:
         """A sort key ending in a derived value along a path (``link/derived``, or through a collection
@@ -954,12 +954,14 @@ class OrderByWalker:
         plan = self.ctx.whole_links.get(id(options), {}).get(nav)
         if len(names) != 2 or self._joined_elsewhere(nav, names[0], options) or not isinstance(plan, ObjectPlan):
             return None
-        if _client_item(options, nav) is None or not any(op.key == names[1] for op in plan.ops):
+        item = _client_item(options, nav)
+        if item is None or not self._every_member(item, plan) or not any(op.key == names[1] for op in plan.ops):
             return None
         slot = member_slot(nav)
         self.ctx.sort_links.setdefault(id(options), {})[slot] = None
         self.ctx.feature(f"{resource.name}.local_sort_path")
-        read = planned_at(slot, replace(plan, ops=list(plan.ops), builders={}), (names[1],))
+        # the member's value by the expansion's plan, not paged (its own sort pages the client's rows)
+        read = planned_at(slot, replace(plan, ops=list(plan.ops), builders={}, top=None, skip=None), (names[1],))
         return SortKey(None, read, desc, fan_out=nav, fan_into=slot)
 
     def _link_targets(

@@ -509,11 +509,24 @@ class SelectExpandWalker:
             n = self.ctx.lookup(resource, item.name.text)
             if n is None or n.kind != S.NAV or not n.target or item.tail is not None:
                 continue
-            if item.count or not (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
+            if item.count or not self._holds_every_row(item, n):
                 self._open_link(options, resource, item, n)
-            if not item.count and (keeps_every_member(item.options) if n.many else keeps_the_linked_row(item.options)):
+            if not item.count and self._holds_every_row(item, n):
                 whole[item.name.text] = item
         return whole
+
+    def _holds_every_row(self, item: ExpandItem, n: Name) -> bool:
+        """Whether the client's expansion of a link holds the linked row (``keeps_the_linked_row``) or every
+        member (``keeps_every_member``, or no $filter and an $orderby the proxy sorts by itself: it asks v7 for
+        every member and pages them after sorting)."""
+        if not n.many:
+            return keeps_the_linked_row(item.options)
+        opts = item.options
+        if keeps_every_member(opts) or opts is None or opts.filter is not None or n.target is None:
+            return keeps_every_member(opts)
+        orderby = opts.orderby
+        paths = [i.path.names for i in orderby.items] if orderby is not None else []
+        return bool(paths) and sorts_locally(self.ctx, self.ctx.res(n.target), paths)
 
     def _open_link(self, options: OptionList, resource: ResourceInfo, item: ExpandItem, n: Name) -> None:
         """The client's expansion of a link that may leave out the linked row (or a member of a collection),
