@@ -550,3 +550,38 @@ async def test_a_path_through_a_link_to_the_view_two_links_away(linked):
             assert body["d"] == [row_of[i] for i in order], (expand, direction)
     status, body = await call(proxy, "GET", f"/v6/image_install/$count?$filter=device le 3&$orderby={path}/note")
     assert (status, body) == (200, {"d": len(device_of)})
+
+
+async def test_a_sort_key_through_a_collection_and_then_the_link_to_the_view(linked):
+    """`application?$orderby=owns__device/<link>/created_at` and `device?$orderby=belongs_to__application/
+    owns__device/<link>/created_at`: v6 LEFT JOINed every link of the path (one row per device, the value NULL
+    outside the view); the proxy expands the links (the view's restriction on the last) and joins the rows to
+    the devices. Expected orders are computed from the data (NULL last ascending, first descending)."""
+    proxy, created = linked
+
+    def value(device: int):
+        return created[10] if device == 1 else None  # only device 1 is managed by a release inside the view
+
+    def nulls_last(v):
+        return (v is None, v or "")
+
+    _, apps = await call(proxy, "GET", "/v6/application?$select=id&$expand=owns__device($select=id)")
+    rows = [(a["id"], value(d["id"])) for a in apps["d"] for d in a["owns__device"]]
+    rows += [(a["id"], None) for a in apps["d"] if not a["owns__device"]]
+    _, devices = await call(
+        proxy, "GET", "/v6/device?$select=id&$expand=belongs_to__application($expand=owns__device($select=id))"
+    )
+    device_rows = [
+        (d["id"], value(m["id"])) for d in devices["d"] for a in d["belongs_to__application"] for m in a["owns__device"]
+    ]
+    assert any(v is not None for _, v in rows) and len(device_rows) > len(devices["d"])
+    for resource, path, joined in (
+        ("application", f"owns__device/{NAV}/created_at", rows),
+        ("device", f"belongs_to__application/owns__device/{NAV}/created_at", device_rows),
+    ):
+        by_id = sorted(joined, key=lambda r: r[0])
+        for direction in ("asc", "desc"):
+            expected = sorted(by_id, key=lambda r: nulls_last(r[1]), reverse=direction == "desc")
+            status, body = await call(proxy, "GET", f"/v6/{resource}?$select=id&$orderby={path} {direction},id asc")
+            assert status == 200, (path, body)
+            assert body["d"] == [{"id": r[0]} for r in expected], (path, direction)
