@@ -1179,7 +1179,7 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
     )
     # the client's own whole expansion of the link (not of the collection): each joined row shows it unchanged
     expected = sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=True)
-    for select, nested in (("$select=id&", "($select=app_name)"), ("", "")):
+    for select, nested in (("$select=id&", "($select=app_name)"), ("", ""), ("$select=id&", "($filter=id gt 1)")):
         expand = f"$expand=belongs_to__application{nested}"
         _, plain = await get(proxy, f"/v6/device?{select}{expand}")
         row_of = {r["id"]: r for r in plain["d"]}
