@@ -137,3 +137,59 @@ async def test_v6_writes_through_the_proxy_get_the_rule_texts() -> None:
         async with session.post(pair.proxy_url + "/v6/device_tag", json=body, headers=ADMIN) as response:
             assert (response.status, await response.json()) == (400, "Tag keys beginning with io.balena. are reserved.")
         assert pair.simulator_crashes == []
+
+
+# -- variables: src/features/vars-schema/env-vars.ts ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "name", "value", "message"),
+    [
+        (
+            "device_environment_variable",
+            "1ABC",
+            "v",
+            "Environment variable names can only contain alphanumeric characters and underscores.",
+        ),
+        (
+            "device_environment_variable",
+            "A-B",
+            "v",
+            "Environment variable names can only contain alphanumeric characters and underscores.",
+        ),
+        ("device_environment_variable", "USER", "v", "Environment variables RESIN, BALENA, USER are reserved"),
+        (
+            "device_environment_variable",
+            "BALENA_X",
+            "v",
+            "Environment variables beginning with RESIN_, BALENA_ are reserved.",
+        ),
+        ("device_environment_variable", "OK_NAME", "a\nb", "Variable values cannot contain line break characters"),
+        (
+            "device_config_variable",
+            "FOO",
+            "1",
+            "Configuration variables must be part of one of the following namespaces: RESIN_, BALENA_",
+        ),
+        (
+            "device_config_variable",
+            "RESIN_A B",
+            "1",
+            "Configuration variable names can only contain alphanumeric characters, underscores or a colon",
+        ),
+        ("device_config_variable", "BALENA", "1", "Configuration variables RESIN, BALENA, USER are reserved"),
+    ],
+)
+async def test_a_bad_variable_is_the_hooks_400(resource: str, name: str, value: str, message: str) -> None:
+    async with running_simulator() as (app, url):
+        count = len(app[SIM_STORE].rows(resource))
+        body = {"device": 1, "name": name, "value": value}
+        assert await call(url, "POST", f"/v7/{resource}", body) == (400, quoted(message))
+        assert len(app[SIM_STORE].rows(resource)) == count
+
+
+async def test_good_variables_are_written() -> None:
+    async with running_simulator() as (_app, url):
+        for resource, name in [("device_environment_variable", "_MY_VAR2"), ("device_config_variable", "BALENA_A:B")]:
+            status, _ = await call(url, "POST", f"/v7/{resource}", {"device": 1, "name": name, "value": "x"})
+            assert status == 201

@@ -5,7 +5,7 @@ Two kinds, both answered ``400`` with a JSON string:
 * open-balena-api hooks run on ``POST``, ``PATCH`` and ``PUT`` before the write (``POSTPARSE``):
   ``src/features/tags/validation.ts`` (a tag key with whitespace or a reserved ``io.resin.``/``io.balena.``
   prefix) and ``src/features/field-size-limits`` (``value`` lengths of tags and variables). They see only the
-  values the request gives.
+  values the request gives; and ``src/features/vars-schema/hooks`` (variable names and values).
 * length necessities of ``src/balena.sbvr`` (the final model, whose rule texts v6 and v7 share), checked on the
   row as written (pinejs ``validateModel``); the message is the necessity as an ``It is necessary that …``
   sentence.
@@ -77,10 +77,47 @@ def _js_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+ENV_VARS = (
+    "application_environment_variable",
+    "device_environment_variable",
+    "service_environment_variable",
+    "device_service_environment_variable",
+)
+CONFIG_VARS = ("application_config_variable", "device_config_variable")
+VAR_NAMESPACES = ("RESIN_", "BALENA_")
+RESERVED_VAR_NAMES = ("RESIN", "BALENA", "USER")
+INVALID_ENV_VAR = re.compile(r"^[0-9]|[^A-Za-z0-9_]")  # JS /^\d|\W/
+INVALID_CONFIG_VAR = re.compile(r"^[0-9:]|[^A-Za-z0-9_:]")
+
+
+def check_var(resource: str, name: Any, value: Any) -> None:
+    """vars-schema's env-var and config-var hooks (``src/features/vars-schema/env-vars.ts``)."""
+    if isinstance(name, str) and resource in ENV_VARS + CONFIG_VARS:
+        env = resource in ENV_VARS
+        kind = "Environment variable" if env else "Configuration variable"
+        if env and INVALID_ENV_VAR.search(name):
+            raise ODataError(400, f"{kind} names can only contain alphanumeric characters and underscores.")
+        if not env and INVALID_CONFIG_VAR.search(name):
+            raise ODataError(400, f"{kind} names can only contain alphanumeric characters, underscores or a colon")
+        if name in RESERVED_VAR_NAMES:
+            raise ODataError(400, f"{kind}s {', '.join(RESERVED_VAR_NAMES)} are reserved")
+        in_namespace = name.startswith(VAR_NAMESPACES)
+        if env and in_namespace:
+            raise ODataError(400, f"Environment variables beginning with {', '.join(VAR_NAMESPACES)} are reserved.")
+        if not env and not in_namespace:
+            raise ODataError(
+                400,
+                "Configuration variables must be part of one of the following namespaces: " + ", ".join(VAR_NAMESPACES),
+            )
+    if isinstance(value, str) and resource in ENV_VARS + CONFIG_VARS and ("\r" in value or "\n" in value):
+        raise ODataError(400, "Variable values cannot contain line break characters")
+
+
 def check_hooks(resource: str, body: Any) -> None:
     """The POSTPARSE hooks on the request's own values (``body`` is the parsed JSON object)."""
     if not isinstance(body, dict):
         return
+    check_var(resource, body.get("name"), body.get("value"))
     key = body.get("tag_key")
     if resource in TAGS and isinstance(key, str):
         if JS_SPACE.search(key):
