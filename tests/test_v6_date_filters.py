@@ -13,6 +13,9 @@ the simulator's own (the oracle: the same filter sent to it).
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime
+
 import aiohttp
 import pytest
 import yarl
@@ -152,3 +155,55 @@ def test_two_dates_compared_with_each_other():
         keeps("install_date gt created_at", ("install_date", "created_at"))(
             {**later, "created_at": later["install_date"]}
         )
+
+
+def _random_filter(rng: random.Random, instants: list[int]) -> tuple[str, set[int]]:
+    """A random condition over install_date (comparisons with literals at, next to or between the fleet's
+    values, combined with and/or/not) and the literals it compares with (milliseconds)."""
+    used: set[int] = set()
+
+    def leaf() -> str:
+        if rng.random() < 0.1:
+            return f"install_date {rng.choice(['eq', 'ne'])} null"
+        at = rng.choice(instants) + rng.choice([0, 0, 1, -1, 500, -86_400_000])
+        used.add(at)
+        text = datetime.fromtimestamp(at / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return f"install_date {rng.choice(['eq', 'ne', 'gt', 'ge', 'lt', 'le'])} datetime'{text}'"
+
+    def expr(depth: int) -> str:
+        roll = rng.random()
+        if depth == 0 or roll < 0.4:
+            return leaf()
+        if roll < 0.55:
+            return f"not ({expr(depth - 1)})"
+        return f"({expr(depth - 1)}) {rng.choice(['and', 'or'])} ({expr(depth - 1)})"
+
+    return expr(2), used
+
+
+async def test_random_date_filters_agree_with_the_server_or_name_the_open_row(proxy):
+    """120 generated conditions (seeded, bounded): where no install's date equals a compared literal to the
+    millisecond the proxy answers exactly what the simulator's own $filter gives; where one does, either that
+    (the condition did not depend on it) or the 400 naming the column, never another answer."""
+    _, installs = await get(proxy, "/v6/image_install?$select=id,install_date")
+    values = {milliseconds(r["install_date"]) for r in installs["d"]}
+    instants = sorted(v for v in values if v is not None)
+    orderby = "$orderby=image_install/$count desc,overall_status asc,id asc"
+    _, order = await get(proxy, f"/v6/device?$select=id&{orderby}")
+    rng = random.Random(12)
+    refused = answered = 0
+    for _ in range(120):
+        flt, used = _random_filter(rng, instants)
+        expand = f"$expand=image_install($select=id;$filter={flt})"
+        _, plain = await get(proxy, f"/v6/device?$select=id&{expand}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}")
+        if status == 400:
+            assert body == refusal("install_date"), flt
+            assert used & values, flt  # only where a row's value equals a literal
+            refused += 1
+            continue
+        assert status == 200, (flt, body)
+        assert body["d"] == [row_of[r["id"]] for r in order["d"]], flt
+        answered += 1
+    assert refused > 5 and answered > 50, (refused, answered)
