@@ -362,3 +362,44 @@ async def test_a_longer_path_through_the_clients_own_expansion_of_its_first_link
         )
         assert status == 200, body
         assert body["d"] == [row_of[r["id"]] for r in order["d"]]
+
+
+async def test_every_link_down_to_the_value_expanded_by_the_client(urls):
+    """`$select=device/is_running__release/release_type&$expand=device($expand=is_running__release(...))` (and
+    overall_status so in `$orderby`): every link is the client's own expansion, each holding its row; the value
+    is read from the innermost one (added to its `$select` and hidden again where the client did not select it).
+    Was a 400. The answer without the client's expansions and the plain expansions are the oracle."""
+    upstream, proxy = urls
+    for device in (1, 5):  # a draft runs on two devices (release 3 is not final)
+        assert (await call(upstream, "PATCH", f"/v7/device({device})", {"is_running__release": 3}))[0] == 200
+    _, values = await call(proxy, "GET", "/v6/image_install?$select=id,device/is_running__release/release_type")
+    type_of = {r["id"]: r["release_type"] for r in values["d"]}
+    assert len(set(type_of.values())) > 1
+    for nested in (
+        "($expand=is_running__release)",
+        "($select=id;$expand=is_running__release($select=id))",
+        "($select=device_name;$expand=is_running__release($select=release_type,commit))",
+    ):
+        _, own = await call(proxy, "GET", f"/v6/image_install?$select=id&$expand=device{nested}")
+        status, body = await call(
+            proxy,
+            "GET",
+            f"/v6/image_install?$select=id,device/is_running__release/release_type&$expand=device{nested}",
+        )
+        assert status == 200, (nested, body)
+        assert body["d"] == [{**r, "release_type": type_of[r["id"]]} for r in own["d"]], nested
+    # overall_status two links away as a sort key, both links the client's
+    for install in (3, 5, 9, 11, 13, 15):
+        body = {"service_install": install, "name": f"V{install}", "value": "x"}
+        assert (await call(upstream, "POST", "/v7/device_service_environment_variable", body))[0] == 201
+    orderby = "$orderby=service_install/device/overall_status desc,id asc"
+    _, order = await call(proxy, "GET", f"/v6/device_service_environment_variable?$select=id&{orderby}")
+    for nested in ("($select=id;$expand=device($select=id))", "($expand=device)"):
+        expand = f"$expand=service_install{nested}"
+        _, own = await call(proxy, "GET", f"/v6/device_service_environment_variable?$select=id&{expand}")
+        row_of = {r["id"]: r for r in own["d"]}
+        status, body = await call(
+            proxy, "GET", f"/v6/device_service_environment_variable?$select=id&{expand}&{orderby}"
+        )
+        assert status == 200, (nested, body)
+        assert body["d"] == [row_of[r["id"]] for r in order["d"]], nested

@@ -5,7 +5,7 @@ along their v7 path, and tail paths rewritten into nested expands."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from proxy.engine.plan import CHILD, COERCE, CONST, COPY, DERIVE, PATH, UNWRAP, ObjectPlan, Op
@@ -356,7 +356,12 @@ class SelectExpandWalker:
                 continue
             shows = plan.open_ended or any(o.src == (n.v7 or v6_names[i]) for o in plan.ops)
             return self._nested_expansion(_NestedAt(opts, plan, targets, v6_names, i, steps), shows=shows)
-        return None
+        # every link down to the value is the client's own, each holding its row: read where its rows hold the
+        # value (selected by the client, or added for the proxy and hidden again: prepare_client_reads)
+        if not isinstance(plan, ObjectPlan) or not any(o.key == v6_names[-1] for o in plan.ops):
+            return None
+        kept = replace(plan, ops=list(plan.ops), builders={})
+        return along(tuple(steps[:-1]), planned_at(steps[-1], kept, (v6_names[-1],)))
 
     def _nested_expansion(self, at: _NestedAt, *, shows: bool) -> Callable[[Any], Any] | None:
         """``client_nested_read``'s own expansion of the rest of the path inside the client's expansion
@@ -486,6 +491,7 @@ class SelectExpandWalker:
                 if len(i.path.segments) == 2 and i.path.count is None and i.path.lambda_ is None
             ]
         added: list[tuple[str, str]] = []
+        added += self._innermost_reads(options, resource, whole)
         for names, sorting in wanted:
             own = whole.get(names[0])
             n = self.ctx.lookup(resource, names[0])
@@ -499,6 +505,43 @@ class SelectExpandWalker:
                 continue  # the client's rows hold the value already
             chosen.add(names[1])
             added.append((n.v7 or names[0], names[1]))
+        return added
+
+    def _innermost_reads(
+        self, options: OptionList, resource: ResourceInfo, whole: dict[str, ExpandItem]
+    ) -> list[tuple[str, str]]:
+        """``prepare_client_reads`` for a longer path (``l1/l2/…/<derived name>`` in $select or $orderby) where
+        the client expands every link down to the value, each holding its row: the name is added to the $select
+        of the innermost expansion (read there by ``client_nested_read``). The (v7 links ``l1/l2/…``, name)
+        pairs added."""
+        select = options.select
+        paths = [p.names for p in select.items if len(p.segments) > 2] if select is not None and not select.star else []
+        orderby = options.orderby
+        if orderby is not None:
+            paths += [i.path.names for i in orderby.items if len(i.path.segments) > 2 and i.path.count is None]
+        added: list[tuple[str, str]] = []
+        for names in paths:
+            item = whole.get(names[0])
+            targets = self._single_links(resource, names)
+            if item is None or not targets:
+                continue
+            n = self.ctx.lookup(targets[-1], names[-1])
+            if n is None or n.kind != S.DERIVED:
+                continue
+            links = [self.ctx.lookup(resource, names[0])]
+            for depth in range(1, len(names) - 1):
+                link = self.ctx.lookup(targets[depth - 1], names[depth])
+                opts = item.options if item is not None else None
+                found = [e for e in opts.expand.items if e.name.text == names[depth]] if opts and opts.expand else []
+                if len(found) != 1 or found[0].count or found[0].tail or not keeps_the_linked_row(found[0].options):
+                    item = None
+                    break
+                item, links = found[0], [*links, link]
+            chosen = item.options.select if item is not None and item.options is not None else None
+            if item is None or chosen is None or chosen.star or names[-1] in {p.serialize() for p in chosen.items}:
+                continue  # not every link is the client's, or its rows hold the value already
+            chosen.add(names[-1])
+            added.append(("/".join((ln.v7 or ln.v6) for ln in links if ln is not None), names[-1]))
         return added
 
     def _whole_items(self, options: OptionList, resource: ResourceInfo) -> dict[str, ExpandItem]:
@@ -566,12 +609,17 @@ class SelectExpandWalker:
     def hide_client_reads(self, added: list[tuple[str, str]], expand_ops: list[Op]) -> None:
         """The values :meth:`prepare_client_reads` added to the client's expansions leave its rows again
         (the readers hold copies of the plans that keep them)."""
-        for link, name in added:
-            for op in expand_ops:
-                if op.kind == CHILD and op.src == link and isinstance(op.arg, ObjectPlan):
-                    child = op.arg
-                    child.ops = [o for o in child.ops if o.key != name]
-                    child.finish(child.known)
+        for links, name in added:
+            ops = expand_ops
+            child: ObjectPlan | None = None
+            for link in links.split("/"):  # down the client's nested expansions (``_innermost_reads``)
+                child = next((o.arg for o in ops if o.kind == CHILD and o.src == link), None)
+                if not isinstance(child, ObjectPlan):
+                    break
+                ops = child.ops
+            if isinstance(child, ObjectPlan):
+                child.ops = [o for o in child.ops if o.key != name]
+                child.finish(child.known)
 
     def _single_links(self, resource: ResourceInfo, v6_names: list[str]) -> list[ResourceInfo] | None:
         """The targets of the links of a path (all but its last name), or None where one is not a
