@@ -193,3 +193,32 @@ async def test_good_variables_are_written() -> None:
         for resource, name in [("device_environment_variable", "_MY_VAR2"), ("device_config_variable", "BALENA_A:B")]:
             status, _ = await call(url, "POST", f"/v7/{resource}", {"device": 1, "name": name, "value": "x"})
             assert status == 201
+
+
+# -- releases a fleet or a device still needs: src/features/releases/hooks/restrict-release-deletion.ts ----------
+
+
+@pytest.mark.parametrize(
+    ("release", "message"),
+    [
+        (2, "Unable to delete release 1.1.0 because it is the fleet's target release."),
+        (1, "Unable to delete a release because device(s) are pinned to it."),
+    ],
+)
+async def test_a_release_still_targeted_or_pinned_is_not_deleted(release: int, message: str) -> None:
+    async with running_simulator() as (app, url):
+        assert await call(url, "DELETE", f"/v7/release({release})", None) == (400, quoted(message))
+        assert app[SIM_STORE].get("release", release) is not None
+
+
+async def test_a_release_nothing_needs_is_deleted_and_through_the_proxy_the_hook_text_is_kept() -> None:
+    async with running_pair() as pair, aiohttp.ClientSession() as session:
+        async with session.delete(pair.proxy_url + "/v6/release(3)", headers=ADMIN) as response:
+            assert (response.status, await response.json()) == (200, "OK")
+        assert pair.store.get("release", 3) is None
+        async with session.delete(pair.proxy_url + "/v6/release(2)", headers=ADMIN) as response:
+            assert (response.status, await response.json()) == (
+                400,
+                "Unable to delete release 1.1.0 because it is the fleet's target release.",
+            )
+        assert pair.simulator_crashes == []

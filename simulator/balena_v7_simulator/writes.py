@@ -330,6 +330,8 @@ def delete(ev: Evaluator, res: Resource, rows: list[Row]) -> None:
     if not targets:
         return
     ids = {r["id"] for r in targets}
+    if res.name == "release":
+        check_release_deletion(ev, ids)
     # children go with their parent (the real schema cascades or the hooks delete them first)
     for child, (column, parent) in PARENT.items():
         if parent == res.name:
@@ -337,3 +339,19 @@ def delete(ev: Evaluator, res: Resource, rows: list[Row]) -> None:
             if child_rows:
                 delete(ev, ev.model[child], child_rows)
     ev.store.delete(res.name, targets)
+
+
+def check_release_deletion(ev: Evaluator, ids: set[Any]) -> None:
+    """open-balena-api ``restrict-release-deletion.ts`` (a DELETE PRERUN hook, with the caller's own reads): no
+    fleet's target release and no release a device is pinned to may go, 400 with the hook's text."""
+    for app in ev.store.rows("application"):
+        if app.get("should_be_running__release") in ids and ev.can("application", app):
+            release = ev.store.get("release", app["should_be_running__release"]) or {}
+            raise ODataError(
+                400,
+                f"Unable to delete release {release.get('raw_version')} because it is the "
+                f"{app.get('is_of__class')}'s target release.",
+            )
+    for device in ev.store.rows("device"):
+        if device.get("is_pinned_on__release") in ids and ev.can("device", device):
+            raise ODataError(400, "Unable to delete a release because device(s) are pinned to it.")
