@@ -100,3 +100,32 @@ async def test_a_v6_named_key_on_a_non_unique_field_through_the_proxy_is_the_api
             async with session.get(pair.proxy_url + f"/v6/device(uuid='{uuid}')?$select=id", headers=ALICE) as response:
                 assert (response.status, await response.json()) == (200, {"d": [{"id": 1}]})
         assert pair.simulator_crashes == []
+
+
+# -- the same constraints, written twice: pinejs prettifyConstraintError --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "body", "message"),
+    [
+        ("device_tag", {"device": 1, "tag_key": "location", "value": "x"}, '"device" and "tag_key" must be unique.'),
+        (
+            "device_environment_variable",
+            {"device": 1, "name": "LOG_LEVEL", "value": "x"},
+            '"device" and "name" must be unique.',
+        ),
+        ("application", {"app_name": "again", "organization": 1, "is_for__device_type": 1, "slug": None}, None),
+    ],
+)
+async def test_a_second_row_with_the_same_unique_values_is_a_409_naming_the_columns(
+    sim, resource: str, body: dict, message: str | None
+) -> None:
+    app, url = sim
+    if message is None:  # the slug a POST derives: "slug" alone
+        existing = store_of(app).get("application", 1)
+        org = store_of(app).get("organization", existing["organization"])
+        body = {**body, "app_name": existing["app_name"], "organization": org["id"]}
+        body.pop("slug")
+        message = '"slug" must be unique.'
+    status, raw = await send(url, "POST", f"/v7/{resource}", body)
+    assert (status, raw.decode()) == (409, '"' + message.replace('"', '\\"') + '"')

@@ -108,7 +108,7 @@ async def test_a_put_keeps_the_unique_and_reference_rules(sim) -> None:
     assert (await send(url, "POST", "/v7/device_tag", {**TAG, "tag_key": "other"}, ALICE))[0] == 201
     assert await send(url, "PUT", "/v7/device_tag(1)", {**TAG, "tag_key": "other"}, ALICE) == (
         409,
-        b'"Unique key constraint violated"',
+        b'"\\"device\\" and \\"tag_key\\" must be unique."',
     )
     assert store_of(app).get("device_tag", 1)["tag_key"] == "location"
 

@@ -29,29 +29,29 @@ UNIQUE_FIELDS: dict[str, frozenset[str]] = {
     "device_manufacturer": frozenset({"slug"}),
     "device_family": frozenset({"slug"}),
 }
-UNIQUE_INDEXES: dict[str, frozenset[str]] = {
-    "application_config_variable": frozenset({"application", "name"}),
-    "application_environment_variable": frozenset({"application", "name"}),
-    "application_tag": frozenset({"application", "tag_key"}),
-    "device_config_variable": frozenset({"device", "name"}),
-    "device_environment_variable": frozenset({"device", "name"}),
-    "device_service_environment_variable": frozenset({"service_install", "name"}),
-    "device_tag": frozenset({"device", "tag_key"}),
-    "device_type_alias": frozenset({"device_type", "is_referenced_by__alias"}),
-    "image_environment_variable": frozenset({"release_image", "name"}),
-    "image_install": frozenset({"device", "installs__image"}),
-    "image_label": frozenset({"release_image", "label_name"}),
-    "organization_membership": frozenset({"user", "is_member_of__organization"}),
-    "release_asset": frozenset({"release", "asset_key"}),
-    "release_image": frozenset({"image", "is_part_of__release"}),
-    "release_tag": frozenset({"release", "tag_key"}),
-    "service": frozenset({"application", "service_name"}),
-    "service_environment_variable": frozenset({"service", "name"}),
-    "service_install": frozenset({"device", "installs__service"}),
-    "service_label": frozenset({"service", "label_name"}),
-    "user_permission": frozenset({"user", "permission"}),
-    "user_public_key": frozenset({"user", "public_key"}),
-    "user_role": frozenset({"user", "role"}),
+UNIQUE_INDEXES: dict[str, tuple[str, str]] = {  # in the fact type's role order
+    "application_config_variable": ("application", "name"),
+    "application_environment_variable": ("application", "name"),
+    "application_tag": ("application", "tag_key"),
+    "device_config_variable": ("device", "name"),
+    "device_environment_variable": ("device", "name"),
+    "device_service_environment_variable": ("service_install", "name"),
+    "device_tag": ("device", "tag_key"),
+    "device_type_alias": ("device_type", "is_referenced_by__alias"),
+    "image_environment_variable": ("release_image", "name"),
+    "image_install": ("device", "installs__image"),
+    "image_label": ("release_image", "label_name"),
+    "organization_membership": ("user", "is_member_of__organization"),
+    "release_asset": ("release", "asset_key"),
+    "release_image": ("image", "is_part_of__release"),
+    "release_tag": ("release", "tag_key"),
+    "service": ("application", "service_name"),
+    "service_environment_variable": ("service", "name"),
+    "service_install": ("device", "installs__service"),
+    "service_label": ("service", "label_name"),
+    "user_permission": ("user", "permission"),
+    "user_public_key": ("user", "public_key"),
+    "user_role": ("user", "role"),
 }
 
 
@@ -62,4 +62,16 @@ def is_unique_key(resource: str, names: Iterable[str], known: bool) -> bool:
         return True
     if len(fields) == 1 and (fields == {"id"} or fields <= UNIQUE_FIELDS.get(resource, frozenset())):
         return True
-    return fields == UNIQUE_INDEXES.get(resource)
+    return fields == frozenset(UNIQUE_INDEXES.get(resource, ()))
+
+
+def unique_violation(resource: str, columns: tuple[str, ...]) -> str:
+    """pinejs ``prettifyConstraintError`` on PostgreSQL's ``duplicate key value violates unique constraint``: the
+    columns read back from the constraint's default name ``<table>_<col>_<col>_key`` (``"release" and "asset_key"
+    must be unique.``, as open-balena-api's own tests expect), or, when PostgreSQL had to shorten that name to 63
+    bytes, ``Unique key constraint violated``."""
+    sql = [column.replace("__", "-").replace("_", " ") for column in columns]
+    name = f"{resource.replace('_', ' ')}_{'_'.join(sql)}_key"
+    if len(name.encode()) > 63:
+        return "Unique key constraint violated"
+    return " and ".join(f'"{column}"' for column in columns) + " must be unique."

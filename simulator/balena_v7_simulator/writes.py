@@ -16,24 +16,17 @@ from typing import Any
 
 from .evaluator import Evaluator, ODataError
 from .identity import PARENT, WRITE
+from .keys import UNIQUE_FIELDS, UNIQUE_INDEXES, unique_violation
 from .model import COMPUTED, Resource
 from .rules import check_lengths
 from .store import Row, new_uuid, now_iso, unwrap
 from .validation import coerced, js_number
 
+# Unique columns and indexes (keys.py): the same constraints named keys may use.
 UNIQUE: dict[str, list[tuple[str, ...]]] = {
-    "application": [("slug",)],
-    "device": [("uuid",)],
-    "device_environment_variable": [("device", "name")],
-    "device_config_variable": [("device", "name")],
-    "application_environment_variable": [("application", "name")],
-    "application_config_variable": [("application", "name")],
-    "service_environment_variable": [("service", "name")],
-    "device_service_environment_variable": [("service_install", "name")],
-    "device_tag": [("device", "tag_key")],
-    "application_tag": [("application", "tag_key")],
-    "release_tag": [("release", "tag_key")],
-    "organization": [("handle",)],
+    name: [(column,) for column in sorted(UNIQUE_FIELDS.get(name, ()))]
+    + ([UNIQUE_INDEXES[name]] if name in UNIQUE_INDEXES else [])
+    for name in {*UNIQUE_FIELDS, *UNIQUE_INDEXES}
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "application": ("app_name", "organization", "is_for__device_type"),
@@ -93,9 +86,7 @@ def check_unique(ev: Evaluator, res: Resource, row: Row, ignore: Row | None = No
             if other is ignore or other is row:
                 continue
             if tuple(other.get(c) for c in columns) == values:
-                if len(columns) == 1:
-                    raise ODataError(409, f'"{columns[0]}" must be unique.')
-                raise ODataError(409, "Unique key constraint violated")
+                raise ODataError(409, unique_violation(res.name, columns))
 
 
 def check_parent(ev: Evaluator, res: Resource, row: Row) -> None:
