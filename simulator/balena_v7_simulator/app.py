@@ -31,6 +31,7 @@ from proxy.odata import ODataSyntaxError, parse_target
 from . import device_api, ir, put, rules, writes
 from .bodies import body_of, body_parser
 from .compression import compress
+from .cors import browser_headers, cors
 from .evaluator import Evaluator, ODataError
 from .identity import READ, WRITE, Caller, authenticate, whoami_body
 from .metadata import metadata_xml
@@ -174,7 +175,7 @@ async def device_logs(request: web.Request) -> web.StreamResponse:
         return json_response(history)
     limit = request.rel_url.query.get("count")
     remaining = int(limit) if limit and limit.isdigit() else None
-    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", **browser_headers(request)})
     response.enable_chunked_encoding()
     await response.prepare(request)
     sent = 0
@@ -343,7 +344,7 @@ def create_simulator_app(
 ) -> web.Application:
     """A v7 API over ``dataset`` (default: the bundled fleet) in the given flavour."""
     model = load_model(flavour)
-    app = web.Application(middlewares=[record, head_limit, fix_protocol, compress, body_parser])
+    app = web.Application(middlewares=[record, head_limit, fix_protocol, cors, compress, body_parser])
     app[SIM_LOG] = []
     app[SIM_CRASHES] = []
     app[SIM_STORE] = Store(model, dataset if dataset is not None else load_dataset("fleet"))
