@@ -599,12 +599,16 @@ class OrderByWalker:
         """A ``nav/$count`` key read from the client's own expansion of ``nav`` where that holds every related
         row (no $filter/$top/$skip, or asked whole by ``walk_gates``): the number of its rows, or the number it
         counted; with a ``$filter`` the proxy decides itself (``counted``, v7), the number of its rows where
-        that holds (the fields it reads added to the expansion's $select and cut back again)."""
+        that holds (the fields it reads added to the expansion's $select and cut back again). Also where the
+        client pages an expansion the proxy sorts itself: v7 is asked for every member (``_every_member``)."""
         expand = options.expand
         found = [i for i in expand.items if i.name.text == nav] if expand is not None else []
         item = found[0] if len(found) == 1 and found[0].tail is None else None
         opts = item.options if item is not None else None
-        if item is None or (opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip"))):
+        whole = self.ctx.whole_links.get(id(options), {}).get(nav)
+        own_sort = item is not None and isinstance(whole, ObjectPlan) and self._every_member(item, whole)
+        paged = opts is not None and any(opts.get(k) is not None for k in ("$filter", "$top", "$skip"))
+        if item is None or (paged and not own_sort):
             return None
         self.ctx.feature("local_sort_count")
         if counted is None:
