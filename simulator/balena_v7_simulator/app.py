@@ -32,6 +32,7 @@ from . import device_api, ir, put, rules, writes
 from .bodies import body_of, body_parser
 from .compression import compress
 from .cors import browser_headers, cors
+from .etag import etags
 from .evaluator import Evaluator, ODataError
 from .identity import READ, WRITE, Caller, authenticate, whoami_body
 from .metadata import metadata_xml
@@ -344,7 +345,7 @@ def create_simulator_app(
 ) -> web.Application:
     """A v7 API over ``dataset`` (default: the bundled fleet) in the given flavour."""
     model = load_model(flavour)
-    app = web.Application(middlewares=[record, head_limit, fix_protocol, cors, compress, body_parser])
+    app = web.Application(middlewares=[record, head_limit, fix_protocol, cors, compress, etags, body_parser])
     app[SIM_LOG] = []
     app[SIM_CRASHES] = []
     app[SIM_STORE] = Store(model, dataset if dataset is not None else load_dataset("fleet"))
