@@ -765,11 +765,14 @@ async def test_overall_status_through_a_collection_the_client_expands_whole(urls
         assert status == 200, body
         assert body["d"] == [row_of[r["id"]] for r in joined["d"]], nested
     # a count of the collection next to it counts every member (v6's count subquery saw them all), each
-    # application once per device (expected from the data: the proxy's own count and join cannot share v7's
-    # one expansion of the collection, so that request is no oracle)
-    _, apps = await get(proxy, "/v6/application?$select=id&$expand=owns__device($select=id,overall_status)")
-    rows = [(a["id"], len(a["owns__device"]), d["overall_status"]) for a in apps["d"] for d in a["owns__device"]]
-    rows += [(a["id"], 0, None) for a in apps["d"] if not a["owns__device"]]
+    # application once per device (expected from the data)
+    _, apps = await get(proxy, "/v6/application?$select=id&$expand=owns__device($select=device_name,overall_status)")
+    rows = [
+        (a["id"], len(a["owns__device"]), d["overall_status"], d["device_name"])
+        for a in apps["d"]
+        for d in a["owns__device"]
+    ]
+    rows += [(a["id"], 0, None, None) for a in apps["d"] if not a["owns__device"]]
     rows = sorted(sorted(sorted(rows), key=lambda r: (r[2] is None, r[2] or "")), key=lambda r: -r[1])
     nested = "($select=id;$orderby=overall_status asc;$top=1)"
     _, plain = await get(proxy, f"/v6/application?$select=id&$expand=owns__device{nested}")
@@ -778,6 +781,26 @@ async def test_overall_status_through_a_collection_the_client_expands_whole(urls
     status, body = await get(proxy, f"/v6/application?$select=id&$expand=owns__device{nested}&{orderby}")
     assert status == 200, body
     assert body["d"] == [row_of[r[0]] for r in rows]
+    # without the client's expansion: the proxy's own expansion, joined beside the whole collection it counts
+    # (was a 400), either key first
+    await assert_ids(proxy, f"/v6/application?$select=id&{orderby}", [r[0] for r in rows])
+    rows = sorted(sorted(sorted(rows), key=lambda r: -r[1]), key=lambda r: (r[2] is None, r[2] or ""))
+    orderby = "$orderby=owns__device/overall_status asc,owns__device/$count desc,id asc"
+    await assert_ids(proxy, f"/v6/application?$select=id&{orderby}", [r[0] for r in rows])
+    # a filtered count: the proxy counts the members its own expansion holds where the $filter holds
+    name = rows[0][3]
+    counted = {a["id"]: sum(d["device_name"] != name for d in a["owns__device"]) for a in apps["d"]}
+    rows = sorted(
+        sorted(sorted(rows), key=lambda r: (r[2] is None, r[2] or ""), reverse=True), key=lambda r: -counted[r[0]]
+    )
+    orderby = (
+        f"$orderby=owns__device/$count($filter=device_name ne '{name}') desc,owns__device/overall_status desc,id asc"
+    )
+    await assert_ids(proxy, f"/v6/application?$select=id&{orderby}", [r[0] for r in rows])
+    # a third key through the collection reads the same joined device
+    rows = sorted(sorted(sorted(rows), key=lambda r: (r[3] is None, r[3] or "")), key=lambda r: -r[1])
+    orderby = "$orderby=owns__device/$count desc,owns__device/device_name asc,owns__device/overall_status desc,id asc"
+    await assert_ids(proxy, f"/v6/application?$select=id&{orderby}", [r[0] for r in rows])
     # an expansion that may leave out members, with a $filter the proxy cannot decide (`now()`): the clear 400
     status, body = await get(
         proxy,

@@ -82,6 +82,8 @@ class OrderByWalker:
         self._derived_through: set[str] = set()  # first names (v6) of the $orderby's derived path keys
         # (id(options), v7 collection) → the expansion the proxy joins for a sort key through it (_fan_out_key)
         self._joined: dict[tuple[int, str], ExpandItem] = {}
+        # (id(options), v7 collection) joined beside the whole collection, a count key reading it (_counted_beside)
+        self._slotted: set[tuple[int, str]] = set()
 
     def walk_orderby(
         self,
@@ -278,10 +280,15 @@ class OrderByWalker:
         sorting = _Sorting(options, resource, helpers, local, v6_paths, walked, children, views, label)
         # a derived key through a link and then a collection joins them first: a key before it through the same
         # links reads the same joined rows (as pinejs joins a navigation path once), not a join of its own
+        # (and one through a collection a count key counts: joined beside it, so the count reads every member)
+        counted = {i.path.names[0] for i in orderby.items if i.path.count is not None and len(i.path.segments) == 1}
+        beside = [i for i in orderby.items if id(i) in self.derived_paths and self._counted_beside(i, counted, sorting)]
+        self._slotted |= {(id(options), i.path.names[0]) for i in beside}
         early = {
             id(item): self._own_key(item, sorting)
             for item in orderby.items
-            if id(item) in self.derived_paths and self._later_collection(resource, v6_paths[id(item)])
+            if item in beside
+            or (id(item) in self.derived_paths and self._later_collection(resource, v6_paths[id(item)]))
         }
         for index, item in enumerate(orderby.items):
             key = early[id(item)] if id(item) in early else self._own_key(item, sorting)
@@ -292,6 +299,19 @@ class OrderByWalker:
                 key = self._fallback_key(item, sorting, keys)
             keys.append(key)
         self._finish_local_sort(orderby, plan, sorting, keys, upstream, top=top)
+
+    def _counted_beside(self, item: OrderItem, counted: set[str], sorting: _Sorting) -> bool:
+        """Whether a derived key reads through one collection (its first link, no other) that a count key of
+        the same ``$orderby`` counts: its join then keeps the collection whole beside the joined member
+        (``SortKey.fan_into``), so the count reads every member (``count_sort_key``)."""
+        reached = self._link_targets(sorting.resource, sorting.v6_paths[id(item)].split("/"))
+        return (
+            reached is not None
+            and reached[1] == 0
+            and reached[2] == item.path.names[0]
+            and item.path.names[0] in counted
+            and not _client_item(sorting.options, item.path.names[0])
+        )
 
     def _later_collection(self, resource: ResourceInfo, v6_path: str) -> bool:
         """Whether a path's first link is single-valued and a later one leads to many rows."""
@@ -582,6 +602,10 @@ class OrderByWalker:
             return None
         nav = path.segments[0].name.text
         expand = options.expand
+        joined = self._joined.get((id(options), nav))
+        if (id(options), nav) in self._slotted and joined is not None:
+            # the proxy's whole expansion, joined beside the collection (_counted_beside): its rows counted
+            return self._count_joined(nav, path.count.filter, joined, resource, desc)
         if expand is not None and nav in {i.name.text for i in expand.items}:
             return self._count_from_client(nav, path.count.filter, options, resource, desc)
         counted = OptionList(nested=True)
@@ -592,6 +616,25 @@ class OrderByWalker:
         self.ctx.sort_links.setdefault(id(options), {})[nav] = None
         self.ctx.feature("local_sort_count")
         return SortKey(None, _count_of(nav), desc)
+
+    def _count_joined(
+        self, nav: str, counted: Expr | None, joined: ExpandItem, resource: ResourceInfo, desc: bool
+    ) -> SortKey | None:
+        """A ``nav/$count`` key read from the proxy's own whole expansion of ``nav`` (``_counted_beside``): the
+        number of its rows, or of those a ``$filter`` the proxy decides holds for (the fields it reads added to
+        the expansion's $select). None for a ``$filter`` the proxy cannot decide."""
+        self.ctx.feature("local_sort_count")
+        if counted is None:
+            return SortKey(None, _rows_of(nav), desc)
+        target = self.ctx.schema.v7graph.get(resource.v7, {}).get("navigation", {}).get(nav)
+        reads = decided_reads(self.ctx, counted, target) if isinstance(target, str) else None
+        select = joined.options.select if joined.options is not None else None
+        if reads is None or select is None or not isinstance(target, str):
+            return None
+        for name in reads:
+            if name not in {p.serialize() for p in select.items}:
+                select.add(name)
+        return SortKey(None, _rows_where(nav, keeps(counted.serialize(), date_columns(self.ctx, target, reads))), desc)
 
     def _count_from_client(
         self, nav: str, counted: Expr | None, options: OptionList, resource: ResourceInfo, desc: bool
@@ -643,7 +686,8 @@ class OrderByWalker:
         joined = self._joined.get((id(options), navs[0])) or (shared[2] if shared is not None else None)
         if isinstance(joined, ExpandItem):
             own = joined is self._joined.get((id(options), navs[0]))
-            return self._same_join(joined, navs, leaf, v6_path, resource, desc, own=own)
+            slotted = (id(options), navs[0]) in self._slotted
+            return self._same_join(joined, navs, leaf, v6_path, resource, desc, own=own, slotted=slotted)
         if found.name.kind != S.FIELD:
             return None  # a converted number: v7's order after the last proxy-only key, else a $select path
         first_v6 = v6_path.split("/")[0]
@@ -871,6 +915,10 @@ class OrderByWalker:
         if shown:
             self.ctx.feature(f"{resource.name}.local_sort_link_rebuilt")
         self.ctx.feature(f"{resource.name}.local_sort_path")
+        if (id(options), v7_first) in self._slotted:  # joined beside the whole collection (_counted_beside)
+            slot = member_slot(op.src)
+            self.ctx.sort_links.setdefault(id(options), {})[slot] = None
+            return SortKey(None, planned_at(slot, op.arg, tuple(names[1:])), desc, fan_out=op.src, fan_into=slot)
         return SortKey(None, planned_at(op.src, op.arg, tuple(names[1:])), desc, fan_out=fan_out)
 
     def _derived_from_client(
@@ -1022,6 +1070,7 @@ class OrderByWalker:
         desc: bool,
         *,
         own: bool = True,
+        slotted: bool = False,
     ) -> SortKey | None:
         """A second key through the link or collection an earlier key joined (``tags/key,tags/value``, or a
         path of links on from it, ``tags/link/name``, ``link/collection/name``): pinejs joins a navigation path
@@ -1029,17 +1078,21 @@ class OrderByWalker:
         links inside it, sharing an expansion another key made) and the key reads it from the row each joined
         row holds, joined to every collection on the way (one row per member, as v6's join). None where the
         expansion is not the proxy's own (``own``; a derived ``$select`` path's) and a link after the first
-        leads to many rows."""
+        leads to many rows; ``slotted``: the collection is joined beside its whole expansion (``_counted_beside``),
+        the key reads the member held beside it (a link to many rows after it: None)."""
         if joined.options is None or joined.options.select is None:
             return None
         steps = self._link_steps(resource, v6_path.split("/")[:-1])
         many_at = [i for i, (_key, more) in enumerate(steps or []) if more]
-        if not own and any(i > 0 for i in many_at):
+        if (not own or slotted) and any(i > 0 for i in many_at):
             return None
         bound = self.ctx.max_local_sort_rows + 1
         if steps is None or not _join_tail(joined.options, navs[1:], [key for key, _many in steps[1:-1]], leaf, bound):
             return None
         self.ctx.feature(f"{resource.name}.local_sort_path")
+        if slotted:
+            slot = member_slot(navs[0])
+            return SortKey(None, _at_path((slot, *navs[1:]), leaf), desc, fan_out=navs[0], fan_into=slot)
         fan_out = "/".join(navs[: many_at[-1] + 1]) if many_at else None
         return SortKey(None, _at_path(tuple(navs), leaf), desc, fan_out=fan_out)
 
