@@ -207,3 +207,20 @@ async def test_random_date_filters_agree_with_the_server_or_name_the_open_row(pr
         assert body["d"] == [row_of[r["id"]] for r in order["d"]], flt
         answered += 1
     assert refused > 5 and answered > 50, (refused, answered)
+
+
+async def test_a_count_the_client_expands_with_a_date_filter_next_to_a_count_key(proxy):
+    """`$expand=image_install/$count($filter=<date>)` next to `$orderby=image_install/$count`: the key counts
+    every install, the client's count only those its $filter keeps; the proxy asks for the rows and counts both."""
+    orderby = "$orderby=image_install/$count desc,overall_status asc,id asc"
+    _, order = await get(proxy, f"/v6/device?$select=id&{orderby}")
+    for flt in DECIDED[:4]:
+        expand = f"$expand=image_install/$count($filter={flt})"
+        _, plain = await get(proxy, f"/v6/device?$select=id&{expand}")
+        row_of = {r["id"]: r for r in plain["d"]}
+        status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}")
+        assert status == 200, (flt, body)
+        assert body["d"] == [row_of[r["id"]] for r in order["d"]], flt
+    expand = f"$expand=image_install/$count($filter={UNDECIDED[0]})"
+    status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}")
+    assert (status, body) == (400, refusal("install_date"))
