@@ -60,12 +60,14 @@ DECIDED = (
     f"not (install_date ge datetime'{FEB}Z') or install_date eq null",
     "install_date eq null",
     "install_date gt datetime'2026-01-05T10:00:00.5Z' and id gt 2",
+    f"install_date in (datetime'{FEB}.001Z', datetime'2026-01-05T09:59:59.999Z') or id eq 3",
 )
 UNDECIDED = (  # a row's value equals the literal (or the other column's) to the millisecond
     f"install_date gt datetime'{FEB}Z'",
     "install_date eq datetime'2026-03-01T08:30:00Z'",
     f"install_date le datetime'{FEB}Z'",
     "not (install_date ne datetime'2026-01-05T10:00:00Z')",
+    "install_date in (datetime'2026-03-01T08:30:00Z', datetime'2026-03-01T08:30:00.001Z')",
 )
 
 

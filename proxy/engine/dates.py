@@ -11,8 +11,8 @@ which the answer does not hold). The proxy evaluates the condition for every way
 (zero, or between the answered millisecond and the next, in every order among the columns) and uses the
 value where they all agree; where they differ on a row that actually occurs, it answers a clear 400 naming
 the reason rather than a guess (``AnswerRefused``). Only comparisons of such a column with a date literal,
-``null`` or another such column are decided; anything else (a function, arithmetic, ``now()``) stays
-undecided.
+``null`` or another such column (or ``in`` a list of dates) are decided; anything else (a function,
+arithmetic, ``now()``) stays undecided.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from proxy.engine.apply import AnswerRefused
 from proxy.engine.logic import COMPARISONS
 from proxy.engine.texts import expression
 from proxy.engine.walk_views import evaluated, inside_view
-from proxy.odata import BinOp, Expr, Group, Literal, Node, Path, replace_child
+from proxy.odata import BinOp, Expr, Group, In, Literal, Node, Path, replace_child
 
 DATE_TYPES = frozenset({"Date Time"})  # column types kept with microseconds and answered with milliseconds
 _DATE_LITERALS = frozenset({"DateTime", "Date"})
@@ -66,6 +66,9 @@ def _only_compared(node: Node, dates: set[str]) -> bool:
         if any(sides):
             other = _bare(right if sides[0] else left)
             return all(sides) or (isinstance(other, Literal) and other.kind in _DATE_LITERALS | {"Null"})
+    if isinstance(node, In) and _is_date_path(node.operand, dates):  # `in` is `eq` to any of the items
+        items = [_bare(i) for i in node.items]
+        return all(isinstance(i, Literal) and i.kind in _DATE_LITERALS | {"Null"} for i in items)
     if isinstance(node, Path):
         return not (node.names and node.names[0] in dates)
     return all(_only_compared(child, dates) for child in node.children())
@@ -92,7 +95,7 @@ def prepared(expr: Expr, dates: tuple[str, ...]) -> Ready:
             points = None
         for child in list(parent.children()):
             bare = _bare(child)
-            if isinstance(bare, Literal) and bare.kind in _DATE_LITERALS and isinstance(parent, BinOp):
+            if isinstance(bare, Literal) and bare.kind in _DATE_LITERALS and isinstance(parent, (BinOp, In)):
                 replace_child(parent, child, Literal.number(bare.value))
                 if points is not None:
                     points.add(bare.value)
