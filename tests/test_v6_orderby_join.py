@@ -1224,6 +1224,19 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
         status, body = await get(proxy, f"/v6/device?{select}{expand}&{orderby}")
         assert status == 200, body
         assert body["d"] == [row_of[r[0]] for r in expected], nested
+    # two single-valued links and then the collection: `image_install?$orderby=device/belongs_to__application/…`
+    statuses = {
+        d["id"]: [m["overall_status"] for a in d["belongs_to__application"] for m in a["owns__device"]] or [None]
+        for d in devices["d"]
+    }
+    _, installs = await get(proxy, "/v6/image_install?$select=id,device")
+    install_rows = [(r["id"], None, s) for r in installs["d"] for s in statuses[r["device"]["__id"]]]
+    await assert_joined_rows(
+        proxy,
+        "/v6/image_install?$select=id&$orderby=device/belongs_to__application/owns__device/overall_status {direction},"
+        "id asc",
+        install_rows,
+    )
     # the joined rows count against max_local_sort_rows (17 is more than the devices, fewer than the rows)
     assert len(devices["d"]) <= 17 < len(rows)
     status, body = await get(
