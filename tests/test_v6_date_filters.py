@@ -44,6 +44,17 @@ async def get(base: str, path: str):
             return resp.status, await resp.json(content_type=None)
 
 
+async def assert_in_order(proxy: str, plain: str, order: str, query: str) -> None:
+    """`device?<query>&<order>` answers the rows of `device?<query>` (the simulator decides its $filters) in
+    the order of `device?$select=id&<order>` (the proxy's own count or join)."""
+    _, ordered = await get(proxy, f"/v6/device?$select=id&{order}")
+    _, rows = await get(proxy, f"/v6/device?{plain}")
+    row_of = {r["id"]: r for r in rows["d"]}
+    status, body = await get(proxy, f"/v6/device?{query}&{order}")
+    assert status == 200, (query, body)
+    assert body["d"] == [row_of[r["id"]] for r in ordered["d"]], query
+
+
 def refusal(names: str) -> str:
     return (
         f"A $filter comparing {names} cannot be decided through the v6 proxy for a row whose value equals the "
@@ -100,12 +111,8 @@ async def test_a_filtered_count_key_by_a_date_read_from_the_clients_expansion(pr
     by the proxy from the expansion (the order of the same request without the expansion, v7's, is the oracle)."""
     for flt in DECIDED[:3]:
         orderby = f"$orderby=image_install/$count($filter={flt}) desc,overall_status asc,id asc"
-        _, order = await get(proxy, f"/v6/device?$select=id&{orderby}")
-        _, plain = await get(proxy, "/v6/device?$select=id&$expand=image_install($select=id)")
-        row_of = {r["id"]: r for r in plain["d"]}
-        status, body = await get(proxy, f"/v6/device?$select=id&$expand=image_install($select=id)&{orderby}")
-        assert status == 200, (flt, body)
-        assert body["d"] == [row_of[r["id"]] for r in order["d"]], flt
+        query = "$select=id&$expand=image_install($select=id)"
+        await assert_in_order(proxy, query, orderby, query)
     orderby = f"$orderby=image_install/$count($filter={UNDECIDED[0]}) desc,overall_status asc,id asc"
     status, body = await get(proxy, f"/v6/device?$select=id&$expand=image_install($select=id)&{orderby}")
     assert (status, body) == (400, refusal("install_date"))
@@ -215,14 +222,9 @@ async def test_a_count_the_client_expands_with_a_date_filter_next_to_a_count_key
     """`$expand=image_install/$count($filter=<date>)` next to `$orderby=image_install/$count`: the key counts
     every install, the client's count only those its $filter keeps; the proxy asks for the rows and counts both."""
     orderby = "$orderby=image_install/$count desc,overall_status asc,id asc"
-    _, order = await get(proxy, f"/v6/device?$select=id&{orderby}")
     for flt in DECIDED[:4]:
-        expand = f"$expand=image_install/$count($filter={flt})"
-        _, plain = await get(proxy, f"/v6/device?$select=id&{expand}")
-        row_of = {r["id"]: r for r in plain["d"]}
-        status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}")
-        assert status == 200, (flt, body)
-        assert body["d"] == [row_of[r["id"]] for r in order["d"]], flt
+        query = f"$select=id&$expand=image_install/$count($filter={flt})"
+        await assert_in_order(proxy, query, orderby, query)
     expand = f"$expand=image_install/$count($filter={UNDECIDED[0]})"
     status, body = await get(proxy, f"/v6/device?$select=id&{expand}&{orderby}")
     assert (status, body) == (400, refusal("install_date"))

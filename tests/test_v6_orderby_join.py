@@ -1177,30 +1177,22 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
     )
     assert status == 200, body
     assert body["d"] == [row_of[r[0]] for r in expected[3:10]]
-    # next to a key through the first link, either side: both read the same joined application
-    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[2])), key=lambda r: nulls_last(r[1]), reverse=True)
-    await assert_ids(
-        proxy,
-        "/v6/device?$select=id&$orderby=belongs_to__application/app_name desc,"
-        "belongs_to__application/owns__device/overall_status asc,id asc",
-        [r[0] for r in expected],
-    )
-    # a second key through the same collection reads the same joined device
-    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[3]), reverse=True), key=lambda r: nulls_last(r[2]))
-    await assert_ids(
-        proxy,
-        "/v6/device?$select=id&$orderby=belongs_to__application/owns__device/overall_status asc,"
-        "belongs_to__application/owns__device/device_name desc,id asc",
-        [r[0] for r in expected],
-    )
-    # ... and before it: the same joined device (was a 400: the first key was asked as a $select path)
-    expected = sorted(sorted(by_id, key=lambda r: nulls_last(r[2]), reverse=True), key=lambda r: nulls_last(r[3]))
-    await assert_ids(
-        proxy,
-        "/v6/device?$select=id&$orderby=belongs_to__application/owns__device/device_name asc,"
-        "belongs_to__application/owns__device/overall_status desc,id asc",
-        [r[0] for r in expected],
-    )
+    # next to a key through the first link: both read the same joined application; a second key through the
+    # same collection, after or before it (that was a 400: the first key was asked as a $select path), reads the
+    # same joined device. (column of `rows`, descending) per key, the first key first
+    app = "belongs_to__application/app_name"
+    status_ = "belongs_to__application/owns__device/overall_status"
+    name = "belongs_to__application/owns__device/device_name"
+    for keys in (
+        ((app, 1, True), (status_, 2, False)),
+        ((status_, 2, False), (name, 3, True)),
+        ((name, 3, False), (status_, 2, True)),
+    ):
+        expected = by_id
+        for _path, column, desc in reversed(keys):
+            expected = sorted(expected, key=lambda r, c=column: nulls_last(r[c]), reverse=desc)
+        orderby = ",".join(f"{path} {'desc' if desc else 'asc'}" for path, _c, desc in keys)
+        await assert_ids(proxy, f"/v6/device?$select=id&$orderby={orderby},id asc", [r[0] for r in expected])
     # a plain key through the link then the collection before overall_status is joined too (it read only the
     # first device of the application before: a silent wrong order with fewer rows)
     status_of = await status_by_id(proxy)

@@ -30,6 +30,17 @@ async def call(base: str, method: str, path: str, body=None):
             return resp.status, await resp.json(content_type=None)
 
 
+async def release_types(upstream: str, proxy: str) -> dict[int, str]:
+    """A draft made to run on two devices (release 3 is not final); each install's
+    `device/is_running__release/release_type`, as the proxy answers it without the client's expansions."""
+    for device in (1, 5):
+        assert (await call(upstream, "PATCH", f"/v7/device({device})", {"is_running__release": 3}))[0] == 200
+    _, values = await call(proxy, "GET", "/v6/image_install?$select=id,device/is_running__release/release_type")
+    type_of = {r["id"]: r["release_type"] for r in values["d"]}
+    assert len(set(type_of.values())) > 1
+    return type_of
+
+
 async def test_overall_status_through_a_link(urls):
     _, proxy = urls
     _, devices = await call(proxy, "GET", "/v6/device?$select=id,overall_status")
@@ -322,11 +333,7 @@ async def test_a_longer_path_through_the_clients_own_expansion_of_its_first_link
     expansion would be walked), reads the value from it and cuts the client's rows back, a reference they show
     rebuilt (was a 400). The answer without the client's expansion and the plain expansion are the oracle."""
     upstream, proxy = urls
-    for device in (1, 5):  # a draft runs on two devices (release 3 is not final)
-        assert (await call(upstream, "PATCH", f"/v7/device({device})", {"is_running__release": 3}))[0] == 200
-    _, values = await call(proxy, "GET", "/v6/image_install?$select=id,device/is_running__release/release_type")
-    type_of = {r["id"]: r["release_type"] for r in values["d"]}
-    assert len(set(type_of.values())) > 1
+    type_of = await release_types(upstream, proxy)
     for fmt in ("", "&$format=json;odata.metadata=full"):
         for nested in ("($select=id)", "", "($select=device_name,is_running__release)"):
             _, own = await call(proxy, "GET", f"/v6/image_install?$select=id&$expand=device{nested}{fmt}")
@@ -370,11 +377,7 @@ async def test_every_link_down_to_the_value_expanded_by_the_client(urls):
     is read from the innermost one (added to its `$select` and hidden again where the client did not select it).
     Was a 400. The answer without the client's expansions and the plain expansions are the oracle."""
     upstream, proxy = urls
-    for device in (1, 5):  # a draft runs on two devices (release 3 is not final)
-        assert (await call(upstream, "PATCH", f"/v7/device({device})", {"is_running__release": 3}))[0] == 200
-    _, values = await call(proxy, "GET", "/v6/image_install?$select=id,device/is_running__release/release_type")
-    type_of = {r["id"]: r["release_type"] for r in values["d"]}
-    assert len(set(type_of.values())) > 1
+    type_of = await release_types(upstream, proxy)
     for nested in (
         "($expand=is_running__release)",
         "($select=id;$expand=is_running__release($select=id))",
