@@ -86,6 +86,16 @@ async def record(request: web.Request, handler) -> web.StreamResponse:
 
 
 @web.middleware
+async def no_route(request: web.Request, handler) -> web.StreamResponse:
+    """open-balena-api's last middleware, ``response.status(404).end()``: a path (or a method) no route takes is
+    an empty 404, not aiohttp's ``404: Not Found`` / ``405: Method Not Allowed`` text."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        return empty(404)
+
+
+@web.middleware
 async def head_limit(request: web.Request, handler) -> web.StreamResponse:
     """Node's 431: request line and headers together over :data:`MAX_HEAD_BYTES`."""
     size = len(request.method) + len(request.raw_path) + len("  HTTP/1.1\r\n")
@@ -345,12 +355,12 @@ def create_simulator_app(
 ) -> web.Application:
     """A v7 API over ``dataset`` (default: the bundled fleet) in the given flavour."""
     model = load_model(flavour)
-    app = web.Application(middlewares=[record, head_limit, fix_protocol, cors, compress, etags, body_parser])
+    app = web.Application(middlewares=[record, head_limit, fix_protocol, cors, compress, etags, body_parser, no_route])
     app[SIM_LOG] = []
     app[SIM_CRASHES] = []
     app[SIM_STORE] = Store(model, dataset if dataset is not None else load_dataset("fleet"))
     app[SIM_CONFIG] = SimulatorConfig(flavour, unknown_name_status, log_interval, trust_proxy, api_host)
-    app.router.add_get("/ping", ping)
+    app.router.add_route("*", "/ping", ping)  # express app.use('/ping'): every method
     for path in ("/whoami", "/user/v1/whoami", "/actor/v1/whoami"):
         app.router.add_get(path, whoami)
     app.router.add_get("/device/v2/{uuid}/logs", device_logs)
