@@ -37,21 +37,26 @@ def request_body(request: web.BaseRequest) -> aiohttp.StreamReader | None:
     return request.content if request.body_exists else None
 
 
-async def forward(request: web.Request, keep: Callable[[bytes], None] | None = None) -> web.StreamResponse:
-    """Forward ``request`` to the upstream and stream the response back.
+async def forward(
+    request: web.Request, target: str | None = None, keep: Callable[[bytes], None] | None = None
+) -> web.StreamResponse:
+    """Forward ``request`` to the upstream (to ``target`` instead of its own raw target where given) and stream
+    the response back.
 
     ``keep`` (the shadow comparison's, :mod:`proxy.shadow`) is also handed each chunk of a streamed body; a
     buffered body is the returned ``web.Response``'s own. The pass-through route never sets it."""
-    if not request.raw_path.startswith("/"):  # absolute-form or "*": not meant for a reverse proxy
+    if target is None:
+        target = request.raw_path
+    if not target.startswith("/"):  # absolute-form or "*": not meant for a reverse proxy
         return api_error(400, "Bad request")
     upstream = request.app[UPSTREAM]
     started = time.perf_counter()
     headers = request_headers_for_upstream(request)
-    async with upstream.open(request.method, request.raw_path, headers, request_body(request)) as reply:
+    async with upstream.open(request.method, target, headers, request_body(request)) as reply:
         request[UPSTREAM_STATUS] = reply.status
         request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)
         headers = response_headers_for_client(reply.headers)
-        if not fix_locations(reply.status, headers, upstream.base_url, upstream.base_path, request.raw_path):
+        if not fix_locations(reply.status, headers, upstream.base_url, upstream.base_path, target):
             request[LOG_EXTRA]["upstream_https_redirect"] = True
             return api_error(502, HTTPS_LOOP_MESSAGE)
         headers[REQUEST_ID_HEADER] = request[REQUEST_ID]

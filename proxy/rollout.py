@@ -91,7 +91,7 @@ def v6_entry(translate: Handler | None, settings: Settings) -> Handler:
                 return await forward(request)
             assert shadow is not None
             kept = KeptBody()
-            forwarded = await forward(request, kept)
+            forwarded = await forward(request, keep=kept)
             shadow.start(request, mode, forwarded.status, client_answer(request, forwarded, kept))
             return forwarded
         assert translate is not None

@@ -14,12 +14,14 @@ from aiohttp import web
 
 from proxy import shadow
 from proxy.appkeys import ENGINE, SETTINGS, UPSTREAM
+from proxy.browser import api_browser_headers
 from proxy.engine import Engine, WalkError, build_schema
 from proxy.engine.apply import AnswerRefused, LocalSortOverflow, UpstreamNotJSON, client_body, client_location
 from proxy.engine.metadata import metadata_document
 from proxy.engine.plan import ResponsePlan
 from proxy.engine.walk import Translation
 from proxy.errors import UpstreamError, UpstreamUnavailable, api_error, malformed_url_message, mask_secrets
+from proxy.forward import forward
 from proxy.headers import REQUEST_ID_HEADER, request_headers_for_upstream, response_headers_for_client
 from proxy.logs import (
     LOG_EXTRA,
@@ -316,16 +318,30 @@ def _invalid_upstream_json(request: web.Request, exc: UpstreamNotJSON) -> web.Re
     return api_error(502, f"Bad upstream answer: {cause}")
 
 
+# the answer made from the upstream's own (its headers, the API's browser headers among them, kept)
+_RELAYED: web.RequestKey[web.StreamResponse] = web.RequestKey("v6_relayed", web.StreamResponse)
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
-    """One ``/v6`` request: translated (or answered here), sent upstream, and the answer translated back."""
+    """One ``/v6`` request: translated (or answered here), sent upstream, and the answer translated back. An
+    answer the proxy makes in the API's place gets the API's browser headers (``proxy.browser``)."""
+    response = await _answer(request)
+    if response is not request.get(_RELAYED) and not response.prepared:
+        for name, value in api_browser_headers(request).items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+async def _answer(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     engine = request.app[ENGINE]
     method = request.method
     log_extra = request.get(LOG_EXTRA)
     if log_extra is None:
         log_extra = request[LOG_EXTRA] = {}
-    if method == "OPTIONS":
-        return web.Response(status=200)
+    if method == "OPTIONS":  # a CORS preflight: the API's own answer (its path after /v7 as the client gave it)
+        request[_RELAYED] = response = await forward(request, "/v7" + request.raw_path[3:])
+        return response
     raw = request.raw_path
     target = raw[3:] or "/"
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
@@ -456,6 +472,6 @@ def _client_response(
         return _invalid_upstream_json(request, exc)
     if content_type is not None:
         out_headers["Content-Type"] = content_type
-    response = web.Response(status=status, body=payload, headers=out_headers)
+    request[_RELAYED] = response = web.Response(status=status, body=payload, headers=out_headers)
     response.headers[REQUEST_ID_HEADER] = request.get(REQUEST_ID, "")
     return _finish(request, response)

@@ -30,6 +30,7 @@ LAYERS = {
     "proxy.upstream": "support",
     "proxy.http1": "support",
     "proxy.headers": "support",
+    "proxy.browser": "support",
     "proxy.logs": "support",
     "proxy.logfile": "support",
     "proxy.metrics": "support",

@@ -80,11 +80,6 @@ async def test_a_translated_v6_answer_through_the_proxy_keeps_the_apis_headers()
             assert added(r.headers) == ADDED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proxy deviation reported to the coordinator (NOTES_FIDELITY.md, sim7): answers the proxy makes itself "
-    "lack the API's browser headers, and its /v6/ preflight lacks the CORS ones",
-)
 @pytest.mark.parametrize(
     ("method", "target"),
     [("OPTIONS", "/v6/device"), ("GET", "/v6/gateway_download"), ("GET", "/v6/device?$filter=nope eq 1")],

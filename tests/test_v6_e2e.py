@@ -473,10 +473,13 @@ async def test_v6_key_order_without_select_follows_the_v6_model(env):
     ]
 
 
-async def test_options_is_200_empty(env):
+async def test_options_is_answered_by_the_api_under_v7(env):
+    """pinejs answers ``OPTIONS /v7/*`` 200 empty (and the API's CORS middleware any preflight): the proxy
+    asks it rather than answering for it (tests/test_v6_browser_headers.py has the preflight's headers)."""
+    env.fixture.queue(Reply(200, None))
     status, _, data = await env.call("OPTIONS", "/v6/device")
     assert (status, data) == (200, b"")
-    assert env.fixture.v7 == []
+    assert [(r.method, r.path_qs) for r in env.fixture.v7] == [("OPTIONS", "/v7/device")]
 
 
 async def test_action_paths_are_translated_like_resources(env):
