@@ -596,18 +596,29 @@ def parse_datetime(value: str) -> datetime | None:
         return None
 
 
+def _pg_bool(value: Any) -> Any:
+    """A value compared with a boolean, read as PostgreSQL's ``boolin`` reads the untyped bind's text (node-postgres
+    sends ``1`` as ``'1'``, ``true`` as ``'true'``): ``t``/``true``/``y``/``yes``/``on``/``1`` and their negations,
+    unique prefixes allowed; anything else is ``invalid input syntax for type boolean``, a ``DatabaseError``
+    (500). The other way round, ``true`` bound against an integer column fails the same way, unless the integer
+    is 0 or 1 (the simulator cannot tell the column from the literal)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    text = str(value).strip().lower() if not isinstance(value, float) or not value.is_integer() else str(int(value))
+    if text in ("1", "0"):
+        return text == "1"
+    for word, meaning in (("true", True), ("false", False), ("yes", True), ("no", False)):
+        if text and word.startswith(text):
+            return meaning
+    if text in ("on", "off", "of"):
+        return text == "on"
+    raise ODataError(500)
+
+
 def _align(a: Any, b: Any) -> tuple[Any, Any]:
     """Cast the two sides of a comparison to a common type, as PostgreSQL casts an untyped literal."""
     if isinstance(a, bool) or isinstance(b, bool):
-
-        def to_bool(v: Any) -> Any:
-            if isinstance(v, str) and v.lower() in ("true", "false"):
-                return v.lower() == "true"
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return bool(v)
-            return v
-
-        return to_bool(a), to_bool(b)
+        return _pg_bool(a), _pg_bool(b)
     if isinstance(a, (int, float, Decimal)) and isinstance(b, str):
         return a, _number(b)
     if isinstance(b, (int, float, Decimal)) and isinstance(a, str):
