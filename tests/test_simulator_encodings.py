@@ -172,3 +172,28 @@ async def test_the_proxy_reads_the_apis_gzip_answer_and_passes_a_v7_one_on_as_it
                 assert (r.status, r.headers["Content-Encoding"]) == (200, "deflate")
                 assert zlib.decompress(await r.read()) == direct
         assert pair.simulator_crashes == []
+
+
+# -- charsets: body-parser read.js isValidCharset (json: utf-*, urlencoded: utf-8 / iso-8859-1) ---------------
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "latin1", "us-ascii", "utf-nonsense"])
+async def test_a_json_body_in_a_charset_that_is_not_utf_is_body_parsers_415(sim, charset: str) -> None:
+    app, url = sim
+    headers = {"Content-Type": f"application/json; charset={charset}"}
+    status, body, _ = await raw(url, "/v7/device(1)", "PATCH", b'{"note": "x"}', **headers)
+    assert (status, body.decode()) == (415, PAGE_415)
+    assert store_of(app).get("device", 1)["note"] != "x"
+
+
+async def test_a_utf_16_json_body_is_read_and_a_bodyless_request_is_not_checked(sim) -> None:
+    app, url = sim
+    headers = {"Content-Type": "application/json; charset=UTF-16"}
+    status, body, _ = await raw(url, "/v7/device(1)", "PATCH", '{"note": "sixteen"}'.encode("utf-16"), **headers)
+    assert (status, body) == (200, b"")
+    assert store_of(app).get("device", 1)["note"] == "sixteen"
+    async with aiohttp.ClientSession() as session:  # no Content-Length, no Transfer-Encoding: type-is hasBody false
+        headers = {**ADMIN, "Content-Type": "application/json; charset=latin1"}
+        async with session.get(url + SMALL, headers=headers) as response:
+            assert "Content-Length" not in response.request_info.headers
+            assert response.status == 200

@@ -3,7 +3,8 @@
 The real API (``src/index.ts`` ``setupMiddleware``) parses a body only when its ``Content-Type`` matches
 ``^application/(([\\w!//$%&*`\\-.^~]*\\+)?json|csp-report)`` (limit 512 KiB, strict) or is a form; any other body is
 never read and the request sees ``{}``. body-parser (``lib/read.js``) decodes ``Content-Encoding`` itself:
-``gzip``, ``deflate`` (zlib), ``br``; an unknown coding is ``415 unsupported content encoding``, a body that does
+``gzip``, ``deflate`` (zlib), ``br``; an unknown coding is ``415 unsupported content encoding``, and so is a
+charset other than ``utf-*`` for JSON (``utf-8``/``iso-8859-1`` for forms): ``415 unsupported charset``; a body that does
 not decode or parse is ``400``, one over the limit ``413``. open-balena-api has no error handler of its own, so
 express's ``finalhandler`` answers, in production, with a small HTML page naming the status.
 
@@ -14,6 +15,7 @@ those options, e.g. by ``aiohttp_client``, aiohttp inflates first and a gzip-lab
 
 from __future__ import annotations
 
+import codecs
 import re
 import zlib
 from collections.abc import Awaitable, Callable
@@ -80,12 +82,28 @@ def _inflate(raw: bytes, wbits: int) -> bytes:
     return out
 
 
+def _charset(content_type: str) -> str | None:
+    """The ``charset`` parameter, lower-cased (body-parser ``getCharset``)."""
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
 def decode(raw: bytes, content_type: str, content_encoding: str) -> Any:
     """The body a route sees, or :class:`BodyError`."""
     mime = content_type.split(";")[0].strip().lower()
     is_json = JSON_TYPE.match(content_type) is not None
     if not is_json and mime != FORM_TYPE:
         return {}
+    charset = _charset(content_type) or "utf-8"
+    if not (charset.startswith("utf-") if is_json else charset in ("utf-8", "iso-8859-1")):
+        raise BodyError(415)  # read.js: 'unsupported charset "<CHARSET>"' (json: RFC 7159's utf-*; forms: two)
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise BodyError(415) from None  # iconv.encodingExists
     coding = (content_encoding or "identity").lower()
     if coding != "identity":
         try:
@@ -98,7 +116,7 @@ def decode(raw: bytes, content_type: str, content_encoding: str) -> Any:
             raise BodyError(400) from None
     elif len(raw) > LIMIT:
         raise BodyError(413)
-    text = raw.decode("utf-8", "replace").removeprefix("\ufeff")  # iconv-lite: lenient, strips a BOM
+    text = raw.decode(charset, "replace").removeprefix("\ufeff")  # iconv-lite: lenient, strips a BOM
     if not is_json:
         return dict(parse_qsl(text, keep_blank_values=True))
     if not text:
@@ -122,7 +140,8 @@ async def body_parser(
     has_body = "Transfer-Encoding" in request.headers or "Content-Length" in request.headers  # type-is hasBody
     try:
         raw = await request.read() if has_body else b""
-        body = decode(raw, request.headers.get("Content-Type", ""), request.headers.get("Content-Encoding", ""))
+        content_type = request.headers.get("Content-Type", "")
+        body = decode(raw, content_type, request.headers.get("Content-Encoding", "")) if has_body else {}
     except BodyError as err:
         return error_page(err.status)
     request[BODY] = body
