@@ -59,16 +59,28 @@ def _is_date_path(node: Node, dates: set[str]) -> bool:
     return isinstance(node, Path) and len(node.segments) == 1 and node.lambda_ is None and node.names[0] in dates
 
 
+def _is_date_literal(node: Node) -> bool:
+    node = _bare(node)
+    return isinstance(node, Literal) and node.kind in _DATE_LITERALS
+
+
 def _only_compared(node: Node, dates: set[str]) -> bool:
+    """``decidable``'s walk: a date literal compared with anything but such a column is not decided either
+    (the database compares it with that value's own type, not as milliseconds)."""
     if isinstance(node, BinOp) and node.op in COMPARISONS and len(node.operands) == 2:
         left, right = node.operands
         sides = [_is_date_path(left, dates), _is_date_path(right, dates)]
         if any(sides):
             other = _bare(right if sides[0] else left)
             return all(sides) or (isinstance(other, Literal) and other.kind in _DATE_LITERALS | {"Null"})
-    if isinstance(node, In) and _is_date_path(node.operand, dates):  # `in` is `eq` to any of the items
+        if _is_date_literal(left) or _is_date_literal(right):
+            return False
+    if isinstance(node, In):
         items = [_bare(i) for i in node.items]
-        return all(isinstance(i, Literal) and i.kind in _DATE_LITERALS | {"Null"} for i in items)
+        if _is_date_path(node.operand, dates):  # `in` is `eq` to any of the items
+            return all(isinstance(i, Literal) and i.kind in _DATE_LITERALS | {"Null"} for i in items)
+        if any(_is_date_literal(i) for i in items):
+            return False
     if isinstance(node, Path):
         return not (node.names and node.names[0] in dates)
     return all(_only_compared(child, dates) for child in node.children())
