@@ -413,11 +413,12 @@ class Evaluator:
         if isinstance(expr, In):
             value = self.eval(expr.arg, scope)
             candidates = [self.eval(v, scope) for v in expr.values]
+            # every candidate is compared (no short cut): PostgreSQL reads each bound value, and a bad one fails
             if isinstance(value, Many):
-                return any(compare("eq", v, c) for v in value for c in candidates)
+                return any([compare("eq", v, c) for v in value for c in candidates])
             if value is None:
                 return None
-            return any(compare("eq", value, c) for c in candidates if c is not None)
+            return any([compare("eq", value, c) for c in candidates if c is not None])
         if isinstance(expr, Call):
             return call(expr.name, [self.eval(a, scope) for a in expr.args])
         raise ODataError(500)
@@ -523,6 +524,8 @@ class Evaluator:
         # a field (or an FK used as a value) of the rows reached so far
         column = res.fk_column.get(seg.name, seg.name)
         values = [None if r is None else self.store.value(res.name, r, column) for r in rows]
+        if res.fields.get(column, "").startswith("Date Time"):
+            values = [Timestamp(v) if isinstance(v, str) else v for v in values]
         if many or len(values) != 1:
             return Many(values)
         return values[0]
@@ -615,8 +618,50 @@ def _pg_bool(value: Any) -> Any:
     raise ODataError(500)
 
 
+class Timestamp(str):
+    """A Date Time column's value (its stored ISO text) read by a filter: compared with a text literal, the
+    literal is read as PostgreSQL reads an untyped parameter in a ``timestamptz`` comparison."""
+
+
+PG_SPECIAL_TIMES = ("now", "today", "tomorrow", "yesterday", "epoch", "infinity", "-infinity", "allballs")
+
+
+def _pg_timestamp(text: str) -> datetime | str:
+    """The literal as ``timestamptz`` input: ISO forms with ``T`` or a space, with or without a zone (none: the
+    server's UTC); ``now``/``today``/... as PostgreSQL's special values. Text without a digit that is none of those
+    is ``invalid input syntax for type timestamp with time zone``: a ``DatabaseError``, 500. Other text PostgreSQL
+    might read (``Jan 5 2026``) is left as text, compared as before."""
+    value = text.strip()
+    lowered = value.lower()
+    if lowered in PG_SPECIAL_TIMES:
+        now = datetime.now(UTC)
+        if lowered in ("infinity", "-infinity"):
+            return datetime.max.replace(tzinfo=UTC) if lowered == "infinity" else datetime.min.replace(tzinfo=UTC)
+        if lowered == "epoch":
+            return datetime(1970, 1, 1, tzinfo=UTC)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        shifts = {
+            "today": midnight,
+            "tomorrow": midnight + timedelta(days=1),
+            "yesterday": midnight - timedelta(days=1),
+        }
+        return shifts.get(lowered, now)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        if not any(ch.isdigit() for ch in value):
+            raise ODataError(500) from None
+        return text
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _align(a: Any, b: Any) -> tuple[Any, Any]:
     """Cast the two sides of a comparison to a common type, as PostgreSQL casts an untyped literal."""
+    if isinstance(a, Timestamp) or isinstance(b, Timestamp):
+        left = _pg_timestamp(a) if isinstance(a, str) else a
+        right = _pg_timestamp(b) if isinstance(b, str) else b
+        if isinstance(left, datetime) and isinstance(right, datetime):
+            return left, right
     if isinstance(a, bool) or isinstance(b, bool):
         return _pg_bool(a), _pg_bool(b)
     if isinstance(a, (int, float, Decimal)) and isinstance(b, str):
