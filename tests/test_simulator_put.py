@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 
@@ -129,3 +130,26 @@ async def test_a_v6_put_through_the_proxy_replaces_the_row_or_passes_the_500_on(
         assert pair.store.get("device_environment_variable", 1)["value"] == "info"
         assert pair.upstream_requests[-1][:2] == ("PUT", "/v7/device_environment_variable(1)")
         assert pair.simulator_crashes == []
+
+
+async def test_an_explicit_id_does_not_move_the_sequence_so_a_later_post_can_collide(sim) -> None:
+    """PostgreSQL's serial: an id a POST (or a PUT insert) gives is stored as given and nextval() does not skip
+    it; the POST whose nextval() reaches it fails on the primary key (409, a name pinejs cannot read), and the
+    value is consumed all the same. The simulator used to move its counter past every explicit id."""
+    app, url = sim
+    body = {"device": 1, "value": "v"}
+    status, raw = await send(url, "POST", "/v7/device_tag", {**body, "tag_key": "a"}, ADMIN)
+    assert status == 201
+    taken = orjson.loads(raw)["id"]
+    assert (await send(url, "POST", "/v7/device_tag", {**body, "tag_key": "b", "id": taken + 1}, ADMIN))[0] == 201
+    assert await send(url, "POST", "/v7/device_tag", {**body, "tag_key": "c"}, ADMIN) == (
+        409,
+        b'"Unique key constraint violated"',
+    )
+    status, raw = await send(url, "POST", "/v7/device_tag", {**body, "tag_key": "c"}, ADMIN)
+    assert (status, orjson.loads(raw)["id"]) == (201, taken + 2)
+    assert await send(url, "POST", "/v7/device_tag", {**body, "tag_key": "d", "id": 1}, ADMIN) == (
+        409,
+        b'"Unique key constraint violated"',
+    )
+    assert store_of(app).get("device_tag", 1)["tag_key"] == "location"

@@ -26,6 +26,7 @@ from .writes import (
     RELEASE_RULE,
     cast,
     check_parent,
+    check_primary_key,
     check_references,
     check_unique,
     writable_values,
@@ -162,17 +163,12 @@ def _insert(ev: Evaluator, res: Resource, written: dict[str, Any], stamp: str) -
         check_parent(ev, res, row)
     except ODataError:
         return
-    given_id = row.get("id")
-    if not isinstance(given_id, int) or isinstance(given_id, bool):
-        given_id = None
+    if not isinstance(row.get("id"), int) or isinstance(row.get("id"), bool):
         row["id"] = ev.store.new_id(res.name)  # a named key: the Serial's next value
     _check_not_null(res, row)
-    if given_id is not None and ev.store.get(res.name, given_id) is not None:
-        raise ODataError(409, "Unique key constraint violated")  # a row the caller cannot see: its primary key
+    check_primary_key(ev, res, row["id"])  # e.g. a row with that id the caller cannot see
     check_unique(ev, res, row)
     check_references(ev, res, row)
     check_lengths(res.name, row)
     _check_rules(ev, res, row)
-    if given_id is not None:
-        ev.store.reserve_id(res.name, given_id)
     ev.store.insert(res.name, row)

@@ -209,9 +209,6 @@ class Store:
         self._next_id[resource] = value + 1
         return value
 
-    def reserve_id(self, resource: str, value: int) -> None:
-        self._next_id[resource] = max(self._next_id.get(resource, 1), value + 1)
-
     def new_actor(self) -> int:
         value = self.next_actor
         self.next_actor += 1

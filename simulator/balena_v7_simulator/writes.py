@@ -89,6 +89,14 @@ def check_unique(ev: Evaluator, res: Resource, row: Row, ignore: Row | None = No
                 raise ODataError(409, unique_violation(res.name, columns))
 
 
+def check_primary_key(ev: Evaluator, res: Resource, id_: Any) -> None:
+    """An id already taken: PostgreSQL's ``<table>_pkey`` violation, which pinejs cannot name (``"Unique key
+    constraint violated"``). An id a POST or PUT gave explicitly does not move the table's sequence, so a later
+    POST reaching that id fails this way too, as on the server."""
+    if ev.store.get(res.name, id_) is not None:
+        raise ODataError(409, "Unique key constraint violated")
+
+
 def check_parent(ev: Evaluator, res: Resource, row: Row) -> None:
     """A new row must hang under something the caller may write (pinejs: 401 otherwise)."""
     if ev.caller.superuser:
@@ -233,11 +241,11 @@ def post(ev: Evaluator, res: Resource, body: Any) -> Row:
     if res.name == "device" and row.get("is_pinned_on__release") is not None:
         check_pin(ev, row, row["is_pinned_on__release"])
     given_id = body.get("id")
-    if isinstance(given_id, int) and not isinstance(given_id, bool) and ev.store.get(res.name, given_id) is None:
-        row["id"] = given_id  # the body's id is bound like any column (BindVars)
-        ev.store.reserve_id(res.name, given_id)
+    if isinstance(given_id, int) and not isinstance(given_id, bool):
+        row["id"] = given_id  # the body's id is bound like any column (BindVars); the sequence does not move
     else:
-        row["id"] = ev.store.new_id(res.name)
+        row["id"] = ev.store.new_id(res.name)  # nextval: consumed even if the insert then fails
+    check_primary_key(ev, res, row["id"])
     ordered = {c: row.get(c) for c in res.key_order}
     for k, v in row.items():
         ordered.setdefault(k, v)
