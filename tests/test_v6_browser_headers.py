@@ -8,19 +8,11 @@ from __future__ import annotations
 import aiohttp
 import pytest
 from fixtures.engine.upstream import Reply, V7Fixture
+from test_simulator_cors import ADDED
+from test_simulator_cors import added as browser_headers_in
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)", "Origin": "https://dash.example"}
-API_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Access-Control-Allow-Origin": "https://dash.example",
-    "Access-Control-Allow-Credentials": "true",
-    "Access-Control-Expose-Headers": "Retry-After",
-}
-
-
-def browser_headers_in(headers: object) -> dict[str, str]:
-    return {name: headers.get(name) for name in API_HEADERS if headers.get(name) is not None}  # type: ignore[attr-defined]
+API_HEADERS = ADDED  # what the API sets for that client (open-balena-api src/index.ts)
 
 
 @pytest.fixture
