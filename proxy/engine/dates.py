@@ -1,51 +1,44 @@
 """A condition over ``Date Time`` columns decided by the proxy as the database decides it (a client's ``$filter``
 the proxy takes over from an expansion, ``walk_gates``).
 
-The database keeps a ``Date Time`` column with microseconds and compares it so; pinejs answers it with
-milliseconds: node-postgres parses the column to a JS ``Date`` (``postgres-date`` keeps three digits of the
-fraction: sub-millisecond digits are truncated) and ``@balena/sbvr-types`` answers ``toISOString()``. A
-``datetime'…'`` literal is a JS ``Date`` too (``Date.parse``, bound as a ``Date``), a whole millisecond. So for
-an answered value ``m`` (the true value in ``[m, m + 1 ms)``) and a literal ``L``: ``ge``/``lt`` are decided
-from ``m``; ``gt``/``le``/``eq``/``ne`` too except where ``m == L`` (then the sub-millisecond digits decide,
-which the answer does not hold). The proxy evaluates the condition for every way the hidden digits can lie
-(zero, or between the answered millisecond and the next, in every order among the columns) and uses the
-value where they all agree; where they differ on a row that actually occurs, it answers a clear 400 naming
-the reason rather than a guess (``AnswerRefused``). Only comparisons of such a column with a date literal,
-``null`` or another such column (or ``in`` a list of dates) are decided; anything else (a function,
-arithmetic, ``now()``) stays undecided.
+The database keeps a ``Date Time`` column with microseconds, but the server never compares those: in a
+``$filter`` odata-to-abstract-sql reads every ``Date Time`` field as ``DATE_TRUNC('milliseconds', field,
+'UTC')`` (``ReferencedProperty``, since 5.4.3). pinejs answers the same millisecond (node-postgres's
+``postgres-date`` keeps three digits of the fraction, sub-millisecond digits truncated; ``@balena/sbvr-types``
+answers ``toISOString()``), and a ``datetime'…'``/``date'…'`` literal is ``Date.parse``'s whole millisecond
+(bound as a ``Date``). So the answered value is exactly what the database compares: the proxy puts in the
+milliseconds for the columns and for the literals and evaluates the condition with SQL's logic
+(``walk_views.inside_view``). Only comparisons of such a column with a date literal, ``null`` or another such
+column (or ``in`` a list of dates) are decided; anything else (a function, arithmetic, ``now()``) stays
+undecided.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from proxy.engine.apply import AnswerRefused
 from proxy.engine.logic import COMPARISONS
 from proxy.engine.texts import expression
-from proxy.engine.walk_views import evaluated, inside_view
+from proxy.engine.walk_views import evaluated, inside_view, restriction_reads
 from proxy.odata import BinOp, Expr, Group, In, Literal, Node, Path, replace_child
 
-DATE_TYPES = frozenset({"Date Time"})  # column types kept with microseconds and answered with milliseconds
+DATE_TYPES = frozenset({"Date Time"})  # column types the server compares truncated to the answered millisecond
 _DATE_LITERALS = frozenset({"DateTime", "Date"})
-_MOST_COLUMNS = 3  # (k + 1) ** k evaluations per row for k columns
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class _Undecided(Exception):
-    """The condition's value depends on digits the answer does not hold."""
+class _NotADate(Exception):
+    """A column's answered value is not a date the proxy can read (never from pinejs)."""
 
 
 def decidable(expr: Expr, dates: tuple[str, ...]) -> bool:
     """Whether every read of the columns ``dates`` in ``expr`` is an operand of a comparison with a date
-    literal, ``null`` or another of them (and they are few enough to try every order)."""
-    if not dates or len(dates) > _MOST_COLUMNS:
-        return False
-    return _only_compared(expr, set(dates))
+    literal, ``null`` or another of them."""
+    return bool(dates) and _only_compared(expr, set(dates))
 
 
 def _bare(node: Node) -> Node:
@@ -86,78 +79,36 @@ def _only_compared(node: Node, dates: set[str]) -> bool:
     return all(_only_compared(child, dates) for child in node.children())
 
 
-@dataclass(frozen=True)
-class Ready:
-    """A condition made ready for ``dated_truth``: the date literals compared with the columns as numbers of
-    milliseconds (what is put in for the columns), and those numbers (None where two columns are compared:
-    every order of their hidden digits is tried on every row)."""
-
-    expr: Expr
-    points: frozenset[int] | None
-
-
-def prepared(expr: Expr, dates: tuple[str, ...]) -> Ready:
-    """``expr`` (``decidable``) made ready for ``dated_truth``."""
+def prepared(expr: Expr) -> Expr:
+    """``expr`` (``decidable``) with its date literals as numbers of milliseconds, as the columns are put in."""
     holder = Group(copy.deepcopy(expr))
-    points: set[int] | None = set()
     stack: list[Node] = [holder]
     while stack:
         parent = stack.pop()
-        if isinstance(parent, BinOp) and all(_is_date_path(o, set(dates)) for o in parent.operands):
-            points = None
         for child in list(parent.children()):
             bare = _bare(child)
             if isinstance(bare, Literal) and bare.kind in _DATE_LITERALS and isinstance(parent, (BinOp, In)):
                 replace_child(parent, child, Literal.number(bare.value))
-                if points is not None:
-                    points.add(bare.value)
             else:
                 stack.append(child)
-    return Ready(holder.inner, frozenset(points) if points is not None else None)
+    return holder.inner
 
 
 def milliseconds(value: Any) -> int | None:
-    """A column's value as pinejs answers it (``toISOString()``) in milliseconds since the epoch; None for
-    NULL. Raises ``_Undecided`` for anything else."""
+    """A column's value as pinejs answers it (``toISOString()``) in milliseconds since the epoch (floored: the
+    millisecond the value lies in, before 1970 too); None for NULL. Raises ``_NotADate`` for anything else."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _Undecided
+        raise _NotADate
     try:
         when = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _Undecided from exc
+        raise _NotADate from exc
     if when.tzinfo is None:
-        raise _Undecided
-    since = when - _EPOCH  # exact: days, seconds and microseconds
+        raise _NotADate
+    since = when - _EPOCH  # exact: days, seconds and microseconds (the last two never negative)
     return (since.days * 86_400 + since.seconds) * 1000 + since.microseconds // 1000
-
-
-def dated_truth(ready: Ready, row: Mapping[str, Any], dates: tuple[str, ...]) -> Literal | None:
-    """The value of the prepared condition on ``row`` (TRUE, FALSE or NULL) for every place the columns'
-    hidden sub-millisecond digits may have; None where the proxy cannot compute it at all. Raises
-    ``_Undecided`` where the places give different values. (Where no column is compared with another and
-    none equals a literal, every place gives the value of the answered millisecond: tried once.)"""
-    expr = ready.expr
-    present = [name for name in dates if row.get(name) is not None]
-    values = {name: milliseconds(row.get(name)) for name in dates}
-    steps = [j / (len(present) + 1) for j in range(len(present) + 1)]  # every order among the hidden digits
-    if ready.points is not None and not any(values[name] in ready.points for name in present):
-        steps = [0.0]
-    found: set[Any] = set()
-    for offsets in itertools.product(steps, repeat=len(present)):
-        trial = dict(row)
-        trial.update(values)
-        for name, offset in zip(present, offsets, strict=True):
-            trial[name] = values[name] + offset  # type: ignore[operator]
-        value = evaluated(expr, trial)
-        if value is None:
-            return None
-        found.add(value.value)
-    if len(found) != 1:
-        raise _Undecided
-    value = found.pop()
-    return Literal.boolean(value) if isinstance(value, bool) else Literal.null()
 
 
 def computable(expr: Expr, dates: tuple[str, ...], samples: Mapping[str, Any]) -> bool:
@@ -165,48 +116,43 @@ def computable(expr: Expr, dates: tuple[str, ...], samples: Mapping[str, Any]) -
     rows where every field is NULL and where each holds a sample value."""
     if not decidable(expr, dates):
         return False
-    ready = prepared(expr, dates)
-    sample = dict(samples) | dict.fromkeys(dates, "2000-01-01T00:00:00.000Z")
-    for row in (dict.fromkeys([*samples, *dates]), sample):
-        try:
-            if dated_truth(ready, row, dates) is None:
-                return False
-        except _Undecided:
-            pass  # a value that equals a literal: decided on the rows where it does not
-    return True
+    ready = prepared(expr)
+    nulls = dict.fromkeys([*samples, *dates])
+    return all(evaluated(ready, row) is not None for row in (nulls, dict(samples) | dict.fromkeys(dates, 0)))
 
 
-_PREPARED: dict[tuple[str, tuple[str, ...]], Ready] = {}
+_PREPARED: dict[str, tuple[str, tuple[str, ...]]] = {}
 _PREPARED_MAX = 512
 
 
 def keeps(condition: str, dates: tuple[str, ...]) -> Callable[[Mapping[str, Any]], bool]:
     """Whether a row is kept by the v7 ``condition`` (a client's ``$filter`` the proxy decided it computes):
-    SQL's logic on the row's values (``walk_views.inside_view``), the columns ``dates`` as the database
-    compares them; ``AnswerRefused`` (a 400) where a row's value leaves it open."""
+    SQL's logic on the row's values (``walk_views.inside_view``), the columns ``dates`` as the milliseconds
+    the database compares; ``AnswerRefused`` (a 400) where a row's date is not one the proxy can read."""
     if not dates:
         return lambda row: inside_view(condition, row)
-    key = (condition, dates)
-    ready = _PREPARED.get(key)
-    if ready is None:
+    learnt = _PREPARED.get(condition)
+    if learnt is None:
         if len(_PREPARED) >= _PREPARED_MAX:
             _PREPARED.clear()
-        ready = _PREPARED[key] = prepared(expression(condition), dates)
+        ready = prepared(expression(condition))
+        reads = restriction_reads(ready)
+        learnt = _PREPARED[condition] = (ready.serialize(), reads.fields if reads is not None else ())
+    text, fields = learnt
 
     def kept(row: Mapping[str, Any]) -> bool:
+        trial = {name: row.get(name) for name in fields}
         try:
-            value = dated_truth(ready, row, dates)
-        except _Undecided:
+            trial.update((name, milliseconds(row.get(name))) for name in dates)
+        except _NotADate:
             raise AnswerRefused(refusal(dates)) from None
-        return value is not None and value.value is True
+        return inside_view(text, trial)
 
     return kept
 
 
 def refusal(dates: tuple[str, ...]) -> str:
-    """The 400 where a row's date leaves the client's ``$filter`` open."""
+    """The 400 where a row's answered value of a date the proxy compares is not a date (the upstream's
+    answer is not pinejs's)."""
     names = ", ".join(dates)
-    return (
-        f"A $filter comparing {names} cannot be decided through the v6 proxy for a row whose value equals the "
-        "compared date to the millisecond: the database compares microseconds, the v7 answer holds milliseconds"
-    )
+    return f"A $filter comparing {names} cannot be decided through the v6 proxy: the v7 answer holds no date there"

@@ -151,7 +151,7 @@ def decided_reads(ctx: WalkContext, expr: Expr, target: str) -> tuple[str, ...] 
 
 
 def date_columns(ctx: WalkContext, target: str, fields: tuple[str, ...]) -> tuple[str, ...]:
-    """Which of ``fields`` of the v7 resource ``target`` are dates the database keeps finer than the answer
+    """Which of ``fields`` of the v7 resource ``target`` are dates the server compares by their millisecond
     (``proxy.engine.dates``)."""
     columns = ctx.schema.v7graph.get(target, {}).get("fields", {})
     return tuple(name for name in fields if _kind(columns.get(name)) in DATE_TYPES)
