@@ -64,14 +64,14 @@ DECIDED = (
     "install_date ge datetime'2026-02-01T13:00:00+01:00' and install_date gt datetime'1969-12-31T23:59:59.999Z'",
     "install_date lt date'2026-02-02'",
     "install_date gt datetime'2026-01-05T10:00:00.5Z' and id gt 2",
-    f"install_date in (datetime'{FEB}.001Z', datetime'2026-01-05T09:59:59.999Z') or id eq 3",
+    f"install_date lt datetime'{FEB}.001Z' and install_date ge datetime'2026-01-05T09:59:59.999Z' or id eq 3",
 )
 AT_THE_LITERAL = (  # a row's value equals the literal (or the other column's) to the millisecond
     f"install_date gt datetime'{FEB}Z'",
     "install_date eq datetime'2026-03-01T08:30:00Z'",
     f"install_date le datetime'{FEB}Z'",
     "not (install_date ne datetime'2026-01-05T10:00:00Z')",
-    "install_date in (datetime'2026-03-01T08:30:00Z', datetime'2026-03-01T08:30:00.001Z')",
+    "install_date eq datetime'2026-03-01T08:30:00Z' or install_date eq datetime'2026-03-01T08:30:00.001Z'",
 )
 
 
@@ -136,6 +136,11 @@ async def test_what_the_proxy_does_not_decide_stays_the_clear_400(proxy):
         "install_date gt now()",
         "install_date gt 5",
         f"install_date ge datetime'{FEB}Z' and id gt datetime'{FEB}Z'",  # a date literal next to a number column
+        # odata-to-abstract-sql reads the column as DATE_TRUNC(…), which abstract-sql-compiler's `In` refuses
+        # (a field only): the server's 500, never an answer
+        f"install_date in (datetime'{FEB}Z', null)",
+        f"not (install_date in (datetime'{FEB}Z'))",
+        f"id in (datetime'{FEB}Z')",
     ):
         expand = f"$expand=image_install($select=id;$filter={flt})"
         status, body = await get(proxy, f"/v6/device?$select=id&{expand}&$orderby=image_install/$count,overall_status")
@@ -183,15 +188,10 @@ def test_null_dates_as_the_server_compares_them():
         (f"install_date eq {feb}", False),
         (f"install_date gt {feb}", False),
         (f"not (install_date gt {feb})", False),
-        (f"install_date in ({feb}, null)", False),
-        (f"not (install_date in ({feb}))", False),
         ("install_date eq null", True),
         ("install_date ne null", False),
     ):
         assert keeps(condition, ("install_date",))(null) is kept, condition
-    at = {"install_date": f"{FEB}.000Z"}
-    assert keeps(f"install_date in (datetime'1960-01-01T00:00:00Z', {feb})", ("install_date",))(at)
-    assert not keeps(f"not (install_date in (null, {feb}))", ("install_date",))(at)
     assert keeps("install_date gt datetime'1969-12-31T23:59:59.999Z'", ("install_date",))(
         {"install_date": "1970-01-01T00:00:00.000Z"}
     )

@@ -9,8 +9,8 @@ answers ``toISOString()``), and a ``datetime'…'``/``date'…'`` literal is ``D
 (bound as a ``Date``). So the answered value is exactly what the database compares: the proxy puts in the
 milliseconds for the columns and for the literals and evaluates the condition with SQL's logic
 (``walk_views.inside_view``). Only comparisons of such a column with a date literal, ``null`` or another such
-column (or ``in`` a list of dates) are decided; anything else (a function, arithmetic, ``now()``) stays
-undecided.
+column are decided; anything else (a function, arithmetic, ``now()``) stays undecided, and so does ``in``: the
+server cannot compile ``DATE_TRUNC(…) IN (…)`` (abstract-sql-compiler's ``In`` takes a field only: a 500).
 """
 
 from __future__ import annotations
@@ -68,12 +68,8 @@ def _only_compared(node: Node, dates: set[str]) -> bool:
             return all(sides) or (isinstance(other, Literal) and other.kind in _DATE_LITERALS | {"Null"})
         if _is_date_literal(left) or _is_date_literal(right):
             return False
-    if isinstance(node, In):
-        items = [_bare(i) for i in node.items]
-        if _is_date_path(node.operand, dates):  # `in` is `eq` to any of the items
-            return all(isinstance(i, Literal) and i.kind in _DATE_LITERALS | {"Null"} for i in items)
-        if any(_is_date_literal(i) for i in items):
-            return False
+    if isinstance(node, In) and (_is_date_path(node.operand, dates) or any(_is_date_literal(i) for i in node.items)):
+        return False  # the server's 500 for a Date Time column (its DATE_TRUNC is not a field), else its own type
     if isinstance(node, Path):
         return not (node.names and node.names[0] in dates)
     return all(_only_compared(child, dates) for child in node.children())
