@@ -1238,3 +1238,19 @@ async def test_overall_status_through_a_link_then_a_collection(urls):
         400,
         "Ordering by overall_status is done by the proxy and is limited to 17 rows: narrow the $filter",
     )
+
+
+async def test_link_then_collection_next_to_a_path_through_the_link_stays_a_400(urls):
+    """`belongs_to__application/owns__device/overall_status` with the client's whole expansion of the link and a
+    `$select` or `$filter` path through it: pinejs joins nothing further of a path whose first link is joined
+    already (odata-to-abstract-sql ``AddJoinNavigation``), so v6 did not answer the joined rows the proxy would
+    make; the clear 400 naming the key, not 200."""
+    proxy, _ = urls
+    key = "belongs_to__application/owns__device/overall_status"
+    for query in (
+        "$select=id,belongs_to__application/app_name&$expand=belongs_to__application",
+        "$select=id&$filter=belongs_to__application/app_name ne 'x'&$expand=belongs_to__application",
+    ):
+        status, body = await get(proxy, f"/v6/device?{query}&$orderby={key}")
+        assert status == 400, (query, body)
+        assert body.startswith(f"overall_status cannot be used with $orderby on {key}"), body
