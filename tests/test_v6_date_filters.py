@@ -161,6 +161,15 @@ def test_an_answered_date_with_an_offset_or_before_1970():
     assert milliseconds("2026-02-01T13:00:00.000+01:00") == milliseconds(f"{FEB}.000Z") == 1769947200000
     assert milliseconds("1969-12-31T23:59:59.999500Z") == -1
     assert milliseconds("1969-12-31T23:59:59.000500+00:00") == -1000
+    # toISOString's years outside 0001-9999 (node: Date.parse of the same text)
+    assert milliseconds("+275760-09-13T00:00:00.000Z") == 8_640_000_000_000_000
+    assert milliseconds("-271821-04-20T00:00:00.000Z") == -8_640_000_000_000_000
+    assert milliseconds("0000-01-01T00:00:00.000Z") == -62167219200000
+    assert milliseconds("-000001-12-31T23:59:59.999Z") == -62167219200001
+    late = keeps("install_date gt datetime'9999-12-31T23:59:59.999Z'", ("install_date",))
+    assert late({"install_date": "+010000-01-01T00:00:00.000Z"}) and not late(
+        {"install_date": "2026-01-01T00:00:00.000Z"}
+    )
     with pytest.raises(AnswerRefused):  # never pinejs's: the proxy does not guess
         keeps(f"install_date gt datetime'{FEB}Z'", ("install_date",))({"install_date": 5})
 

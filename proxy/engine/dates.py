@@ -16,6 +16,7 @@ server cannot compile ``DATE_TRUNC(…) IN (…)`` (abstract-sql-compiler's ``In
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -100,11 +101,28 @@ def milliseconds(value: Any) -> int | None:
     try:
         when = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _NotADate from exc
+        extended = _EXTENDED.fullmatch(value)  # a year outside 0001-9999 (±YYYYYY, 0000): not a Python date
+        if extended is None:
+            raise _NotADate from exc
+        year, month, day, hour, minute, second, milli = (int(g) for g in extended.groups())
+        return ((_days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milli
     if when.tzinfo is None:
         raise _NotADate
     since = when - _EPOCH  # exact: days, seconds and microseconds (the last two never negative)
     return (since.days * 86_400 + since.seconds) * 1000 + since.microseconds // 1000
+
+
+_EXTENDED = re.compile(r"([+-]\d{6}|0000)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z")
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (any year; H. Hinnant's ``days_from_civil``)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
 
 
 def computable(expr: Expr, dates: tuple[str, ...], samples: Mapping[str, Any]) -> bool:
