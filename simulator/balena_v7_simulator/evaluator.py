@@ -524,8 +524,11 @@ class Evaluator:
         # a field (or an FK used as a value) of the rows reached so far
         column = res.fk_column.get(seg.name, seg.name)
         values = [None if r is None else self.store.value(res.name, r, column) for r in rows]
-        if res.fields.get(column, "").startswith("Date Time"):
+        column_type = res.fields.get(column, "")
+        if column_type.startswith("Date Time"):
             values = [Timestamp(v) if isinstance(v, str) else v for v in values]
+        elif column_type.split(" | ")[0] in ("Text", "Short Text") or column_type.startswith("Enum: '"):
+            values = [ColumnText(v) if isinstance(v, str) else v for v in values]
         if many or len(values) != 1:
             return Many(values)
         return values[0]
@@ -623,6 +626,19 @@ class Timestamp(str):
     literal is read as PostgreSQL reads an untyped parameter in a ``timestamptz`` comparison."""
 
 
+class ColumnText(str):
+    """A Text column's value read by a filter: a number compared with it is bound as its text (node-postgres
+    sends ``1`` as ``'1'``, PostgreSQL reads the parameter as text), so ``device_name eq 1`` matches nothing and
+    is no error (a text literal against an integer column is: ``invalid input syntax for type integer``)."""
+
+
+def _number_text(value: int | float | Decimal) -> str:
+    """JavaScript's ``String(n)`` for the numbers a literal can be (``1``, ``1.5``; integral floats lose ``.0``)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return str(value)
+
+
 PG_SPECIAL_TIMES = ("now", "today", "tomorrow", "yesterday", "epoch", "infinity", "-infinity", "allballs")
 
 
@@ -657,6 +673,10 @@ def _pg_timestamp(text: str) -> datetime | str:
 
 def _align(a: Any, b: Any) -> tuple[Any, Any]:
     """Cast the two sides of a comparison to a common type, as PostgreSQL casts an untyped literal."""
+    if isinstance(a, ColumnText) and isinstance(b, (int, float, Decimal)) and not isinstance(b, bool):
+        return a, _number_text(b)
+    if isinstance(b, ColumnText) and isinstance(a, (int, float, Decimal)) and not isinstance(a, bool):
+        return _number_text(a), b
     if isinstance(a, Timestamp) or isinstance(b, Timestamp):
         left = _pg_timestamp(a) if isinstance(a, str) else a
         right = _pg_timestamp(b) if isinstance(b, str) else b
