@@ -42,7 +42,7 @@ from translators.registry import load_translators
 
 from .appkeys import UPSTREAM
 from .engine import Engine, WalkError
-from .engine.apply import AnswerRefused, LocalSortOverflow, apply_plan
+from .engine.apply import LocalSortOverflow, apply_plan
 from .errors import UpstreamError, mask_secrets
 from .headers import request_headers_for_upstream
 from .logs import LOG_EXTRA, REQUEST_ID, get_logger
@@ -216,7 +216,7 @@ class Shadow:
         if 200 <= reply.status < 300 and reply.body and tr.plan is not None:
             try:
                 return reply.status, apply_plan(tr.plan, reply.body), deliberate
-            except (LocalSortOverflow, AnswerRefused):
+            except LocalSortOverflow:
                 return 400, b"", deliberate
         return reply.status, reply.body, deliberate
 

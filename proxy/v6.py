@@ -16,7 +16,13 @@ from proxy import shadow
 from proxy.appkeys import ENGINE, SETTINGS, UPSTREAM
 from proxy.browser import api_browser_headers
 from proxy.engine import Engine, WalkError, build_schema
-from proxy.engine.apply import AnswerRefused, LocalSortOverflow, UpstreamNotJSON, client_body, client_location
+from proxy.engine.apply import (
+    LocalSortOverflow,
+    UpstreamNotJSON,
+    UpstreamValueUnreadable,
+    client_body,
+    client_location,
+)
 from proxy.engine.metadata import metadata_document
 from proxy.engine.plan import ResponsePlan
 from proxy.engine.walk import Translation
@@ -312,7 +318,7 @@ def accepts_gzip(header: str) -> bool:
 
 def _invalid_upstream_json(request: web.Request, exc: UpstreamNotJSON) -> web.Response:
     """The plan would rewrite a body that is not JSON (truncated, garbled): a 502, never a partial v6 document."""
-    cause = f"the upstream answer is not valid JSON ({exc})"
+    cause = str(exc) if isinstance(exc, UpstreamValueUnreadable) else f"the upstream answer is not valid JSON ({exc})"
     log.warning("upstream_invalid_json", request_id=request.get(REQUEST_ID), error=str(exc))
     request[LOG_EXTRA]["upstream_invalid_json"] = True
     return api_error(502, f"Bad upstream answer: {cause}")
@@ -466,8 +472,6 @@ def _client_response(
             f"Ordering by {plan.local_sort_label} is done by the proxy and is limited to {exc.args[0]} rows: "
             "narrow the $filter",
         )
-    except AnswerRefused as exc:
-        return api_error(400, str(exc))
     except UpstreamNotJSON as exc:
         return _invalid_upstream_json(request, exc)
     if content_type is not None:

@@ -21,7 +21,7 @@ import yarl
 
 from balena_v7_simulator.app import create_simulator_app
 from balena_v7_simulator.fixtures import ADMIN_TOKEN
-from proxy.engine.apply import AnswerRefused
+from proxy.engine.apply import UpstreamValueUnreadable
 from proxy.engine.dates import keeps, milliseconds
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -170,7 +170,7 @@ def test_an_answered_date_with_an_offset_or_before_1970():
     assert late({"install_date": "+010000-01-01T00:00:00.000Z"}) and not late(
         {"install_date": "2026-01-01T00:00:00.000Z"}
     )
-    with pytest.raises(AnswerRefused):  # never pinejs's: the proxy does not guess
+    with pytest.raises(UpstreamValueUnreadable):  # never pinejs's: the proxy does not guess
         keeps(f"install_date gt datetime'{FEB}Z'", ("install_date",))({"install_date": 5})
 
 

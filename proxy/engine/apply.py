@@ -32,11 +32,6 @@ class LocalSortOverflow(Exception):
     """More rows than the local sort may hold."""
 
 
-class AnswerRefused(Exception):
-    """The plan cannot give these rows exactly as v6 did (a condition it decides depends on what the v7
-    answer does not hold, ``proxy.engine.dates``): a 400 with the message."""
-
-
 def _rewrite_uri(uri: Any, names: dict[str, str], own: tuple[str, str] | None = None) -> Any:
     """A ``/v7/<resource>…`` URI as v6 spells it; ``own`` (v7, v6) names the row's own resource, which may
     be a view over a v7 resource other v6 resources also read (a row's URI names the resource it was read as)."""
@@ -296,6 +291,11 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 class UpstreamNotJSON(ValueError):
     """The upstream's answer is not JSON although the plan has to rewrite it (the handler answers 502)."""
+
+
+class UpstreamValueUnreadable(UpstreamNotJSON):
+    """A value the plan reads is not of its column's kind (a date that is no date: pinejs never answers one so),
+    so the rows cannot be made: a bad upstream answer as well, the message its cause."""
 
 
 def client_location(plan: ResponsePlan, location: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from proxy.engine.apply import AnswerRefused
+from proxy.engine.apply import UpstreamValueUnreadable
 from proxy.engine.logic import COMPARISONS
 from proxy.engine.texts import expression
 from proxy.engine.walk_views import evaluated, inside_view, restriction_reads
@@ -142,7 +142,7 @@ _PREPARED_MAX = 512
 def keeps(condition: str, dates: tuple[str, ...]) -> Callable[[Mapping[str, Any]], bool]:
     """Whether a row is kept by the v7 ``condition`` (a client's ``$filter`` the proxy decided it computes):
     SQL's logic on the row's values (``walk_views.inside_view``), the columns ``dates`` as the milliseconds
-    the database compares; ``AnswerRefused`` (a 400) where a row's date is not one the proxy can read."""
+    the database compares; ``UpstreamValueUnreadable`` (a 502) where a row's date is not one the proxy can read."""
     if not dates:
         return lambda row: inside_view(condition, row)
     learnt = _PREPARED.get(condition)
@@ -159,14 +159,14 @@ def keeps(condition: str, dates: tuple[str, ...]) -> Callable[[Mapping[str, Any]
         try:
             trial.update((name, milliseconds(row.get(name))) for name in dates)
         except _NotADate:
-            raise AnswerRefused(refusal(dates)) from None
+            raise UpstreamValueUnreadable(unreadable(dates)) from None
         return inside_view(text, trial)
 
     return kept
 
 
-def refusal(dates: tuple[str, ...]) -> str:
-    """The 400 where a row's answered value of a date the proxy compares is not a date (the upstream's
-    answer is not pinejs's)."""
+def unreadable(dates: tuple[str, ...]) -> str:
+    """Why the answer is refused where a row's value of a date the proxy compares is not a date (the
+    upstream's answer is not pinejs's)."""
     names = ", ".join(dates)
-    return f"A $filter comparing {names} cannot be decided through the v6 proxy: the v7 answer holds no date there"
+    return f"a $filter the proxy decides compares {names}, where the v7 answer holds no date"
