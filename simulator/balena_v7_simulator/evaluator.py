@@ -27,6 +27,7 @@ from typing import Any
 from .identity import READ, SECRETS, Caller
 from .keys import is_unique_key
 from .model import UNREADABLE, Model, Resource, load_model
+from .moments import FarMoment, calendar, is_moment, shift
 from .query import Alias, Bin, Call, ExpandItem, In, Lambda, Lit, Not, Options, Path, Request, Seg
 from .store import Row, Store
 
@@ -169,6 +170,27 @@ class Evaluator:
                 self.check_expr(res, arg, vars_)
         elif isinstance(expr, In):
             self.check_expr(res, expr.arg, vars_)
+            if not self.in_operand(res, expr.arg, vars_):
+                raise ODataError(500)
+
+    def in_operand(self, res: Resource, expr: Any, vars_: dict[str, Resource]) -> bool:
+        """abstract-sql-compiler's ``In``/``NotIn`` take a plain field only (``Field()`` throws a SyntaxError
+        otherwise, a 500 from pinejs), and odata-to-abstract-sql reads a ``Date Time`` field in a ``$filter`` as
+        ``DATE_TRUNC('milliseconds', field, 'UTC')`` (``ReferencedProperty``), which is no field either: ``in``
+        works on a column (or a link's id) that is not a Date Time, not on a function, literal or ``$count``."""
+        if not isinstance(expr, Path):
+            return False
+        segs, current = expr.segs, res
+        if segs[0].name in vars_:
+            if len(segs) == 1:
+                return True  # a bare lambda variable (left as it was)
+            current, segs = vars_[segs[0].name], segs[1:]
+        for seg in segs[:-1]:
+            current = self.nav_target(current, seg.name)
+        last = segs[-1]
+        if last.lam is not None or last.count:
+            return False
+        return not current.fields.get(last.name, "").startswith("Date Time")
 
     def check_path(self, res: Resource, segs: list[Seg], vars_: dict[str, Resource]) -> None:
         current = res
@@ -415,10 +437,15 @@ class Evaluator:
             candidates = [self.eval(v, scope) for v in expr.values]
             # every candidate is compared (no short cut): PostgreSQL reads each bound value, and a bad one fails
             if isinstance(value, Many):
-                return any([compare("eq", v, c) for v in value for c in candidates])
+                return any([sql_equals(v, c) is True for v in value for c in candidates])
             if value is None:
                 return None
-            return any([compare("eq", value, c) for c in candidates if c is not None])
+            # SQL IN: TRUE if one value is equal, else NULL if one is NULL (`2 IN (1, NULL)`), else FALSE; the
+            # optimiser's NotIn for `not (… in …)` is its negation, so a NULL value makes it keep no row
+            outcomes = [sql_equals(value, c) for c in candidates]
+            if any(o is True for o in outcomes):
+                return True
+            return None if None in outcomes else False
         if isinstance(expr, Call):
             return call(expr.name, [self.eval(a, scope) for a in expr.args])
         raise ODataError(500)
@@ -680,7 +707,7 @@ def _align(a: Any, b: Any) -> tuple[Any, Any]:
     if isinstance(a, Timestamp) or isinstance(b, Timestamp):
         left = _pg_timestamp(a) if isinstance(a, str) else a
         right = _pg_timestamp(b) if isinstance(b, str) else b
-        if isinstance(left, datetime) and isinstance(right, datetime):
+        if is_moment(left) and is_moment(right):
             return left, right
     if isinstance(a, bool) or isinstance(b, bool):
         return _pg_bool(a), _pg_bool(b)
@@ -688,11 +715,19 @@ def _align(a: Any, b: Any) -> tuple[Any, Any]:
         return a, _number(b)
     if isinstance(b, (int, float, Decimal)) and isinstance(a, str):
         return _number(a), b
-    if isinstance(a, datetime) and isinstance(b, str):
+    if is_moment(a) and isinstance(b, str):
         return a, parse_datetime(b)
-    if isinstance(b, datetime) and isinstance(a, str):
+    if is_moment(b) and isinstance(a, str):
         return parse_datetime(a), b
     return a, b
+
+
+def sql_equals(a: Any, b: Any) -> bool | None:
+    """SQL ``=`` (as in ``IN``): NULL when a side is NULL (``eq`` is ``IS NOT DISTINCT FROM``, see ``compare``)."""
+    if a is None or b is None:
+        return None
+    a, b = _align(a, b)
+    return bool(a == b)
 
 
 def compare(op: str, a: Any, b: Any) -> Any:
@@ -738,13 +773,13 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
         return None
     if op == "mod":
         raise ODataError(500)  # odata-to-abstract-sql has no 'mod'
-    if isinstance(a, datetime) and isinstance(b, timedelta):
-        return a + b if op == "add" else a - b
+    if is_moment(a) and isinstance(b, timedelta):
+        return shift(a, b if op == "add" else -b)
     if isinstance(a, str) and isinstance(b, timedelta):
         moment = parse_datetime(a)
         if moment is None:
             raise ODataError(500)
-        return moment + b if op == "add" else moment - b
+        return shift(moment, b if op == "add" else -b)
     a, b = _number(a), _number(b)
     if op == "add":
         return a + b
@@ -757,15 +792,29 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
     return Decimal(a) / Decimal(b)
 
 
+def _as_moment(value: Any) -> datetime | FarMoment:
+    moment = value if is_moment(value) else parse_datetime(str(value))
+    if moment is None:
+        raise ODataError(500)
+    return moment
+
+
 def _date_part(value: Any, part: str) -> Any:
     if value is None:
         return None
-    moment = value if isinstance(value, datetime) else parse_datetime(str(value))
-    if moment is None:
-        raise ODataError(500)
+    moment, years = calendar(_as_moment(value))
     if part == "fractionalseconds":
         return moment.microsecond / 1_000_000
+    if part == "year":
+        year = moment.year + years
+        return year if year > 0 else year - 1  # EXTRACT(YEAR ...): there is no year 0, 1 BC is -1
     return getattr(moment, part)
+
+
+def _day_text(value: datetime | FarMoment) -> str:
+    moment, years = calendar(value)
+    year = moment.year + years
+    return f"{year:04d}-{moment.month:02d}-{moment.day:02d}" if 0 < year <= 9999 else f"{year:+07d}{moment:-%m-%d}"
 
 
 def _text(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -806,8 +855,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "ceiling": _text(lambda n: math.ceil(n)),
     "now": lambda: datetime.now(UTC),
     "totalseconds": _text(lambda d: d.total_seconds()),
-    "date": _text(lambda v: (v if isinstance(v, datetime) else parse_datetime(str(v))).date().isoformat()),
-    "time": _text(lambda v: (v if isinstance(v, datetime) else parse_datetime(str(v))).time().isoformat()),
+    "date": _text(lambda v: _day_text(_as_moment(v))),
+    "time": _text(lambda v: calendar(_as_moment(v))[0].time().isoformat()),
 }
 for _part in ("year", "month", "day", "hour", "minute", "second", "fractionalseconds"):
     FUNCTIONS[_part] = (lambda p: lambda v: _date_part(v, p))(_part)

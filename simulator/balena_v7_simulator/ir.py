@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from proxy import odata as t
 
 from . import query as q
+from .evaluator import ODataError
+from .moments import PG_FIRST_MS, from_ms
 
 
 def literal(node: t.Literal) -> q.Lit:
@@ -21,7 +23,10 @@ def literal(node: t.Literal) -> q.Lit:
     if kind == "Null":
         return q.Lit(None, "null")
     if kind in ("DateTime", "Date"):
-        return q.Lit(datetime.fromtimestamp(value / 1000, tz=UTC), "datetime")
+        # bound as a JS Date, read as timestamptz: before PostgreSQL's first one is "timestamp out of range"
+        if value < PG_FIRST_MS:
+            raise ODataError(500)
+        return q.Lit(from_ms(value), "datetime")
     if kind == "Duration":
         delta = timedelta(
             days=value.get("day") or 0,
