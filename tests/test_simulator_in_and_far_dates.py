@@ -9,7 +9,8 @@
   pinejs answers 500 with an empty body.
 - A ``datetime'…'`` literal is bound as a JS Date and read as ``timestamptz`` (4714-11-24 BC .. 294276 AD), so
   every date the parser takes (JS Date's ±8.64e15 ms) is compared, even outside Python's years 1-9999; only a
-  date before PostgreSQL's first one is ``timestamp out of range``, a 500.
+  date before PostgreSQL's first one (or a date plus a duration outside its range) is ``timestamp out of range``,
+  a 500.
 """
 
 from __future__ import annotations
@@ -106,6 +107,9 @@ async def test_a_date_time_in_through_the_proxy_is_the_servers_500() -> None:
         ("month(datetime'-000001-03-01T00:00:00Z') eq 3", [1, 2, 3]),
         ("install_date add duration'P3650000D' lt datetime'+275760-09-13T00:00:00Z'", [1, 2, 3]),
         ("datetime'+275760-09-13T00:00:00Z' sub duration'P100000000D' lt install_date", [1, 2, 3]),
+        ("datetime'+275760-09-13T00:00:00Z' add duration'P10000000D' gt install_date", 500),  # past 294276 AD
+        ("install_date sub duration'P2000000D' lt install_date", [1, 2, 3]),  # 3450 BC
+        ("install_date sub duration'P3000000D' lt install_date", 500),  # 6188 BC: timestamp out of range
     ],
 )
 async def test_a_date_outside_pythons_years_is_compared(condition: str, answer: list[int] | int) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from .identity import READ, SECRETS, Caller
 from .keys import is_unique_key
 from .model import UNREADABLE, Model, Resource, load_model
-from .moments import FarMoment, calendar, is_moment, shift
+from .moments import FarMoment, calendar, in_postgres_range, is_moment, shift
 from .query import Alias, Bin, Call, ExpandItem, In, Lambda, Lit, Not, Options, Path, Request, Seg
 from .store import Row, Store
 
@@ -773,13 +773,14 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
         return None
     if op == "mod":
         raise ODataError(500)  # odata-to-abstract-sql has no 'mod'
-    if is_moment(a) and isinstance(b, timedelta):
-        return shift(a, b if op == "add" else -b)
-    if isinstance(a, str) and isinstance(b, timedelta):
-        moment = parse_datetime(a)
+    if isinstance(b, timedelta) and (is_moment(a) or isinstance(a, str)):
+        moment = a if is_moment(a) else parse_datetime(a)
         if moment is None:
             raise ODataError(500)
-        return shift(moment, b if op == "add" else -b)
+        moved = shift(moment, b if op == "add" else -b)
+        if not in_postgres_range(moved):
+            raise ODataError(500)  # PostgreSQL: timestamp out of range
+        return moved
     a, b = _number(a), _number(b)
     if op == "add":
         return a + b

@@ -16,6 +16,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 # PostgreSQL's first timestamptz (MIN_TIMESTAMP, Julian day 0): 4714-11-24 00:00:00+00 BC, in ms since the epoch
 PG_FIRST_MS = -210_866_803_200_000
+PG_END_MS = 9_224_318_016_000_000  # END_TIMESTAMP, 294277-01-01 00:00:00+00 (the first moment it cannot hold)
 _CYCLE_US = 146_097 * 86_400 * 1_000_000  # 400 Gregorian years
 _BASE_US = (datetime(2000, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
 _MIN_US = (datetime.min.replace(tzinfo=UTC) - EPOCH) // MICROSECOND
@@ -44,6 +45,11 @@ def from_ms(ms: int | float) -> datetime | FarMoment:
 
 def shift(value: datetime | FarMoment, delta: timedelta) -> datetime | FarMoment:
     return moment(micros(value) + delta // MICROSECOND)
+
+
+def in_postgres_range(value: datetime | FarMoment) -> bool:
+    """Whether ``timestamptz`` holds it (a sum outside is "timestamp out of range", a database error)."""
+    return PG_FIRST_MS * 1000 <= micros(value) < PG_END_MS * 1000
 
 
 def is_moment(value: Any) -> bool:
