@@ -269,13 +269,11 @@ def _json_response(status: int, value: Any, request: web.Request) -> web.Respons
 
 
 def _finish(request: web.Request, response: web.Response) -> web.Response:
-    """gzip a translated body when the client accepts it (not for HEAD, as the API's compression middleware:
-    the Content-Length of the plain body is the answer)."""
+    """gzip a translated body when the client accepts it."""
     body = response.body
     level = request.app[SETTINGS].gzip_level
     if (
         level > 0
-        and request.method != "HEAD"
         and isinstance(body, (bytes, bytearray))
         and len(body) >= GZIP_MIN_BYTES
         and accepts_gzip(request.headers.get("Accept-Encoding", ""))
@@ -398,9 +396,7 @@ async def _send_upstream(
     if tr.plan is not None and tr.plan.kind in ("rows", "entity"):
         headers.popall("Accept-Encoding", None)  # fetch decompresses anyway; ask for what we re-encode
     started = time.perf_counter()
-    # HEAD: the v6 answer's headers are those of the v6 body (its Content-Length), which only the v7 body gives
-    method = "GET" if request.method == "HEAD" else request.method
-    reply = await request.app[UPSTREAM].fetch(method, v7_path, headers, body)
+    reply = await request.app[UPSTREAM].fetch(request.method, v7_path, headers, body)
     request[UPSTREAM_STATUS] = reply.status
     request[UPSTREAM_MS] = round((time.perf_counter() - started) * 1000, 3)
     return reply

@@ -668,13 +668,12 @@ async def test_big_integer_takes_a_number_or_a_numeric_string(client):
         assert response.status != 400, size
 
 
-async def test_head_answers_like_get_without_a_body(client):
-    get_response = await client.get("/v7/device(1)?$select=id", headers=ALICE)
-    response = await client.head("/v7/device(1)?$select=id", headers=ALICE)
-    assert response.status == 200 == get_response.status
-    assert response.headers["Content-Type"] == get_response.headers["Content-Type"]
-    assert response.headers["Content-Length"] == get_response.headers["Content-Length"]
-    assert await response.read() == b""
+async def test_head_of_a_read_is_the_translators_500(client):
+    """pinejs has no HEAD (tests/test_simulator_head.py): a read the GET route answers is a 500 to a HEAD."""
+    assert (await client.get("/v7/device(1)?$select=id", headers=ALICE)).status == 200
+    for target in ("/v7/device(1)?$select=id", "/v7/device/$count"):
+        response = await client.head(target, headers=ALICE)
+        assert (response.status, await response.read()) == (500, b"")
     assert (await client.head("/v7/device", headers={})).status == 401
     assert (await client.head("/ping")).status == 200
 
@@ -700,13 +699,12 @@ async def test_validation_comes_after_resource_resolution_and_before_url_transla
     "target",
     [
         "/v7/$metadata",
-        "/v7/device/$count",
         "/v7/device?$select=nope",
         "/v7/device(1)?$filter=(",
         "/v7/no_such_resource",
     ],
 )
-async def test_head_status_matches_get_everywhere_on_v7(client, target):
+async def test_head_status_matches_get_where_the_get_fails_before_translation(client, target):
     get_status = (await client.get(target, headers=ALICE)).status
     response = await client.head(target, headers=ALICE)
     assert (response.status, await response.read()) == (get_status, b"")
